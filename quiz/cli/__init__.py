@@ -1,0 +1,73 @@
+"""The command line: a thin layer over quiz.bank, quiz.store, quiz.study and quiz.lab.
+
+Each area registers its sub-commands from its own module (``register(subparsers)``); a handler
+takes ``(args, ctx)`` and returns the exit code. A user mistake raises ``QuizError`` and becomes
+one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from quiz import __version__
+from quiz.cli import bank as bank_cmds
+from quiz.cli import doctor as doctor_cmds
+from quiz.cli import practice as practice_cmds
+from quiz.cli._common import CliContext, OneLineParser
+from quiz.errors import QuizError
+
+AREAS = [bank_cmds, practice_cmds, doctor_cmds]
+try:  # areas that land in their own time register themselves when present
+    from quiz.cli import practical as practical_cmds
+
+    AREAS.append(practical_cmds)
+except ImportError:  # pragma: no cover - removed once every area has landed
+    pass
+try:
+    from quiz.cli import study as study_cmds
+
+    AREAS.append(study_cmds)
+except ImportError:  # pragma: no cover
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="latency-quiz",
+        description="Interview prep for AI latency optimization engineers. "
+        "With no command, opens the terminal app.",
+    )
+    parser.add_argument("--version", action="version", version=f"latency-quiz {__version__}")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy database URL (default: SQLite in the user data dir; env LATENCY_QUIZ_DB)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for area in AREAS:
+        area.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ctx = CliContext(db_url=args.db)
+    try:
+        if args.command is None:
+            from quiz.tui import run_app
+
+            return run_app(db_url=args.db)
+        return int(args.func(args, ctx))
+    except QuizError as err:
+        print(f"latency-quiz: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("latency-quiz: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        ctx.close()
