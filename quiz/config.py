@@ -24,7 +24,9 @@ _SOURCE_ROOT = _PACKAGE_DIR.parent
 def data_dir() -> Path:
     """The user's data directory (created on first use)."""
     override = os.environ.get(HOME_ENV)
-    path = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    path = (
+        Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    )
     path.mkdir(parents=True, exist_ok=True)
     return path
 

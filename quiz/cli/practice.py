@@ -1,0 +1,168 @@
+"""`latency-quiz answer` (grade one answer) and `latency-quiz ask` (plain-terminal practice)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, TextIO
+
+from quiz.cli._common import CliContext, print_json
+from quiz.cli.bank import add_filters, render_instance_text
+from quiz.errors import AnswerFormatError
+
+SELF_RATINGS = {"a": "again", "h": "hard", "g": "good", "e": "easy"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    answer = subparsers.add_parser(
+        "answer",
+        help="grade one answer to a question",
+        description="Grade ANSWER for question ID: an option id ('B'), ids separated by commas "
+        "('A,C'), a number with an optional unit ('2 GiB'), or text. The attempt is recorded "
+        "unless --no-record.",
+    )
+    answer.add_argument("id", metavar="ID", help="question id")
+    answer.add_argument("answer", metavar="ANSWER", help="your answer")
+    answer.add_argument("--seed", type=int, default=0, help="variant seed (as in `bank show`)")
+    answer.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    answer.add_argument(
+        "--no-record", action="store_true", help="grade without storing the attempt"
+    )
+    answer.set_defaults(func=cmd_answer)
+
+    ask = subparsers.add_parser(
+        "ask",
+        help="practice in the plain terminal (reads answers from stdin)",
+        description="Ask N questions one by one, reading each answer as one line from stdin "
+        "(an empty line skips). Shows feedback and the explanation after each answer, records "
+        "every attempt, and ends with a summary. Due reviews come first.",
+    )
+    ask.add_argument("-n", type=int, default=5, metavar="N", help="number of questions (default 5)")
+    add_filters(ask)
+    ask.set_defaults(func=cmd_ask)
+
+
+def cmd_answer(args: argparse.Namespace, ctx: CliContext) -> int:
+    from quiz.bank import instantiate
+    from quiz.grading import grade
+
+    instance = instantiate(ctx.bank().get(args.id), args.seed)
+    if args.no_record:
+        verdict = grade(instance, args.answer)
+    else:
+        from quiz.study.practice import submit_answer
+
+        verdict = submit_answer(ctx.store(), instance, args.answer, duration_s=None, mode="cli")
+    if args.json:
+        print_json(
+            {
+                "id": instance.question_id,
+                "seed": instance.seed,
+                "score": verdict.score,
+                "correct": verdict.correct,
+                "feedback": verdict.feedback,
+                "expected": verdict.expected,
+            }
+        )
+    else:
+        print(verdict_line(verdict))
+        print(f"Expected: {verdict.expected}")
+        if verdict.feedback:
+            print(verdict.feedback)
+    return 0
+
+
+def verdict_line(verdict: Any) -> str:
+    mark = "correct" if verdict.correct else ("partly right" if verdict.score > 0 else "wrong")
+    return f"{mark} — score {verdict.score:.0%}"
+
+
+def cmd_ask(args: argparse.Namespace, ctx: CliContext) -> int:
+    from quiz.bank import instantiate
+    from quiz.study.practice import pick_questions
+
+    store = ctx.store()
+    picks = pick_questions(
+        store,
+        ctx.bank(),
+        n=max(args.n, 1),
+        phase=args.phase,
+        level=args.level,
+        topic=args.topic,
+        due_first=True,
+        exclude_kinds=("practical",),
+    )
+    if not picks:
+        print("no questions match these filters", file=sys.stderr)
+        return 0
+    interactive = sys.stdin.isatty()
+    scores: list[float] = []
+    for number, (question, seed) in enumerate(picks, start=1):
+        instance = instantiate(question, seed)
+        print(f"\n── Question {number}/{len(picks)} " + "─" * 40)
+        print(render_instance_text(instance))
+        outcome = ask_one(ctx, instance, sys.stdin, interactive=interactive)
+        if outcome is None:
+            break
+        scores.append(outcome)
+    print_summary(scores, len(picks))
+    return 0
+
+
+def ask_one(ctx: CliContext, instance: Any, stdin: TextIO, *, interactive: bool) -> float | None:
+    """Ask until the answer can be read; returns the score, 0.0 for a skip, None at end of input."""
+    from quiz.grading import grade
+    from quiz.study.practice import submit_answer
+
+    started = time.monotonic()
+    while True:
+        print("> ", end="", flush=True)
+        line = stdin.readline()
+        if not line:
+            print()
+            return None
+        text = line.strip()
+        if not text:
+            print("skipped")
+            return 0.0
+        try:
+            verdict = grade(instance, text)
+        except AnswerFormatError as err:
+            print(f"can't read that answer: {err}")
+            continue
+        print(verdict_line(verdict))
+        print(f"Expected: {verdict.expected}")
+        if verdict.feedback:
+            print(verdict.feedback)
+        print(f"\nWhy: {instance.explanation.strip()}")
+        self_rating = ask_self_rating(stdin) if instance.kind == "short" and interactive else None
+        submit_answer(
+            ctx.store(),
+            instance,
+            text,
+            duration_s=time.monotonic() - started,
+            mode="practice",
+            self_rating=self_rating,
+        )
+        return float(verdict.score)
+
+
+def ask_self_rating(stdin: TextIO) -> str | None:
+    print(
+        "Self-rate your recall [a]gain/[h]ard/[g]ood/[e]asy (Enter: use the auto-grade): ", end=""
+    )
+    choice = stdin.readline().strip().lower()[:1]
+    return SELF_RATINGS.get(choice)
+
+
+def print_summary(scores: list[float], asked: int) -> None:
+    if not scores:
+        print("\nNo answers given.")
+        return
+    correct = sum(1 for s in scores if s >= 0.999)
+    mean = sum(scores) / len(scores)
+    print(
+        f"\nSummary: {len(scores)}/{asked} answered, {correct} fully correct, "
+        f"mean score {mean:.0%}."
+    )
