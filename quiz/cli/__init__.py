@@ -8,6 +8,7 @@ one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -19,18 +20,12 @@ from quiz.cli._common import CliContext, OneLineParser
 from quiz.errors import QuizError
 
 AREAS = [bank_cmds, practice_cmds, doctor_cmds]
-try:  # areas that land in their own time register themselves when present
-    from quiz.cli import practical as practical_cmds
-
-    AREAS.append(practical_cmds)
-except ImportError:  # pragma: no cover - removed once every area has landed
-    pass
-try:
-    from quiz.cli import study as study_cmds
-
-    AREAS.append(study_cmds)
-except ImportError:  # pragma: no cover
-    pass
+for _late in ("practical", "study", "tui"):  # areas still landing; imported unconditionally later
+    try:
+        AREAS.append(importlib.import_module(f"quiz.cli.{_late}"))
+    except ModuleNotFoundError as _missing:
+        if _missing.name != f"quiz.cli.{_late}":
+            raise
 
 
 def build_parser() -> argparse.ArgumentParser:

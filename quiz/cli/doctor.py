@@ -1,0 +1,104 @@
+"""`latency-quiz doctor`: what this machine offers the practicals, and where data lives."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from quiz import __version__
+from quiz.cli._common import CliContext, print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    doctor = subparsers.add_parser(
+        "doctor",
+        help="show Python, torch build, CPU, GPU (via NVML) and data paths",
+        description="Report the environment practicals are measured on, and where your data lives.",
+    )
+    doctor.add_argument("--json", action="store_true", help="print JSON")
+    doctor.set_defaults(func=cmd_doctor)
+
+
+def torch_report() -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError as err:
+        return {"installed": False, "error": str(err)}
+    report: dict[str, Any] = {
+        "installed": True,
+        "version": torch.__version__,
+        "cuda_build": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "threads": torch.get_num_threads(),
+    }
+    if report["cuda_available"]:
+        report["cuda_devices"] = [
+            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+        ]
+    return report
+
+
+def collect(ctx: CliContext) -> dict[str, Any]:
+    from quiz import config
+    from quiz.lab.catalog import list_practicals
+    from quiz.lab.device import cpu_stamp, nvml_summary
+
+    practicals = list_practicals()
+    return {
+        "latency_quiz": __version__,
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "cpu": cpu_stamp(),
+        "torch": torch_report(),
+        "nvml": nvml_summary(),
+        "paths": {
+            "data_dir": str(config.data_dir()),
+            "database": config.database_url(ctx.db_url),
+            "bank": str(config.bank_dir()),
+            "practicals": str(config.practicals_dir()),
+        },
+        "bank_questions": len(ctx.bank().questions),
+        "practicals": {
+            "total": len(practicals),
+            "available": sum(1 for p in practicals if p.availability.available),
+        },
+    }
+
+
+def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
+    info = collect(ctx)
+    if args.json:
+        print_json(info)
+        return 0
+    torch_info = info["torch"]
+    if torch_info["installed"]:
+        cuda = "CUDA available" if torch_info["cuda_available"] else "no CUDA device"
+        torch_line = (
+            f"{torch_info['version']} (CUDA build: {torch_info['cuda_build'] or 'none'}; "
+            f"{cuda}; {torch_info['threads']} threads)"
+        )
+    else:
+        torch_line = f"not importable: {torch_info['error']}"
+    nvml = info["nvml"]
+    gpus = ", ".join(g["name"] for g in nvml["gpus"]) or f"none (NVML: {nvml['status']})"
+    cpu = info["cpu"]
+    rows = [
+        ("latency-quiz", info["latency_quiz"]),
+        ("Python", f"{info['python']} ({info['executable']})"),
+        ("CPU", f"{cpu['cpu_model']}, {cpu['cpu_cores']} cores ({cpu['platform']})"),
+        ("torch", torch_line),
+        ("GPU", gpus),
+        ("Data dir", info["paths"]["data_dir"]),
+        ("Database", info["paths"]["database"]),
+        ("Bank", f"{info['bank_questions']} questions in {info['paths']['bank']}"),
+        (
+            "Practicals",
+            f"{info['practicals']['available']} of {info['practicals']['total']} "
+            "available on this machine",
+        ),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    return 0
