@@ -90,7 +90,7 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
             "topic": q.topic,
             "kind": q.kind,
             "title": q.title,
-            "parameterized": bool(getattr(q, "params", None)),
+            "parameterized": q.parameterized,
         }
         for q in questions
     ]
