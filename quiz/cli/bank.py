@@ -82,7 +82,7 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
     questions = ctx.bank().filter(
         phase=args.phase, level=args.level, topic=args.topic, kind=args.kind
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": q.id,
             "phase": q.phase,
