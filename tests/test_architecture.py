@@ -60,7 +60,11 @@ def test_torch_is_imported_at_top_level_only_on_the_worker_side() -> None:
 
 
 def test_nothing_below_the_front_ends_imports_them() -> None:
-    lower = [p for p in modules() if not rel(p).startswith(("quiz/cli/", "quiz/tui/"))]
+    lower = [
+        p
+        for p in modules()
+        if not rel(p).startswith(("quiz/cli/", "quiz/tui/")) and rel(p) != "quiz/__main__.py"
+    ]
     offenders = []
     for path in lower:
         tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -31,6 +31,8 @@ def test_wheel_ships_bank_practicals_and_facts(tmp_path: Path) -> None:
             assert f"quiz/_data/practicals/{practical.name}/practical.yaml" in names
             assert f"quiz/_data/practicals/{practical.name}/grader.py" in names
     assert "quiz/facts/inference-facts.yaml" in names
+    assert "quiz/store/migrations/versions/0001_initial_schema.py" in names
+    assert "quiz/store/migrations/script.py.mako" in names
     assert not any("__pycache__" in n for n in names)
 
 

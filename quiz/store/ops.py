@@ -1,0 +1,195 @@
+"""Operations on an open ORM session, for callers that need several in one transaction
+(grading an answer writes the attempt, the card and the review log together).
+``Store`` wraps each of them in its own transaction for everyone else."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from quiz.errors import NotFoundError
+from quiz.store.models import (
+    ATTEMPT_MODES,
+    PRACTICAL_SOURCES,
+    AttemptRow,
+    PracticalRunRow,
+    QuestionRow,
+    ReviewCardRow,
+    ReviewLogRow,
+    SettingRow,
+    StudySessionRow,
+    utcnow,
+)
+
+
+def question_row(db: Session, question_id: str) -> QuestionRow:
+    row = db.get(QuestionRow, question_id)
+    if row is None:
+        raise NotFoundError(f"unknown question id {question_id!r} (not in the synced bank)")
+    return row
+
+
+def add_attempt(
+    db: Session,
+    *,
+    question_id: str,
+    seed: int,
+    answer: str,
+    score: float,
+    correct: bool,
+    duration_s: float | None,
+    mode: str,
+    session_id: int | None = None,
+    rating: int | None = None,
+    created_at: datetime | None = None,
+) -> AttemptRow:
+    if mode not in ATTEMPT_MODES:
+        raise ValueError(f"attempt mode must be one of {ATTEMPT_MODES}, not {mode!r}")
+    question = question_row(db, question_id)
+    row = AttemptRow(
+        question_id=question_id,
+        question_version=question.version,
+        seed=seed,
+        answer=answer,
+        score=float(score),
+        correct=bool(correct),
+        duration_s=duration_s,
+        mode=mode,
+        session_id=session_id,
+        rating=rating,
+        created_at=created_at or utcnow(),
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def get_card(db: Session, question_id: str) -> ReviewCardRow | None:
+    return db.get(ReviewCardRow, question_id)
+
+
+def put_card(
+    db: Session, question_id: str, card: dict[str, Any], due: datetime, now: datetime
+) -> ReviewCardRow:
+    row = db.get(ReviewCardRow, question_id)
+    if row is None:
+        row = ReviewCardRow(question_id=question_id, card=card, due=due, updated_at=now)
+        db.add(row)
+    else:
+        row.card, row.due, row.updated_at = card, due, now
+    db.flush()
+    return row
+
+
+def cards_due_after(db: Session, moment: datetime) -> list[ReviewCardRow]:
+    return list(db.scalars(select(ReviewCardRow).where(ReviewCardRow.due > moment)))
+
+
+def add_review_log(
+    db: Session, question_id: str, rating: int, review_log: dict[str, Any], reviewed_at: datetime
+) -> ReviewLogRow:
+    row = ReviewLogRow(
+        question_id=question_id, rating=rating, review_log=review_log, reviewed_at=reviewed_at
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def add_practical_run(
+    db: Session,
+    practical_id: str,
+    result: dict[str, Any],
+    source: str,
+    *,
+    created_at: datetime | None = None,
+) -> PracticalRunRow:
+    """Store a lab result. ``passed``, ``score``, ``duration_s`` and ``device`` are read from
+    the result dict (a missing score counts 1.0 when passed, else 0.0)."""
+    if source not in PRACTICAL_SOURCES:
+        raise ValueError(f"practical source must be one of {PRACTICAL_SOURCES}, not {source!r}")
+    passed = bool(result.get("passed", False))
+    score = result.get("score")
+    duration = result.get("duration_s")
+    device = result.get("device")
+    row = PracticalRunRow(
+        practical_id=practical_id,
+        source=source,
+        passed=passed,
+        score=float(score) if score is not None else (1.0 if passed else 0.0),
+        duration_s=float(duration) if duration is not None else None,
+        result=result,
+        device=device if isinstance(device, dict) else {},
+        created_at=created_at or utcnow(),
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def get_setting(db: Session, key: str, default: Any = None) -> Any:
+    row = db.get(SettingRow, key)
+    return default if row is None else row.value
+
+
+def setting_keys(db: Session) -> list[str]:
+    return list(db.scalars(select(SettingRow.key).order_by(SettingRow.key)))
+
+
+def set_setting(db: Session, key: str, value: Any) -> None:
+    """Store a JSON-serialisable value under ``key`` (None deletes it)."""
+    row = db.get(SettingRow, key)
+    if value is None:
+        if row is not None:
+            db.delete(row)
+    elif row is None:
+        db.add(SettingRow(key=key, value=value))
+    else:
+        row.value = value
+
+
+def session_row(db: Session, session_id: int) -> StudySessionRow:
+    row = db.get(StudySessionRow, session_id)
+    if row is None:
+        raise NotFoundError(f"unknown session id {session_id}")
+    return row
+
+
+def save_session_progress(
+    db: Session,
+    session_id: int,
+    *,
+    state: dict[str, Any] | None = None,
+    elapsed_s: float | None = None,
+    now: datetime | None = None,
+) -> StudySessionRow:
+    row = session_row(db, session_id)
+    if state is not None:
+        row.state = state
+    if elapsed_s is not None:
+        row.elapsed_s = float(elapsed_s)
+    row.updated_at = now or utcnow()
+    db.flush()
+    return row
+
+
+def attempts_query(
+    *,
+    question_id: str | None = None,
+    session_id: int | None = None,
+    mode: str | None = None,
+    since: datetime | None = None,
+) -> Select[AttemptRow]:
+    query = select(AttemptRow).order_by(AttemptRow.created_at, AttemptRow.id)
+    if question_id is not None:
+        query = query.where(AttemptRow.question_id == question_id)
+    if session_id is not None:
+        query = query.where(AttemptRow.session_id == session_id)
+    if mode is not None:
+        query = query.where(AttemptRow.mode == mode)
+    if since is not None:
+        query = query.where(AttemptRow.created_at >= since)
+    return query

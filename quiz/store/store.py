@@ -1,0 +1,332 @@
+"""``open_store`` and ``Store``: the database as the rest of the program sees it.
+
+Every method runs in its own transaction and commits before it returns, so an answer is on
+disk the moment ``record_attempt`` (or ``quiz.study.practice.submit_answer``) returns. Rows
+handed back are detached snapshots: read them, don't modify them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from quiz import config
+from quiz.errors import StoreError
+from quiz.store import ops
+from quiz.store.engine import (
+    make_engine,
+    parse_url,
+    refuse_foreign_file,
+    shown_url,
+    sqlite_file,
+    upgrade_to_head,
+)
+from quiz.store.models import (
+    SESSION_MODES,
+    SESSION_STATUSES,
+    AttemptRow,
+    PracticalRunRow,
+    QuestionRow,
+    ReviewCardRow,
+    ReviewLogRow,
+    StudySessionRow,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from quiz.bank import Bank, Question
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    added: int
+    updated: int
+    unchanged: int
+    retired: int
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open (creating if needed) and migrate the database at ``url``
+    (default: ``quiz.config.database_url()``). Raises StoreError with one line."""
+    parsed = parse_url(config.database_url(url))
+    path = sqlite_file(parsed)
+    if path is not None:
+        refuse_foreign_file(path, str(path))
+    upgrade_to_head(parsed)
+    return Store(parsed.render_as_string(hide_password=False))
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        parsed = parse_url(url)
+        self.url = url
+        self.shown = shown_url(parsed)
+        self.engine = make_engine(parsed)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        try:
+            with self._sessions.begin() as db:
+                yield db
+        except SQLAlchemyError as err:
+            original = getattr(err, "orig", None) or err
+            raise StoreError(f"database error at {self.shown}: {original}") from err
+
+    # -- the bank ---------------------------------------------------------------------------
+
+    def sync_bank(self, bank: Bank) -> SyncReport:
+        """Mirror the bank into the questions table. A changed question keeps its id and its
+        attempts and gets version + 1; a question gone from the bank is marked retired."""
+        hashes = {qid: q.content_hash() for qid, q in bank.questions.items()}
+        with self.session() as db:
+            known = {
+                row.id: row
+                for row in db.execute(
+                    select(
+                        QuestionRow.id,
+                        QuestionRow.version,
+                        QuestionRow.content_hash,
+                        QuestionRow.retired,
+                    )
+                )
+            }
+            inserts, updates = [], []
+            unchanged = 0
+            for qid, question in bank.questions.items():
+                old = known.get(qid)
+                if old is None:
+                    inserts.append(
+                        {"id": qid, "version": 1, **_question_fields(question, hashes[qid])}
+                    )
+                elif old.content_hash != hashes[qid]:
+                    updates.append(
+                        {
+                            "id": qid,
+                            "version": old.version + 1,
+                            **_question_fields(question, hashes[qid]),
+                        }
+                    )
+                elif old.retired:
+                    updates.append({"id": qid, "retired": False})
+                else:
+                    unchanged += 1
+            retire = [
+                {"id": qid, "retired": True}
+                for qid, row in known.items()
+                if qid not in hashes and not row.retired
+            ]
+            if inserts:
+                db.execute(insert(QuestionRow), inserts)
+            if updates or retire:
+                db.execute(update(QuestionRow), updates + retire)
+        return SyncReport(len(inserts), len(updates), unchanged, len(retire))
+
+    def questions(self, *, include_retired: bool = False) -> list[QuestionRow]:
+        with self.session() as db:
+            query = select(QuestionRow).order_by(QuestionRow.id)
+            if not include_retired:
+                query = query.where(QuestionRow.retired.is_(False))
+            return list(db.scalars(query))
+
+    # -- attempts ---------------------------------------------------------------------------
+
+    def record_attempt(
+        self,
+        *,
+        question_id: str,
+        seed: int,
+        answer: str,
+        score: float,
+        correct: bool,
+        duration_s: float | None,
+        mode: str,
+        session_id: int | None = None,
+        rating: int | None = None,
+        created_at: datetime | None = None,
+    ) -> int:
+        """Store one graded answer (committed on return) and give back its id."""
+        with self.session() as db:
+            row = ops.add_attempt(
+                db,
+                question_id=question_id,
+                seed=seed,
+                answer=answer,
+                score=score,
+                correct=correct,
+                duration_s=duration_s,
+                mode=mode,
+                session_id=session_id,
+                rating=rating,
+                created_at=created_at,
+            )
+            return row.id
+
+    def attempts(
+        self,
+        *,
+        question_id: str | None = None,
+        session_id: int | None = None,
+        mode: str | None = None,
+        since: datetime | None = None,
+    ) -> list[AttemptRow]:
+        """Attempts, oldest first, optionally filtered."""
+        query = ops.attempts_query(
+            question_id=question_id, session_id=session_id, mode=mode, since=since
+        )
+        with self.session() as db:
+            return list(db.scalars(query))
+
+    # -- reviews ----------------------------------------------------------------------------
+
+    def cards(self, *, due_before: datetime | None = None) -> list[ReviewCardRow]:
+        """FSRS cards of questions still in the bank, soonest due first."""
+        query = (
+            select(ReviewCardRow)
+            .join(QuestionRow)
+            .where(QuestionRow.retired.is_(False))
+            .order_by(ReviewCardRow.due, ReviewCardRow.question_id)
+        )
+        if due_before is not None:
+            query = query.where(ReviewCardRow.due <= due_before)
+        with self.session() as db:
+            return list(db.scalars(query))
+
+    def review_logs(self, *, since: datetime | None = None) -> list[ReviewLogRow]:
+        """FSRS review logs, oldest first."""
+        query = select(ReviewLogRow).order_by(ReviewLogRow.reviewed_at, ReviewLogRow.id)
+        if since is not None:
+            query = query.where(ReviewLogRow.reviewed_at >= since)
+        with self.session() as db:
+            return list(db.scalars(query))
+
+    # -- practicals -------------------------------------------------------------------------
+
+    def record_practical_run(
+        self,
+        practical_id: str,
+        result: dict[str, Any],
+        source: str,
+        *,
+        created_at: datetime | None = None,
+    ) -> int:
+        """Store a lab result (see ``ops.add_practical_run`` for the keys read) and return its id."""
+        with self.session() as db:
+            return ops.add_practical_run(db, practical_id, result, source, created_at=created_at).id
+
+    def practical_runs(self, practical_id: str | None = None) -> list[PracticalRunRow]:
+        query = select(PracticalRunRow).order_by(PracticalRunRow.created_at, PracticalRunRow.id)
+        if practical_id is not None:
+            query = query.where(PracticalRunRow.practical_id == practical_id)
+        with self.session() as db:
+            return list(db.scalars(query))
+
+    # -- study sessions ---------------------------------------------------------------------
+
+    def create_session(
+        self,
+        mode: str,
+        *,
+        settings: dict[str, Any] | None = None,
+        state: dict[str, Any] | None = None,
+        time_limit_s: int | None = None,
+        started_at: datetime | None = None,
+    ) -> int:
+        if mode not in SESSION_MODES:
+            raise ValueError(f"session mode must be one of {SESSION_MODES}, not {mode!r}")
+        start = started_at or utcnow()
+        with self.session() as db:
+            row = StudySessionRow(
+                mode=mode,
+                settings=settings or {},
+                state=state or {},
+                time_limit_s=time_limit_s,
+                started_at=start,
+                updated_at=start,
+            )
+            db.add(row)
+            db.flush()
+            return row.id
+
+    def update_session(
+        self,
+        session_id: int,
+        *,
+        state: dict[str, Any] | None = None,
+        elapsed_s: float | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Save a session's state and/or elapsed time (and stamp ``updated_at``)."""
+        with self.session() as db:
+            ops.save_session_progress(db, session_id, state=state, elapsed_s=elapsed_s, now=now)
+
+    def finish_session(
+        self,
+        session_id: int,
+        *,
+        status: str = "finished",
+        state: dict[str, Any] | None = None,
+        elapsed_s: float | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        if status not in SESSION_STATUSES[1:]:
+            raise ValueError(f"a session ends as one of {SESSION_STATUSES[1:]}, not {status!r}")
+        end = now or utcnow()
+        with self.session() as db:
+            row = ops.save_session_progress(
+                db, session_id, state=state, elapsed_s=elapsed_s, now=end
+            )
+            row.status, row.finished_at = status, end
+
+    def get_session(self, session_id: int) -> StudySessionRow:
+        with self.session() as db:
+            return ops.session_row(db, session_id)
+
+    def list_sessions(
+        self, *, mode: str | None = None, status: str | None = None
+    ) -> list[StudySessionRow]:
+        """Sessions, newest first."""
+        query = select(StudySessionRow).order_by(
+            StudySessionRow.started_at.desc(), StudySessionRow.id.desc()
+        )
+        if mode is not None:
+            query = query.where(StudySessionRow.mode == mode)
+        if status is not None:
+            query = query.where(StudySessionRow.status == status)
+        with self.session() as db:
+            return list(db.scalars(query))
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        with self.session() as db:
+            return ops.get_setting(db, key, default)
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable value under ``key`` (None deletes it)."""
+        with self.session() as db:
+            ops.set_setting(db, key, value)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _question_fields(question: Question, digest: str) -> dict[str, Any]:
+    return {
+        "content_hash": digest,
+        "phase": question.phase,
+        "level": question.level,
+        "topic": question.topic,
+        "kind": question.kind,
+        "title": question.title,
+        "body": question.model_dump(mode="json"),
+        "retired": False,
+    }

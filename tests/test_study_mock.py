@@ -1,0 +1,222 @@
+"""Mock interviews: drawing, saving every answer, the clock, resuming, and the report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+from test_study_support import T0, fresh_store, question, right_answer
+
+from quiz.bank import Bank
+from quiz.errors import UsageError
+from quiz.store import Store, open_store
+from quiz.study.mock import (
+    MockSession,
+    MockTimeUp,
+    band,
+    finish_mock,
+    heartbeat,
+    mock_report,
+    record_mock_answer,
+    resume_candidates,
+    resume_mock,
+    start_mock,
+)
+
+TOPICS = ["profiling", "kv-cache", "quantization", "batching"]
+KINDS = ["choice", "numeric", "short"]
+
+
+def big_bank() -> Bank:
+    questions = [
+        question(
+            f"{level.lower()}-{topic}-{kind}-{n}",
+            kind,
+            level=level,
+            topic=topic,
+            budget=120,
+        )
+        for level in ("L1", "L2", "L3")
+        for topic in TOPICS
+        for kind in KINDS
+        for n in range(2)
+    ]
+    questions.append(question("big-practical", "practical", level="L2", budget=900))
+    return Bank(questions)
+
+
+BANK = big_bank()
+
+
+class FakeClock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    return fresh_store(db_url, BANK)
+
+
+def right(mock: MockSession) -> str:
+    return right_answer(mock.instance(BANK))
+
+
+def test_drawing_fits_the_minutes_and_mostly_targets_the_level(store: Store) -> None:
+    mock = start_mock(store, BANK, level="L2", minutes=30, seed=1, clock=FakeClock(T0))
+    budgets = [i.budget_s for i in mock.items]
+    assert sum(budgets) <= 30 * 60
+    assert sum(budgets) > 30 * 60 - 120  # filled: nothing else would fit
+    levels = Counter(i.level for i in mock.items)
+    assert set(levels) <= {"L1", "L2"}
+    assert levels["L2"] > levels["L1"] > 0
+    assert [i.level for i in mock.items] == sorted(i.level for i in mock.items)  # warm-up first
+    topics = Counter(i.topic for i in mock.items)
+    assert max(topics.values()) - min(topics.values()) <= 1
+    kinds = Counter(i.kind for i in mock.items if i.kind != "practical")
+    assert max(kinds.values()) - min(kinds.values()) <= 1
+    assert len({i.question_id for i in mock.items}) == len(mock.items)
+
+
+def test_practicals_are_drawn_only_when_their_budget_fits(store: Store) -> None:
+    short = start_mock(store, BANK, level="L2", minutes=10, seed=2, clock=FakeClock(T0))
+    assert all(i.kind != "practical" for i in short.items)
+    long = start_mock(store, BANK, level="L2", minutes=60, seed=2, clock=FakeClock(T0))
+    assert [i.kind for i in long.items].count("practical") == 1
+
+
+def test_an_l1_mock_draws_only_l1_and_a_seed_repeats_the_draw(store: Store) -> None:
+    mock = start_mock(store, BANK, level="L1", minutes=10, seed=5, clock=FakeClock(T0))
+    assert {i.level for i in mock.items} == {"L1"}
+    again = start_mock(store, BANK, level="L1", minutes=10, seed=5, clock=FakeClock(T0))
+    assert again.items == mock.items
+
+
+def test_bad_requests_are_usage_errors(store: Store) -> None:
+    with pytest.raises(UsageError):
+        start_mock(store, BANK, level="L9", minutes=10)
+    with pytest.raises(UsageError, match="no L2 question fits in 1 minutes"):
+        start_mock(store, BANK, level="L2", minutes=1)
+
+
+def test_every_answer_is_saved_and_no_feedback_is_returned(db_url: str, store: Store) -> None:
+    clock = FakeClock(T0)
+    mock = start_mock(store, BANK, level="L2", minutes=10, seed=3, clock=clock)
+    clock.advance(50)
+    assert record_mock_answer(store, BANK, mock, right(mock)) is None  # type: ignore[func-returns-value]
+    clock.advance(70)
+    record_mock_answer(store, BANK, mock, "")  # a pass
+    reopened = open_store(db_url)
+    row = reopened.get_session(mock.session_id)
+    assert row.status == "active" and len(row.state["answers"]) == 2
+    assert row.elapsed_s == pytest.approx(120)
+    attempts = reopened.attempts(session_id=mock.session_id)
+    assert [a.mode for a in attempts] == ["mock", "mock"]
+    assert [a.score for a in attempts] == [1.0, 0.0]
+    assert [a["duration_s"] for a in row.state["answers"]] == [50, 70]
+
+
+def test_the_clock_counts_honestly_across_a_crash(store: Store) -> None:
+    clock = FakeClock(T0)
+    mock = start_mock(store, BANK, level="L2", minutes=10, seed=3, clock=clock)
+    clock.advance(30)
+    record_mock_answer(store, BANK, mock, right(mock))
+    clock.advance(15)
+    heartbeat(store, mock)
+    clock.advance(10)  # the process dies 10 s after its last save
+    assert mock.elapsed_s() == pytest.approx(55)
+    del mock
+
+    clock.advance(3600)  # the app was closed for an hour
+    [candidate] = resume_candidates(store, clock=clock)
+    assert candidate["answered"] == 1 and candidate["remaining_s"] == pytest.approx(600 - 45)
+    resumed = resume_mock(store, candidate["session_id"], clock=clock)
+    assert resumed.elapsed_s() == pytest.approx(45)  # the last save; not the hour closed
+    clock.advance(20)
+    assert resumed.remaining_s() == pytest.approx(600 - 65)
+    record_mock_answer(store, BANK, resumed, right(resumed))
+    assert resumed.answers[-1]["duration_s"] == pytest.approx(35)  # 15 before the crash + 20
+
+
+def test_an_answer_after_the_time_is_up_ends_the_interview_unscored(store: Store) -> None:
+    clock = FakeClock(T0)
+    mock = start_mock(store, BANK, level="L2", minutes=5, seed=4, clock=clock)
+    clock.advance(200)
+    record_mock_answer(store, BANK, mock, right(mock))
+    clock.advance(101)
+    with pytest.raises(MockTimeUp):
+        record_mock_answer(store, BANK, mock, right(mock))
+    assert store.get_session(mock.session_id).status == "finished"
+    assert len(store.attempts(session_id=mock.session_id)) == 1
+    assert resume_candidates(store, clock=clock) == []
+    with pytest.raises(UsageError):
+        resume_mock(store, mock.session_id, clock=clock)
+
+
+def test_the_report_scores_topics_levels_time_and_walks_through(store: Store) -> None:
+    clock = FakeClock(T0)
+    mock = start_mock(store, BANK, level="L2", minutes=10, seed=6, clock=clock)
+    total = len(mock.items)
+    durations = [60, 200]  # within budget, then over it
+    for seconds in durations:
+        clock.advance(seconds)
+        record_mock_answer(store, BANK, mock, right(mock))
+    clock.advance(10)
+    record_mock_answer(store, BANK, mock, "")
+    report = finish_mock(store, mock, bank=BANK)
+    assert report.status == "finished" and report.answered == 3 and report.total == total
+    assert report.score == pytest.approx(2 / total, abs=1e-4)
+    assert report.verdict == band(2 / total)
+    assert sum(t["total"] for t in report.per_topic.values()) == total
+    first, second, passed = report.items[:3]
+    assert (first["duration_s"], first["over_budget"]) == (60, False)
+    assert (second["duration_s"], second["over_budget"]) == (200, True)
+    assert (passed["score"], passed["answer"], passed["feedback"]) == (0.0, "", "No answer given.")
+    for item in report.items:
+        assert item["prompt"] and item["expected"] and item["explanation"]
+    unanswered = report.items[3]
+    assert unanswered["answered"] is False and unanswered["duration_s"] is None
+    assert report.per_level["L1"]["verdict"] == band(report.per_level["L1"]["score"])
+    assert mock_report(store, mock.session_id).to_dict()["items"][0]["expected"]
+
+
+@pytest.mark.parametrize(
+    ("score", "verdict"),
+    [
+        (1.0, "strong hire"),
+        (0.85, "strong hire"),
+        (0.849, "hire"),
+        (0.70, "hire"),
+        (0.69, "lean no hire"),
+        (0.55, "lean no hire"),
+        (0.54, "no hire"),
+        (0.0, "no hire"),
+    ],
+)
+def test_verdict_bands(score: float, verdict: str) -> None:
+    assert band(score) == verdict
+
+
+def test_a_practical_item_takes_the_labs_result(store: Store) -> None:
+    clock = FakeClock(T0)
+    mock = start_mock(store, BANK, level="L2", minutes=60, seed=2, clock=clock)
+    while (item := mock.current()) is not None:
+        clock.advance(20)
+        if item.kind == "practical":
+            result = {"passed": True, "score": 1.0, "device": {"device": "cpu"}}
+            record_mock_answer(store, BANK, mock, "", practical_result=result)
+        else:
+            record_mock_answer(store, BANK, mock, right(mock))
+    report = finish_mock(store, mock)
+    [run] = store.practical_runs("big-practical")
+    assert (run.passed, run.source, run.device) == (True, "workspace", {"device": "cpu"})
+    [practical] = [i for i in report.items if i["kind"] == "practical"]
+    assert practical["score"] == 1.0 and practical["answer"] == f"practical run #{run.id}"
+    assert report.score == 1.0 and report.verdict == "strong hire"
