@@ -230,3 +230,12 @@ def test_options_are_shuffled_per_seed_and_the_key_follows_them() -> None:
     for seed in range(10):
         instance = instantiate(levers, seed)
         assert {c.text for c in instance.choices if c.id in instance.key} == written_right
+
+
+def test_thousands_placeholder_groups_digits() -> None:
+    from quiz.bank.template import placeholders, render
+
+    assert render("{n:,} parameters, {n} raw", {"n": 70553706496}) == (
+        "70,553,706,496 parameters, 70553706496 raw"
+    )
+    assert placeholders("{n:,} and {m}") == ["n", "m"]

@@ -1,11 +1,12 @@
-"""``{name}`` placeholders in prompts and explanations; ``{{`` and ``}}`` are literal braces."""
+"""``{name}`` placeholders in prompts and explanations; ``{name:,}`` groups thousands
+("70,553,706,496"); ``{{`` and ``}}`` are literal braces."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)(:,)?\}")
 
 
 def placeholders(text: str) -> list[str]:
@@ -20,7 +21,10 @@ def render(text: str, values: dict[str, Any]) -> str:
         token = match[0]
         if token in ("{{", "}}"):
             return token[0]
-        return _format_param(values[match[1]])
+        value = values[match[1]]
+        if match[2] and isinstance(value, int | float):
+            return f"{value:,}"
+        return _format_param(value)
 
     return _PLACEHOLDER.sub(replace, text)
 
