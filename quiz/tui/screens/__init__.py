@@ -1,0 +1,1 @@
+"""One module per screen; heavy screens are imported when first opened."""

@@ -1,0 +1,44 @@
+"""The help screen: what each screen is for and its keys."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# latency-quiz — keys
+
+| where | key | does |
+|---|---|---|
+| anywhere | `?` / `F1` | this help |
+| anywhere | `ctrl+p` | command palette (practice, mock, progress, practicals…) |
+| anywhere | `q` / `ctrl+q` | quit (answers are already saved) |
+| anywhere | `escape` | back |
+| home | `p` `d` `m` `r` `g` `l` | practice, due reviews, mock, resume mock, progress, practicals |
+| question | `A`–`Z` or `1`–`9` | pick an option (choice) or toggle it (select all that apply) |
+| question | `↑` `↓` `space` | move through options and pick / toggle |
+| order question | `[` `]` or `shift+↑` `shift+↓` | move the highlighted step up / down |
+| question | `enter` / `ctrl+s` | submit (`ctrl+s` in a free-text answer) |
+| feedback | `n` / `enter` | next question |
+| feedback (free text) | `1` `2` `3` `4` | rate your recall: Again, Hard, Good, Easy |
+| mock | `ctrl+s` / `enter` | submit and go to the next question |
+| mock report | `↑` `↓` | walk through every answer |
+| practical | `h` `w` `e` `g` | next hint, create workspace, open in $EDITOR, grade |
+
+**Practice** shows feedback after each answer. **Mock interviews** are timed, give no feedback
+until the end, are saved after every answer and can be resumed from the home screen.
+Numbers take a unit (`2 GiB`, `350 ms`); without one they are read in the unit shown.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and screens, one table."""
+
+    BINDINGS = [Binding("escape,question_mark,f1", "dismiss", "Close", id="help.close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Markdown(HELP)

@@ -1,0 +1,109 @@
+"""A mock interview's report: total, verdict band, per topic, time per question against its
+budget, and a walk-through of every answer with the expected answer and explanation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Markdown, Static
+
+from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.question.feedback import verdict_text
+from quiz.tui.widgets.question.view import format_seconds
+
+BAND_STYLES = {
+    "strong hire": "bold green",
+    "hire": "green",
+    "lean no hire": "yellow",
+    "no hire": "bold red",
+}
+BANDS_NOTE = "Bands on the mean score: strong hire ≥ 85 %, hire ≥ 70 %, lean no hire ≥ 55 %."
+
+
+class MockReportScreen(QuizScreen):
+    """``report`` is ``quiz.study.mock.MockReport.to_dict()``."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="mock_report.back")]
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__()
+        self.report = report
+
+    def compose(self) -> ComposeResult:
+        report = self.report
+        yield Header()
+        with VerticalScroll(id="report-body"):
+            yield Static(self._headline(), id="report-headline")
+            yield Static(BANDS_NOTE, classes="hint")
+            yield Static("Per topic", classes="section-title")
+            yield DataTable(id="report-topics", cursor_type="none", zebra_stripes=True)
+            yield Static("Questions (↑ ↓ to walk through your answers)", classes="section-title")
+            yield DataTable(id="report-questions", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="walk-title", classes="section-title")
+            yield Markdown("", id="walk-prompt")
+            yield Static("", id="walk-answer", markup=False)
+            yield Markdown("", id="walk-explanation")
+        yield Footer()
+        self.title = f"Mock interview #{report['session_id']}"
+
+    def _headline(self) -> Text:
+        report = self.report
+        verdict = str(report.get("verdict", ""))
+        line = Text(f"{report['level']} mock · {report['minutes']} min · ", style="bold")
+        line.append(f"score {report['score']:.0%} · ")
+        line.append(verdict, style=BAND_STYLES.get(verdict, "bold"))
+        line.append(
+            f"\n{report['answered']}/{report['total']} answered in "
+            f"{format_seconds(report['elapsed_s'])} of {format_seconds(report['time_limit_s'])}",
+            style="dim",
+        )
+        return line
+
+    def on_mount(self) -> None:
+        topics = self.query_one("#report-topics", DataTable)
+        topics.add_columns("topic", "answered", "score")
+        for topic, entry in self.report["per_topic"].items():
+            topics.add_row(topic, f"{entry['answered']}/{entry['total']}", f"{entry['score']:.0%}")
+        questions = self.query_one("#report-questions", DataTable)
+        questions.add_columns("#", "question", "score", "time", "budget")
+        for number, item in enumerate(self.report["items"], start=1):
+            spent = item.get("duration_s")
+            time_cell = Text(
+                format_seconds(spent) if spent is not None else "—",
+                style="bold red" if item.get("over_budget") else "",
+            )
+            questions.add_row(
+                str(number),
+                item["title"],
+                f"{item['score']:.0%}" if item["answered"] else "not reached",
+                time_cell,
+                format_seconds(item["budget_s"]),
+                key=str(number - 1),
+            )
+        if self.report["items"]:
+            self.show_item(0)
+        questions.focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "report-questions" and event.row_key.value is not None:
+            self.show_item(int(event.row_key.value))
+
+    def show_item(self, index: int) -> None:
+        item = self.report["items"][index]
+        self.query_one("#walk-title", Static).update(f"{index + 1}. {item['title']}")
+        self.query_one("#walk-prompt", Markdown).update(item.get("prompt") or "")
+        answer = Text()
+        if item["answered"]:
+            answer.append_text(verdict_text(item["score"], item["correct"]))
+            answer.append(f"\nYour answer: {item.get('answer') or '(blank)'}")
+            answer.append(f"\nExpected: {item.get('expected') or ''}")
+            if item.get("feedback"):
+                answer.append(f"\n{item['feedback']}", style="dim")
+        else:
+            answer.append("Not reached before the time ran out.", style="dim")
+        self.query_one("#walk-answer", Static).update(answer)
+        self.query_one("#walk-explanation", Markdown).update(item.get("explanation") or "")

@@ -1,0 +1,87 @@
+"""The practicals: phase, level, device, whether they can run here, and the last result."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Static
+
+from quiz.tui.screens.base import QuizScreen
+
+if TYPE_CHECKING:
+    from quiz.lab.catalog import Practical
+    from quiz.store import PracticalRunRow
+
+
+class PracticalsScreen(QuizScreen):
+    """enter opens a practical's page."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="practicals.back")]
+
+    class Loaded(Message):
+        def __init__(self, practicals: list[Practical], last: dict[str, PracticalRunRow]) -> None:
+            super().__init__()
+            self.practicals = practicals
+            self.last = last
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.practicals: dict[str, Practical] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="practicals-body"):
+            yield Static(
+                "Hands-on tasks measured on this machine. Enter opens one.", classes="hint"
+            )
+            yield DataTable(id="practicals-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Practicals"
+        self.when_backend_ready(self.load)
+
+    def on_screen_resume(self) -> None:
+        if self.backend_ready:
+            self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="practicals")
+    def load(self) -> None:
+        practicals = self.backend.practicals()
+        for practical in practicals:
+            _ = practical.availability  # probes the GPU once, here rather than on the UI thread
+        last = {run.practical_id: run for run in self.backend.practical_runs()}
+        self.post_message(self.Loaded(practicals, last))
+
+    def on_practicals_screen_loaded(self, message: Loaded) -> None:
+        self.practicals = {p.id: p for p in message.practicals}
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        table.add_columns("practical", "phase", "level", "device", "runs here", "last result")
+        for practical in message.practicals:
+            spec, availability = practical.spec, practical.availability
+            run = message.last.get(practical.id)
+            table.add_row(
+                spec.title,
+                spec.phase,
+                spec.level,
+                spec.device,
+                "yes" if availability.available else "no",
+                ("passed" if run.passed else f"failed ({run.score:.0%})") if run else "—",
+                key=practical.id,
+            )
+        if not message.practicals:
+            table.add_row("No practicals are installed.", "", "", "", "", "")
+        table.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        practical = self.practicals.get(str(event.row_key.value))
+        if practical is not None:
+            from quiz.tui.screens.practical import PracticalScreen
+
+            self.app.push_screen(PracticalScreen(practical))

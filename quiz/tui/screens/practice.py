@@ -1,0 +1,245 @@
+"""A practice round: one question at a time, feedback after each answer.
+
+Every answer is stored as it is given. A free-text answer is graded at once but stored when the
+user rates their recall (or moves on, or quits), so the self-rating can steer its review.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Footer, Header, Static
+from textual.worker import Worker, WorkerState
+
+from quiz.tui.backend import MAX_ANSWER_CHARS
+from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.question.base import AnswerSubmitted
+from quiz.tui.widgets.question.feedback import SELF_RATINGS, FeedbackPanel, SelfRated
+from quiz.tui.widgets.question.view import QuestionView
+
+if TYPE_CHECKING:
+    from quiz.bank import Instance
+    from quiz.grading import Verdict
+
+
+@dataclass
+class PendingShort:
+    """A graded free-text answer waiting for its self-rating before it is stored."""
+
+    instance: Instance
+    answer: str
+    duration_s: float
+
+
+class PracticeScreen(QuizScreen):
+    """Question, answer, feedback, next; a summary at the end of the round."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="practice.back"),
+        Binding("ctrl+s", "submit", "Submit", id="practice.submit"),
+        Binding("n,enter", "next", "Next", id="practice.next"),
+        *(
+            Binding(str(n), f"rate('{rating}')", rating.title(), id=f"practice.rate_{rating}")
+            for n, rating in enumerate(SELF_RATINGS, start=1)
+        ),
+    ]
+
+    class AnswerGraded(Message):
+        def __init__(self, verdict: Verdict, pending: PendingShort | None) -> None:
+            super().__init__()
+            self.verdict = verdict
+            self.pending = pending
+
+    class AnswerStored(Message):
+        def __init__(self, rating: str | None) -> None:
+            super().__init__()
+            self.rating = rating
+
+    def __init__(self, instances: list[Instance]) -> None:
+        super().__init__()
+        self.instances = instances
+        self.index = 0
+        self.started = time.monotonic()
+        self.verdict: Verdict | None = None
+        self.grading = False
+        self.pending: PendingShort | None = None
+        self.scores: list[float] = []
+        self.finished = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield VerticalScroll(id="practice-body")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        await self.show_question()
+
+    @property
+    def instance(self) -> Instance:
+        return self.instances[self.index]
+
+    async def show_question(self) -> None:
+        body = self.query_one("#practice-body", VerticalScroll)
+        await body.remove_children()
+        view = QuestionView(self.instance, self.index + 1, len(self.instances), budget=False)
+        await body.mount(view)
+        if self.instance.kind != "practical":
+            await body.mount(Button("Submit", id="submit", variant="primary"))
+        body.scroll_home(animate=False)
+        self.call_after_refresh(view.focus_answer)
+        self.verdict, self.grading, self.started = None, False, time.monotonic()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.finished and action in ("submit", "next", "rate"):
+            return False
+        if action == "submit":
+            return self.verdict is None and not self.grading
+        if action == "next":
+            return self.verdict is not None or self.instance.kind == "practical"
+        if action == "rate":
+            return self.pending is not None
+        return True
+
+    # Submitting ----------------------------------------------------------------------------
+
+    def on_answer_submitted(self, event: AnswerSubmitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        actions = {
+            "submit": "submit",
+            "next": "next",
+            "again": "app.pop_screen",
+            "home": "app.home",
+        }
+        if event.button.id in actions:
+            event.stop()
+            await self.run_action(actions[event.button.id])
+
+    def action_submit(self) -> None:
+        if self.verdict is not None or self.grading:
+            return
+        view = self.query_one(QuestionView)
+        answer = view.answer_text()
+        if not answer:
+            self.notify("Give an answer first.", severity="warning")
+            return
+        if len(answer) > MAX_ANSWER_CHARS:
+            self.notify(f"Long answer: only its first {MAX_ANSWER_CHARS} characters are graded.")
+            answer = answer[:MAX_ANSWER_CHARS]
+        view.freeze()
+        self.grading = True
+        self.refresh_bindings()
+        self.grade_answer(self.instance, answer, time.monotonic() - self.started)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="grade", name="grade")
+    def grade_answer(self, instance: Instance, answer: str, duration_s: float) -> None:
+        if instance.kind == "short":
+            verdict = self.backend.grade(instance, answer)
+            pending = PendingShort(instance, answer, duration_s)
+            self.post_message(self.AnswerGraded(verdict, pending))
+        else:
+            verdict = self.backend.submit_practice(instance, answer, duration_s=duration_s)
+            self.post_message(self.AnswerGraded(verdict, None))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.name == "grade" and event.state == WorkerState.ERROR:
+            self.grading = False  # e.g. an answer the kind cannot read: let the user fix it
+            self.query_one(QuestionView).freeze(False)
+            self.query_one(QuestionView).focus_answer()
+            self.refresh_bindings()
+
+    def on_practice_screen_answer_graded(self, message: AnswerGraded) -> None:
+        self.grading = False
+        self.verdict = message.verdict
+        self.pending = message.pending
+        self.scores.append(message.verdict.score)
+        body = self.query_one("#practice-body", VerticalScroll)
+        for button in body.query("#submit"):
+            button.remove()
+        panel = FeedbackPanel(self.instance, message.verdict, ask_rating=self.pending is not None)
+        body.mount(panel)
+        body.mount(Button("Next  (n)", id="next", variant="primary"))
+        self.call_after_refresh(panel.scroll_visible, top=True, animate=False)
+        self.call_after_refresh(self.focus_next_button)
+        self.refresh_bindings()
+
+    def focus_next_button(self) -> None:
+        for button in self.query("#next"):
+            button.focus()
+
+    # Rating, moving on ---------------------------------------------------------------------
+
+    def on_self_rated(self, message: SelfRated) -> None:
+        self.action_rate(message.rating)
+
+    def action_rate(self, rating: str) -> None:
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        self.store_short(pending, rating)
+        for buttons in self.query("#rating-buttons"):
+            buttons.disabled = True
+        self.refresh_bindings()
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def store_short(self, pending: PendingShort, rating: str | None) -> None:
+        self.backend.submit_practice(
+            pending.instance, pending.answer, duration_s=pending.duration_s, self_rating=rating
+        )
+        self.post_message(self.AnswerStored(rating))
+
+    def on_practice_screen_answer_stored(self, message: AnswerStored) -> None:
+        if message.rating:
+            self.notify(f"Saved, rated {message.rating}.", timeout=2)
+
+    async def action_next(self) -> None:
+        if self.finished or (self.verdict is None and self.instance.kind != "practical"):
+            return
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.store_short(pending, None)
+        if self.index + 1 < len(self.instances):
+            self.index += 1
+            await self.show_question()
+        else:
+            await self.show_summary()
+
+    async def show_summary(self) -> None:
+        body = self.query_one("#practice-body", VerticalScroll)
+        await body.remove_children()
+        answered = len(self.scores)
+        correct_share = sum(self.scores) / answered if answered else 0.0
+        await body.mount(
+            Static(
+                f"[b]Round done.[/b] {answered} answered, average score {correct_share:.0%}.",
+                id="round-summary",
+            )
+        )
+        await body.mount(
+            Horizontal(
+                Button("Another round", id="again", variant="primary"),
+                Button("Home", id="home"),
+                classes="buttons",
+            )
+        )
+        self.finished = True
+        self.refresh_bindings()
+        self.query_one("#again", Button).focus()
+
+    def save_before_quit(self) -> None:
+        """Quitting with a rated-or-not free-text answer on screen still stores it."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            self.backend.submit_practice(
+                pending.instance, pending.answer, duration_s=pending.duration_s
+            )

@@ -1,0 +1,1 @@
+"""Widgets grouped by area: common, question (answering), mock, progress, lab."""

@@ -1,0 +1,36 @@
+"""The answer widget that fits a question's kind."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.widget import Widget
+from textual.widgets import Static
+
+from quiz.tui.widgets.question.options import OptionsAnswer
+from quiz.tui.widgets.question.order import OrderAnswer
+from quiz.tui.widgets.question.text import NumberAnswer, ProseAnswer
+
+if TYPE_CHECKING:
+    from quiz.bank import Instance
+
+
+def answer_widget(instance: Instance) -> Widget:
+    """Choice / multi: options; numeric / estimate: a line with a unit; order: movable steps;
+    short: an editor. A practical is answered on the Practicals screen."""
+    options = [(choice.id, choice.text) for choice in instance.choices or []]
+    kind = instance.kind
+    if kind in ("choice", "multi"):
+        return OptionsAnswer(options, multi=kind == "multi")
+    if kind == "order":
+        return OrderAnswer(options)
+    if kind in ("numeric", "estimate"):
+        return NumberAnswer(instance.unit or "", estimate=kind == "estimate")
+    if kind == "short":
+        return ProseAnswer()
+    return Static(
+        "This is a practical: open it from the Practicals screen (l on the home screen), "
+        "grade it there, and the result counts here.",
+        id="answer-practical",
+        classes="hint",
+    )

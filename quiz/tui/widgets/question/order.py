@@ -1,0 +1,76 @@
+"""Put steps in order: move the highlighted step with ``[`` / ``]`` or shift+arrows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted
+
+
+class OrderAnswer(AnswerInput, Vertical, can_focus=True):
+    """The steps as shown (shuffled by the question's seed); the answer is their ids in order."""
+
+    BINDINGS = [
+        Binding("up,k", "move_highlight(-1)", "Up", id="order.up", show=False),
+        Binding("down,j", "move_highlight(1)", "Down", id="order.down", show=False),
+        Binding("left_square_bracket,shift+up,K", "move_item(-1)", "Move up", id="order.item_up"),
+        Binding(
+            "right_square_bracket,shift+down,J", "move_item(1)", "Move down", id="order.item_down"
+        ),
+        Binding("enter", "submit", "Submit", id="order.submit"),
+    ]
+
+    highlight: reactive[int] = reactive(0)
+
+    def __init__(self, items: Sequence[tuple[str, str]]) -> None:
+        super().__init__(id="answer")
+        self.items = list(items)
+
+    def compose(self) -> ComposeResult:
+        for _ in self.items:
+            yield Static(classes="option")
+
+    def on_mount(self) -> None:
+        self._refresh_rows()
+
+    def watch_highlight(self) -> None:
+        self._refresh_rows()
+
+    def on_focus(self) -> None:
+        self._refresh_rows()
+
+    def on_blur(self) -> None:
+        self._refresh_rows()
+
+    def _refresh_rows(self) -> None:
+        for position, (row, (item_id, text)) in enumerate(
+            zip(self.query(Static), self.items, strict=True)
+        ):
+            line = Text(f"{position + 1}. ", style="bold")
+            line.append(f"{item_id}  ", style="dim")
+            line.append(text)
+            row.update(line)
+            row.set_class(position == self.highlight and self.has_focus, "-highlight")
+
+    def action_move_highlight(self, step: int) -> None:
+        self.highlight = (self.highlight + step) % len(self.items)
+
+    def action_move_item(self, step: int) -> None:
+        source, target = self.highlight, self.highlight + step
+        if 0 <= target < len(self.items):
+            self.items[source], self.items[target] = self.items[target], self.items[source]
+            self.highlight = target
+            self._refresh_rows()
+
+    def action_submit(self) -> None:
+        self.post_message(AnswerSubmitted())
+
+    def answer_text(self) -> str:
+        return ",".join(item_id for item_id, _ in self.items)

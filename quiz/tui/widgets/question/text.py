@@ -1,0 +1,61 @@
+"""Answers typed as text: a number with a unit, a Fermi estimate, or free prose."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input, Static, TextArea
+
+from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted
+
+
+class NumberAnswer(AnswerInput, Vertical):
+    """One line: ``2 GiB``, ``350 ms`` or a plain number read in the unit shown."""
+
+    def __init__(self, unit: str, *, estimate: bool) -> None:
+        super().__init__(id="answer")
+        self.unit = unit
+        self.estimate = estimate
+
+    def compose(self) -> ComposeResult:
+        example = f"e.g. 12 {self.unit}" if self.unit else "a number"
+        yield Input(placeholder=example, id="answer-input")
+        hint = f"Unit: {self.unit or 'none'} (another unit of the same kind works too)."
+        if self.estimate:
+            hint += " An estimate: within 2× is full credit, 10× off is none."
+        yield Static(hint, classes="hint", markup=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(AnswerSubmitted())
+
+    def answer_text(self) -> str:
+        return self.query_one(Input).value.strip()
+
+    def focus(self, scroll_visible: bool = True) -> NumberAnswer:
+        self.query_one(Input).focus(scroll_visible)
+        return self
+
+
+class ProseAnswer(AnswerInput, Vertical):
+    """A multi-line editor; ``ctrl+s`` submits (enter is a new line)."""
+
+    BINDINGS = [Binding("ctrl+s", "submit", "Submit", id="prose.submit", priority=True)]
+
+    def __init__(self) -> None:
+        super().__init__(id="answer")
+
+    def compose(self) -> ComposeResult:
+        yield TextArea(id="answer-text", soft_wrap=True)
+        yield Static("Write your answer; ctrl+s submits.", classes="hint")
+
+    def action_submit(self) -> None:
+        self.post_message(AnswerSubmitted())
+
+    def answer_text(self) -> str:
+        return self.query_one(TextArea).text.strip()
+
+    def focus(self, scroll_visible: bool = True) -> ProseAnswer:
+        self.query_one(TextArea).focus(scroll_visible)
+        return self

@@ -1,0 +1,136 @@
+"""Mock interviews on a fake clock: a complete one where time runs out mid-answer, and one
+closed mid-session then resumed from the home screen."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from test_tui_support import FakeClock, correct_keys, make_app, screen_text
+from textual.pilot import Pilot
+
+from quiz.tui import StartMock
+from quiz.tui.screens.home import HomeScreen
+from quiz.tui.screens.mock import MockScreen
+from quiz.tui.screens.mock_report import MockReportScreen
+from quiz.tui.widgets.mock.countdown import Countdown
+from quiz.tui.widgets.question.order import OrderAnswer
+from quiz.tui.widgets.question.view import QuestionView
+
+SIZE = (80, 24)
+FIFTEEN_MIN_S = 15 * 60
+
+
+async def settle(pilot: Pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def answer_correctly(pilot: Pilot, clock: FakeClock, seconds: float) -> None:
+    """Think for ``seconds`` of fake time, then give the right answer and submit it."""
+    screen = pilot.app.screen
+    assert isinstance(screen, MockScreen)
+    instance = screen.query_one(QuestionView).instance
+    clock.advance(seconds)
+    if instance.kind == "short":
+        await pilot.press(*"keys and values")
+    else:
+        shown = (
+            [i for i, _ in screen.query_one(OrderAnswer).items]
+            if instance.kind == "order"
+            else None
+        )
+        await pilot.press(*correct_keys(instance, shown))
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+
+
+def test_a_mock_runs_to_time_up_and_submits_the_answer_on_screen(tmp_path: Path) -> None:
+    asyncio.run(_mock_runs_to_time_up(tmp_path))
+
+
+async def _mock_runs_to_time_up(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = make_app(tmp_path, clock=clock, start=StartMock("L2", 15))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MockScreen) and screen.mock is not None
+        total = len(screen.mock.items)
+        assert total >= 3
+        assert "15:00 left" in screen_text(app)
+        assert "budget" in screen_text(app)  # each question shows its soft budget
+        await answer_correctly(pilot, clock, 40)
+        await answer_correctly(pilot, clock, 50)
+        assert screen.mock.answered == 2
+
+        clock.advance(FIFTEEN_MIN_S - 90 - 4 * 60)  # four minutes left: warning style
+        await screen.tick()
+        assert screen.query_one(Countdown).has_class("-warning")
+        clock.advance(3 * 60 + 30)  # thirty seconds left: alarm style
+        await screen.tick()
+        countdown = screen.query_one(Countdown)
+        assert countdown.has_class("-alarm") and not countdown.has_class("-warning")
+
+        current = screen.query_one(QuestionView).instance
+        await pilot.press(*correct_keys(current)[:1])  # a half-typed answer when time runs out
+        clock.advance(31)
+        await screen.tick()
+        await settle(pilot)
+        await settle(pilot)
+
+        report_screen = app.screen
+        assert isinstance(report_screen, MockReportScreen), screen_text(app)
+        report = report_screen.report
+        assert report["answered"] == 3 and report["total"] == total
+        assert report["elapsed_s"] == FIFTEEN_MIN_S
+        third = report["items"][2]
+        assert third["answered"] and third["answer"].lower() == correct_keys(current)[0]
+        assert [item["score"] for item in report["items"][:2]] == [1.0, 1.0]
+        assert not any(item["answered"] for item in report["items"][3:])
+        text = screen_text(app)
+        assert report["verdict"] in text and "not reached" in text
+        await pilot.press("down")  # walk through the answers
+        await pilot.pause()
+        assert f"2. {report['items'][1]['title']}" in screen_text(app)
+        stored = app.backend.store.attempts(mode="mock")
+        assert len(stored) == 3
+
+
+def test_a_mock_closed_mid_session_resumes_with_honest_time(tmp_path: Path) -> None:
+    asyncio.run(_mock_resumes(tmp_path))
+
+
+async def _mock_resumes(tmp_path: Path) -> None:
+    clock = FakeClock()
+    first = make_app(tmp_path, clock=clock, start=StartMock("L2", 15))
+    async with first.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await answer_correctly(pilot, clock, 60)
+        await answer_correctly(pilot, clock, 60)
+        clock.advance(30)  # thinking about question 3, then the app is closed
+        await pilot.press("q")
+        await settle(pilot)
+    clock.advance(3600)  # closed for an hour: not interview time
+
+    second = make_app(tmp_path, clock=clock)
+    async with second.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(second.screen, HomeScreen)
+        assert "Unfinished mock interview: L2, 2/" in screen_text(second)
+        assert "12:30 left" in screen_text(second)
+        await pilot.press("r")
+        await settle(pilot)
+        screen = second.screen
+        assert isinstance(screen, MockScreen) and screen.mock is not None
+        assert screen.mock.answered == 2
+        assert screen.mock.remaining_s() == FIFTEEN_MIN_S - 150
+        assert "Question 3/" in screen_text(second)
+        while isinstance(second.screen, MockScreen):
+            clock.advance(10)
+            await pilot.press("ctrl+s")  # blank: passes on the question
+            await settle(pilot)
+        report = second.screen.report  # type: ignore[attr-defined]
+        assert report["answered"] == report["total"]
+        assert [item["score"] for item in report["items"][:2]] == [1.0, 1.0]
+        assert report["status"] == "finished"

@@ -1,0 +1,181 @@
+"""Practice rounds driven with the Pilot: every kind answered, and the awkward cases (nothing
+matches, a one-question bank, a resize mid-question, a huge pasted answer)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from test_tui_support import TINY_BANK, correct_keys, make_app, screen_text
+from textual import events
+from textual.widgets import TextArea
+
+from quiz.tui.backend import MAX_ANSWER_CHARS, PracticeFilters
+from quiz.tui.screens.practice import PracticeScreen
+from quiz.tui.screens.practice_setup import PracticeSetupScreen
+from quiz.tui.widgets.question.order import OrderAnswer
+
+SIZE = (80, 24)
+
+
+async def wait_ready(pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def answer_current(pilot, screen: PracticeScreen) -> None:  # type: ignore[no-untyped-def]
+    instance = screen.instance
+    if instance.kind == "short":
+        text_area = screen.query_one(TextArea)
+        text_area.post_message(events.Paste(instance.model_answer))
+        await pilot.pause()
+    else:
+        shown = (
+            [i for i, _ in screen.query_one(OrderAnswer).items]
+            if instance.kind == "order"
+            else None
+        )
+        await pilot.press(*correct_keys(instance, shown))
+    await pilot.press("ctrl+s")
+    await wait_ready(pilot)
+
+
+def test_a_round_answers_every_kind_and_stores_each_attempt(tmp_path: Path) -> None:
+    asyncio.run(_a_round_answers_every_kind_and_stores_each_attempt(tmp_path))
+
+
+async def _a_round_answers_every_kind_and_stores_each_attempt(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, PracticeSetupScreen)
+        await pilot.press("ctrl+s")
+        await wait_ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, PracticeScreen)
+        kinds = []
+        for _ in range(len(screen.instances)):
+            kinds.append(screen.instance.kind)
+            await answer_current(pilot, screen)
+            assert screen.verdict is not None and screen.verdict.correct, screen_text(app)
+            assert "Correct" in screen_text(app)
+            if screen.instance.kind == "short":
+                assert "How well did you recall it" in screen_text(app)
+                await pilot.press("3")  # Good
+                await wait_ready(pilot)
+            await pilot.press("n")
+            await wait_ready(pilot)
+        assert sorted(kinds) == ["choice", "estimate", "multi", "numeric", "order", "short"]
+        assert "Round done" in screen_text(app)
+        attempts = app.backend.store.attempts()
+        assert len(attempts) == 6 and all(a.correct for a in attempts)
+        assert {a.mode for a in attempts} == {"practice"}
+        short = next(a for a in attempts if a.question_id == "tiny-short")
+        assert short.rating == 3  # the self-rating (Good) steered the review
+
+
+def test_a_filter_matching_nothing_says_so_and_stays(tmp_path: Path) -> None:
+    asyncio.run(_a_filter_matching_nothing_says_so_and_stays(tmp_path))
+
+
+async def _a_filter_matching_nothing_says_so_and_stays(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        setup = app.screen
+        assert isinstance(setup, PracticeSetupScreen)
+        setup.pick_round(PracticeFilters(phase="advanced", kind="numeric"))
+        await wait_ready(pilot)
+        assert app.screen is setup
+        assert any("No questions match" in n.message for n in app._notifications)
+
+
+def test_an_unreadable_number_is_not_stored_and_can_be_fixed(tmp_path: Path) -> None:
+    asyncio.run(_an_unreadable_number_is_not_stored_and_can_be_fixed(tmp_path))
+
+
+async def _an_unreadable_number_is_not_stored_and_can_be_fixed(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_ready(pilot)
+        await app.push_screen(
+            PracticeScreen(app.backend.pick_practice(PracticeFilters(kind="numeric")))
+        )
+        await pilot.pause()
+        await pilot.press(*"lots", "enter")
+        await wait_ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, PracticeScreen) and screen.verdict is None
+        assert app.backend.store.attempts() == []
+        assert any(n.severity == "error" for n in app._notifications)
+        await pilot.press("ctrl+a", "ctrl+k", *correct_keys(screen.instance), "enter")
+        await wait_ready(pilot)
+        assert screen.verdict is not None and screen.verdict.correct
+
+
+def test_one_question_bank_resize_and_a_huge_paste(tmp_path: Path) -> None:
+    asyncio.run(_one_question_bank_resize_and_a_huge_paste(tmp_path))
+
+
+async def _one_question_bank_resize_and_a_huge_paste(tmp_path: Path) -> None:
+    one_question = TINY_BANK[TINY_BANK.index("- id: tiny-short") :]
+    app = make_app(tmp_path, bank_text=one_question)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        assert "1 question in the bank" in screen_text(app)
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, PracticeScreen) and len(screen.instances) == 1
+        await pilot.resize_terminal(50, 16)
+        await pilot.pause()
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        huge = "keys and values so we never recompute them. " * 5000
+        screen.query_one(TextArea).post_message(events.Paste(huge))
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_ready(pilot)
+        assert screen.verdict is not None
+        await pilot.press("n")  # moving on stores it without a self-rating
+        await wait_ready(pilot)
+        (attempt,) = app.backend.store.attempts()
+        assert len(attempt.answer) == MAX_ANSWER_CHARS
+
+
+def test_an_empty_bank_still_opens_home(tmp_path: Path) -> None:
+    asyncio.run(_an_empty_bank_still_opens_home(tmp_path))
+
+
+async def _an_empty_bank_still_opens_home(tmp_path: Path) -> None:
+    app = make_app(tmp_path, bank_text=None)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_ready(pilot)
+        assert "question bank is empty" in screen_text(app)
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_ready(pilot)
+        assert isinstance(app.screen, PracticeSetupScreen)
+        assert any("No questions match" in n.message for n in app._notifications)
+
+
+def test_a_broken_bank_is_reported_on_home_and_the_app_keeps_running(tmp_path: Path) -> None:
+    asyncio.run(_a_broken_bank_is_reported(tmp_path))
+
+
+async def _a_broken_bank_is_reported(tmp_path: Path) -> None:
+    app = make_app(tmp_path, bank_text="- id: Not Kebab\n")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_ready(pilot)
+        assert any("question bank has 1 problem" in n.message for n in app._notifications)
+        assert "Could not start" in screen_text(app)
+        await pilot.press("m")  # the app is still alive and navigable
+        await pilot.pause()
+        assert type(app.screen).__name__ == "MockSetupScreen"

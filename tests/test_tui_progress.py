@@ -1,0 +1,60 @@
+"""The progress screen over a history made through the backend: phases, topics, the chart,
+weakest topics and past mocks (enter opens a report)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from test_tui_support import FakeClock, make_app, make_history, screen_text
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from quiz.tui.screens.mock_report import MockReportScreen
+from quiz.tui.screens.progress import ProgressScreen
+from quiz.tui.widgets.progress.score_chart import ScoreChart, moving_average
+
+SIZE = (100, 40)
+
+
+async def settle(pilot: Pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_progress_shows_phases_topics_chart_weakest_and_mocks(tmp_path: Path) -> None:
+    asyncio.run(_progress(tmp_path))
+
+
+async def _progress(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = make_app(tmp_path, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        make_history(app.backend, clock)
+        await pilot.press("g")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ProgressScreen)
+        text = screen_text(app)
+        assert "5 answers" in text  # four practice answers and one mock answer
+        phases = screen.query_one("#progress-phases", DataTable)
+        assert phases.row_count == 3
+        topics = screen.query_one("#progress-topics", DataTable)
+        assert topics.row_count == 6
+        assert "Weakest topics: quantization (0%), roofline (0%)" in text
+        mocks = screen.query_one("#progress-mocks", DataTable)
+        assert mocks.row_count == 1
+        assert "no hire" in text
+        chart = screen.query_one(ScoreChart)
+        assert len(chart.scores) == 5 and sorted(chart.scores[:4]) == [0.0, 0.0, 1.0, 1.0]
+        mocks.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MockReportScreen)
+        assert app.screen.report["answered"] == 1
+
+
+def test_moving_average_is_the_mean_of_the_last_window() -> None:
+    assert moving_average([1.0, 0.0, 1.0, 0.0], window=2) == [1.0, 0.5, 0.5, 0.5]
+    assert moving_average([]) == []

@@ -1,0 +1,86 @@
+"""Snapshots of the main screens (pytest-textual-snapshot): fixed clock, fixed seeds, the tiny
+bank and a tmp database. Update with `pytest tests/test_tui_snapshots.py --snapshot-update`
+after checking the new pictures by eye."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from test_tui_support import FakeClock, correct_keys, make_app, make_history
+from textual.pilot import Pilot
+
+from quiz.tui import StartMock
+from quiz.tui.backend import PracticeFilters
+from quiz.tui.screens.mock import MockScreen
+from quiz.tui.screens.practice import PracticeScreen
+from quiz.tui.widgets.question.view import QuestionView
+
+SnapCompare = Any
+
+
+async def settle(pilot: Pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_choice_question(pilot: Pilot) -> None:
+    await settle(pilot)
+    backend = pilot.app.backend  # type: ignore[attr-defined]
+    await pilot.app.push_screen(
+        PracticeScreen(backend.pick_practice(PracticeFilters(kind="choice")))
+    )
+    await settle(pilot)
+
+
+def test_home(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    assert snap_compare(make_app(tmp_path), run_before=settle)
+
+
+def test_question(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    assert snap_compare(make_app(tmp_path), run_before=open_choice_question)
+
+
+def test_feedback(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    async def answer(pilot: Pilot) -> None:
+        await open_choice_question(pilot)
+        await pilot.press("b", "enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(tmp_path), run_before=answer)
+
+
+def test_mock_report(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    clock = FakeClock()
+
+    async def sit_the_mock(pilot: Pilot) -> None:
+        await settle(pilot)
+        for _ in range(2):
+            screen = pilot.app.screen
+            assert isinstance(screen, MockScreen)
+            clock.advance(45)
+            await pilot.press(*correct_keys(screen.query_one(QuestionView).instance))
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+        clock.advance(15 * 60)
+        await screen.tick()
+        await settle(pilot)
+        await settle(pilot)
+        pilot.app.clear_notifications()  # a toast's timeout would make the picture racy
+        await pilot.pause()
+
+    app = make_app(tmp_path, clock=clock, start=StartMock("L2", 15))
+    assert snap_compare(app, run_before=sit_the_mock)
+
+
+def test_progress(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    clock = FakeClock()
+
+    async def with_history(pilot: Pilot) -> None:
+        await settle(pilot)
+        make_history(pilot.app.backend, clock)  # type: ignore[attr-defined]
+        await pilot.press("g")
+        await settle(pilot)
+
+    app = make_app(tmp_path, clock=clock)
+    assert snap_compare(app, run_before=with_history, terminal_size=(80, 40))
