@@ -160,6 +160,19 @@ def test_an_answer_after_the_time_is_up_ends_the_interview_unscored(store: Store
         resume_mock(store, mock.session_id, clock=clock)
 
 
+def test_the_answer_on_screen_at_time_up_is_recorded_at_the_deadline(store: Store) -> None:
+    clock = FakeClock(T0)
+    mock = start_mock(store, BANK, level="L2", minutes=5, seed=4, clock=clock)
+    clock.advance(200)
+    record_mock_answer(store, BANK, mock, right(mock))
+    clock.advance(160)  # 60 s past the 300 s limit
+    record_mock_answer(store, BANK, mock, right(mock), at_deadline=True)
+    attempts = store.attempts(session_id=mock.session_id)
+    assert len(attempts) == 2 and attempts[1].correct
+    assert attempts[1].duration_s == pytest.approx(100)  # counted up to the deadline only
+    assert store.get_session(mock.session_id).elapsed_s == pytest.approx(300)
+
+
 def test_the_report_scores_topics_levels_time_and_walks_through(store: Store) -> None:
     clock = FakeClock(T0)
     mock = start_mock(store, BANK, level="L2", minutes=10, seed=6, clock=clock)

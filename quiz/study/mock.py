@@ -26,7 +26,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from quiz.errors import QuizError, UsageError
@@ -202,18 +202,21 @@ def record_mock_answer(
     answer: str,
     *,
     practical_result: dict[str, Any] | None = None,
+    at_deadline: bool = False,
 ) -> None:
     """Grade and save the answer to the current question (attempt, review card and session
     state in one transaction). Nothing about the grade is returned: feedback waits for the
     report. An empty answer passes on the question (score 0). A practical item takes the lab's
     result dict instead (stored as a workspace run). Raises MockTimeUp (after ending the
-    interview) when the time has run out, AnswerFormatError for an unreadable answer."""
-    if mock.time_up:
+    interview) when the time has run out, AnswerFormatError for an unreadable answer.
+    ``at_deadline``: the answer that was on screen when time ran out; it is recorded as given
+    at the deadline instead of being refused."""
+    if mock.time_up and not at_deadline:
         finish_mock(store, mock)
         raise MockTimeUp("time is up: the mock interview has ended and that answer was not scored")
     instance = mock.instance(bank)
-    now = utc(mock.clock())
-    elapsed = mock.elapsed_s()
+    elapsed = min(mock.elapsed_s(), float(mock.time_limit_s))
+    now = utc(min(mock.clock(), mock.saved_at + timedelta(seconds=elapsed - mock.saved_elapsed_s)))
     duration = round(max(0.0, elapsed - sum(a["duration_s"] for a in mock.answers)), 3)
     with store.session() as db:
         if practical_result is None:

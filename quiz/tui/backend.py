@@ -11,7 +11,6 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from quiz.study.mock import MockSession
 
 MAX_ANSWER_CHARS = 20_000
-DEADLINE_EPSILON_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -138,8 +136,7 @@ class Backend:
     def record_mock_answer(self, mock: MockSession, answer: str, *, final: bool) -> None:
         """Save the answer to the current question (blank passes on it; a practical item is
         passed on here, it is graded on the Practicals screen). ``final``: the answer on screen
-        when time ran out, recorded as given at the deadline (quiz.study refuses answers after
-        it); if it cannot be read it is recorded as blank rather than holding the end open."""
+        when time ran out, recorded as given at the deadline; if it cannot be read it is recorded as blank rather than holding the end open."""
         from quiz.grading import grade
         from quiz.study.mock import record_mock_answer
 
@@ -153,18 +150,7 @@ class Backend:
             except AnswerFormatError:
                 answer = ""
         with self._lock:
-            if not final:
-                record_mock_answer(self.store, self.bank, mock, answer)
-                return
-            deadline = mock.saved_at + timedelta(
-                seconds=mock.time_limit_s - mock.saved_elapsed_s - DEADLINE_EPSILON_S
-            )
-            real_clock = mock.clock
-            mock.clock = lambda: min(real_clock(), deadline)
-            try:
-                record_mock_answer(self.store, self.bank, mock, answer)
-            finally:
-                mock.clock = real_clock
+            record_mock_answer(self.store, self.bank, mock, answer, at_deadline=final)
 
     def mock_heartbeat(self, mock: MockSession) -> None:
         from quiz.study.mock import heartbeat
