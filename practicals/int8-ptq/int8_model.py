@@ -1,0 +1,44 @@
+"""The model this practical quantizes, and the token batches it is graded on.
+
+A 4-layer TinyLM (quiz.lab.tinylm) with synthetic weights drawn from a fixed seed: d_model 768,
+12 query heads and 4 KV heads of dimension 64, a 3072-wide GELU MLP, a 256-token vocabulary and
+an untied head. Its Linear layers hold 99 % of its 102 MB of fp32 weights. Like a trained LM
+with QK-norm, each attention head's query/key weights have their own scale (spread over three
+decades), and the head carries a bigram prior, so most next-token predictions are confident.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from quiz.lab.tinylm import TinyLM, TinyLMConfig
+
+CONFIG = TinyLMConfig(
+    vocab_size=256,
+    d_model=768,
+    n_layers=4,
+    n_heads=12,
+    n_kv_heads=4,
+    ffn_dim=3072,
+    mlp="gelu",
+    max_seq_len=128,
+    qk_norm=True,
+    head_scale_spread=3.0,
+    block_scale=0.75,
+    bigram_strength=0.12,
+    seed=7,
+)
+EVAL_SHAPE = (16, 64)  # held-out batch for accuracy: 1024 next-token predictions
+TIMING_SHAPE = (2, 64)  # (batch, sequence) of each timed forward pass
+
+
+def build_model() -> TinyLM:
+    """The fp32 model (deterministic: the same weights on every call)."""
+    return TinyLM(CONFIG)
+
+
+def token_batch(seed: int, shape: tuple[int, int] = TIMING_SHAPE) -> Tensor:
+    """Random token ids ``[batch, seq]`` drawn from ``seed``."""
+    gen = torch.Generator().manual_seed(seed % 2**63)
+    return torch.randint(CONFIG.vocab_size, shape, generator=gen)

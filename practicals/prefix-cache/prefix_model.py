@@ -1,0 +1,127 @@
+"""The model, the prefill helper and the request traces of the prefix-cache practical.
+
+The model is a 2-layer TinyLM (quiz.lab.tinylm) with synthetic weights from a fixed seed:
+d_model 256, 8 query heads and 2 KV heads of dimension 32, RoPE, fp32 on the CPU. One cached
+position costs ``CONFIG.kv_bytes_per_token()`` = 2 x 2 layers x 2 KV heads x 32 x 4 B = 1 KiB.
+
+A KV (``KV``) is a list with one ``(keys, values)`` pair per layer, each
+``[1, n_kv_heads, positions, head_dim]``.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from torch import Tensor
+
+from quiz.lab.tinylm import TinyLM, TinyLMConfig, attend, random_prompt
+
+CONFIG = TinyLMConfig(
+    vocab_size=256,
+    d_model=256,
+    n_layers=2,
+    n_heads=8,
+    n_kv_heads=2,
+    ffn_dim=768,
+    positions="rope",
+    qk_norm=False,
+    max_seq_len=1024,
+    seed=23,
+)
+KV = list[tuple[Tensor, Tensor]]
+
+# The timed trace: requests that share one of a few long system prompts.
+SHARED_PREFIXES = 3
+SHARED_REQUESTS = 48
+SHARED_PREFIX_LEN = (384, 512)
+SUFFIX_LEN = (4, 16)
+SHARED_BUDGET_BYTES = 8 * 2**20
+# The eviction trace: more distinct prefixes than the budget holds.
+EVICTION_PREFIXES = 5
+EVICTION_REQUESTS = 20
+EVICTION_PREFIX_LEN = (160, 224)
+EVICTION_BUDGET_BYTES = 512 * 2**10
+
+
+def build_model() -> TinyLM:
+    """The fp32 model (deterministic: the same weights on every call)."""
+    return TinyLM(CONFIG)
+
+
+@torch.inference_mode()
+def forward_with_past(model: TinyLM, tokens: Tensor, past: KV | None = None) -> tuple[Tensor, KV]:
+    """Prefill ``tokens`` ``[T]`` (T >= 1), the positions right after the ones in ``past``.
+
+    Returns the last position's logits ``[vocab]`` and the KV of every position, past and new
+    (fresh tensors: ``past`` is copied, not extended in place).
+    """
+    start = 0 if past is None else past[0][0].shape[2]
+    h = model.embed(tokens.reshape(1, -1), start)
+    present: KV = []
+    for i, block in enumerate(model.blocks):
+        q, k, v = block.attn.project_qkv(block.attn_norm(h), start)
+        if past is not None:
+            k = torch.cat((past[i][0], k), dim=2)
+            v = torch.cat((past[i][1], v), dim=2)
+        present.append((k, v))
+        h = h + block.attn.output(attend(q, k, v))
+        h = block.feed_forward(h)
+    return model.logits(h[:, -1:])[0, -1], present
+
+
+def kv_positions(kv: KV) -> int:
+    return kv[0][0].shape[2]
+
+
+def kv_slice(kv: KV, positions: int) -> KV:
+    """The first ``positions`` positions of ``kv``, as views (they keep the whole storage alive;
+    ``.clone()`` them to own just that part)."""
+    return [(k[:, :, :positions], v[:, :, :positions]) for k, v in kv]
+
+
+def shared_prefix_trace(seed: int) -> list[Tensor]:
+    """Requests ``[T]``: one of a few long system prompts (some far more popular than others)
+    followed by a short user turn."""
+    rng = random.Random(seed)
+    prefixes = [
+        random_prompt(CONFIG, rng.randint(*SHARED_PREFIX_LEN), rng.getrandbits(62))
+        for _ in range(SHARED_PREFIXES)
+    ]
+    weights = [0.5, 0.3, 0.2][:SHARED_PREFIXES]
+    picks = rng.choices(range(SHARED_PREFIXES), weights, k=SHARED_REQUESTS)
+    return [_with_suffix(prefixes[i], rng) for i in picks]
+
+
+def eviction_trace(seed: int) -> list[Tensor]:
+    """Requests over more distinct prefixes than ``EVICTION_BUDGET_BYTES`` can hold at once."""
+    rng = random.Random(seed)
+    prefixes = [
+        random_prompt(CONFIG, rng.randint(*EVICTION_PREFIX_LEN), rng.getrandbits(62))
+        for _ in range(EVICTION_PREFIXES)
+    ]
+    picks = [i % EVICTION_PREFIXES for i in range(EVICTION_PREFIXES)]  # every prefix once
+    picks += [rng.randrange(EVICTION_PREFIXES) for _ in range(EVICTION_REQUESTS - len(picks))]
+    rng.shuffle(picks)
+    return [_with_suffix(prefixes[i], rng) for i in picks]
+
+
+def ideal_hit_rate(trace: list[Tensor]) -> float:
+    """The share of prompt tokens an unbounded token-level prefix cache could reuse: for each
+    request, its longest common prefix with any earlier request (at most all but one token)."""
+    reused = 0
+    for i, request in enumerate(trace):
+        best = max((_common_prefix(request, earlier) for earlier in trace[:i]), default=0)
+        reused += min(best, request.numel() - 1)
+    return reused / sum(r.numel() for r in trace)
+
+
+def _common_prefix(a: Tensor, b: Tensor) -> int:
+    n = min(a.numel(), b.numel())
+    differ = (a[:n] != b[:n]).nonzero()
+    return n if differ.numel() == 0 else int(differ[0, 0])
+
+
+def _with_suffix(prefix: Tensor, rng: random.Random) -> Tensor:
+    suffix = random_prompt(CONFIG, rng.randint(*SUFFIX_LEN), rng.getrandbits(62))
+    return torch.cat((prefix, suffix))
