@@ -1,0 +1,55 @@
+"""The batch-sla service: a small model behind ``run_batch(batch_size)``.
+
+A call runs one forward pass over a batch of requests and returns when the results are ready
+(on a GPU it would synchronize; the grader runs it on the CPU). Like real services, it has a
+slow path: every tenth call (a periodic flush) is retried twice, so it takes about three
+times as long. Latency percentiles therefore differ from the median, as they
+do in production.
+
+Weights and inputs come from a seed; nothing is trained or downloaded.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from torch import nn
+
+BATCH_SIZES = (1, 4, 16, 64, 256)
+DIM = 384
+LAYERS = 8
+STALL_BLOCK = 10  # every this-many-th call takes the slow path
+SLOW_PATH_RETRIES = 2  # a slow call runs the batch this many extra times
+
+
+class Service:
+    def __init__(self, seed: int, device: torch.device) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        layers: list[nn.Module] = []
+        for _ in range(LAYERS):
+            linear = nn.Linear(DIM, DIM)
+            with torch.no_grad():
+                linear.weight.copy_(torch.randn(DIM, DIM, generator=generator) / DIM**0.5)
+                linear.bias.zero_()
+            layers += [linear, nn.GELU()]
+        self.model = nn.Sequential(*layers).to(device).eval()
+        self.device = device
+        self._inputs = {b: torch.randn(b, DIM, generator=generator).to(device) for b in BATCH_SIZES}
+        self._stall_at = random.Random(seed).randrange(STALL_BLOCK)
+        self._calls = 0
+
+    @torch.no_grad()
+    def run_batch(self, batch_size: int) -> None:
+        """Serve one batch of ``batch_size`` requests (one of BATCH_SIZES)."""
+        if batch_size not in self._inputs:
+            raise ValueError(f"batch_size must be one of {BATCH_SIZES}, not {batch_size!r}")
+        x = self._inputs[batch_size]
+        out = self.model(x)
+        if self._calls % STALL_BLOCK == self._stall_at:
+            for _ in range(SLOW_PATH_RETRIES):  # the slow path: the batch is retried
+                out = self.model(x)
+        self._calls += 1
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        del out

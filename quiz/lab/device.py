@@ -1,0 +1,137 @@
+"""The environment stamp every result carries: which device measured it, and in what state.
+
+``nvml_summary()`` and ``cpu_stamp()`` never import torch (the catalog uses them in the UI
+process); ``environment_stamp(device)`` adds torch's view and is called by the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from functools import cache
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+
+def grading_threads() -> int:
+    """The torch thread count graders run with on CPU: half the cores (at most 8), leaving
+    headroom for the OS, load generators and whatever else the machine runs, which keeps
+    small-op timings from collapsing under oversubscription."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def torch_version() -> str:
+    """The installed torch version, read from package metadata (no import)."""
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+@cache
+def nvml_summary() -> dict[str, Any]:
+    """What NVML says about the GPUs: ``{"status": "ok", "driver": ..., "gpus": [...]}`` or
+    ``{"status": "<why not>", "gpus": []}`` when the library, driver or GPUs are missing."""
+    try:
+        import pynvml
+    except ImportError:
+        return {"status": "nvidia-ml-py not installed", "gpus": []}
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as err:
+        return {"status": _nvml_reason(err), "gpus": []}
+    try:
+        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        gpus = [_gpu_stamp(pynvml, i) for i in range(pynvml.nvmlDeviceGetCount())]
+        return {"status": "ok" if gpus else "no GPUs", "driver": driver, "gpus": gpus}
+    except pynvml.NVMLError as err:
+        return {"status": _nvml_reason(err), "gpus": []}
+    finally:
+        with contextlib.suppress(pynvml.NVMLError):
+            pynvml.nvmlShutdown()
+
+
+def cpu_stamp() -> dict[str, Any]:
+    return {
+        "cpu_model": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "platform": platform.platform(terse=True),
+        "python": platform.python_version(),
+    }
+
+
+def environment_stamp(device: torch.device) -> dict[str, Any]:
+    """The full stamp for a result measured on ``device`` (called where torch is loaded)."""
+    import torch
+
+    stamp: dict[str, Any] = {
+        "device": str(device),
+        "device_name": _cpu_model(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "torch_threads": torch.get_num_threads(),
+        **cpu_stamp(),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        stamp["device_name"] = props.name
+        stamp["gpu_memory_mib"] = props.total_memory // 2**20
+        stamp["gpu_l2_bytes"] = getattr(props, "L2_cache_size", None)
+    nvml = nvml_summary()
+    stamp["nvml"] = nvml["status"]
+    if nvml["gpus"]:
+        stamp["driver"] = nvml["driver"]
+        index = (device.index or 0) if device.type == "cuda" else 0
+        stamp["gpu"] = nvml["gpus"][min(index, len(nvml["gpus"]) - 1)]
+    return stamp
+
+
+def _gpu_stamp(pynvml: Any, index: int) -> dict[str, Any]:
+    handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+    memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+    stamp: dict[str, Any] = {
+        "index": index,
+        "name": _text(pynvml.nvmlDeviceGetName(handle)),
+        "memory_total_mib": memory.total // 2**20,
+        "memory_used_mib": memory.used // 2**20,
+    }
+    optional = {
+        "sm_clock_mhz": lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
+        "mem_clock_mhz": lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM),
+        "temperature_c": lambda: pynvml.nvmlDeviceGetTemperature(
+            handle, pynvml.NVML_TEMPERATURE_GPU
+        ),
+        "power_w": lambda: pynvml.nvmlDeviceGetPowerUsage(handle) / 1000,
+    }
+    for key, read in optional.items():
+        try:
+            stamp[key] = read()
+        except pynvml.NVMLError:
+            stamp[key] = None
+    return stamp
+
+
+def _nvml_reason(err: Exception) -> str:
+    text = str(err).lower()
+    if "driver not loaded" in text or "library not found" in text or "shared library" in text:
+        return "no driver"
+    return f"unavailable ({err})"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

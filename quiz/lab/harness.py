@@ -1,0 +1,331 @@
+"""The shared timing harness: interleaved A/B timing with fresh inputs and a bootstrap CI.
+
+Graders call ``ctx.harness.compare(baseline, candidate, make_inputs, check=...)``. Every function
+is called as ``fn(inputs)`` with ``inputs = make_inputs(trial_seed)`` (built outside the timed
+region, once per function so an in-place candidate cannot disturb the baseline); trial seeds come
+from the grade's secret seed. ``check(inputs, base_out, cand_out)`` runs on every trial, timed or
+warm-up, and raises AssertionError on a mismatch (``assert_close`` does the usual tensor check).
+
+On CPU a call is timed with ``perf_counter_ns`` (captured when this module is imported, before any
+submission) at a fixed torch thread count; on CUDA with CUDA events after a synchronize and an L2
+flush outside the timed region. Repetition is adaptive: trials continue until the relative spread
+(IQR / median) of both sides is at most ``noise_target`` or the round's time cap is hit; a noisy
+round is repeated and the quietest round kept; a run that stays noisy is flagged ``noisy`` and
+``speedup_check`` then lets the point estimate decide instead of the CI.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter_ns
+from typing import Any
+
+import torch
+
+from quiz.lab.api import Check, SubmissionError
+
+Fn = Callable[[Any], Any]
+MakeInputs = Callable[[int], Any]
+CheckFn = Callable[[Any, Any, Any], None]
+
+_BOOTSTRAP_RESAMPLES = 2000
+_HARD_MIN_TRIALS = 3
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-call wall times of one function (seconds)."""
+
+    median_s: float
+    iqr_s: float
+    samples: tuple[float, ...]
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Timing:
+        return cls(statistics.median(samples), _iqr(samples), tuple(samples))
+
+    @property
+    def rel_spread(self) -> float:
+        return self.iqr_s / self.median_s if self.median_s > 0 else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"median_s": self.median_s, "iqr_s": self.iqr_s, "n": len(self.samples)}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Baseline vs candidate from one interleaved run; ``speedup`` = baseline / candidate."""
+
+    speedup: float
+    ci_low: float
+    ci_high: float
+    baseline: Timing
+    candidate: Timing
+    noisy: bool
+    trials: int
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "speedup": self.speedup,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "noisy": self.noisy,
+            "trials": self.trials,
+            "baseline": self.baseline.to_dict(),
+            "candidate": self.candidate.to_dict(),
+        }
+
+
+def speedup_check(name: str, comparison: Comparison, threshold: float) -> Check:
+    """Pass when the CI clears the threshold, fail when it is wholly below; otherwise the median
+    ratio decides and the message says the run was noisy."""
+    c = comparison
+    ci = f"95% CI {c.ci_low:.2f}-{c.ci_high:.2f}x over {c.trials} trials"
+    if c.ci_low >= threshold:
+        passed, note = True, ""
+    elif c.ci_high < threshold:
+        passed, note = False, ""
+    else:
+        passed = c.speedup >= threshold
+        note = "noisy: the CI straddles the threshold, the median ratio decided; "
+    verdict = "meets" if passed else "is below"
+    message = f"{note}{c.speedup:.2f}x ({ci}) {verdict} the {threshold:g}x threshold"
+    return Check(
+        name, passed, round(c.speedup, 3), threshold, "x", message + (" [noisy]" if c.noisy else "")
+    )
+
+
+def assert_close(actual: Any, expected: Any, *, rtol: float = 1e-4, atol: float = 1e-5) -> None:
+    """AssertionError unless ``actual`` is a tensor matching ``expected`` in shape, dtype and
+    values (NaN/inf must match exactly: a NaN where the reference has a number fails)."""
+    if not isinstance(actual, torch.Tensor):
+        raise AssertionError(f"expected a tensor, got {type(actual).__name__}")
+    if actual.shape != expected.shape:
+        raise AssertionError(f"shape {tuple(actual.shape)} != expected {tuple(expected.shape)}")
+    if actual.dtype != expected.dtype:
+        raise AssertionError(f"dtype {actual.dtype} != expected {expected.dtype}")
+    try:
+        torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
+    except AssertionError as err:
+        first = str(err).strip().splitlines()
+        raise AssertionError(" ".join(first[:3])) from None
+
+
+class Harness:
+    """Times functions on one device; one instance per grade, seeded by the grade's secret."""
+
+    def __init__(
+        self,
+        device: torch.device,
+        *,
+        seed: int,
+        threads: int | None = None,
+        warmup_s: float = 0.2,
+        max_time_s: float = 5.0,
+        min_trials: int = 10,
+        max_trials: int = 300,
+        noise_target: float = 0.10,
+        rounds: int = 2,
+    ) -> None:
+        self.device = device
+        self.is_cuda = device.type == "cuda"
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.threads = torch.get_num_threads()
+        self.warmup_s = warmup_s
+        self.max_time_s = max_time_s
+        self.min_trials = min_trials
+        self.max_trials = max_trials
+        self.noise_target = noise_target
+        self.rounds = rounds
+        self._rng = random.Random(seed)
+        self._l2_flush = self._make_l2_flush() if self.is_cuda else None
+
+    def compare(
+        self,
+        baseline: Fn,
+        candidate: Fn,
+        make_inputs: MakeInputs,
+        *,
+        check: CheckFn | None = None,
+        label: str = "",
+        max_time_s: float | None = None,
+        min_trials: int | None = None,
+    ) -> Comparison:
+        """Time ``baseline`` and ``candidate`` interleaved; see the module docstring."""
+        fns = (baseline, candidate)
+        self._warm_up(fns, make_inputs, check, label)
+        best: tuple[list[float], list[float]] | None = None
+        for _ in range(self.rounds):
+            samples = self._round(fns, make_inputs, check, label, max_time_s, min_trials)
+            if best is None or _worst_spread(samples) < _worst_spread(best):
+                best = (samples[0], samples[1])
+            if _worst_spread(best) <= self.noise_target:
+                break
+        assert best is not None
+        base, cand = best
+        low, high = self._bootstrap_ratio_ci(base, cand)
+        return Comparison(
+            speedup=statistics.median(base) / statistics.median(cand),
+            ci_low=low,
+            ci_high=high,
+            baseline=Timing.of(base),
+            candidate=Timing.of(cand),
+            noisy=_worst_spread(best) > self.noise_target,
+            trials=len(base),
+            label=label,
+        )
+
+    def time(
+        self,
+        fn: Fn,
+        make_inputs: MakeInputs,
+        *,
+        label: str = "",
+        max_time_s: float | None = None,
+        min_trials: int | None = None,
+    ) -> Timing:
+        """Time one function alone (fresh inputs per trial, adaptive repetitions)."""
+        self._warm_up((fn,), make_inputs, None, label)
+        best: list[float] | None = None
+        for _ in range(self.rounds):
+            (samples,) = self._round((fn,), make_inputs, None, label, max_time_s, min_trials)
+            if best is None or _worst_spread([samples]) < _worst_spread([best]):
+                best = samples
+            if _worst_spread([best]) <= self.noise_target:
+                break
+        assert best is not None
+        return Timing.of(best)
+
+    def timed_call(self, fn: Fn, inputs: Any) -> tuple[float, Any]:
+        """One measured call: (seconds, output). L2 flush and synchronisation stay outside."""
+        self._check_threads()
+        if self._l2_flush is not None:
+            self._l2_flush.zero_()
+            torch.cuda.synchronize(self.device)
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            out = fn(inputs)
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end) / 1e3, out
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            t0 = perf_counter_ns()
+            out = fn(inputs)
+            elapsed = perf_counter_ns() - t0
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        return elapsed / 1e9, out
+
+    def _warm_up(
+        self, fns: tuple[Fn, ...], make_inputs: MakeInputs, check: CheckFn | None, label: str
+    ) -> None:
+        deadline = perf_counter_ns() + int(self.warmup_s * 1e9)
+        calls = 0
+        while calls < 2 or perf_counter_ns() < deadline:
+            self._trial(fns, make_inputs, check, label, "warm-up")
+            calls += 1
+
+    def _round(
+        self,
+        fns: tuple[Fn, ...],
+        make_inputs: MakeInputs,
+        check: CheckFn | None,
+        label: str,
+        max_time_s: float | None,
+        min_trials: int | None,
+    ) -> list[list[float]]:
+        cap_ns = int((max_time_s if max_time_s is not None else self.max_time_s) * 1e9)
+        minimum = max(_HARD_MIN_TRIALS, min_trials if min_trials is not None else self.min_trials)
+        samples: list[list[float]] = [[] for _ in fns]
+        start = perf_counter_ns()
+        trial = 0
+        while trial < self.max_trials:
+            for i, seconds in enumerate(self._trial(fns, make_inputs, check, label, trial)):
+                samples[i].append(seconds)
+            trial += 1
+            if trial < _HARD_MIN_TRIALS:
+                continue
+            if perf_counter_ns() - start >= cap_ns:
+                break
+            if trial >= minimum and _worst_spread(samples) <= self.noise_target:
+                break
+        return samples
+
+    def _trial(
+        self,
+        fns: tuple[Fn, ...],
+        make_inputs: MakeInputs,
+        check: CheckFn | None,
+        label: str,
+        trial: int | str,
+    ) -> list[float]:
+        seed = self._rng.getrandbits(63)
+        order = list(range(len(fns)))
+        self._rng.shuffle(order)
+        times = [0.0] * len(fns)
+        outs: list[Any] = [None] * len(fns)
+        inputs: list[Any] = [None] * len(fns)
+        for i in order:
+            inputs[i] = make_inputs(seed)
+            times[i], outs[i] = self.timed_call(fns[i], inputs[i])
+        if check is not None and len(fns) == 2:
+            try:
+                check(inputs[0], outs[0], outs[1])
+            except AssertionError as err:
+                what = label or "candidate"
+                raise SubmissionError(f"{what}: wrong result on trial {trial}: {err}") from None
+        return times
+
+    def _check_threads(self) -> None:
+        if not self.is_cuda and torch.get_num_threads() != self.threads:
+            found = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+            raise SubmissionError(
+                f"the submission changed torch's thread count ({self.threads} -> {found}); "
+                "timings use a fixed thread count"
+            )
+
+    def _bootstrap_ratio_ci(self, base: list[float], cand: list[float]) -> tuple[float, float]:
+        """95% percentile bootstrap of median(base)/median(cand), resampling trials in pairs so
+        drift shared by an interleaved pair cancels."""
+        b = torch.tensor(base, dtype=torch.float64)
+        c = torch.tensor(cand, dtype=torch.float64)
+        generator = torch.Generator().manual_seed(self._rng.getrandbits(62))
+        idx = torch.randint(len(base), (_BOOTSTRAP_RESAMPLES, len(base)), generator=generator)
+        ratios = b[idx].quantile(0.5, dim=1) / c[idx].quantile(0.5, dim=1)
+        low, high = ratios.quantile(torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+        return float(low), float(high)
+
+    def _make_l2_flush(self) -> torch.Tensor:
+        props = torch.cuda.get_device_properties(self.device)
+        l2_bytes = int(getattr(props, "L2_cache_size", 0)) or 64 * 2**20
+        return torch.empty(2 * l2_bytes // 4, dtype=torch.int32, device=self.device)
+
+
+def _iqr(samples: list[float]) -> float:
+    if len(samples) < 2:
+        return 0.0
+    q = statistics.quantiles(samples, n=4, method="inclusive")
+    return q[2] - q[0]
+
+
+def _worst_spread(samples: list[list[float]] | tuple[list[float], ...]) -> float:
+    spreads = []
+    for s in samples:
+        if len(s) < 2:
+            return math.inf
+        median = statistics.median(s)
+        spreads.append(_iqr(s) / median if median > 0 else math.inf)
+    return max(spreads)

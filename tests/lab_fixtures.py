@@ -1,0 +1,93 @@
+"""Tiny practicals written into a temp folder, for the lab runtime tests."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+README = """# {title}
+
+Make `double(x)` return `2 * x`.
+
+## Hints
+
+### Hint 1
+Multiply.
+
+### Hint 2
+By two.
+
+### Hint 3
+`return 2 * x`
+"""
+
+GRADER = """
+import torch
+
+from quiz.lab.api import Check, SubmissionError
+
+
+def grade(ctx):
+    ctx.log("importing the submission")
+    solution = ctx.load_submission()
+    double = ctx.require(solution, "double")
+    x = torch.randn(64, generator=torch.Generator().manual_seed(ctx.seed % 2**31))
+    out = double(x)
+    ok = isinstance(out, torch.Tensor) and torch.equal(out, 2 * x)
+    ctx.log("checked the output")
+    return [Check("doubles", ok, message="" if ok else "double(x) != 2 * x")]
+"""
+
+STARTER = "def double(x):\n    return x\n"
+REFERENCE = "def double(x):\n    return 2 * x\n"
+
+
+def write_practical(
+    root: Path,
+    practical_id: str = "toy",
+    *,
+    device: str = "any",
+    grader: str = GRADER,
+    time_limit_s: float = 30,
+    readme: str = README,
+) -> Path:
+    folder = root / practical_id
+    folder.mkdir(parents=True)
+    spec = f"""
+        id: {practical_id}
+        title: Toy practical {practical_id}
+        phase: foundations
+        level: L1
+        skills: [testing]
+        device: {device}
+        time_limit_s: {time_limit_s}
+        summary: Double a tensor.
+        thresholds: {{}}
+        workspace_files: [helper.txt]
+        time_budget_s: 300
+        memory_limit_mb: 1024
+    """
+    (folder / "practical.yaml").write_text(textwrap.dedent(spec), encoding="utf-8")
+    (folder / "README.md").write_text(readme.format(title=practical_id), encoding="utf-8")
+    (folder / "grader.py").write_text(grader, encoding="utf-8")
+    (folder / "starter.py").write_text(STARTER, encoding="utf-8")
+    (folder / "reference.py").write_text(REFERENCE, encoding="utf-8")
+    (folder / "helper.txt").write_text("a helper file\n", encoding="utf-8")
+    return folder
+
+
+def shipped_files(practical_id: str) -> dict[str, Path]:
+    """starter, reference and each control of a shipped practical, by name."""
+    from quiz.lab.catalog import get_practical
+
+    practical = get_practical(practical_id)
+    files = {"starter": practical.file("starter.py"), "reference": practical.file("reference.py")}
+    files.update({f"control:{c.stem}": c for c in practical.controls})
+    return files
+
+
+def failed_checks(result: object) -> str:
+    """A readable summary for assertion messages."""
+    checks = getattr(result, "checks", [])
+    lines = [f"{c.name}: {c.measured} vs {c.threshold} ({c.message})" for c in checks]
+    return f"error={getattr(result, 'error', None)!r}; " + "; ".join(lines)

@@ -1,0 +1,109 @@
+"""`latency-quiz practical list|start|grade`: output shapes and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from quiz import config
+from quiz.cli import main
+from tests.lab_fixtures import write_practical
+
+
+@pytest.fixture
+def practicals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "practicals"
+    write_practical(root, "toy")
+    write_practical(root, "toy-gpu", device="cuda")
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    monkeypatch.setenv(config.HOME_ENV, str(tmp_path / "home"))
+    # An empty bank: these tests are about the lab, not the state of the shipped questions.
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    monkeypatch.setattr(config, "bank_dir", lambda: bank)
+    return root
+
+
+def test_list_json_has_the_contract_fields(
+    practicals: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["practical", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in rows] == ["toy", "toy-gpu"]
+    for row in rows:
+        assert set(row) == {"id", "title", "phase", "level", "device", "available", "reason"}
+
+
+def test_list_text_says_why_unavailable(
+    practicals: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["practical", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "toy-gpu" in out and "Toy practical toy" in out
+
+
+def test_start_prints_the_workspace_path(
+    practicals: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["practical", "start", "toy", "--dir", str(tmp_path / "ws")]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert (path / "solution.py").is_file()
+    assert main(["practical", "start", "toy", "--dir", str(tmp_path / "ws")]) == 0
+    captured = capsys.readouterr()
+    assert Path(captured.out.strip()) == path and "already exists" in captured.err
+
+
+def test_usage_and_not_found_exit_codes(
+    practicals: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["practical", "grade", "nope", "--reference"]) == 1
+    assert main(["practical", "grade", "toy", str(tmp_path), "--reference"]) == 2
+    assert main(["practical", "grade", "toy"]) == 1  # no workspace yet
+    assert "practical start toy" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["practical", "grade", "toy", "--reference", "--starter"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.slow
+def test_grade_exit_codes_json_and_stored_runs(
+    practicals: Path, tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", db_url, "practical", "grade", "toy", "--reference", "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["passed"] is True and result["id"] == "toy"
+    assert {"id", "passed", "score", "duration_s", "device", "checks"} <= set(result)
+    assert "importing the submission" in captured.err  # live progress on stderr
+
+    assert main(["--db", db_url, "practical", "grade", "toy", "--starter"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "doubles" in out
+
+    workspace = tmp_path / "ws"
+    assert main(["practical", "start", "toy", "--dir", str(workspace)]) == 0
+    (workspace / "solution.py").write_text("def double(x):\n    return x + x\n")
+    assert main(["--db", db_url, "practical", "grade", "toy", str(workspace)]) == 0
+
+    from quiz.store import open_store
+
+    store = open_store(db_url)
+    try:
+        runs = [(r.source, r.passed) for r in store.practical_runs("toy")]
+    finally:
+        store.close()
+    assert runs == [("reference", True), ("starter", False), ("path", True)]
+
+
+@pytest.mark.slow
+def test_grade_on_a_machine_without_cuda_exits_3(
+    practicals: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from quiz.lab.catalog import cuda_availability
+
+    if cuda_availability().available:
+        pytest.skip("this machine has CUDA")
+    assert main(["practical", "grade", "toy-gpu", "--reference"]) == 3
+    assert "needs an NVIDIA GPU" in capsys.readouterr().err

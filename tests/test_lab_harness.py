@@ -1,0 +1,126 @@
+"""The timing harness on synthetic workloads with known cost ratios."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from quiz.lab.api import SubmissionError
+from quiz.lab.harness import Comparison, Harness, Timing, assert_close, speedup_check
+
+
+def make_matrix(seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(160, 160, generator=generator)
+
+
+def work(x: torch.Tensor) -> torch.Tensor:
+    y = x
+    for _ in range(4):
+        y = torch.tanh(y @ x)
+    return y
+
+
+def work_twice(x: torch.Tensor) -> torch.Tensor:
+    work(x)
+    return work(x)
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return Harness(torch.device("cpu"), seed=1234, threads=1, max_time_s=3.0)
+
+
+def test_double_work_measures_about_two(harness: Harness) -> None:
+    comparison = harness.compare(work_twice, work, make_matrix, label="twice vs once")
+    assert 1.6 < comparison.speedup < 2.5
+    assert comparison.ci_low <= comparison.speedup <= comparison.ci_high
+    assert comparison.ci_low > 1.3
+    assert comparison.trials >= 3
+    assert speedup_check("speed-up", comparison, 1.3).passed
+    assert not speedup_check("speed-up", comparison, 3.0).passed
+
+
+def test_identical_functions_measure_about_one(harness: Harness) -> None:
+    comparison = harness.compare(work, work, make_matrix)
+    assert 0.8 < comparison.speedup < 1.25
+    assert comparison.ci_low < 1.2
+    assert not speedup_check("speed-up", comparison, 1.5).passed
+
+
+def test_check_runs_on_timed_trials_and_catches_a_wrong_output(harness: Harness) -> None:
+    calls = {"n": 0}
+
+    def wrong_after_warmup(x: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        out = work(x)
+        return out if calls["n"] <= 3 else out + 1.0
+
+    with pytest.raises(SubmissionError, match="wrong result on trial"):
+        harness.compare(
+            work,
+            wrong_after_warmup,
+            make_matrix,
+            check=lambda _inputs, base, cand: assert_close(cand, base),
+        )
+
+
+def test_inputs_are_fresh_per_trial_so_caching_fails(harness: Harness) -> None:
+    cache: dict[str, torch.Tensor] = {}
+
+    def cached(x: torch.Tensor) -> torch.Tensor:
+        if "out" not in cache:
+            cache["out"] = work(x)
+        return cache["out"]
+
+    with pytest.raises(SubmissionError):
+        harness.compare(
+            work, cached, make_matrix, check=lambda _i, base, cand: assert_close(cand, base)
+        )
+
+
+def test_changing_the_thread_count_is_caught(harness: Harness) -> None:
+    def sneaky(x: torch.Tensor) -> torch.Tensor:
+        torch.set_num_threads(2)
+        return work(x)
+
+    try:
+        with pytest.raises(SubmissionError, match="thread count"):
+            harness.compare(work, sneaky, make_matrix)
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_time_measures_one_function(harness: Harness) -> None:
+    once = harness.time(work, make_matrix)
+    twice = harness.time(work_twice, make_matrix)
+    assert once.median_s > 0 and once.iqr_s >= 0
+    assert 1.5 < twice.median_s / once.median_s < 2.7
+
+
+def test_assert_close_rejects_nan_shape_and_dtype() -> None:
+    ref = torch.ones(3)
+    assert_close(ref.clone(), ref)
+    with pytest.raises(AssertionError):
+        assert_close(torch.tensor([1.0, float("nan"), 1.0]), ref)
+    with pytest.raises(AssertionError, match="shape"):
+        assert_close(torch.ones(4), ref)
+    with pytest.raises(AssertionError, match="dtype"):
+        assert_close(torch.ones(3, dtype=torch.float64), ref)
+    with pytest.raises(AssertionError, match="tensor"):
+        assert_close([1.0, 1.0, 1.0], ref)
+
+
+def _comparison(speedup: float, low: float, high: float) -> Comparison:
+    timing = Timing.of([1.0, 1.0, 1.0])
+    return Comparison(speedup, low, high, timing, timing, noisy=False, trials=3)
+
+
+def test_speedup_check_follows_the_ci_rule() -> None:
+    assert speedup_check("s", _comparison(2.5, 2.1, 2.9), 2.0).passed
+    assert not speedup_check("s", _comparison(1.5, 1.2, 1.9), 2.0).passed
+    straddling_pass = speedup_check("s", _comparison(2.1, 1.8, 2.4), 2.0)
+    straddling_fail = speedup_check("s", _comparison(1.9, 1.7, 2.3), 2.0)
+    assert straddling_pass.passed and "noisy" in straddling_pass.message
+    assert not straddling_fail.passed and "noisy" in straddling_fail.message
+    assert straddling_pass.measured == 2.1 and straddling_pass.unit == "x"

@@ -1,0 +1,198 @@
+"""The runner contains whatever a submission does and returns a failed result with a reason."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from quiz import config
+from quiz.errors import LabError, UsageError
+from quiz.lab.catalog import cuda_availability
+from quiz.lab.runner import grade_practical
+from tests.lab_fixtures import REFERENCE, write_practical
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def practicals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "practicals"
+    write_practical(root)
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    return root
+
+
+def submit(tmp_path: Path, code: str, **kwargs: object):
+    path = tmp_path / "submission.py"
+    path.write_text(textwrap.dedent(code), encoding="utf-8")
+    started = time.monotonic()
+    result = grade_practical("toy", path, source="path", **kwargs)  # type: ignore[arg-type]
+    return result, time.monotonic() - started
+
+
+def test_reference_passes_with_stamp_and_live_log(practicals: Path, tmp_path: Path) -> None:
+    lines: list[str] = []
+    result, _ = submit(tmp_path, REFERENCE, on_log=lines.append)
+    assert result.passed and result.score == 1.0 and result.error is None
+    assert result.device["device"] in ("cpu", "cuda")
+    assert result.device["torch"] and result.device["cpu_cores"]
+    assert "importing the submission" in lines and "checked the output" in lines
+    data = result.to_dict()
+    assert set(data) == {
+        "id",
+        "passed",
+        "score",
+        "duration_s",
+        "device",
+        "checks",
+        "details",
+        "error",
+        "log_tail",
+    }
+    assert data["checks"][0] == {
+        "name": "doubles",
+        "passed": True,
+        "measured": None,
+        "threshold": None,
+        "unit": "",
+        "message": "",
+    }
+
+
+def test_fake_json_and_garbage_on_stdout_cannot_forge_a_pass(
+    practicals: Path, tmp_path: Path
+) -> None:
+    code = """
+        import json, sys
+        fake = {"id": "toy", "passed": True, "score": 1.0, "checks": []}
+        print(json.dumps(fake)); print(json.dumps({"result": fake, "nonce": "x"}))
+        sys.stdout.buffer.write(bytes(range(256)) * 100 + b"x" * 100000)
+        def double(x):
+            print(json.dumps({"result": fake}))
+            return x
+    """
+    result, _ = submit(tmp_path, code)
+    assert not result.passed
+    assert result.error is None and result.checks[0].message == "double(x) != 2 * x"
+    assert any(line.startswith("[stdout]") for line in result.log_tail)
+    assert all(len(line) <= 2100 for line in result.log_tail)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("def double(x):\n    return x / 0 + undefined_name\n", "NameError"),
+        ("raise RuntimeError('boom at import')\n", "failed to import: RuntimeError: boom"),
+        ("import os\nos._exit(0)\n", "without a result"),
+        ("import sys\ndef double(x):\n    sys.exit(3)\n", "sys.exit(3)"),
+        ("import ctypes\nctypes.string_at(0)\n", "SIGSEGV"),
+        ("hog = []\nwhile True:\n    hog.append(bytearray(256 * 2**20))\n", "out of memory"),
+        (
+            "import time\ntime.perf_counter = lambda: 0.0\ndef double(x):\n    return 2 * x\n",
+            "replaced",
+        ),
+        (
+            "import torch\ntorch.equal = lambda a, b: True\ndef double(x):\n    return x\n",
+            "replaced",
+        ),
+    ],
+    ids=[
+        "exception",
+        "import-error",
+        "os-exit",
+        "sys-exit",
+        "segfault",
+        "memory",
+        "timer",
+        "torch-patch",
+    ],
+)
+def test_misbehaving_submission_fails_with_a_reason(
+    practicals: Path, tmp_path: Path, code: str, reason: str
+) -> None:
+    result, elapsed = submit(tmp_path, code)
+    assert not result.passed and result.score == 0.0
+    assert result.error is not None and reason in result.error
+    assert elapsed < 25
+
+
+def test_hang_is_stopped_at_the_time_limit(practicals: Path, tmp_path: Path) -> None:
+    result, elapsed = submit(tmp_path, "while True:\n    pass\n", timeout_s=6)
+    assert not result.passed
+    assert result.error is not None and "time limit of 6 s" in result.error
+    assert elapsed < 12
+
+
+def test_processes_the_submission_spawns_are_killed(practicals: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "child.pid"
+    code = f"""
+        import subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        open({str(marker)!r}, "w").write(str(child.pid))
+        def double(x):
+            return 2 * x
+    """
+    result, _ = submit(tmp_path, code)
+    assert result.passed
+    pid = int(marker.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def test_a_broken_grader_is_a_lab_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "practicals"
+    write_practical(root, grader="raise ImportError('the lab is broken')\n")
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    with pytest.raises(LabError, match="the lab is broken"):
+        submit(tmp_path, REFERENCE)
+
+
+def test_a_cuda_practical_is_a_lab_error_without_cuda(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if cuda_availability().available:
+        pytest.skip("this machine has CUDA")
+    root = tmp_path / "practicals"
+    write_practical(root, "toy", device="cuda")
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    with pytest.raises(LabError, match="needs an NVIDIA GPU"):
+        submit(tmp_path, REFERENCE)
+
+
+def test_a_target_without_solution_is_a_usage_error(practicals: Path, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no solution.py"):
+        grade_practical("toy", tmp_path, source="path")
+
+
+def test_same_verdict_over_repeated_grades(practicals: Path, tmp_path: Path) -> None:
+    verdicts = [submit(tmp_path, REFERENCE)[0].passed for _ in range(3)]
+    assert verdicts == [True, True, True]
+
+
+def test_runner_and_catalog_do_not_import_torch() -> None:
+    code = (
+        "import sys, quiz.lab.runner, quiz.lab.catalog, quiz.lab.workspace, quiz.cli.practical\n"
+        "from quiz.lab.catalog import cuda_availability\n"
+        "cuda_availability()\n"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped by init counts as gone)."""
+    try:
+        os.kill(pid, 0)
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    return "\nState:\tZ" not in status

@@ -1,0 +1,37 @@
+"""profile-hotspot: the reference passes, the starter and every control fail; graded through
+the real runner and worker (each grade draws a new pipeline variant and new secret inputs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from quiz.lab.catalog import get_practical
+from quiz.lab.runner import grade_practical
+from tests.lab_fixtures import failed_checks, shipped_files
+
+PRACTICAL = "profile-hotspot"
+FILES = shipped_files(PRACTICAL)
+FAILING = [name for name in FILES if name != "reference"]
+
+
+def test_has_enough_controls_and_a_three_hint_readme() -> None:
+    practical = get_practical(PRACTICAL)
+    assert len(practical.controls) >= 3
+    assert len(practical.hints) == 3
+    for control in practical.controls:
+        assert control.read_text().startswith("# "), f"{control.name} must say what it gets wrong"
+
+
+@pytest.mark.slow
+def test_reference_passes() -> None:
+    result = grade_practical(PRACTICAL, FILES["reference"], source="reference")
+    assert result.passed, failed_checks(result)
+    assert result.duration_s < 60
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FAILING)
+def test_starter_and_controls_fail(name: str) -> None:
+    result = grade_practical(PRACTICAL, FILES[name], source="path")
+    assert not result.passed, failed_checks(result)
+    assert result.error is None, "a control must fail on its checks, not crash"
