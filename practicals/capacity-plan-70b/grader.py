@@ -1,0 +1,162 @@
+"""Grades a 70B serving plan with the analytic model in capacity_model.py (a model, not a
+measurement): memory, p99 TTFT, p99 TPOT, keeping up with the load, the prefix-cache claim,
+cost against the cheapest plan the grader finds itself, and a justification for every choice."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from capacity_model import Evaluation, Model
+from plan_file import PlanError, parse_plan, unjustified
+
+from quiz.lab.api import Check, GradeContext, SubmissionError
+
+_HIT_RATE_SLACK = 0.02
+GB = 1e9
+
+
+def grade(ctx: GradeContext) -> list[Check]:
+    model = Model()  # built from the facts file before any submission code runs
+    solution = ctx.load_submission()
+    make_plan = ctx.require(solution, "plan")
+    try:
+        data = make_plan()
+    except Exception as err:
+        raise SubmissionError(f"plan() failed: {type(err).__name__}: {err}") from err
+    ctx.details["model_note"] = (
+        "An analytic model with published peak figures and stated efficiency assumptions; "
+        "not a measurement."
+    )
+    ctx.details["assumptions"] = asdict(model.assume)
+    try:
+        plan = parse_plan(data, model)
+    except PlanError as err:
+        return [Check("plan is valid", False, message=str(err))]
+    ctx.log(f"evaluating {plan.describe()}")
+    mine = model.evaluate(plan)
+    ctx.log("searching the plan space for the cheapest plan that meets the SLA")
+    best = model.cheapest()
+    ctx.details["your_plan"] = _summary(mine)
+    ctx.details["cheapest_plan"] = _summary(best)
+    t = ctx.thresholds
+    return [
+        Check("plan is valid", True, message=plan.describe()),
+        _memory_check(mine),
+        _latency_check("p99 TTFT within SLA", mine.ttft_p99_s, model.traffic.ttft_p99_s, "s"),
+        _latency_check("p99 TPOT within SLA", mine.tpot_p99_s, model.traffic.tpot_p99_s, "s"),
+        _throughput_check(mine),
+        _hit_rate_check(model, plan.prefix_caching, plan.prefix_hit_rate),
+        _cost_check(mine, best, t["cost_ratio_max"]),
+        _justification_check(data, int(t["justification_min_words"])),
+    ]
+
+
+def _summary(ev: Evaluation) -> dict[str, Any]:
+    return {
+        "plan": ev.plan.describe(),
+        "cost_usd_per_hour": round(ev.cost_per_hour, 2),
+        "feasible": ev.feasible,
+        "binding_constraint": ev.binding,
+        "limit_ratios": {k: round(v, 3) for k, v in ev.ratios.items()},
+        "ttft_p99_s": round(ev.ttft_p99_s, 4),
+        "tpot_p99_s": round(ev.tpot_p99_s, 5),
+        "gb_per_gpu": round((ev.weights_per_gpu_bytes + ev.kv_needed_per_gpu_bytes) / GB, 2),
+        "prefill_utilization": round(ev.prefill_utilization, 3),
+        "p99_concurrency": round(ev.p99_concurrency, 1),
+    }
+
+
+def _memory_check(ev: Evaluation) -> Check:
+    used = (ev.weights_per_gpu_bytes + ev.kv_needed_per_gpu_bytes) / GB
+    usable = ev.usable_per_gpu_bytes / GB
+    message = (
+        f"weights {ev.weights_per_gpu_bytes / GB:.1f} GB + KV for the full batch at the "
+        f"longest context {ev.kv_needed_per_gpu_bytes / GB:.1f} GB per GPU, {usable:.1f} GB usable"
+    )
+    return Check("memory fits", used <= usable, round(used, 2), round(usable, 2), "GB", message)
+
+
+def _latency_check(name: str, value: float, limit: float, unit: str) -> Check:
+    shown = round(value, 4) if value != float("inf") else "unbounded (overloaded)"
+    return Check(name, value <= limit, shown, limit, unit)
+
+
+def _throughput_check(ev: Evaluation) -> Check:
+    if ev.p99_concurrency == float("inf"):
+        return Check(
+            "keeps up with the load",
+            False,
+            "overloaded",
+            ev.plan.max_batch,
+            "sequences",
+            _overload_reason(ev),
+        )
+    passed = ev.p99_concurrency <= ev.plan.max_batch
+    message = (
+        f"p99 decode concurrency {ev.p99_concurrency:.1f} (mean {ev.mean_concurrency:.1f}) per "
+        f"replica against max_batch {ev.plan.max_batch}; prefill uses "
+        f"{ev.prefill_utilization:.0%} of each replica's time"
+    )
+    return Check(
+        "keeps up with the load",
+        passed,
+        round(ev.p99_concurrency, 1),
+        ev.plan.max_batch,
+        "sequences",
+        message,
+    )
+
+
+def _overload_reason(ev: Evaluation) -> str:
+    if ev.prefill_utilization >= 1:
+        share = f"prefill alone needs {ev.prefill_utilization:.0%} of each replica's time"
+    else:
+        share = f"decode cannot drain the arrivals in the {1 - ev.prefill_utilization:.0%} of "
+        share += "each replica's time that prefill leaves"
+    return f"{share}: the queue grows without bound"
+
+
+def _hit_rate_check(model: Model, caching: bool, claimed: float) -> Check:
+    achievable = model.traffic.achievable_hit_rate
+    passed = not caching or claimed <= achievable + _HIT_RATE_SLACK
+    message = (
+        f"only the {model.traffic.shared_prefix_tokens}-token shared system prompt repeats: "
+        f"at most {achievable:.0%} of prompt tokens can hit the cache"
+    )
+    return Check(
+        "prefix hit rate supported by the traffic",
+        passed,
+        round(claimed, 3),
+        round(achievable, 3),
+        "",
+        message,
+    )
+
+
+def _cost_check(mine: Evaluation, best: Evaluation, limit: float) -> Check:
+    ratio = mine.cost_per_hour / best.cost_per_hour
+    verdict = "meets the SLA" if mine.feasible else f"violates {_violated(mine)}"
+    message = (
+        f"your plan ${mine.cost_per_hour:.2f}/h ({verdict}; binding constraint: {mine.binding}); "
+        f"cheapest found ${best.cost_per_hour:.2f}/h: {best.plan.describe()} "
+        f"(binding constraint: {best.binding})"
+    )
+    passed = mine.feasible and ratio <= limit
+    return Check(
+        f"cost within {limit:g}x of the cheapest plan", passed, round(ratio, 3), limit, "x", message
+    )
+
+
+def _violated(ev: Evaluation) -> str:
+    return ", ".join(name for name, ratio in ev.ratios.items() if ratio > 1)
+
+
+def _justification_check(data: dict[str, Any], min_words: int) -> Check:
+    short = unjustified(data, min_words)
+    message = (
+        f"justification needed (at least {min_words} words each) for: {', '.join(short)}"
+        if short
+        else "every choice has a written justification"
+    )
+    return Check("every choice justified", not short, len(short), 0, "missing", message)

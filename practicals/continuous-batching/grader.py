@@ -1,0 +1,149 @@
+"""Grades a continuous-batching scheduler on the simulated engine in serving_engine.py (a
+roofline model of an H100 serving Llama-3-8B, not a measurement): every request completes, the
+KV budget holds, the replay is deterministic, throughput beats static batching, and p99
+TTFT / TPOT meet the SLA. The report sweeps the prefill chunk size."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from serving_engine import (
+    Engine,
+    EngineConfig,
+    RunResult,
+    StaticBatching,
+    TraceConfig,
+    make_trace,
+)
+
+from quiz.lab.api import Check, GradeContext, SubmissionError
+
+CHUNK_SWEEP = (64, 128, 256, 512, 1024, 2048)
+
+
+def grade(ctx: GradeContext) -> list[Check]:
+    config = EngineConfig()  # read from the facts file before any submission code runs
+    trace_config = TraceConfig()
+    trace = make_trace(ctx.seed % 2**32, trace_config)
+    engine = Engine(trace, config)
+    ctx.details["model_note"] = (
+        f"Simulated: each step costs what a roofline model of {config.cost.gpu} serving "
+        f"{config.cost.model} says; not a measurement."
+    )
+    ctx.details["engine"] = {
+        "gpu": config.cost.gpu,
+        "model": config.cost.model,
+        "kv_blocks": config.num_blocks,
+        "block_size": config.block_size,
+        "trace": asdict(trace_config),
+        "efficiencies": {
+            "hbm": config.cost.hbm_efficiency,
+            "compute": config.cost.compute_efficiency,
+            "step_overhead_s": config.cost.step_overhead_s,
+        },
+    }
+    ctx.log("replaying the trace under static batching (the baseline)")
+    static = engine.run(StaticBatching(config))
+    ctx.details["static_batching"] = _summary(static)
+
+    solution = ctx.load_submission()
+    scheduler_class = ctx.require(solution, "Scheduler")
+    ctx.log("replaying the trace under your scheduler, twice")
+    first = engine.run(_make(scheduler_class, config))
+    second = engine.run(_make(scheduler_class, config))
+    ctx.details["your_scheduler"] = _summary(first)
+    ctx.details["chunk_size_sweep"] = _sweep(ctx, engine, scheduler_class, config)
+
+    t = ctx.thresholds
+    ratio = first.throughput / static.throughput if static.throughput else 0.0
+    return [
+        _completion_check(first),
+        _budget_check(first, config),
+        Check(
+            "deterministic for a seed",
+            first.fingerprint == second.fingerprint,
+            first.fingerprint,
+            second.fingerprint,
+            message="two replays of the same trace must produce the same token timestamps",
+        ),
+        Check(
+            f"throughput >= {t['throughput_ratio_min']:g}x static batching",
+            first.completed == first.total and ratio >= t["throughput_ratio_min"],
+            round(ratio, 3),
+            t["throughput_ratio_min"],
+            "x",
+            f"{first.throughput:.0f} vs {static.throughput:.0f} output tokens/s (simulated)",
+        ),
+        _sla_check("p99 TTFT within SLA", first.p99_ttft(), t["ttft_p99_s"], first),
+        _sla_check("p99 TPOT within SLA", first.p99_tpot(), t["tpot_p99_s"], first),
+    ]
+
+
+def _make(scheduler_class: Any, config: EngineConfig, **kwargs: int) -> Any:
+    try:
+        return scheduler_class(config, **kwargs)
+    except Exception as err:
+        raise SubmissionError(
+            f"Scheduler(config, **{kwargs}) failed: {type(err).__name__}: {err}"
+        ) from err
+
+
+def _summary(run: RunResult) -> dict[str, Any]:
+    return {
+        "completed": f"{run.completed}/{run.total}",
+        "throughput_tok_s": round(run.throughput, 1),
+        "p99_ttft_s": _round(run.p99_ttft(), 4),
+        "p99_tpot_s": _round(run.p99_tpot(), 5),
+        "peak_kv_blocks": run.peak_blocks,
+        "preemptions": run.preemptions,
+        "steps": run.steps,
+        "error": run.error or run.kv_violation,
+    }
+
+
+def _round(value: float, digits: int) -> float | str:
+    return round(value, digits) if value != float("inf") else "none completed"
+
+
+def _sweep(ctx: GradeContext, engine: Engine, scheduler_class: Any, config: EngineConfig) -> Any:
+    """How p99 TTFT and TPOT move with the prefill chunk size (a report, not a check)."""
+    rows = []
+    for chunk in CHUNK_SWEEP:
+        ctx.log(f"chunk-size sweep: chunk_size={chunk}")
+        run = engine.run(_make(scheduler_class, config, chunk_size=chunk))
+        rows.append({"chunk_size": chunk, **_summary(run)})
+    return rows
+
+
+def _completion_check(run: RunResult) -> Check:
+    reason = run.error or run.kv_violation or "every request finished"
+    return Check(
+        "every request completes",
+        run.completed == run.total,
+        run.completed,
+        run.total,
+        "requests",
+        reason,
+    )
+
+
+def _budget_check(run: RunResult, config: EngineConfig) -> Check:
+    message = run.kv_violation or (
+        f"peak {run.peak_blocks} of {config.num_blocks} blocks; the engine refuses any step "
+        "that needs more"
+    )
+    return Check(
+        "KV budget never exceeded",
+        run.kv_violation is None,
+        run.peak_blocks,
+        config.num_blocks,
+        "blocks",
+        message,
+    )
+
+
+def _sla_check(name: str, value: float, limit: float, run: RunResult) -> Check:
+    complete = run.completed == run.total
+    message = "" if complete else "not every request completed, so the SLA cannot hold"
+    return Check(name, complete and value <= limit, _round(value, 4), limit, "s", message)

@@ -1,0 +1,53 @@
+"""Grades a roofline measurement on a CUDA GPU: copy bandwidth and bf16 matmul throughput
+against the grader's own measurement and the published spec (NVML name -> facts table), the
+ridge point, and the memory/compute classification of the ops in roofline_logic.OPS."""
+
+from __future__ import annotations
+
+import torch
+from roofline_logic import Measured, build_checks, published_spec, validate
+
+from quiz.lab.api import Check, GradeContext, SubmissionError
+
+COPY_BYTES = 1 << 30  # per buffer: far larger than any L2
+MATMUL_N = 8192
+
+
+def grade(ctx: GradeContext) -> list[Check]:
+    if ctx.device.type != "cuda":
+        return [Check("needs a CUDA GPU", False, message=f"graded on {ctx.device}")]
+    name = torch.cuda.get_device_name(ctx.device)
+    spec = published_spec(name)
+    ctx.details["gpu"] = {"name": name, "facts_key": spec.key if spec else None}
+    ctx.log(f"measuring {name}: copy bandwidth and bf16 matmul throughput")
+    own = Measured(_copy_bandwidth(ctx), _matmul_flops(ctx))
+    ctx.details["grader_measurement"] = {
+        "copy_bandwidth_tb_s": round(own.copy_bandwidth / 1e12, 3),
+        "matmul_tflops": round(own.matmul_flops / 1e12, 1),
+    }
+    solution = ctx.load_submission()
+    measure = ctx.require(solution, "measure")
+    ctx.log("running your measure()")
+    try:
+        result = validate(measure(ctx.device))
+    except ValueError as err:
+        raise SubmissionError(str(err)) from err
+    torch.cuda.synchronize(ctx.device)
+    ctx.details["your_measurement"] = {
+        k: result[k] for k in ("copy_bandwidth", "matmul_flops", "ridge_point")
+    }
+    return build_checks(result, own, spec, ctx.thresholds)
+
+
+def _copy_bandwidth(ctx: GradeContext) -> float:
+    source = torch.ones(COPY_BYTES // 2, dtype=torch.bfloat16, device=ctx.device)
+    target = torch.empty_like(source)
+    timing = ctx.harness.time(lambda pair: pair[1].copy_(pair[0]), lambda _: (source, target))
+    return 2 * COPY_BYTES / timing.median_s  # each byte is read once and written once
+
+
+def _matmul_flops(ctx: GradeContext) -> float:
+    a = torch.randn(MATMUL_N, MATMUL_N, device=ctx.device, dtype=torch.bfloat16)
+    b = torch.randn(MATMUL_N, MATMUL_N, device=ctx.device, dtype=torch.bfloat16)
+    timing = ctx.harness.time(lambda ab: ab[0] @ ab[1], lambda _: (a, b))
+    return 2 * MATMUL_N**3 / timing.median_s

@@ -1,0 +1,13 @@
+# Uses the target as its own draft: exact, few verify calls, but drafting costs as much as decoding.
+"""Speculation without a cheaper draft: no speed-up."""
+
+from reference import GAMMA
+from reference import speculative_generate as speculate
+from spec_models import CachedLM
+from torch import Tensor
+
+
+def speculative_generate(
+    target: CachedLM, draft: CachedLM, prompt: Tensor, max_new_tokens: int, gamma: int = GAMMA
+) -> Tensor:
+    return speculate(target, CachedLM(target.model), prompt, max_new_tokens, gamma)

@@ -1,0 +1,240 @@
+"""continuous-batching: the simulated engine (cost model, KV accounting, rules), the reference
+scheduler on a few traces, and (slow) reference, starter and controls through the runner."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import statistics
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from quiz.config import practicals_dir
+
+PRACTICAL = practicals_dir() / "continuous-batching"
+
+
+def _support(name: str) -> ModuleType:
+    """A support module of the practical, imported by its own name with the practical folder on
+    sys.path only while importing (as the worker does)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(PRACTICAL))
+        return importlib.import_module(name)
+
+
+def _file(name: str) -> ModuleType:
+    """A file of the practical (reference.py, grader.py, ...) under a name of its own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(PRACTICAL))
+        unique = f"_{PRACTICAL.name.replace('-', '_')}_{Path(name).stem}"
+        spec = importlib.util.spec_from_file_location(unique, PRACTICAL / name)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+se = _support("serving_engine")
+
+CONFIG = se.EngineConfig()
+COST = CONFIG.cost
+
+
+def test_cost_model_matches_hand_computed_roofline() -> None:
+    assert (COST.gpu, COST.model) == ("H100_SXM", "Llama-3-8B")
+    weights = 2 * 8_030_261_248
+    # Batch-1 decode at 512 tokens of context: memory-bound, weights + 513 tokens of KV.
+    memory = (weights + 131_072 * (512 + 1)) / (0.8 * 3.35e12)
+    assert COST.step_s([512], []) == pytest.approx(memory + 0.5e-3)
+    assert COST.step_s([512], []) == pytest.approx(0.00652, abs=1e-5)
+    # A 4096-token prefill: compute-bound, weights plus causal attention.
+    flops = 2 * 8_030_261_248 * 4096 + 4 * 32 * 4096 * 4096 * (4096 + 1) / 2
+    assert COST.step_s([], [(0, 4096)]) == pytest.approx(flops / (0.5 * 989e12) + 0.5e-3)
+    # A chunk on top of a cached prefix attends to the prefix and reads its KV.
+    mixed = COST.step_s([1000] * 64, [(256, 256)])
+    mixed_flops = 2 * 8_030_261_248 * 320 + 4 * 32 * 4096 * (64_000 + 256 * (256 + 257 / 2))
+    mixed_bytes = weights + 131_072 * (64_000 + 256 + 320)
+    expected = max(mixed_flops / (0.5 * 989e12), mixed_bytes / (0.8 * 3.35e12)) + 0.5e-3
+    assert mixed == pytest.approx(expected)
+    assert COST.step_s([], []) == 0.0
+
+
+def test_trace_is_seeded_and_follows_its_distributions() -> None:
+    assert se.make_trace(7) == se.make_trace(7)
+    assert se.make_trace(7) != se.make_trace(8)
+    big = se.make_trace(1, se.TraceConfig(requests=20_000))
+    gaps = [b.arrival_s - a.arrival_s for a, b in zip(big, big[1:], strict=False)]
+    assert statistics.mean(gaps) == pytest.approx(1 / 12, rel=0.03)
+    assert statistics.median(t.prompt_len for t in big) == pytest.approx(512, rel=0.05)
+    assert statistics.median(t.output_len for t in big) == pytest.approx(128, rel=0.05)
+    assert min(t.prompt_len for t in big) >= 16 and max(t.prompt_len for t in big) == 4096
+    assert min(t.output_len for t in big) >= 2 and max(t.output_len for t in big) == 1024
+
+
+class Scripted:
+    """Plays back a fixed list of plans, then does nothing."""
+
+    def __init__(self, plans: list[se.StepPlan]) -> None:
+        self.plans = plans
+        self.states: list[se.EngineState] = []
+
+    def schedule(self, state: se.EngineState) -> se.StepPlan:
+        self.states.append(state)
+        return self.plans.pop(0) if self.plans else se.StepPlan()
+
+
+def _engine(*requests: se.TraceRequest, blocks: int = 2048) -> se.Engine:
+    return se.Engine(tuple(requests), replace(CONFIG, num_blocks=blocks), max_idle_steps=5)
+
+
+def test_one_request_timeline_and_block_accounting() -> None:
+    req = se.TraceRequest(0, 0.5, prompt_len=40, output_len=3)
+    scheduler = Scripted(
+        [se.StepPlan(prefill={0: 24}), se.StepPlan(prefill={0: 16}),
+         se.StepPlan(decode=[0]), se.StepPlan(decode=[0])]
+    )  # fmt: skip
+    result = _engine(req).run(scheduler)
+    assert result.completed == 1 and result.error is None and result.kv_violation is None
+    t1 = 0.5 + COST.step_s([], [(0, 24)])
+    t2 = t1 + COST.step_s([], [(24, 16)])  # the step completing the prefill emits token 1
+    t3 = t2 + COST.step_s([40], [])
+    t4 = t3 + COST.step_s([41], [])
+    assert result.ttft_s == pytest.approx((t2 - 0.5,))
+    assert result.tpot_s == pytest.approx((t3 - t2, t4 - t3))
+    assert result.output_tokens == 3
+    assert result.peak_blocks == 3  # 42 tokens of KV at the end: ceil(42 / 16)
+    second_state = scheduler.states[1]
+    (view,) = second_state.running
+    assert (view.prefilled, view.kv_tokens, view.blocks, view.decoding) == (24, 24, 2, False)
+    assert second_state.free_blocks == 2048 - 2
+
+
+def test_engine_refuses_a_step_beyond_the_kv_budget() -> None:
+    reqs = [se.TraceRequest(i, 0.0, prompt_len=64, output_len=4) for i in range(3)]
+    scheduler = Scripted([se.StepPlan(prefill={0: 64, 1: 64, 2: 64})])  # 12 blocks, 10 exist
+    result = _engine(*reqs, blocks=10).run(scheduler)
+    assert result.kv_violation is not None and "needed 12 KV blocks" in result.kv_violation
+    assert result.completed == 0
+
+
+def test_preemption_frees_blocks_and_recomputes_generated_tokens() -> None:
+    req = se.TraceRequest(0, 0.0, prompt_len=20, output_len=4)
+    scheduler = Scripted(
+        [se.StepPlan(prefill={0: 20}), se.StepPlan(decode=[0]), se.StepPlan(preempt=[0]),
+         se.StepPlan(prefill={0: 22}), se.StepPlan(decode=[0])]
+    )  # fmt: skip
+    result = _engine(req).run(scheduler)
+    assert result.completed == 1 and result.preemptions == 1
+    after_preempt = scheduler.states[3]
+    (view,) = after_preempt.waiting
+    assert after_preempt.free_blocks == 2048 and not after_preempt.running
+    assert (view.prefill_target, view.generated, view.kv_tokens, view.blocks) == (22, 2, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("plan", "words"),
+    [
+        (se.StepPlan(decode=[0]), "not decoding"),
+        (se.StepPlan(prefill={0: 41}), "a chunk of 41 tokens, but 40 remain"),
+        (se.StepPlan(prefill={7: 1}), "has not arrived"),
+        (se.StepPlan(preempt=[0]), "not running"),
+        ("not a plan", "must return a StepPlan"),
+    ],
+)
+def test_invalid_plans_end_the_run_with_a_reason(plan: object, words: str) -> None:
+    req = se.TraceRequest(0, 0.0, prompt_len=40, output_len=3)
+    result = _engine(req).run(Scripted([plan]))  # type: ignore[list-item]
+    assert result.error is not None and words in result.error
+
+
+def test_a_stuck_scheduler_is_stopped() -> None:
+    req = se.TraceRequest(0, 0.0, prompt_len=40, output_len=3)
+    result = _engine(req).run(Scripted([]))
+    assert result.completed == 0 and "no progress" in (result.error or "")
+
+
+def test_static_batching_never_joins_a_running_batch() -> None:
+    reqs = [se.TraceRequest(0, 0.0, 32, 50), se.TraceRequest(1, 0.01, 32, 2)]
+    result = _engine(*reqs).run(se.StaticBatching(CONFIG))
+    assert result.completed == 2
+    # Request 1 arrives while request 0 decodes and must wait for the whole batch to drain.
+    assert result.ttft_s[1] > 49 * COST.step_s([40], [])
+
+
+def test_reference_meets_the_sla_and_beats_static_batching() -> None:
+    reference = _file("reference.py")
+    spec_thresholds = {"ratio": 2.0, "ttft": 2.0, "tpot": 0.025}
+    for seed in (11, 12):
+        engine = se.Engine(se.make_trace(seed), CONFIG)
+        static = engine.run(se.StaticBatching(CONFIG))
+        first = engine.run(reference.Scheduler(CONFIG))
+        again = engine.run(reference.Scheduler(CONFIG))
+        assert first.completed == first.total and first.kv_violation is None
+        assert first.fingerprint == again.fingerprint
+        assert first.throughput / static.throughput >= spec_thresholds["ratio"]
+        assert first.p99_ttft() <= spec_thresholds["ttft"]
+        assert first.p99_tpot() <= spec_thresholds["tpot"]
+        assert first.peak_blocks <= CONFIG.num_blocks
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = tuple(float(v) for v in range(1, 101))
+    assert se.percentile(values, 0.99) == 99.0
+    assert se.percentile((5.0,), 0.99) == 5.0
+    assert se.percentile((), 0.99) == float("inf")
+
+
+# --- through the real runner --------------------------------------------------------------
+
+
+def _grade(target: Path, source: str):
+    from quiz.lab.runner import grade_practical
+
+    return grade_practical("continuous-batching", target, source=source)
+
+
+def _failed(result) -> set[str]:
+    return {c.name for c in result.checks if not c.passed}
+
+
+@pytest.mark.slow
+def test_reference_passes_and_reports_the_chunk_sweep() -> None:
+    result = _grade(PRACTICAL / "reference.py", "reference")
+    assert result.error is None, result.error
+    assert result.passed, [c for c in result.checks if not c.passed]
+    sweep = result.details["chunk_size_sweep"]
+    assert [row["chunk_size"] for row in sweep] == [64, 128, 256, 512, 1024, 2048]
+    assert sweep[0]["p99_tpot_s"] < sweep[-1]["p99_tpot_s"]  # bigger chunks stall decodes
+    assert "not a measurement" in result.details["model_note"]
+
+
+@pytest.mark.slow
+def test_starter_fails() -> None:
+    result = _grade(PRACTICAL / "starter.py", "starter")
+    assert result.error is None, result.error
+    assert {"throughput >= 2x static batching", "p99 TTFT within SLA"} <= _failed(result)
+
+
+CONTROL_FAILURES = {
+    "no_chunking": "p99 TPOT within SLA",
+    "no_kv_check": "KV budget never exceeded",
+    "nondeterministic": "deterministic for a seed",
+    "starves_long_prompts": "every request completes",
+    "static_batching": "throughput >= 2x static batching",
+}
+
+
+def test_every_control_is_listed() -> None:
+    assert {p.stem for p in (PRACTICAL / "controls").glob("*.py")} == set(CONTROL_FAILURES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CONTROL_FAILURES))
+def test_control_fails_for_its_reason(name: str) -> None:
+    result = _grade(PRACTICAL / "controls" / f"{name}.py", f"control:{name}")
+    assert result.error is None, result.error
+    assert not result.passed
+    assert CONTROL_FAILURES[name] in _failed(result)

@@ -1,0 +1,267 @@
+"""gpu-roofline and cuda-graphs: their pure logic on a CPU (spec lookup by device name, ridge
+point, op classification, check building; the capture-ready decode step), their listing as
+unavailable without CUDA, and, where a GPU exists, reference / starter / controls through the
+runner (benchmarks/gpu_practicals.py runs them end to end with timings)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from quiz.config import practicals_dir
+from quiz.errors import LabError
+from quiz.lab.catalog import get_practical
+from quiz.lab.tinylm import TinyLM
+
+ROOFLINE = practicals_dir() / "gpu-roofline"
+GRAPHS = practicals_dir() / "cuda-graphs"
+
+
+def _support(folder: Path, name: str) -> ModuleType:
+    """A support module of a practical, imported by its own name with the practical folder on
+    sys.path only while importing (as the worker does)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(folder))
+        return importlib.import_module(name)
+
+
+def _file(folder: Path, name: str) -> ModuleType:
+    """A file of a practical (grader.py, ...) under a name of its own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(folder))
+        unique = f"_{folder.name.replace('-', '_')}_{Path(name).stem}"
+        spec = importlib.util.spec_from_file_location(unique, folder / name)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+rl = _support(ROOFLINE, "roofline_logic")
+ds = _support(GRAPHS, "decode_step")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """The decode step on a CPU is many tiny ops; extra threads only add overhead."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+HAS_CUDA = torch.cuda.is_available()
+THRESHOLDS = {"agreement": 0.15, "copy_spec_fraction_min": 0.8}
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("NVIDIA H100 80GB HBM3", "H100_SXM"),
+        ("NVIDIA H100 PCIe", "H100_PCIe"),
+        ("NVIDIA H100 NVL", None),
+        ("NVIDIA H200", "H200_SXM"),
+        ("NVIDIA A100-SXM4-80GB", "A100_80GB_SXM"),
+        ("NVIDIA A100-SXM4-40GB", "A100_40GB_SXM"),
+        ("NVIDIA A100 80GB PCIe", None),
+        ("NVIDIA L4", "L4"),
+        ("NVIDIA L40S", "L40S"),
+        ("NVIDIA L40", None),
+        ("AMD Instinct MI300X", "MI300X"),
+        ("Tesla T4", None),
+        ("NVIDIA GeForce RTX 4090", None),
+    ],
+)
+def test_spec_key_from_device_name(name: str, key: str | None) -> None:
+    assert rl.spec_key(name) == key
+
+
+def test_published_spec_and_ridge_point_come_from_the_facts_file() -> None:
+    h100 = rl.published_spec("NVIDIA H100 80GB HBM3")
+    assert h100 is not None
+    assert (h100.bandwidth, h100.bf16_flops) == (3.35e12, 989e12)
+    assert h100.ridge == pytest.approx(295.2, abs=0.1)  # facts: 295.3 with 989.4 TFLOPS
+    a100 = rl.published_spec("NVIDIA A100-SXM4-80GB")
+    assert a100 is not None and a100.ridge == pytest.approx(153.0, abs=0.1)
+    assert rl.published_spec("Tesla T4") is None
+
+
+def test_every_op_is_unambiguous_on_every_gpu_in_the_facts_table() -> None:
+    ridges = [153.0, 420.0]  # the lowest and highest bf16 ridge points in the facts table
+    for op in rl.OPS:
+        assert op.intensity <= 0.5 * min(ridges) or op.intensity >= 2 * max(ridges), op.name
+    by_name = {op.name: op for op in rl.OPS}
+    assert by_name["decode-gemv"].intensity == pytest.approx(1.0, abs=0.01)
+    assert by_name["decode-batch-64"].intensity == pytest.approx(63.0, abs=0.1)
+    assert by_name["prefill-gemm"].intensity == pytest.approx(2048.0)
+    assert by_name["decode-attention"].intensity == pytest.approx(8.0, abs=0.05)
+    assert rl.classify(100, 295) == "memory" and rl.classify(300, 295) == "compute"
+
+
+def _result(copy: float, flops: float, ridge: float | None = None, classes=None) -> dict:
+    ridge = flops / copy if ridge is None else ridge
+    if classes is None:
+        classes = {op.name: rl.classify(op.intensity, ridge) for op in rl.OPS}
+    return {"copy_bandwidth": copy, "matmul_flops": flops, "ridge_point": ridge, "classes": classes}
+
+
+H100 = rl.published_spec("NVIDIA H100 80GB HBM3")
+OWN = rl.Measured(copy_bandwidth=2.9e12, matmul_flops=700e12)
+
+
+def test_checks_pass_a_good_measurement() -> None:
+    checks = rl.build_checks(_result(2.95e12, 690e12), OWN, H100, THRESHOLDS)
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
+    assert len(checks) == 5
+
+
+def test_checks_catch_one_way_bytes_spec_copying_and_misclassification() -> None:
+    half = {c.name: c for c in rl.build_checks(_result(1.45e12, 700e12), OWN, H100, THRESHOLDS)}
+    assert not half["copy bandwidth matches the grader's"].passed
+    assert not half["copy bandwidth near the published spec"].passed
+    assert not half["ridge point"].passed
+    spec = {c.name: c for c in rl.build_checks(_result(3.35e12, 989e12), OWN, H100, THRESHOLDS)}
+    assert not spec["matmul throughput matches the grader's"].passed
+    classes = {op.name: "memory" for op in rl.OPS}
+    wrong = {c.name: c for c in rl.build_checks(_result(2.9e12, 700e12, classes=classes), OWN,
+                                                H100, THRESHOLDS)}  # fmt: skip
+    assert not wrong["ops classified"].passed
+    assert "prefill-gemm" in wrong["ops classified"].message
+    inconsistent = rl.build_checks(_result(2.9e12, 700e12, ridge=100.0), OWN, H100, THRESHOLDS)
+    assert not next(c for c in inconsistent if c.name == "ridge point").passed
+
+
+def test_unknown_gpu_is_graded_against_the_measurement_only() -> None:
+    checks = {c.name: c for c in rl.build_checks(_result(2.9e12, 700e12), OWN, None, THRESHOLDS)}
+    spec_check = checks["copy bandwidth near the published spec"]
+    assert spec_check.passed and "no published spec" in spec_check.message
+
+
+@pytest.mark.parametrize(
+    ("result", "words"),
+    [
+        ([], "must return a dict"),
+        ({"copy_bandwidth": 1.0}, "lacks matmul_flops"),
+        (_result(-1.0, 1.0), "positive number"),
+        ({**_result(1.0, 1.0), "classes": ["memory"]}, "classes must map"),
+    ],
+)
+def test_validate_names_the_problem(result: object, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        rl.validate(result)
+
+
+def test_decode_step_matches_full_forward_with_static_buffers() -> None:
+    model = TinyLM(ds.CONFIG)
+    step = ds.DecodeStep(model, batch=2, device=torch.device("cpu"))
+    tokens = torch.randint(
+        ds.CONFIG.vocab_size, (2, 12), generator=torch.Generator().manual_seed(4)
+    )
+    full = model(tokens)
+    buffers = (step.tokens.data_ptr(), step.position.data_ptr(), step.logits.data_ptr())
+    for position in range(12):
+        step.tokens.copy_(tokens[:, position : position + 1])
+        step.position.fill_(position)
+        out = step()
+        assert out.data_ptr() == buffers[2]  # the same output buffer every call
+        torch.testing.assert_close(out, full[:, position], rtol=1e-4, atol=1e-4)
+    assert (step.tokens.data_ptr(), step.position.data_ptr()) == buffers[:2]
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="this machine has a GPU")
+@pytest.mark.parametrize("practical_id", ["gpu-roofline", "cuda-graphs"])
+def test_listed_unavailable_without_cuda_and_refused_by_the_runner(practical_id: str) -> None:
+    from quiz.lab.runner import grade_practical
+
+    practical = get_practical(practical_id)
+    assert practical.spec.device == "cuda"
+    assert not practical.availability.available
+    assert "CUDA" in practical.availability.reason
+    with pytest.raises(LabError, match="CUDA"):
+        grade_practical(practical_id, practical.file("reference.py"), source="reference")
+
+
+# --- on a GPU, through the real runner ----------------------------------------------------
+
+CONTROL_FAILURES = {
+    "gpu-roofline": {
+        "one_way_bytes": "copy bandwidth matches the grader's",
+        "spec_sheet": "matmul throughput matches the grader's",
+    },
+    "cuda-graphs": {
+        "cached_logits": "identical to the eager step",
+        "private_buffers": "identical to the eager step",
+    },
+}
+
+
+@pytest.mark.parametrize("practical_id", sorted(CONTROL_FAILURES))
+def test_every_control_is_listed(practical_id: str) -> None:
+    folder = practicals_dir() / practical_id / "controls"
+    assert {p.stem for p in folder.glob("*.py")} == set(CONTROL_FAILURES[practical_id])
+
+
+def _grade(practical_id: str, target: Path, source: str):
+    from quiz.lab.runner import grade_practical
+
+    return grade_practical(practical_id, target, source=source)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("practical_id", sorted(CONTROL_FAILURES))
+def test_reference_passes_and_starter_fails_on_gpu(practical_id: str) -> None:
+    folder = practicals_dir() / practical_id
+    reference = _grade(practical_id, folder / "reference.py", "reference")
+    assert reference.error is None and reference.passed, reference.checks
+    starter = _grade(practical_id, folder / "starter.py", "starter")
+    assert not starter.passed
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize(
+    ("practical_id", "name"),
+    [(p, n) for p, controls in sorted(CONTROL_FAILURES.items()) for n in sorted(controls)],
+)
+def test_control_fails_on_gpu(practical_id: str, name: str) -> None:
+    folder = practicals_dir() / practical_id
+    result = _grade(practical_id, folder / "controls" / f"{name}.py", f"control:{name}")
+    assert result.error is None, result.error
+    failed = {c.name for c in result.checks if not c.passed}
+    assert CONTROL_FAILURES[practical_id][name] in failed
+
+
+def test_cuda_graphs_grader_feeds_fresh_inputs_and_catches_stale_outputs() -> None:
+    """The grader's comparison logic, run on a CPU with the eager step standing in for a graph."""
+    from types import SimpleNamespace
+
+    from quiz.lab.harness import Harness
+
+    grader = _file(GRAPHS, "grader.py")
+    grader.STEPS = 6  # the CPU stands in for the GPU here: keep it short
+    cpu = torch.device("cpu")
+    ctx = SimpleNamespace(
+        seed=5,
+        device=cpu,
+        harness=Harness(cpu, seed=5, max_time_s=0.5, min_trials=3, warmup_s=0.0),
+        thresholds={"speedup_min": 1.5},
+        details={},
+        log=lambda message: None,
+    )
+    model = TinyLM(ds.CONFIG)
+    eager, target = ds.DecodeStep(model, 1, cpu), ds.DecodeStep(model, 1, cpu)
+    assert grader._identical(ctx, eager, target, target).passed
+    comparison = grader._compare(ctx, eager, target, target)
+    assert 0.3 < comparison.speedup < 3  # the same work on both sides
+
+    frozen = target().clone()
+    eager, target = ds.DecodeStep(model, 1, cpu), ds.DecodeStep(model, 1, cpu)
+    stale = grader._identical(ctx, eager, target, lambda: frozen)
+    assert not stale.passed and stale.measured == 0
