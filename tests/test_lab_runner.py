@@ -196,3 +196,29 @@ def _alive(pid: int) -> bool:
     except (ProcessLookupError, FileNotFoundError):
         return False
     return "\nState:\tZ" not in status
+
+
+def test_a_submission_cannot_import_the_model_solution(practicals: Path, tmp_path: Path) -> None:
+    result, _ = submit(tmp_path, "from reference import double\n")
+    assert not result.passed
+    assert "'reference' module is off limits" in (result.error or "")
+    own = grade_practical("toy", practicals / "toy" / "reference.py", source="reference")
+    assert own.passed
+
+
+def test_a_single_file_is_graded_beside_the_workspace_files(
+    practicals: Path, tmp_path: Path
+) -> None:
+    result, _ = submit(
+        tmp_path,
+        """
+        from pathlib import Path
+
+        assert Path(__file__).with_name("helper.txt").read_text() == "a helper file\\n"
+
+
+        def double(x):
+            return 2 * x
+        """,
+    )
+    assert result.passed, result.error

@@ -78,23 +78,27 @@ def grade_practical(
 ) -> LabResult:
     """Grade ``target`` (a folder holding solution.py, or a single .py file) for a practical.
 
-    ``source`` says what is graded ("workspace", "reference", "starter", "control:NAME", "path")
-    and is only echoed in the log. ``on_log`` is called in this thread with each progress line.
+    ``source`` says what is graded ("workspace", "reference", "starter", "control:NAME", "path");
+    the user's own code ("workspace", "path") may not import the model solution or controls. ``on_log`` is called in this thread with each progress line.
     ``cancel`` (set from another thread) stops the worker; the result then says so.
     """
     practical = get_practical(practical_id)
     if not practical.availability.available:
         raise LabError(f"{practical_id}: {practical.availability.reason}")
     with tempfile.TemporaryDirectory(prefix="latency-quiz-grade-") as scratch:
-        submission_dir = _submission_dir(Path(target), Path(scratch))
+        submission_dir = _submission_dir(practical, Path(target), Path(scratch))
         limit = timeout_s if timeout_s is not None else practical.spec.time_limit_s
         if on_log is not None:
             on_log(f"grading {practical_id} ({source}) in a worker, time limit {limit:g} s")
-        return _WorkerRun(practical, submission_dir, Path(scratch), limit, on_log, cancel).run()
+        users_own_code = source in ("workspace", "path")
+        return _WorkerRun(
+            practical, submission_dir, Path(scratch), limit, on_log, cancel, users_own_code
+        ).run()
 
 
-def _submission_dir(target: Path, scratch: Path) -> Path:
-    """The folder the worker grades: ``target`` itself, or a scratch copy of a single file."""
+def _submission_dir(practical: Practical, target: Path, scratch: Path) -> Path:
+    """The folder the worker grades: ``target`` itself, or a scratch copy of a single file with
+    the practical's workspace files (those beside the file win, as in a workspace)."""
     if target.is_dir():
         if not (target / "solution.py").is_file():
             raise UsageError(f"{target} has no solution.py")
@@ -104,6 +108,10 @@ def _submission_dir(target: Path, scratch: Path) -> Path:
     folder = scratch / "submission"
     folder.mkdir()
     shutil.copyfile(target, folder / "solution.py")
+    for name in practical.spec.workspace_files:
+        beside_file = target.parent / Path(name).name
+        source = beside_file if beside_file.is_file() else practical.file(name)
+        shutil.copyfile(source, folder / Path(name).name)
     beside = target.parent / ".practical.json"
     if beside.is_file():
         shutil.copyfile(beside, folder / ".practical.json")
@@ -122,6 +130,7 @@ class _WorkerRun:
         limit_s: float,
         on_log: LogCallback | None,
         cancel: threading.Event | None,
+        hide_model_solutions: bool,
     ) -> None:
         self.practical = practical
         self.submission_dir = submission_dir
@@ -133,6 +142,7 @@ class _WorkerRun:
         self.events: queue.Queue[tuple[str, str | None]] = queue.Queue()
         self.transcript: deque[str] = deque(maxlen=_LOG_TAIL_LINES)
         self.ready = False
+        self.hide_model_solutions = hide_model_solutions
         self.result: dict[str, Any] | None = None
         self.lab_error: str | None = None
 
@@ -184,6 +194,7 @@ class _WorkerRun:
             "practical_dir": str(self.practical.dir),
             "submission_dir": str(self.submission_dir),
             "spec": self.practical.spec.model_dump(),
+            "hide_model_solutions": self.hide_model_solutions,
         }
 
     def _pump(self, proc: subprocess.Popen[bytes], started: float) -> str:

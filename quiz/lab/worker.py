@@ -10,6 +10,7 @@ when the lab itself cannot run.
 from __future__ import annotations
 
 import faulthandler
+import importlib.abc
 import importlib.util
 import json
 import os
@@ -55,6 +56,18 @@ def main() -> int:
     return 0
 
 
+class _ModelSolutionBlocker(importlib.abc.MetaPathFinder):
+    """A user's submission may import the practical's support modules, but not its model
+    solution or its negative controls (they sit in the same folder on sys.path)."""
+
+    HIDDEN = ("reference", "controls")
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname.split(".")[0] in self.HIDDEN:
+            raise ImportError(f"the practical's {fullname!r} module is off limits to submissions")
+        return None
+
+
 def _set_up(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
     import torch
 
@@ -72,6 +85,8 @@ def _set_up(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
         _limit_memory(spec.memory_limit_mb)
     sys.path.insert(0, str(practical_dir))
     sys.path.append(str(submission_dir))
+    if request.get("hide_model_solutions", True):
+        sys.meta_path.insert(0, _ModelSolutionBlocker())
     grader = _import_file(practical_dir / "grader.py", "grader")
     guard = Guard()
     guard.snapshot(practical_dir)
