@@ -1,9 +1,21 @@
-"""Tiny practicals written into a temp folder, for the lab runtime tests."""
+"""Lab test helpers: tiny practicals written into a temp folder, and loading and grading the
+shipped practicals."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import textwrap
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import pytest
+
+from quiz.config import practicals_dir
+
+if TYPE_CHECKING:
+    from quiz.lab.runner import LabResult
 
 README = """# {title}
 
@@ -91,3 +103,38 @@ def failed_checks(result: object) -> str:
     checks = getattr(result, "checks", [])
     lines = [f"{c.name}: {c.measured} vs {c.threshold} ({c.message})" for c in checks]
     return f"error={getattr(result, 'error', None)!r}; " + "; ".join(lines)
+
+
+def support_module(practical_id: str, name: str) -> ModuleType:
+    """A shipped practical's support module (``serving_engine``, ...), imported by its own name
+    with the practical folder on sys.path only while importing, as the worker does."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(practicals_dir() / practical_id))
+        return importlib.import_module(name)
+
+
+def practical_module(practical_id: str, name: str) -> ModuleType:
+    """A file of a shipped practical (``reference.py``, ``grader.py``, ``controls/x.py``), run
+    under a module name of its own with the practical folder on sys.path only while importing,
+    so its own imports of support modules resolve as they do in the worker."""
+    folder = practicals_dir() / practical_id
+    unique = f"_{practical_id.replace('-', '_')}_{Path(name).stem}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(folder))
+        spec = importlib.util.spec_from_file_location(unique, folder / name)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+def grade_shipped(practical_id: str, target: Path, source: str) -> LabResult:
+    """Grade ``target`` against a shipped practical through the real runner and worker."""
+    from quiz.lab.runner import grade_practical
+
+    return grade_practical(practical_id, target, source=source)
+
+
+def failed_names(result: LabResult) -> set[str]:
+    """The names of the checks a graded run failed."""
+    return {c.name for c in result.checks if not c.passed}

@@ -34,6 +34,6 @@ def test_reference_passes_every_time() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAILING)
 def test_starter_and_controls_fail(name: str) -> None:
-    result = grade_practical(PRACTICAL, FILES[name], source="path")
+    result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"

@@ -3,42 +3,21 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from quiz.config import practicals_dir
+from tests.lab_fixtures import failed_names, grade_shipped, support_module
 
-PRACTICAL = practicals_dir() / "capacity-plan-70b"
-
-
-def _support(name: str) -> ModuleType:
-    """A support module of the practical, imported by its own name with the practical folder on
-    sys.path only while importing (as the worker does)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(PRACTICAL))
-        return importlib.import_module(name)
+PRACTICAL = "capacity-plan-70b"
+FOLDER = practicals_dir() / PRACTICAL
 
 
-def _file(name: str) -> ModuleType:
-    """A file of the practical (reference.py, grader.py, ...) under a name of its own."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(PRACTICAL))
-        unique = f"_{PRACTICAL.name.replace('-', '_')}_{Path(name).stem}"
-        spec = importlib.util.spec_from_file_location(unique, PRACTICAL / name)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
-cm = _support("capacity_model")
-plan_file = _support("plan_file")
+cm = support_module(PRACTICAL, "capacity_model")
+plan_file = support_module(PRACTICAL, "plan_file")
 PlanError, parse_plan, unjustified = (
     plan_file.PlanError,
     plan_file.parse_plan,
@@ -284,19 +263,9 @@ def test_unjustified_lists_short_or_todo_reasons() -> None:
 # --- through the real runner --------------------------------------------------------------
 
 
-def _grade(target: Path, source: str):
-    from quiz.lab.runner import grade_practical
-
-    return grade_practical("capacity-plan-70b", target, source=source)
-
-
-def _failed(result) -> set[str]:
-    return {c.name for c in result.checks if not c.passed}
-
-
 @pytest.mark.slow
 def test_reference_passes() -> None:
-    result = _grade(PRACTICAL / "reference.py", "reference")
+    result = grade_shipped(PRACTICAL, FOLDER / "reference.py", "reference")
     assert result.error is None, result.error
     assert result.passed, [c for c in result.checks if not c.passed]
     assert "not a measurement" in result.details["model_note"]
@@ -309,10 +278,10 @@ def test_starter_workspace_fails_on_its_plan(tmp_path: Path) -> None:
 
     folder = start_workspace("capacity-plan-70b", tmp_path / "ws")
     assert (folder / "plan.yaml").is_file()
-    result = _grade(folder, "starter")
+    result = grade_shipped(PRACTICAL, folder, "starter")
     assert result.error is None, result.error
     assert not result.passed
-    assert {"memory fits", "every choice justified"} <= _failed(result)
+    assert {"memory fits", "every choice justified"} <= failed_names(result)
 
 
 CONTROL_FAILURES = {
@@ -326,13 +295,13 @@ CONTROL_FAILURES = {
 
 
 def test_every_control_is_listed() -> None:
-    assert {p.stem for p in (PRACTICAL / "controls").glob("*.py")} == set(CONTROL_FAILURES)
+    assert {p.stem for p in (FOLDER / "controls").glob("*.py")} == set(CONTROL_FAILURES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CONTROL_FAILURES))
 def test_control_fails_for_its_reason(name: str) -> None:
-    result = _grade(PRACTICAL / "controls" / f"{name}.py", f"control:{name}")
+    result = grade_shipped(PRACTICAL, FOLDER / "controls" / f"{name}.py", f"control:{name}")
     assert result.error is None, result.error
     assert not result.passed
-    assert CONTROL_FAILURES[name] in _failed(result)
+    assert CONTROL_FAILURES[name] in failed_names(result)

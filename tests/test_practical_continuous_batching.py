@@ -3,41 +3,19 @@ scheduler on a few traces, and (slow) reference, starter and controls through th
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import statistics
 from dataclasses import replace
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from quiz.config import practicals_dir
+from tests.lab_fixtures import failed_names, grade_shipped, practical_module, support_module
 
-PRACTICAL = practicals_dir() / "continuous-batching"
-
-
-def _support(name: str) -> ModuleType:
-    """A support module of the practical, imported by its own name with the practical folder on
-    sys.path only while importing (as the worker does)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(PRACTICAL))
-        return importlib.import_module(name)
+PRACTICAL = "continuous-batching"
+FOLDER = practicals_dir() / PRACTICAL
 
 
-def _file(name: str) -> ModuleType:
-    """A file of the practical (reference.py, grader.py, ...) under a name of its own."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(PRACTICAL))
-        unique = f"_{PRACTICAL.name.replace('-', '_')}_{Path(name).stem}"
-        spec = importlib.util.spec_from_file_location(unique, PRACTICAL / name)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
-se = _support("serving_engine")
+se = support_module(PRACTICAL, "serving_engine")
 
 CONFIG = se.EngineConfig()
 COST = CONFIG.cost
@@ -165,7 +143,7 @@ def test_static_batching_never_joins_a_running_batch() -> None:
 
 
 def test_reference_meets_the_sla_and_beats_static_batching() -> None:
-    reference = _file("reference.py")
+    reference = practical_module(PRACTICAL, "reference.py")
     spec_thresholds = {"ratio": 2.0, "ttft": 2.0, "tpot": 0.025}
     for seed in (11, 12):
         engine = se.Engine(se.make_trace(seed), CONFIG)
@@ -190,19 +168,9 @@ def test_percentile_is_nearest_rank() -> None:
 # --- through the real runner --------------------------------------------------------------
 
 
-def _grade(target: Path, source: str):
-    from quiz.lab.runner import grade_practical
-
-    return grade_practical("continuous-batching", target, source=source)
-
-
-def _failed(result) -> set[str]:
-    return {c.name for c in result.checks if not c.passed}
-
-
 @pytest.mark.slow
 def test_reference_passes_and_reports_the_chunk_sweep() -> None:
-    result = _grade(PRACTICAL / "reference.py", "reference")
+    result = grade_shipped(PRACTICAL, FOLDER / "reference.py", "reference")
     assert result.error is None, result.error
     assert result.passed, [c for c in result.checks if not c.passed]
     sweep = result.details["chunk_size_sweep"]
@@ -213,9 +181,9 @@ def test_reference_passes_and_reports_the_chunk_sweep() -> None:
 
 @pytest.mark.slow
 def test_starter_fails() -> None:
-    result = _grade(PRACTICAL / "starter.py", "starter")
+    result = grade_shipped(PRACTICAL, FOLDER / "starter.py", "starter")
     assert result.error is None, result.error
-    assert {"throughput >= 2x static batching", "p99 TTFT within SLA"} <= _failed(result)
+    assert {"throughput >= 2x static batching", "p99 TTFT within SLA"} <= failed_names(result)
 
 
 CONTROL_FAILURES = {
@@ -228,13 +196,13 @@ CONTROL_FAILURES = {
 
 
 def test_every_control_is_listed() -> None:
-    assert {p.stem for p in (PRACTICAL / "controls").glob("*.py")} == set(CONTROL_FAILURES)
+    assert {p.stem for p in (FOLDER / "controls").glob("*.py")} == set(CONTROL_FAILURES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CONTROL_FAILURES))
 def test_control_fails_for_its_reason(name: str) -> None:
-    result = _grade(PRACTICAL / "controls" / f"{name}.py", f"control:{name}")
+    result = grade_shipped(PRACTICAL, FOLDER / "controls" / f"{name}.py", f"control:{name}")
     assert result.error is None, result.error
     assert not result.passed
-    assert CONTROL_FAILURES[name] in _failed(result)
+    assert CONTROL_FAILURES[name] in failed_names(result)

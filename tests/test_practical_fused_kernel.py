@@ -3,41 +3,18 @@ reference, starter and controls through the real runner (the reference compiles 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 import torch
 
 from quiz.config import data_dir, practicals_dir
+from tests.lab_fixtures import failed_names, grade_shipped, practical_module, support_module
 
-PRACTICAL = practicals_dir() / "fused-kernel"
-
-
-def _support(name: str) -> ModuleType:
-    """A support module of the practical, imported by its own name with the practical folder on
-    sys.path only while importing (as the worker does)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(PRACTICAL))
-        return importlib.import_module(name)
+PRACTICAL = "fused-kernel"
+FOLDER = practicals_dir() / PRACTICAL
 
 
-def _file(name: str) -> ModuleType:
-    """A file of the practical (reference.py, grader.py, ...) under a name of its own."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(PRACTICAL))
-        unique = f"_{PRACTICAL.name.replace('-', '_')}_{Path(name).stem}"
-        spec = importlib.util.spec_from_file_location(unique, PRACTICAL / name)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
-rmsnorm_ops = _support("rmsnorm_ops")
-extensions_dir = _support("kernel_build").extensions_dir
+rmsnorm_ops = support_module(PRACTICAL, "rmsnorm_ops")
+extensions_dir = support_module(PRACTICAL, "kernel_build").extensions_dir
 
 
 def test_eager_composition_is_rms_norm_in_float32_math() -> None:
@@ -59,7 +36,7 @@ def test_builds_are_cached_under_the_user_data_dir() -> None:
 
 
 def test_cases_cover_odd_shapes_strides_and_edge_values() -> None:
-    grader = _file("grader.py")
+    grader = practical_module(PRACTICAL, "grader.py")
     cases = grader._cases(torch.device("cpu"), torch.float32)
     assert len(cases) == 10
     strided = 0
@@ -73,7 +50,7 @@ def test_cases_cover_odd_shapes_strides_and_edge_values() -> None:
 
 
 def test_correctness_scoring_catches_a_wrong_kernel() -> None:
-    grader = _file("grader.py")
+    grader = practical_module(PRACTICAL, "grader.py")
     cpu = torch.device("cpu")
     good, message = grader._correctness(rmsnorm_ops.eager_rms_norm, cpu, torch.float32, 1)
     assert (good, message) == (10, "")
@@ -89,23 +66,13 @@ def test_correctness_scoring_catches_a_wrong_kernel() -> None:
 # --- through the real runner --------------------------------------------------------------
 
 
-def _grade(target: Path, source: str):
-    from quiz.lab.runner import grade_practical
-
-    return grade_practical("fused-kernel", target, source=source)
-
-
-def _failed(result) -> set[str]:
-    return {c.name for c in result.checks if not c.passed}
-
-
 @pytest.mark.slow
 def test_reference_passes_cold_then_rebuilds_from_cache() -> None:
-    cold = _grade(PRACTICAL / "reference.py", "reference")
+    cold = grade_shipped(PRACTICAL, FOLDER / "reference.py", "reference")
     assert cold.error is None, cold.error
     assert cold.passed, [c for c in cold.checks if not c.passed]
     assert cold.duration_s < 180
-    warm = _grade(PRACTICAL / "reference.py", "reference")
+    warm = grade_shipped(PRACTICAL, FOLDER / "reference.py", "reference")
     assert warm.passed
     build = next(c for c in warm.checks if c.name.startswith("build time"))
     assert isinstance(build.measured, float) and build.measured < 10
@@ -114,9 +81,9 @@ def test_reference_passes_cold_then_rebuilds_from_cache() -> None:
 
 @pytest.mark.slow
 def test_starter_fails_on_speed() -> None:
-    result = _grade(PRACTICAL / "starter.py", "starter")
+    result = grade_shipped(PRACTICAL, FOLDER / "starter.py", "starter")
     assert result.error is None, result.error
-    assert _failed(result) == {"speed-up vs eager"}
+    assert failed_names(result) == {"speed-up vs eager"}
 
 
 CONTROL_FAILURES = {
@@ -127,13 +94,13 @@ CONTROL_FAILURES = {
 
 
 def test_every_control_is_listed() -> None:
-    assert {p.stem for p in (PRACTICAL / "controls").glob("*.py")} == set(CONTROL_FAILURES)
+    assert {p.stem for p in (FOLDER / "controls").glob("*.py")} == set(CONTROL_FAILURES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CONTROL_FAILURES))
 def test_control_fails_for_its_reason(name: str) -> None:
-    result = _grade(PRACTICAL / "controls" / f"{name}.py", f"control:{name}")
+    result = grade_shipped(PRACTICAL, FOLDER / "controls" / f"{name}.py", f"control:{name}")
     assert result.error is None, result.error
     assert not result.passed
-    assert CONTROL_FAILURES[name] in _failed(result)
+    assert CONTROL_FAILURES[name] in failed_names(result)

@@ -5,11 +5,7 @@ runner (benchmarks/gpu_practicals.py runs them end to end with timings)."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
@@ -18,33 +14,14 @@ from quiz.config import practicals_dir
 from quiz.errors import LabError
 from quiz.lab.catalog import get_practical
 from quiz.lab.tinylm import TinyLM
+from tests.lab_fixtures import failed_names, grade_shipped, practical_module, support_module
 
-ROOFLINE = practicals_dir() / "gpu-roofline"
-GRAPHS = practicals_dir() / "cuda-graphs"
-
-
-def _support(folder: Path, name: str) -> ModuleType:
-    """A support module of a practical, imported by its own name with the practical folder on
-    sys.path only while importing (as the worker does)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(folder))
-        return importlib.import_module(name)
+ROOFLINE = "gpu-roofline"
+GRAPHS = "cuda-graphs"
 
 
-def _file(folder: Path, name: str) -> ModuleType:
-    """A file of a practical (grader.py, ...) under a name of its own."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(folder))
-        unique = f"_{folder.name.replace('-', '_')}_{Path(name).stem}"
-        spec = importlib.util.spec_from_file_location(unique, folder / name)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
-rl = _support(ROOFLINE, "roofline_logic")
-ds = _support(GRAPHS, "decode_step")
+rl = support_module(ROOFLINE, "roofline_logic")
+ds = support_module(GRAPHS, "decode_step")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -207,20 +184,14 @@ def test_every_control_is_listed(practical_id: str) -> None:
     assert {p.stem for p in folder.glob("*.py")} == set(CONTROL_FAILURES[practical_id])
 
 
-def _grade(practical_id: str, target: Path, source: str):
-    from quiz.lab.runner import grade_practical
-
-    return grade_practical(practical_id, target, source=source)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("practical_id", sorted(CONTROL_FAILURES))
 def test_reference_passes_and_starter_fails_on_gpu(practical_id: str) -> None:
     folder = practicals_dir() / practical_id
-    reference = _grade(practical_id, folder / "reference.py", "reference")
+    reference = grade_shipped(practical_id, folder / "reference.py", "reference")
     assert reference.error is None and reference.passed, reference.checks
-    starter = _grade(practical_id, folder / "starter.py", "starter")
+    starter = grade_shipped(practical_id, folder / "starter.py", "starter")
     assert not starter.passed
 
 
@@ -232,9 +203,9 @@ def test_reference_passes_and_starter_fails_on_gpu(practical_id: str) -> None:
 )
 def test_control_fails_on_gpu(practical_id: str, name: str) -> None:
     folder = practicals_dir() / practical_id
-    result = _grade(practical_id, folder / "controls" / f"{name}.py", f"control:{name}")
+    result = grade_shipped(practical_id, folder / "controls" / f"{name}.py", f"control:{name}")
     assert result.error is None, result.error
-    failed = {c.name for c in result.checks if not c.passed}
+    failed = failed_names(result)
     assert CONTROL_FAILURES[practical_id][name] in failed
 
 
@@ -244,7 +215,7 @@ def test_cuda_graphs_grader_feeds_fresh_inputs_and_catches_stale_outputs() -> No
 
     from quiz.lab.harness import Harness
 
-    grader = _file(GRAPHS, "grader.py")
+    grader = practical_module(GRAPHS, "grader.py")
     grader.STEPS = 6  # the CPU stands in for the GPU here: keep it short
     cpu = torch.device("cpu")
     ctx = SimpleNamespace(

@@ -4,10 +4,8 @@ the model punishes per-tensor scales and rewards per-channel ones."""
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
@@ -15,12 +13,11 @@ import torch
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import grade_practical
 from quiz.lab.tinylm import tensor_bytes
-from tests.lab_fixtures import failed_checks, shipped_files
+from tests.lab_fixtures import failed_checks, practical_module, shipped_files
 
 PRACTICAL = "int8-ptq"
 FILES = shipped_files(PRACTICAL)
 FAILING = [name for name in FILES if name != "reference"]
-FOLDER = get_practical(PRACTICAL).dir
 
 TORCH_DYNAMIC_PER_CHANNEL = """
 import torch
@@ -34,24 +31,13 @@ def quantize(model):
 """
 
 
-def load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A file of the practical, imported with the practical folder on sys.path (as the worker
-    does), under a name of its own."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    spec = importlib.util.spec_from_file_location(f"_{PRACTICAL}_{Path(name).stem}", FOLDER / name)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def accuracy(quantize_file: str, monkeypatch: pytest.MonkeyPatch) -> tuple[float, float, float]:
+def accuracy(quantize_file: str) -> tuple[float, float, float]:
     """(bytes ratio, top-1 agreement, logits relative error) on one held-out batch."""
-    model_module = load("int8_model.py", monkeypatch)
+    model_module = practical_module(PRACTICAL, "int8_model.py")
     fp32 = model_module.build_model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantized = load(quantize_file, monkeypatch).quantize(model_module.build_model())
+        quantized = practical_module(PRACTICAL, quantize_file).quantize(model_module.build_model())
     tokens = model_module.token_batch(3, (4, 64))
     with torch.inference_mode():
         expected, actual = fp32(tokens), quantized(tokens)
@@ -68,15 +54,15 @@ def test_has_enough_controls_and_a_three_hint_readme() -> None:
         assert control.read_text().startswith("# "), f"{control.name} must say what it gets wrong"
 
 
-def test_per_channel_int8_keeps_the_predictions(monkeypatch: pytest.MonkeyPatch) -> None:
-    ratio, agree, error = accuracy("reference.py", monkeypatch)
+def test_per_channel_int8_keeps_the_predictions() -> None:
+    ratio, agree, error = accuracy("reference.py")
     assert ratio <= 0.30
     assert agree >= 0.97
     assert error <= 0.025
 
 
-def test_per_tensor_scales_lose_accuracy(monkeypatch: pytest.MonkeyPatch) -> None:
-    ratio, agree, error = accuracy("controls/per_tensor.py", monkeypatch)
+def test_per_tensor_scales_lose_accuracy() -> None:
+    ratio, agree, error = accuracy("controls/per_tensor.py")
     assert ratio <= 0.30
     assert error > 0.08  # the 5 % threshold fails by a wide margin
 
@@ -98,6 +84,6 @@ def test_torch_dynamic_per_channel_quantization_passes(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAILING)
 def test_starter_and_controls_fail(name: str) -> None:
-    result = grade_practical(PRACTICAL, FILES[name], source="path")
+    result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"

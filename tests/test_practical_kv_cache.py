@@ -3,33 +3,17 @@ runner and worker. The fast tests check the reference against full recompute and
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 import torch
 
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import grade_practical
 from quiz.lab.tinylm import generate_full_recompute, tensor_bytes
-from tests.lab_fixtures import failed_checks, shipped_files
+from tests.lab_fixtures import failed_checks, practical_module, shipped_files
 
 PRACTICAL = "kv-cache"
 FILES = shipped_files(PRACTICAL)
 FAILING = [name for name in FILES if name != "reference"]
-FOLDER = get_practical(PRACTICAL).dir
-
-
-def load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A file of the practical, imported with the practical folder on sys.path (as the worker
-    does), under a name of its own."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    spec = importlib.util.spec_from_file_location(f"_{PRACTICAL}_{Path(name).stem}", FOLDER / name)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_has_enough_controls_and_a_three_hint_readme() -> None:
@@ -41,11 +25,9 @@ def test_has_enough_controls_and_a_three_hint_readme() -> None:
 
 
 @pytest.mark.parametrize("prompt_len", [1, 17])
-def test_reference_matches_full_recompute_and_the_formula(
-    prompt_len: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    kv_model = load("kv_model.py", monkeypatch)
-    reference = load("reference.py", monkeypatch)
+def test_reference_matches_full_recompute_and_the_formula(prompt_len: int) -> None:
+    kv_model = practical_module(PRACTICAL, "kv_model.py")
+    reference = practical_module(PRACTICAL, "reference.py")
     model = kv_model.build_model()
     prompt = kv_model.prompt(prompt_len, length=prompt_len)
     tokens, cache = reference.generate(model, prompt, 24)
@@ -54,9 +36,9 @@ def test_reference_matches_full_recompute_and_the_formula(
     assert cache.nbytes() == tensor_bytes(cache, exclude=model) == expected
 
 
-def test_grader_names_the_first_wrong_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    kv_model = load("kv_model.py", monkeypatch)
-    grader = load("grader.py", monkeypatch)
+def test_grader_names_the_first_wrong_token() -> None:
+    kv_model = practical_module(PRACTICAL, "kv_model.py")
+    grader = practical_module(PRACTICAL, "grader.py")
     model = kv_model.build_model()
     prompt = kv_model.prompt(4, length=8)
     expected = generate_full_recompute(model, prompt, 6)
@@ -77,6 +59,6 @@ def test_reference_passes() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAILING)
 def test_starter_and_controls_fail(name: str) -> None:
-    result = grade_practical(PRACTICAL, FILES[name], source="path")
+    result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"

@@ -4,33 +4,17 @@ traces and their ideal hit rate."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 import torch
 
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import grade_practical
 from quiz.lab.tinylm import tensor_bytes
-from tests.lab_fixtures import failed_checks, shipped_files
+from tests.lab_fixtures import failed_checks, practical_module, shipped_files
 
 PRACTICAL = "prefix-cache"
 FILES = shipped_files(PRACTICAL)
 FAILING = [name for name in FILES if name != "reference"]
-FOLDER = get_practical(PRACTICAL).dir
-
-
-def load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A file of the practical, imported with the practical folder on sys.path (as the worker
-    does), under a name of its own."""
-    monkeypatch.syspath_prepend(str(FOLDER))
-    spec = importlib.util.spec_from_file_location(f"_{PRACTICAL}_{Path(name).stem}", FOLDER / name)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_has_enough_controls_and_a_three_hint_readme() -> None:
@@ -41,11 +25,9 @@ def test_has_enough_controls_and_a_three_hint_readme() -> None:
         assert control.read_text().startswith("# "), f"{control.name} must say what it gets wrong"
 
 
-def test_reference_engine_is_exact_and_stays_within_budget(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    prefix_model = load("prefix_model.py", monkeypatch)
-    reference = load("reference.py", monkeypatch)
+def test_reference_engine_is_exact_and_stays_within_budget() -> None:
+    prefix_model = practical_module(PRACTICAL, "prefix_model.py")
+    reference = practical_module(PRACTICAL, "reference.py")
     model = prefix_model.build_model()
     budget = prefix_model.EVICTION_BUDGET_BYTES
     engine = reference.PrefixCachingEngine(model, budget)
@@ -58,8 +40,8 @@ def test_reference_engine_is_exact_and_stays_within_budget(
     assert 0 < engine.hit_rate() <= prefix_model.ideal_hit_rate(trace)
 
 
-def test_traces_are_seeded_and_share_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
-    prefix_model = load("prefix_model.py", monkeypatch)
+def test_traces_are_seeded_and_share_prefixes() -> None:
+    prefix_model = practical_module(PRACTICAL, "prefix_model.py")
     first, again = prefix_model.shared_prefix_trace(3), prefix_model.shared_prefix_trace(3)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert len(first) == prefix_model.SHARED_REQUESTS
@@ -71,8 +53,8 @@ def test_traces_are_seeded_and_share_prefixes(monkeypatch: pytest.MonkeyPatch) -
     assert 2 * max(sizes) <= prefix_model.EVICTION_BUDGET_BYTES < sum(sizes) / 4
 
 
-def test_ideal_hit_rate_counts_the_longest_earlier_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
-    prefix_model = load("prefix_model.py", monkeypatch)
+def test_ideal_hit_rate_counts_the_longest_earlier_prefix() -> None:
+    prefix_model = practical_module(PRACTICAL, "prefix_model.py")
     trace = [torch.tensor([1, 2, 3, 4]), torch.tensor([1, 2, 3, 9]), torch.tensor([1, 2, 3, 4])]
     # the second reuses 3 tokens; the third all but its last (3); 12 prompt tokens in all
     assert prefix_model.ideal_hit_rate(trace) == pytest.approx(6 / 12)
@@ -88,6 +70,6 @@ def test_reference_passes() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAILING)
 def test_starter_and_controls_fail(name: str) -> None:
-    result = grade_practical(PRACTICAL, FILES[name], source="path")
+    result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"

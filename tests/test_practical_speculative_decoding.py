@@ -3,43 +3,21 @@ count, and (slow) reference, starter and controls through the real runner."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import statistics
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
 
 from quiz.config import practicals_dir
 from quiz.lab.tinylm import generate_full_recompute, random_prompt
+from tests.lab_fixtures import failed_names, grade_shipped, practical_module, support_module
 
-PRACTICAL = practicals_dir() / "speculative-decoding"
-
-
-def _support(name: str) -> ModuleType:
-    """A support module of the practical, imported by its own name with the practical folder on
-    sys.path only while importing (as the worker does)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(PRACTICAL))
-        return importlib.import_module(name)
+PRACTICAL = "speculative-decoding"
+FOLDER = practicals_dir() / PRACTICAL
 
 
-def _file(name: str) -> ModuleType:
-    """A file of the practical (reference.py, grader.py, ...) under a name of its own."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(PRACTICAL))
-        unique = f"_{PRACTICAL.name.replace('-', '_')}_{Path(name).stem}"
-        spec = importlib.util.spec_from_file_location(unique, PRACTICAL / name)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
-sm = _support("spec_models")
+sm = support_module(PRACTICAL, "spec_models")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -98,7 +76,7 @@ def test_acceptance_rate_is_realistic(models) -> None:
 
 
 def test_leviathan_expectation_matches_the_facts_file() -> None:
-    grader = _file("grader.py")
+    grader = practical_module(PRACTICAL, "grader.py")
     assert grader._expected_tokens_per_call(0.8, 4) == pytest.approx(3.36, abs=0.005)
     assert grader._expected_tokens_per_call(0.6, 3) == pytest.approx(2.18, abs=0.005)
     assert grader._expected_tokens_per_call(1.0, 4) == 5
@@ -106,7 +84,7 @@ def test_leviathan_expectation_matches_the_facts_file() -> None:
 
 def test_reference_is_exact_and_calls_the_target_rarely(models) -> None:
     target, draft = models
-    reference = _file("reference.py")
+    reference = practical_module(PRACTICAL, "reference.py")
     calls = tokens = 0
     for seed in range(3):
         prompt = random_prompt(sm.TARGET_CONFIG, 9 + 7 * seed, 40 + seed)
@@ -126,19 +104,9 @@ def test_reference_is_exact_and_calls_the_target_rarely(models) -> None:
 # --- through the real runner --------------------------------------------------------------
 
 
-def _grade(target: Path, source: str):
-    from quiz.lab.runner import grade_practical
-
-    return grade_practical("speculative-decoding", target, source=source)
-
-
-def _failed(result) -> set[str]:
-    return {c.name for c in result.checks if not c.passed}
-
-
 @pytest.mark.slow
 def test_reference_passes() -> None:
-    result = _grade(PRACTICAL / "reference.py", "reference")
+    result = grade_shipped(PRACTICAL, FOLDER / "reference.py", "reference")
     assert result.error is None, result.error
     assert result.passed, [c for c in result.checks if not c.passed]
     spec = result.details["speculation"]
@@ -148,9 +116,9 @@ def test_reference_passes() -> None:
 
 @pytest.mark.slow
 def test_starter_fails() -> None:
-    result = _grade(PRACTICAL / "starter.py", "starter")
+    result = grade_shipped(PRACTICAL, FOLDER / "starter.py", "starter")
     assert result.error is None, result.error
-    assert {"target calls <= 0.5 x tokens", "speed-up vs greedy"} <= _failed(result)
+    assert {"target calls <= 0.5 x tokens", "speed-up vs greedy"} <= failed_names(result)
 
 
 CONTROL_FAILURES = {
@@ -161,13 +129,13 @@ CONTROL_FAILURES = {
 
 
 def test_every_control_is_listed() -> None:
-    assert {p.stem for p in (PRACTICAL / "controls").glob("*.py")} == set(CONTROL_FAILURES)
+    assert {p.stem for p in (FOLDER / "controls").glob("*.py")} == set(CONTROL_FAILURES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CONTROL_FAILURES))
 def test_control_fails_for_its_reason(name: str) -> None:
-    result = _grade(PRACTICAL / "controls" / f"{name}.py", f"control:{name}")
+    result = grade_shipped(PRACTICAL, FOLDER / "controls" / f"{name}.py", f"control:{name}")
     assert result.error is None, result.error
     assert not result.passed
-    assert CONTROL_FAILURES[name] in _failed(result)
+    assert CONTROL_FAILURES[name] in failed_names(result)
