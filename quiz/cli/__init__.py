@@ -8,24 +8,20 @@ one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
 from quiz import __version__
 from quiz.cli import bank as bank_cmds
 from quiz.cli import doctor as doctor_cmds
+from quiz.cli import practical as practical_cmds
 from quiz.cli import practice as practice_cmds
+from quiz.cli import study as study_cmds
+from quiz.cli import tui as tui_cmds
 from quiz.cli._common import CliContext, OneLineParser
 from quiz.errors import QuizError
 
-AREAS = [bank_cmds, practice_cmds, doctor_cmds]
-for _late in ("practical", "study", "tui"):  # areas still landing; imported unconditionally later
-    try:
-        AREAS.append(importlib.import_module(f"quiz.cli.{_late}"))
-    except ModuleNotFoundError as _missing:
-        if _missing.name != f"quiz.cli.{_late}":
-            raise
+AREAS = [bank_cmds, practice_cmds, tui_cmds, practical_cmds, study_cmds, doctor_cmds]
 
 
 def build_parser() -> argparse.ArgumentParser:
