@@ -69,7 +69,9 @@ class MockReportScreen(QuizScreen):
         for topic, entry in self.report["per_topic"].items():
             topics.add_row(topic, f"{entry['answered']}/{entry['total']}", f"{entry['score']:.0%}")
         questions = self.query_one("#report-questions", DataTable)
-        questions.add_columns("#", "question", "score", "time", "budget")
+        questions.add_columns(
+            "#", "score", "time", "budget", "question"
+        )  # title last: fits 80 cols
         for number, item in enumerate(self.report["items"], start=1):
             spent = item.get("duration_s")
             time_cell = Text(
@@ -78,10 +80,10 @@ class MockReportScreen(QuizScreen):
             )
             questions.add_row(
                 str(number),
-                item["title"],
                 f"{item['score']:.0%}" if item["answered"] else "not reached",
                 time_cell,
                 format_seconds(item["budget_s"]),
+                item["title"],
                 key=str(number - 1),
             )
         if self.report["items"]:
