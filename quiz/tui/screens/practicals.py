@@ -62,21 +62,22 @@ class PracticalsScreen(QuizScreen):
         self.practicals = {p.id: p for p in message.practicals}
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        table.add_columns("practical", "phase", "level", "device", "runs here", "last result")
+        # the long title goes last so the short columns stay visible in an 80-column terminal
+        table.add_columns("phase", "level", "device", "runs here", "last result", "practical")
         for practical in message.practicals:
             spec, availability = practical.spec, practical.availability
             run = message.last.get(practical.id)
             table.add_row(
-                spec.title,
                 spec.phase,
                 spec.level,
                 spec.device,
                 "yes" if availability.available else "no",
                 ("passed" if run.passed else f"failed ({run.score:.0%})") if run else "—",
+                spec.title,
                 key=practical.id,
             )
         if not message.practicals:
-            table.add_row("No practicals are installed.", "", "", "", "", "")
+            table.add_row("", "", "", "", "", "No practicals are installed.")
         table.focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -1,0 +1,64 @@
+"""The Practicals screen: the list, a practical's page, the hint ladder, a workspace and a real
+grade through the worker subprocess, stored as a run."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from test_tui_support import make_app, screen_text
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from quiz.tui.screens.practical import PracticalScreen
+from quiz.tui.screens.practicals import PracticalsScreen
+from quiz.tui.widgets.lab.checks import ChecksTable
+
+SIZE = (100, 30)
+PRACTICAL = "capacity-plan-70b"  # its grader is an analytic model: a grade takes seconds
+
+
+async def settle(pilot: Pilot, timeout_s: float = 120) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while pilot.app.workers._workers and loop.time() < deadline:
+        await pilot.pause(0.1)
+    await pilot.pause()
+
+
+def test_list_hint_workspace_and_grade(tmp_path: Path) -> None:
+    asyncio.run(_list_hint_workspace_and_grade(tmp_path))
+
+
+async def _list_hint_workspace_and_grade(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        listing = app.screen
+        assert isinstance(listing, PracticalsScreen)
+        table = listing.query_one(DataTable)
+        keys = [row.value for row in table.rows]
+        assert PRACTICAL in keys and "gpu-roofline" in keys
+        text = screen_text(app)
+        assert "cuda" in text and "last result" in text
+        table.move_cursor(row=keys.index(PRACTICAL))
+        await pilot.press("enter")
+        await settle(pilot)
+        page = app.screen
+        assert isinstance(page, PracticalScreen)
+        assert page.hints_shown == 0
+        await pilot.press("h")
+        await settle(pilot)
+        assert page.hints_shown == 1
+        await pilot.press("w")
+        await settle(pilot)
+        assert page.workspace is not None and (page.workspace / "solution.py").is_file()
+        await pilot.press("g")
+        await settle(pilot)
+        checks = page.query_one(ChecksTable)
+        assert checks.display and checks.row_count >= 5
+        assert "Not passed" in screen_text(app)  # the untouched starter plan fails
+        runs = app.backend.store.practical_runs(PRACTICAL)
+        assert len(runs) == 1 and not runs[0].passed
