@@ -141,3 +141,15 @@ def test_ask_reads_piped_stdin_and_records(db_url: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Question 1/2" in proc.stdout and "Summary:" in proc.stdout
+
+
+def test_ask_counts_skips_apart_from_answers(db_url: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "quiz", "--db", db_url, "ask", "-n", "2"],
+        input="\n\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Summary: no answers given, 2 skipped." in proc.stdout

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from quiz.cli._common import CliContext, print_json
 from quiz.cli.bank import add_filters, render_instance_text
 from quiz.errors import AnswerFormatError
 
+SKIPPED: Literal["skipped"] = "skipped"
 SELF_RATINGS = {"a": "again", "h": "hard", "g": "good", "e": "easy"}
 
 
@@ -98,6 +99,7 @@ def cmd_ask(args: argparse.Namespace, ctx: CliContext) -> int:
         return 0
     interactive = sys.stdin.isatty()
     scores: list[float] = []
+    skipped = 0
     for number, (question, seed) in enumerate(picks, start=1):
         instance = instantiate(question, seed)
         print(f"\n── Question {number}/{len(picks)} " + "─" * 40)
@@ -105,13 +107,18 @@ def cmd_ask(args: argparse.Namespace, ctx: CliContext) -> int:
         outcome = ask_one(ctx, instance, sys.stdin, interactive=interactive)
         if outcome is None:
             break
-        scores.append(outcome)
-    print_summary(scores, len(picks))
+        if outcome == SKIPPED:
+            skipped += 1
+        else:
+            scores.append(outcome)
+    print_summary(scores, skipped, len(picks))
     return 0
 
 
-def ask_one(ctx: CliContext, instance: Any, stdin: TextIO, *, interactive: bool) -> float | None:
-    """Ask until the answer can be read; returns the score, 0.0 for a skip, None at end of input."""
+def ask_one(
+    ctx: CliContext, instance: Any, stdin: TextIO, *, interactive: bool
+) -> float | Literal["skipped"] | None:
+    """Ask until the answer can be read; returns the score, SKIPPED, or None at end of input."""
     from quiz.grading import grade
     from quiz.study.practice import submit_answer
 
@@ -125,7 +132,7 @@ def ask_one(ctx: CliContext, instance: Any, stdin: TextIO, *, interactive: bool)
         text = line.strip()
         if not text:
             print("skipped")
-            return 0.0
+            return SKIPPED
         try:
             verdict = grade(instance, text)
         except AnswerFormatError as err:
@@ -156,13 +163,14 @@ def ask_self_rating(stdin: TextIO) -> str | None:
     return SELF_RATINGS.get(choice)
 
 
-def print_summary(scores: list[float], asked: int) -> None:
+def print_summary(scores: list[float], skipped: int, asked: int) -> None:
+    skip_note = f", {skipped} skipped" if skipped else ""
     if not scores:
-        print("\nNo answers given.")
+        print(f"\nSummary: no answers given{skip_note}.")
         return
     correct = sum(1 for s in scores if s >= 0.999)
     mean = sum(scores) / len(scores)
     print(
-        f"\nSummary: {len(scores)}/{asked} answered, {correct} fully correct, "
+        f"\nSummary: {len(scores)}/{asked} answered{skip_note}, {correct} fully correct, "
         f"mean score {mean:.0%}."
     )
