@@ -9,12 +9,10 @@ from typing import Any
 from hotspot_pipeline import STAGES, STEP_RANGE, Batch, Pipeline, build_pipeline, make_batch
 from torch.profiler import ProfilerActivity, profile
 
-from quiz.lab.api import Check, GradeContext, SubmissionError
+from quiz.lab.api import Check, GradeContext, SubmissionError, share_check
 
 WARMUP_STEPS = 2
 PROFILED_STEPS = 8
-
-MAX_SLACK_PTS = 5.0  # at most this much extra tolerance for the grader's own noise
 
 
 def grade(ctx: GradeContext) -> list[Check]:
@@ -43,7 +41,10 @@ def grade(ctx: GradeContext) -> list[Check]:
         "unit": "%",
     }
     ctx.details["answer"] = {"stage": stage, "share_pct": share}
-    return [_stage_check(ctx, stage, truth), _share_check(ctx, stage, share, truth, slack)]
+    return [
+        _stage_check(ctx, stage, truth),
+        share_check(ctx, "share of step time", stage, share, truth, slack),
+    ]
 
 
 def profile_steps(pipeline: Pipeline, batches: list[Batch]) -> list[dict[str, float]]:
@@ -94,21 +95,3 @@ def _stage_check(ctx: GradeContext, stage: str, truth: dict[str, float]) -> Chec
             else f"{stage} takes {truth[stage]:.1f}%, but {top} takes {truth[top]:.1f}%"
         )
     return Check("dominant stage", passed, stage, top, "", message)
-
-
-def _share_check(
-    ctx: GradeContext,
-    stage: str,
-    share: float,
-    truth: dict[str, float],
-    slack: dict[str, float],
-) -> Check:
-    actual = truth.get(stage)
-    if actual is None:
-        return Check("share of step time", False, share, None, "%", "no such stage to compare")
-    tolerance = ctx.thresholds["share_tolerance_pts"] + min(MAX_SLACK_PTS, slack[stage])
-    error = abs(share - actual)
-    passed = error <= tolerance
-    message = f"measured {actual:.1f}% for {stage}; yours is {error:.1f} points off"
-    message += f" (allowed: {tolerance:.1f})"
-    return Check("share of step time", passed, round(share, 2), round(actual, 1), "%", message)

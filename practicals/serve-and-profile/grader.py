@@ -10,12 +10,10 @@ from typing import Any
 from inference_server import COMPONENTS, InferenceServer, RequestTiming
 from loadgen import run_load
 
-from quiz.lab.api import Check, GradeContext, SubmissionError
+from quiz.lab.api import Check, GradeContext, SubmissionError, share_check
 
 CONCURRENCY = 4
 GRADER_REQUESTS = 100
-
-MAX_SLACK_PTS = 5.0  # at most this much extra tolerance for the grader's own noise
 
 
 def grade(ctx: GradeContext) -> list[Check]:
@@ -42,7 +40,12 @@ def grade(ctx: GradeContext) -> list[Check]:
     }
     ctx.details["answer"] = {"component": component, "share_pct": share}
     ctx.details["hidden_bottleneck"] = server.bottleneck
-    return [_component_check(component, truth), _share_check(ctx, component, share, truth, slack)]
+    return [
+        _component_check(component, truth),
+        share_check(
+            ctx, "p50 share", component, share, truth, slack, measured_by="the server measured"
+        ),
+    ]
 
 
 def p50_shares(log: list[RequestTiming]) -> dict[str, float]:
@@ -78,22 +81,3 @@ def _component_check(component: str, truth: dict[str, float]) -> Check:
     if not passed:
         message = f"{component} is {truth[component]:.1f}%, but " + message
     return Check("primary latency component", passed, component, top, "", message)
-
-
-def _share_check(
-    ctx: GradeContext,
-    component: str,
-    share: float,
-    truth: dict[str, float],
-    slack: dict[str, float],
-) -> Check:
-    actual = truth.get(component)
-    if actual is None:
-        return Check("p50 share", False, share, None, "%", "no such component to compare")
-    tolerance = ctx.thresholds["share_tolerance_pts"] + min(MAX_SLACK_PTS, slack[component])
-    error = abs(share - actual)
-    message = (
-        f"the server measured {actual:.1f}% for {component}; yours is {error:.1f} points off "
-        f"(allowed: {tolerance:.1f})"
-    )
-    return Check("p50 share", error <= tolerance, round(share, 2), round(actual, 1), "%", message)

@@ -134,3 +134,31 @@ class GradeContext:
         if value is None:
             raise SubmissionError(f"solution.py must define {name}")
         return value
+
+
+MAX_SLACK_PTS = 5.0  # at most this much extra tolerance for a grader's own measurement noise
+
+
+def share_check(
+    ctx: GradeContext,
+    name: str,
+    part: str,
+    claimed: float,
+    truth: dict[str, float],
+    slack: dict[str, float],
+    *,
+    measured_by: str = "measured",
+) -> Check:
+    """The submission's claimed share (percent) of ``part`` against the grader's ``truth``:
+    within the practical's ``share_tolerance_pts``, widened by ``slack[part]`` (half of the
+    disagreement between the grader's own two measurements), at most MAX_SLACK_PTS."""
+    actual = truth.get(part)
+    if actual is None:
+        return Check(name, False, claimed, None, "%", f"no {part!r} to compare")
+    tolerance = ctx.thresholds["share_tolerance_pts"] + min(MAX_SLACK_PTS, slack[part])
+    error = abs(claimed - actual)
+    message = (
+        f"{measured_by} {actual:.1f}% for {part}; yours is {error:.1f} points off "
+        f"(allowed: {tolerance:.1f})"
+    )
+    return Check(name, error <= tolerance, round(claimed, 2), round(actual, 1), "%", message)
