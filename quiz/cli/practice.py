@@ -67,16 +67,16 @@ def cmd_answer(args: argparse.Namespace, ctx: CliContext) -> int:
             }
         )
     else:
-        print(verdict_line(verdict))
-        print(f"Expected: {verdict.expected}")
-        if verdict.feedback:
-            print(verdict.feedback)
+        print_verdict(verdict)
     return 0
 
 
-def verdict_line(verdict: Any) -> str:
+def print_verdict(verdict: Any) -> None:
     mark = "correct" if verdict.correct else ("partly right" if verdict.score > 0 else "wrong")
-    return f"{mark} — score {verdict.score:.0%}"
+    print(f"{mark} — score {verdict.score:.0%}")
+    print(f"Expected: {verdict.expected}")
+    if verdict.feedback:
+        print(verdict.feedback)
 
 
 def cmd_ask(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -138,10 +138,7 @@ def ask_one(
         except AnswerFormatError as err:
             print(f"can't read that answer: {err}")
             continue
-        print(verdict_line(verdict))
-        print(f"Expected: {verdict.expected}")
-        if verdict.feedback:
-            print(verdict.feedback)
+        print_verdict(verdict)
         print(f"\nWhy: {instance.explanation.strip()}")
         self_rating = ask_self_rating(stdin) if instance.kind == "short" and interactive else None
         submit_answer(
