@@ -118,6 +118,17 @@ class ReviewCardRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class QuestionFlagRow(Base):
+    """The browser's marks on one question: flagged for later, or suspended (out of reviews)."""
+
+    __tablename__ = "question_flags"
+
+    question_id: Mapped[str] = mapped_column(ForeignKey("questions.id"), primary_key=True)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ReviewLogRow(Base):
     """One FSRS review (``fsrs.ReviewLog.to_dict()``)."""
 
