@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from quiz.config import DB_ENV, HOME_ENV
+from tests.postgres_server import NoServer, fresh_schema, running_server
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -25,7 +26,36 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[key] = value
 
 
+# Tests in these modules run once on SQLite and once on PostgreSQL (tests/postgres_server.py).
+BOTH_BACKENDS = ("test_store_", "test_study_", "test_cli", "test_team", "test_postgres_")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if "db_url" in metafunc.fixturenames and module.startswith(BOTH_BACKENDS):
+        metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server; skips (saying why) where none can be started."""
+    try:
+        with running_server() as url:
+            yield url
+    except NoServer as err:
+        pytest.skip(f"PostgreSQL not available: {err}")
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A fresh SQLite database for one test."""
-    return f"sqlite:///{tmp_path / 'quiz.db'}"
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, db_backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database for one test: a SQLite file, or an empty PostgreSQL schema."""
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'quiz.db'}"
+        return
+    with fresh_schema(request.getfixturevalue("postgres_server")) as url:
+        yield url

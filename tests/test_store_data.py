@@ -169,8 +169,8 @@ def test_a_killed_process_loses_no_committed_answer(tmp_path: Path, how: str) ->
 OPENER = "import sys; from quiz.store import open_store; open_store(sys.argv[1]).set_setting(sys.argv[2], 1)"
 
 
-def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'quiz.db'}"
+def test_processes_opening_a_new_database_at_once_all_succeed(db_url: str) -> None:
+    url = db_url
     procs = [
         subprocess.Popen([sys.executable, "-c", OPENER, url, f"p{i}"], stderr=subprocess.PIPE)
         for i in range(5)

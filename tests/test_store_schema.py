@@ -24,6 +24,8 @@ TABLES = {
     "review_logs",
     "practical_runs",
     "settings",
+    "question_flags",
+    "users",
 }
 
 
@@ -52,8 +54,8 @@ def test_migration_scripts_live_inside_the_package() -> None:
     assert MIGRATIONS_DIR.parent.name == "store" and MIGRATIONS_DIR.parents[1].name == "quiz"
 
 
-def test_sqlite_pragmas_are_set_on_every_connection(db_url: str) -> None:
-    store = open_store(db_url)
+def test_sqlite_pragmas_are_set_on_every_connection(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'quiz.db'}")
     try:
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

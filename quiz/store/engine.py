@@ -20,6 +20,7 @@ from quiz.errors import StoreError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5000
+MIGRATION_LOCK_KEY = 0x6C71_7569  # any fixed number: PostgreSQL's advisory lock for migrating
 
 
 def parse_url(url: str) -> URL:
@@ -100,10 +101,11 @@ def make_engine(url: URL, *, foreign_keys: bool = True, pooled: bool = True) -> 
     return engine
 
 
-def upgrade_to_head(url: URL) -> None:
+def upgrade_to_head(url: URL, default_user: str) -> None:
     """Apply every pending migration. SQLite batch migrations copy tables, so foreign keys are
     off on this one short-lived connection; its transaction takes the write lock first, so two
-    processes opening a new database at once migrate it one after the other."""
+    processes opening a new database at once migrate it one after the other (on PostgreSQL an
+    advisory lock does the same). Rows from before users existed go to ``default_user``."""
     engine = make_engine(url, foreign_keys=False, pooled=False)
     if url.get_backend_name() == "sqlite":
 
@@ -117,8 +119,11 @@ def upgrade_to_head(url: URL) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["default_user"] = default_user
     try:
         with engine.begin() as connection:
+            if url.get_backend_name() == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except CommandError as err:

@@ -2,6 +2,10 @@
 
 Rows that leave the database through an export carry a ``uid`` (a uuid4 hex): importing the
 same file twice finds them by it instead of duplicating them.
+
+Every table but ``questions`` (the shared bank) and ``users`` belongs to one user: its class
+derives from ``UserOwned`` and has a ``user_id``. ``quiz.store.store`` fills it in and filters
+every query by it, so code above the store never names a user.
 """
 
 from __future__ import annotations
@@ -50,6 +54,23 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime}
 
 
+class UserRow(Base):
+    """Someone who studies on this database (``--user``, ``LATENCY_QUIZ_USER`` or the login)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserOwned:
+    """A table whose rows belong to one user (``user_id``); the store scopes it. Tables keyed
+    by something the user names (a question, a setting) put ``user_id`` in their key."""
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+
+
 class QuestionRow(Base):
     """The bank as last synced. ``version`` grows each time the question's content changes."""
 
@@ -67,7 +88,7 @@ class QuestionRow(Base):
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class StudySessionRow(Base):
+class StudySessionRow(UserOwned, Base):
     """A practice, mock-interview or review session; ``state`` is the mode's own JSON."""
 
     __tablename__ = "study_sessions"
@@ -85,7 +106,7 @@ class StudySessionRow(Base):
     elapsed_s: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-class AttemptRow(Base):
+class AttemptRow(UserOwned, Base):
     """One graded answer. ``rating`` is the FSRS rating it produced, when it rated a card."""
 
     __tablename__ = "attempts"
@@ -107,29 +128,31 @@ class AttemptRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-class ReviewCardRow(Base):
+class ReviewCardRow(UserOwned, Base):
     """The FSRS card of one question (``fsrs.Card.to_dict()``), with its due time for queries."""
 
     __tablename__ = "review_cards"
 
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     question_id: Mapped[str] = mapped_column(ForeignKey("questions.id"), primary_key=True)
     card: Mapped[dict[str, Any]]
     due: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class QuestionFlagRow(Base):
+class QuestionFlagRow(UserOwned, Base):
     """The browser's marks on one question: flagged for later, or suspended (out of reviews)."""
 
     __tablename__ = "question_flags"
 
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     question_id: Mapped[str] = mapped_column(ForeignKey("questions.id"), primary_key=True)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ReviewLogRow(Base):
+class ReviewLogRow(UserOwned, Base):
     """One FSRS review (``fsrs.ReviewLog.to_dict()``)."""
 
     __tablename__ = "review_logs"
@@ -142,7 +165,7 @@ class ReviewLogRow(Base):
     reviewed_at: Mapped[datetime] = mapped_column(index=True)
 
 
-class PracticalRunRow(Base):
+class PracticalRunRow(UserOwned, Base):
     """One graded practical run: the lab's result JSON and the device it ran on."""
 
     __tablename__ = "practical_runs"
@@ -159,10 +182,11 @@ class PracticalRunRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-class SettingRow(Base):
+class SettingRow(UserOwned, Base):
     """Key/value settings (the study plan lives here)."""
 
     __tablename__ = "settings"
 
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)

@@ -1,6 +1,10 @@
 """Operations on an open ORM session, for callers that need several in one transaction
 (grading an answer writes the attempt, the card and the review log together).
-``Store`` wraps each of them in its own transaction for everyone else."""
+``Store`` wraps each of them in its own transaction for everyone else.
+
+The session is one user's (``quiz.store.scoping``): ORM queries see only that user's rows and
+new rows are theirs. Cards and settings are written with an upsert, so two processes of one
+user writing the same card at once both succeed instead of one failing on the key."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from quiz.errors import NotFoundError
@@ -21,8 +26,41 @@ from quiz.store.models import (
     ReviewLogRow,
     SettingRow,
     StudySessionRow,
+    UserRow,
     utcnow,
 )
+from quiz.store.scoping import session_user_id
+
+
+def ensure_user(db: Session, name: str) -> int:
+    """The id of user ``name``, adding them if new (safe when two processes add them at once)."""
+    statement = _insert(db, UserRow).values(name=name, created_at=utcnow())
+    db.execute(statement.on_conflict_do_nothing(index_elements=[UserRow.name]))
+    return int(db.scalars(select(UserRow.id).where(UserRow.name == name)).one())
+
+
+def _insert(db: Session, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with ON CONFLICT for the session's backend (PostgreSQL or SQLite)."""
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"latency-quiz supports SQLite and PostgreSQL, not {dialect}")
+
+
+def insert_ignoring_conflicts(db: Session, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that skips rows whose key is already there."""
+    return _insert(db, table).on_conflict_do_nothing()
+
+
+def _upsert(db: Session, table: type[Any], keys: list[str], values: dict[str, Any]) -> None:
+    """Insert this user's row, or update it where (user_id, *keys) already exists."""
+    row = {"user_id": session_user_id(db), **values}
+    statement = _insert(db, table).values(row)
+    changed = {name: statement.excluded[name] for name in values if name not in keys}
+    statement = statement.on_conflict_do_update(index_elements=["user_id", *keys], set_=changed)
+    db.execute(statement)
 
 
 def question_row(db: Session, question_id: str) -> QuestionRow:
@@ -68,20 +106,23 @@ def add_attempt(
 
 
 def get_card(db: Session, question_id: str) -> ReviewCardRow | None:
-    return db.get(ReviewCardRow, question_id)
+    """The user's card for ``question_id``, locked until the transaction ends (PostgreSQL), so
+    a concurrent review of the same card waits instead of overwriting this one."""
+    query = select(ReviewCardRow).where(ReviewCardRow.question_id == question_id)
+    return db.scalars(query.with_for_update()).one_or_none()
 
 
 def put_card(
     db: Session, question_id: str, card: dict[str, Any], due: datetime, now: datetime
 ) -> ReviewCardRow:
-    row = db.get(ReviewCardRow, question_id)
-    if row is None:
-        row = ReviewCardRow(question_id=question_id, card=card, due=due, updated_at=now)
-        db.add(row)
-    else:
-        row.card, row.due, row.updated_at = card, due, now
-    db.flush()
-    return row
+    _upsert(
+        db,
+        ReviewCardRow,
+        ["question_id"],
+        {"question_id": question_id, "card": card, "due": due, "updated_at": now},
+    )
+    query = select(ReviewCardRow).where(ReviewCardRow.question_id == question_id)
+    return db.scalars(query.execution_options(populate_existing=True)).one()
 
 
 def cards_due_after(db: Session, moment: datetime) -> list[ReviewCardRow]:
@@ -131,7 +172,7 @@ def add_practical_run(
 
 
 def get_setting(db: Session, key: str, default: Any = None) -> Any:
-    row = db.get(SettingRow, key)
+    row = db.scalars(select(SettingRow).where(SettingRow.key == key)).one_or_none()
     return default if row is None else row.value
 
 
@@ -141,14 +182,12 @@ def setting_keys(db: Session) -> list[str]:
 
 def set_setting(db: Session, key: str, value: Any) -> None:
     """Store a JSON-serialisable value under ``key`` (None deletes it)."""
-    row = db.get(SettingRow, key)
     if value is None:
+        row = db.scalars(select(SettingRow).where(SettingRow.key == key)).one_or_none()
         if row is not None:
             db.delete(row)
-    elif row is None:
-        db.add(SettingRow(key=key, value=value))
     else:
-        row.value = value
+        _upsert(db, SettingRow, ["key"], {"key": key, "value": value})
 
 
 def session_row(db: Session, session_id: int) -> StudySessionRow:

@@ -3,23 +3,27 @@
 Every method runs in its own transaction and commits before it returns, so an answer is on
 disk the moment ``record_attempt`` (or ``quiz.study.practice.submit_answer``) returns. Rows
 handed back are detached snapshots: read them, don't modify them.
+
+A ``Store`` is one user's view (``Store.user``): ``quiz.store.scoping`` filters every ORM query
+on a ``UserOwned`` table by that user and stamps new rows with them, so nothing above the store
+names a user. ``as_user`` gives another user's view on the same engine (the cohort view).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from quiz import config
 from quiz.errors import StoreError
-from quiz.store import ops
+from quiz.store import ops, scoping
 from quiz.store.engine import (
     make_engine,
     parse_url,
@@ -37,11 +41,15 @@ from quiz.store.models import (
     ReviewCardRow,
     ReviewLogRow,
     StudySessionRow,
+    UserRow,
     utcnow,
 )
 
 if TYPE_CHECKING:
     from quiz.bank import Bank, Question
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,34 +60,62 @@ class SyncReport:
     retired: int
 
 
-def open_store(url: str | None = None) -> Store:
-    """Open (creating if needed) and migrate the database at ``url``
-    (default: ``quiz.config.database_url()``). Raises StoreError with one line."""
+def open_store(url: str | None = None, user: str | None = None) -> Store:
+    """Open (creating if needed) and migrate the database at ``url`` (default:
+    ``quiz.config.database_url()``) as ``user`` (default: ``quiz.config.user_name()``).
+    Raises StoreError (or UsageError for a bad user name) with one line."""
+    name = config.user_name(user)
     parsed = parse_url(config.database_url(url))
     path = sqlite_file(parsed)
     if path is not None:
         refuse_foreign_file(path, str(path))
-    upgrade_to_head(parsed)
-    return Store(parsed.render_as_string(hide_password=False))
+    upgrade_to_head(parsed, name)
+    return Store(parsed.render_as_string(hide_password=False), name)
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, user: str, *, engine: Engine | None = None) -> None:
         parsed = parse_url(url)
         self.url = url
         self.shown = shown_url(parsed)
-        self.engine = make_engine(parsed)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.engine = engine if engine is not None else make_engine(parsed)
+        self.user = config.check_user_name(user)
+        unscoped = sessionmaker(self.engine, expire_on_commit=False)
+        self.user_id = self._retrying(unscoped, lambda db: ops.ensure_user(db, user))
+        self._sessions = scoping.scoped_sessionmaker(self.engine, self.user_id)
+
+    def as_user(self, user: str) -> Store:
+        """The same database seen as ``user`` (created if new), sharing this store's engine."""
+        return Store(self.url, user, engine=self.engine)
+
+    def users(self) -> list[str]:
+        """Everyone who has opened this database, by name."""
+        with self.session() as db:
+            return list(db.scalars(select(UserRow.name).order_by(UserRow.name)))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+        """One transaction: committed when the block ends, rolled back if it raises. The
+        session sees and writes only this store's user's rows. A body that the database may
+        ask to retry (a deadlock, a serialization failure, a locked SQLite file) belongs in
+        ``write`` instead, which runs it again."""
         try:
             with self._sessions.begin() as db:
                 yield db
         except SQLAlchemyError as err:
-            original = getattr(err, "orig", None) or err
-            raise StoreError(f"database error at {self.shown}: {original}") from err
+            raise StoreError(f"database error at {self.shown}: {scoping.reason(err)}") from err
+
+    def write(self, body: Callable[[Session], T]) -> T:
+        """Run ``body(db)`` in one transaction and return its result, running it again (up to
+        ``scoping.RETRIES`` times, with a short growing pause) when the database says the
+        transaction may succeed if retried."""
+        return self._retrying(self._sessions, body)
+
+    def _retrying(self, sessions: sessionmaker[Session], body: Callable[[Session], T]) -> T:
+        try:
+            return scoping.retrying(sessions, body)
+        except SQLAlchemyError as err:
+            raise StoreError(f"database error at {self.shown}: {scoping.reason(err)}") from err
 
     # -- the bank ---------------------------------------------------------------------------
 
@@ -87,7 +123,8 @@ class Store:
         """Mirror the bank into the questions table. A changed question keeps its id and its
         attempts and gets version + 1; a question gone from the bank is marked retired."""
         hashes = {qid: q.content_hash() for qid, q in bank.questions.items()}
-        with self.session() as db:
+
+        def sync(db: Session) -> SyncReport:
             known = {
                 row.id: row
                 for row in db.execute(
@@ -124,11 +161,13 @@ class Store:
                 for qid, row in known.items()
                 if qid not in hashes and not row.retired
             ]
-            if inserts:
-                db.execute(insert(QuestionRow), inserts)
+            if inserts:  # another process syncing the same bank may have added them first
+                db.execute(ops.insert_ignoring_conflicts(db, QuestionRow), inserts)
             if updates or retire:
                 db.execute(update(QuestionRow), updates + retire)
-        return SyncReport(len(inserts), len(updates), unchanged, len(retire))
+            return SyncReport(len(inserts), len(updates), unchanged, len(retire))
+
+        return self.write(sync)
 
     def questions(self, *, include_retired: bool = False) -> list[QuestionRow]:
         with self.session() as db:
@@ -154,7 +193,8 @@ class Store:
         created_at: datetime | None = None,
     ) -> int:
         """Store one graded answer (committed on return) and give back its id."""
-        with self.session() as db:
+
+        def add(db: Session) -> int:
             row = ops.add_attempt(
                 db,
                 question_id=question_id,
@@ -169,6 +209,8 @@ class Store:
                 created_at=created_at,
             )
             return row.id
+
+        return self.write(add)
 
     def attempts(
         self,
@@ -219,8 +261,11 @@ class Store:
         created_at: datetime | None = None,
     ) -> int:
         """Store a lab result (see ``ops.add_practical_run`` for the keys read) and return its id."""
-        with self.session() as db:
-            return ops.add_practical_run(db, practical_id, result, source, created_at=created_at).id
+        return self.write(
+            lambda db: (
+                ops.add_practical_run(db, practical_id, result, source, created_at=created_at).id
+            )
+        )
 
     def practical_runs(self, practical_id: str | None = None) -> list[PracticalRunRow]:
         query = select(PracticalRunRow).order_by(PracticalRunRow.created_at, PracticalRunRow.id)
@@ -243,7 +288,8 @@ class Store:
         if mode not in SESSION_MODES:
             raise ValueError(f"session mode must be one of {SESSION_MODES}, not {mode!r}")
         start = started_at or utcnow()
-        with self.session() as db:
+
+        def create(db: Session) -> int:
             row = StudySessionRow(
                 mode=mode,
                 settings=settings or {},
@@ -256,6 +302,8 @@ class Store:
             db.flush()
             return row.id
 
+        return self.write(create)
+
     def update_session(
         self,
         session_id: int,
@@ -265,8 +313,11 @@ class Store:
         now: datetime | None = None,
     ) -> None:
         """Save a session's state and/or elapsed time (and stamp ``updated_at``)."""
-        with self.session() as db:
-            ops.save_session_progress(db, session_id, state=state, elapsed_s=elapsed_s, now=now)
+        self.write(
+            lambda db: ops.save_session_progress(
+                db, session_id, state=state, elapsed_s=elapsed_s, now=now
+            )
+        )
 
     def finish_session(
         self,
@@ -280,11 +331,14 @@ class Store:
         if status not in SESSION_STATUSES[1:]:
             raise ValueError(f"a session ends as one of {SESSION_STATUSES[1:]}, not {status!r}")
         end = now or utcnow()
-        with self.session() as db:
+
+        def finish(db: Session) -> None:
             row = ops.save_session_progress(
                 db, session_id, state=state, elapsed_s=elapsed_s, now=end
             )
             row.status, row.finished_at = status, end
+
+        self.write(finish)
 
     def get_session(self, session_id: int) -> StudySessionRow:
         with self.session() as db:
@@ -312,8 +366,7 @@ class Store:
 
     def set_setting(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable value under ``key`` (None deletes it)."""
-        with self.session() as db:
-            ops.set_setting(db, key, value)
+        self.write(lambda db: ops.set_setting(db, key, value))
 
     def close(self) -> None:
         self.engine.dispose()
