@@ -8,20 +8,32 @@ one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from quiz import __version__
+from quiz import __version__, config
 from quiz.cli import bank as bank_cmds
 from quiz.cli import doctor as doctor_cmds
 from quiz.cli import practical as practical_cmds
 from quiz.cli import practice as practice_cmds
+from quiz.cli import serve as serve_cmds
 from quiz.cli import study as study_cmds
+from quiz.cli import team as team_cmds
 from quiz.cli import tui as tui_cmds
 from quiz.cli._common import CliContext, OneLineParser
 from quiz.errors import QuizError
 
-AREAS = [bank_cmds, practice_cmds, tui_cmds, practical_cmds, study_cmds, doctor_cmds]
+AREAS = [
+    bank_cmds,
+    practice_cmds,
+    tui_cmds,
+    practical_cmds,
+    study_cmds,
+    doctor_cmds,
+    team_cmds,
+    serve_cmds,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="SQLAlchemy database URL (default: SQLite in the user data dir; env LATENCY_QUIZ_DB)",
     )
+    parser.add_argument(
+        "--user",
+        metavar="NAME",
+        help="whose attempts, cards, mocks and plan to use (default: env LATENCY_QUIZ_USER, "
+        "else your login name)",
+    )
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=OneLineParser
     )
@@ -48,7 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     ctx = CliContext(db_url=args.db)
+    saved_user = os.environ.get(config.USER_ENV)
     try:
+        if args.user is not None:  # the app, `serve` and the lab's subprocesses read it too
+            os.environ[config.USER_ENV] = config.check_user_name(args.user)
         if args.command is None:
             from quiz.tui import run_app
 
@@ -64,3 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     finally:
         ctx.close()
+        if saved_user is None:
+            os.environ.pop(config.USER_ENV, None)
+        else:
+            os.environ[config.USER_ENV] = saved_user

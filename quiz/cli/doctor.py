@@ -39,6 +39,17 @@ def torch_report() -> dict[str, Any]:
     return report
 
 
+def store_report(ctx: CliContext) -> dict[str, Any]:
+    """The database backend, its server version and who is signed in (or why it won't open)."""
+    from quiz.errors import QuizError
+
+    try:
+        store = ctx.store()
+    except QuizError as err:
+        return {"error": str(err)}
+    return {**store.server(), "user": store.user}
+
+
 def collect(ctx: CliContext) -> dict[str, Any]:
     from quiz import config
     from quiz.lab.catalog import list_practicals
@@ -59,11 +70,18 @@ def collect(ctx: CliContext) -> dict[str, Any]:
             "practicals": str(config.practicals_dir()),
         },
         "bank_questions": len(ctx.bank().questions),
+        "store": store_report(ctx),
         "practicals": {
             "total": len(practicals),
             "available": sum(1 for p in practicals if p.availability.available),
         },
     }
+
+
+def _backend_line(store: dict[str, Any]) -> str:
+    if "error" in store:
+        return f"not opened: {store['error']}"
+    return f"{store['backend']} {store['version']}"
 
 
 def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -91,6 +109,8 @@ def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
         ("GPU", gpus),
         ("Data dir", info["paths"]["data_dir"]),
         ("Database", info["paths"]["database"]),
+        ("Backend", _backend_line(info["store"])),
+        ("User", info["store"].get("user", "unknown (database not opened)")),
         ("Bank", f"{info['bank_questions']} questions in {info['paths']['bank']}"),
         (
             "Practicals",

@@ -88,6 +88,15 @@ class Store:
         """The same database seen as ``user`` (created if new), sharing this store's engine."""
         return Store(self.url, user, engine=self.engine)
 
+    def server(self) -> dict[str, str]:
+        """The backend and its server version: {"backend": "postgresql", "version": "15.18"}."""
+        with self.engine.connect() as conn:
+            version = conn.dialect.server_version_info or ()
+        return {
+            "backend": self.engine.dialect.name,
+            "version": ".".join(str(part) for part in version),
+        }
+
     def users(self) -> list[str]:
         """Everyone who has opened this database, by name."""
         with self.session() as db:

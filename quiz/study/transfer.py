@@ -5,7 +5,8 @@ plus the questions they refer to. Rows carry the uids they have in the database,
 the same file twice adds nothing the second time; a review card already present is replaced
 only by a more recently updated one, a setting already present is kept. The whole file is
 checked before anything is written and the import is one transaction: a malformed file
-changes nothing and the error says why in one line.
+changes nothing and the error says why in one line. The file names its user; an import gives
+the rows back to that user (a file from before users existed goes to whoever imports it).
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class ExportFile(_Row):
     format: Literal["latency-quiz-export"]
     version: Literal[1]
     exported_at: AwareDatetime
+    user: str | None = None  # whose rows these are; an import gives them back to that user
     questions: list[QuestionOut]
     sessions: list[SessionOut]
     attempts: list[AttemptOut]
@@ -165,6 +167,7 @@ def export_data(store: Store, now: datetime | None = None) -> dict[str, Any]:
             format=FORMAT,
             version=VERSION,
             exported_at=now or datetime.now(timezone.utc),
+            user=store.user,
             questions=[QuestionOut.model_validate(q, from_attributes=True) for q in questions],
             sessions=[SessionOut.model_validate(s, from_attributes=True) for s in sessions],
             attempts=[
@@ -215,7 +218,8 @@ def import_data(store: Store, raw: Any, *, shown: str = "the import") -> ImportR
         raise TransferError(
             f"{shown}: not a latency-quiz export ({where}: {first['msg']}); nothing was imported"
         ) from None
-    with store.session() as db:
+    owner = store.as_user(data.user) if data.user else store
+    with owner.session() as db:
         _check_references(db, data, shown)
         return _merge(db, data)
 
