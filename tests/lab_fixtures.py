@@ -40,14 +40,18 @@ from quiz.lab.api import Check, SubmissionError
 
 
 def grade(ctx):
-    ctx.log("importing the submission")
-    solution = ctx.load_submission()
-    double = ctx.require(solution, "double")
+    ctx.log("starting the contestant")
+    contestant = ctx.start_contestant("toy_driver:serve")
     x = torch.randn(64, generator=torch.Generator().manual_seed(ctx.seed % 2**31))
-    out = double(x)
+    out = contestant.call("double", x)
     ok = isinstance(out, torch.Tensor) and torch.equal(out, 2 * x)
     ctx.log("checked the output")
     return [Check("doubles", ok, message="" if ok else "double(x) != 2 * x")]
+"""
+
+DRIVER = """
+def serve(solution, init):
+    return {"double": solution.double}
 """
 
 STARTER = "def double(x):\n    return x\n"
@@ -76,6 +80,7 @@ def write_practical(
         summary: Double a tensor.
         thresholds: {{}}
         workspace_files: [helper.txt]
+        public: [toy_driver.py]
         time_budget_s: 300
         memory_limit_mb: 1024
     """
@@ -85,6 +90,7 @@ def write_practical(
     (folder / "starter.py").write_text(STARTER, encoding="utf-8")
     (folder / "reference.py").write_text(REFERENCE, encoding="utf-8")
     (folder / "helper.txt").write_text("a helper file\n", encoding="utf-8")
+    (folder / "toy_driver.py").write_text(DRIVER, encoding="utf-8")
     return folder
 
 

@@ -11,12 +11,12 @@ import pytest
 
 QUIZ = Path(__file__).resolve().parents[1] / "quiz"
 
-# Modules that run only inside the lab's worker subprocess and may import torch at the top.
+# Modules that run only inside the lab's referee or contestant subprocesses and may import torch
+# at the top.
 TORCH_SIDE = {
     "quiz/lab/worker.py",
     "quiz/lab/harness.py",
     "quiz/lab/tinylm.py",
-    "quiz/lab/guard.py",
 }
 
 

@@ -42,11 +42,13 @@ def test_reference_passes_with_stamp_and_live_log(practicals: Path, tmp_path: Pa
     assert result.passed and result.score == 1.0 and result.error is None
     assert result.device["device"] in ("cpu", "cuda")
     assert result.device["torch"] and result.device["cpu_cores"]
-    assert "importing the submission" in lines and "checked the output" in lines
+    assert "starting the contestant" in lines and "checked the output" in lines
     data = result.to_dict()
     assert set(data) == {
         "id",
         "passed",
+        "inconclusive",
+        "verdict",
         "score",
         "duration_s",
         "device",
@@ -62,6 +64,7 @@ def test_reference_passes_with_stamp_and_live_log(practicals: Path, tmp_path: Pa
         "threshold": None,
         "unit": "",
         "message": "",
+        "inconclusive": False,
     }
 
 
@@ -80,7 +83,7 @@ def test_fake_json_and_garbage_on_stdout_cannot_forge_a_pass(
     result, _ = submit(tmp_path, code)
     assert not result.passed
     assert result.error is None and result.checks[0].message == "double(x) != 2 * x"
-    assert any(line.startswith("[stdout]") for line in result.log_tail)
+    assert any(line.startswith("[candidate]") for line in result.log_tail)
     assert all(len(line) <= 2100 for line in result.log_tail)
 
 
@@ -88,30 +91,14 @@ def test_fake_json_and_garbage_on_stdout_cannot_forge_a_pass(
     ("code", "reason"),
     [
         ("def double(x):\n    return x / 0 + undefined_name\n", "NameError"),
-        ("raise RuntimeError('boom at import')\n", "failed to import: RuntimeError: boom"),
-        ("import os\nos._exit(0)\n", "without a result"),
+        ("raise RuntimeError('boom at import')\n", "RuntimeError: boom at import"),
+        ("import os\nos._exit(0)\n", "exited with code 0"),
         ("import sys\ndef double(x):\n    sys.exit(3)\n", "sys.exit(3)"),
         ("import ctypes\nctypes.string_at(0)\n", "SIGSEGV"),
         ("hog = []\nwhile True:\n    hog.append(bytearray(256 * 2**20))\n", "out of memory"),
-        (
-            "import time\ntime.perf_counter = lambda: 0.0\ndef double(x):\n    return 2 * x\n",
-            "replaced",
-        ),
-        (
-            "import torch\ntorch.equal = lambda a, b: True\ndef double(x):\n    return x\n",
-            "replaced",
-        ),
+        ("def double(x:\n    return x\n", "SyntaxError"),
     ],
-    ids=[
-        "exception",
-        "import-error",
-        "os-exit",
-        "sys-exit",
-        "segfault",
-        "memory",
-        "timer",
-        "torch-patch",
-    ],
+    ids=["exception", "import-error", "os-exit", "sys-exit", "segfault", "memory", "syntax"],
 )
 def test_misbehaving_submission_fails_with_a_reason(
     practicals: Path, tmp_path: Path, code: str, reason: str
@@ -138,7 +125,7 @@ def test_processes_the_submission_spawns_are_killed(practicals: Path, tmp_path: 
         def double(x):
             return 2 * x
     """
-    result, _ = submit(tmp_path, code)
+    result, _ = submit(tmp_path, code, sandbox="rlimits")  # bwrap would hide the marker's folder
     assert result.passed
     pid = int(marker.read_text())
     deadline = time.monotonic() + 5
@@ -196,14 +183,6 @@ def _alive(pid: int) -> bool:
     except (ProcessLookupError, FileNotFoundError):
         return False
     return "\nState:\tZ" not in status
-
-
-def test_a_submission_cannot_import_the_model_solution(practicals: Path, tmp_path: Path) -> None:
-    result, _ = submit(tmp_path, "from reference import double\n")
-    assert not result.passed
-    assert "'reference' module is off limits" in (result.error or "")
-    own = grade_practical("toy", practicals / "toy" / "reference.py", source="reference")
-    assert own.passed
 
 
 def test_a_single_file_is_graded_beside_the_workspace_files(

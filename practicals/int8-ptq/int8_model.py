@@ -9,6 +9,10 @@ decades), and the head carries a bigram prior, so most next-token predictions ar
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -42,3 +46,22 @@ def token_batch(seed: int, shape: tuple[int, int] = TIMING_SHAPE) -> Tensor:
     """Random token ids ``[batch, seq]`` drawn from ``seed``."""
     gen = torch.Generator().manual_seed(seed % 2**63)
     return torch.randint(CONFIG.vocab_size, shape, generator=gen)
+
+
+def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
+    """The contestant's endpoints (runs in the sandboxed contestant process, never in the
+    referee): ``forward(tokens) -> logits`` of the model ``solution.quantize`` returned."""
+    quantize = getattr(solution, "quantize", None)
+    if not callable(quantize):
+        raise AttributeError("solution.py must define quantize(model)")
+    with torch.no_grad():
+        model = quantize(build_model())
+    if not callable(model):
+        raise TypeError("quantize(model) must return the quantized model (a callable)")
+    gc.collect()
+
+    @torch.inference_mode()
+    def forward(tokens: Tensor) -> Tensor:
+        return model(tokens)
+
+    return {"forward": forward}

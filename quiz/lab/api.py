@@ -6,13 +6,9 @@ built by the worker (which has torch) and handed to ``grader.grade(ctx)``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     import torch
 
-    from quiz.lab.harness import Harness
+    from quiz.lab.harness import Comparison, Harness
+    from quiz.lab.referee import Contestant, ContestantOptions
 
 Phase = Literal["foundations", "core", "advanced"]
 Level = Literal["L1", "L2", "L3", "L4"]
@@ -45,6 +42,8 @@ class PracticalSpec(BaseModel):
     summary: str
     thresholds: dict[str, float] = Field(default_factory=dict)
     workspace_files: list[str] = Field(default_factory=list)
+    # Support modules every contestant gets a copy of (with the workspace files and README).
+    public: list[str] = Field(default_factory=list)
     time_budget_s: int = Field(default=900, ge=15, le=1800)
     # Address-space cap for the worker on CPU (MiB on top of what the worker already uses);
     # None leaves the lab's default (half the machine's memory).
@@ -61,6 +60,9 @@ class Check:
     threshold: float | int | str | None = None
     unit: str = ""
     message: str = ""
+    # The evidence neither clears nor misses the threshold: never a pass ("rerun on a quieter
+    # machine").
+    inconclusive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,23 +76,26 @@ class Check:
             threshold=data.get("threshold"),
             unit=str(data.get("unit", "")),
             message=str(data.get("message", "")),
+            inconclusive=bool(data.get("inconclusive", False)),
         )
 
 
 @dataclass
 class GradeContext:
-    """Everything ``grader.grade(ctx)`` gets. Built by the worker, one per grade."""
+    """Everything ``grader.grade(ctx)`` gets. Built by the referee, one per grade; the submission
+    runs only in contestant processes started through it (see docs/lab.md)."""
 
     practical: PracticalSpec
     practical_dir: Path
-    submission_dir: Path
-    seed: int  # secret, from os.urandom; never shown to the submission
+    seed: int  # secret, from os.urandom; never leaves the referee
     user_seed: int  # the workspace's per-user variant seed (.practical.json)
     device: torch.device
     harness: Harness
     log_sink: Callable[[str], None]
-    verify_untampered: Callable[[], None]
+    contestant_options: ContestantOptions
     details: dict[str, Any] = field(default_factory=dict)
+    revealed: list[str] = field(default_factory=list)
+    contestants: list[Contestant] = field(default_factory=list)
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -100,40 +105,64 @@ class GradeContext:
         """A progress line shown live to the user while grading."""
         self.log_sink(message)
 
-    def load_submission(self) -> ModuleType:
-        """Import ``solution.py`` fresh (a new module each call), then run the tamper guard.
+    def start_contestant(
+        self,
+        driver: str,
+        *,
+        solution: str | None = None,
+        init: Any = None,
+        role: str = "candidate",
+    ) -> Contestant:
+        """Start a sandboxed contestant running ``driver`` ("module:function", a public module)
+        over the graded submission, or over the practical's trusted file ``solution``."""
+        from quiz.lab.referee import start_contestant
 
-        Raises SubmissionError when the file is missing, fails to import, or patched the timers
-        or key torch functions.
-        """
-        path = self.submission_dir / "solution.py"
-        if not path.is_file():
-            raise SubmissionError(f"no solution.py in {self.submission_dir}")
-        name = f"_submission_{uuid.uuid4().hex}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise SubmissionError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except (SubmissionError, MemoryError):
-            del sys.modules[name]  # drop what the failed import holds on to
-            raise
-        except Exception as err:
-            del sys.modules[name]
-            raise SubmissionError(
-                f"solution.py failed to import: {type(err).__name__}: {err}"
-            ) from err
-        self.verify_untampered()
-        return module
+        options = self.contestant_options
+        code = options.submission if solution is None else self.practical_dir / solution
+        if solution is not None and role == "candidate":
+            role = "baseline"
+        contestant = start_contestant(options, driver, role=role, solution=code, init=init)
+        self.contestants.append(contestant)
+        return contestant
 
-    def require(self, module: ModuleType, name: str) -> Any:
-        """The submission's attribute ``name``, or a SubmissionError saying it is missing."""
-        value = getattr(module, name, None)
-        if value is None:
-            raise SubmissionError(f"solution.py must define {name}")
-        return value
+    def compare(
+        self,
+        baseline: Contestant,
+        candidate: Contestant,
+        endpoint: str,
+        make_inputs: Callable[[int], Any],
+        *,
+        check: Callable[[Any, Any, Any], None] | None = None,
+        label: str = "",
+        threshold: float | None = None,
+        max_time_s: float | None = None,
+        min_trials: int | None = None,
+    ) -> Comparison:
+        """Time ``endpoint`` on both contestants from here, interleaved on fresh inputs, and
+        measure the channel's own round trip for the same data (``channel_overhead_share``)."""
+        comparison = self.harness.compare(
+            baseline.remote(endpoint),
+            candidate.remote(endpoint),
+            make_inputs,
+            check=check,
+            label=label,
+            threshold=threshold,
+            max_time_s=max_time_s,
+            min_trials=min_trials,
+            wall_clock=True,
+        )
+        overhead = self.harness.channel_overhead(baseline, endpoint, make_inputs)
+        comparison = comparison.with_overhead(overhead)
+        self.details.setdefault("comparisons", []).append(comparison.to_dict())
+        return comparison
+
+    def reveal(self, text: str) -> None:
+        """The answer, shown to the user only when the grade passes."""
+        self.revealed.append(text)
+
+    def close_contestants(self) -> None:
+        for contestant in self.contestants:
+            contestant.close()
 
 
 MAX_SLACK_PTS = 5.0  # at most this much extra tolerance for a grader's own measurement noise

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from quiz import config
 from quiz.errors import LabError, UsageError
 from quiz.lab.api import Check
 from quiz.lab.catalog import Practical, get_practical
@@ -51,12 +52,22 @@ class LabResult:
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     log_tail: list[str] = field(default_factory=list)
+    # Not passed, but only because the evidence could not decide: rerun on a quieter machine.
+    inconclusive: bool = False
+
+    @property
+    def verdict(self) -> str:
+        if self.passed:
+            return "passed"
+        return "inconclusive" if self.inconclusive else "failed"
 
     def to_dict(self) -> dict[str, Any]:
         """The result JSON of the lab contract."""
         return {
             "id": self.id,
             "passed": self.passed,
+            "inconclusive": self.inconclusive,
+            "verdict": self.verdict,
             "score": self.score,
             "duration_s": self.duration_s,
             "device": self.device,
@@ -75,11 +86,14 @@ def grade_practical(
     on_log: LogCallback | None = None,
     timeout_s: float | None = None,
     cancel: threading.Event | None = None,
+    sandbox: str | None = None,
 ) -> LabResult:
     """Grade ``target`` (a folder holding solution.py, or a single .py file) for a practical.
 
-    ``source`` says what is graded ("workspace", "reference", "starter", "control:NAME", "path");
-    the user's own code ("workspace", "path") may not import the model solution or controls. ``on_log`` is called in this thread with each progress line.
+    ``source`` says what is graded ("workspace", "reference", "starter", "control:NAME", "path").
+    The code runs only in sandboxed contestant processes (docs/lab.md); ``sandbox`` forces a
+    level ("rlimits") instead of the best this machine has. ``on_log`` is called in this thread
+    with each progress line.
     ``cancel`` (set from another thread) stops the worker; the result then says so.
     """
     practical = get_practical(practical_id)
@@ -90,10 +104,19 @@ def grade_practical(
         limit = timeout_s if timeout_s is not None else practical.spec.time_limit_s
         if on_log is not None:
             on_log(f"grading {practical_id} ({source}) in a worker, time limit {limit:g} s")
-        users_own_code = source in ("workspace", "path")
-        return _WorkerRun(
-            practical, submission_dir, Path(scratch), limit, on_log, cancel, users_own_code
-        ).run()
+        run = _WorkerRun(
+            practical,
+            submission_dir,
+            Path(scratch),
+            limit,
+            on_log,
+            cancel,
+            _hidden_paths(practical, submission_dir),
+            sandbox,
+        )
+        # The practical's own negative controls may build on its model solution.
+        run.trusted_extras = ["reference.py"] if source.startswith("control:") else []
+        return run.run()
 
 
 def _submission_dir(practical: Practical, target: Path, scratch: Path) -> Path:
@@ -130,7 +153,8 @@ class _WorkerRun:
         limit_s: float,
         on_log: LogCallback | None,
         cancel: threading.Event | None,
-        hide_model_solutions: bool,
+        hidden: list[str],
+        sandbox: str | None,
     ) -> None:
         self.practical = practical
         self.submission_dir = submission_dir
@@ -142,7 +166,9 @@ class _WorkerRun:
         self.events: queue.Queue[tuple[str, str | None]] = queue.Queue()
         self.transcript: deque[str] = deque(maxlen=_LOG_TAIL_LINES)
         self.ready = False
-        self.hide_model_solutions = hide_model_solutions
+        self.hidden = hidden
+        self.sandbox = sandbox
+        self.trusted_extras: list[str] = []
         self.result: dict[str, Any] | None = None
         self.lab_error: str | None = None
 
@@ -194,7 +220,10 @@ class _WorkerRun:
             "practical_dir": str(self.practical.dir),
             "submission_dir": str(self.submission_dir),
             "spec": self.practical.spec.model_dump(),
-            "hide_model_solutions": self.hide_model_solutions,
+            "scratch": str(self.scratch),
+            "hidden": self.hidden,
+            "sandbox": self.sandbox,
+            "trusted_extras": self.trusted_extras,
         }
 
     def _pump(self, proc: subprocess.Popen[bytes], started: float) -> str:
@@ -294,6 +323,14 @@ class _WorkerRun:
 def _result_from(
     raw: dict[str, Any], practical_id: str, tail: list[str], duration: float
 ) -> LabResult:
+    logs = raw.get("contestant_log")
+    if isinstance(logs, dict):
+        for name, lines in logs.items():
+            if isinstance(lines, list):
+                tail += [
+                    f"[{str(name).rsplit('-', 1)[0]}] {str(line)[:_MAX_LINE_CHARS]}"
+                    for line in lines
+                ]
     try:
         checks = [Check.from_dict(c) for c in raw.get("checks", [])]
         return LabResult(
@@ -306,9 +343,24 @@ def _result_from(
             details=dict(raw.get("details") or {}),
             error=raw.get("error"),
             log_tail=tail,
+            inconclusive=bool(raw.get("inconclusive", False)),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise LabError(f"the lab worker sent a malformed result ({err})") from err
+
+
+def _hidden_paths(practical: Practical, submission_dir: Path) -> list[str]:
+    """Folders a contestant must not see: the user's home and data (their database, other
+    workspaces), every practical's folder (model solutions, controls, graders), the source tree
+    the lab runs from (its git history holds the same) and the submission's own folder."""
+    paths = [Path.home(), config.data_dir(), practical.dir.parent, submission_dir]
+    package_parent = Path(__file__).resolve().parents[2]
+    if "site-packages" not in package_parent.parts and "dist-packages" not in package_parent.parts:
+        paths.append(package_parent)
+    url = config.database_url()
+    if url.startswith("sqlite:///"):
+        paths.append(Path(url.removeprefix("sqlite:///")).parent)
+    return [str(p) for p in paths]
 
 
 def _exit_reason(returncode: int) -> str:

@@ -1,21 +1,20 @@
-"""The grading worker: ``python -m quiz.lab.worker``, started by quiz.lab.runner.
+"""The referee: ``python -m quiz.lab.worker``, started by quiz.lab.runner.
 
-It reads one JSON request on stdin, then writes JSON lines to the result channel, a file
-descriptor the runner passed in (never stdout, which the submission shares):
-``{"log": msg}`` for progress, ``{"ready": true}`` once the lab is set up (after that, a crash is
-the submission's), then ``{"result": {...}, "nonce": ...}``, or ``{"lab_error": reason, ...}``
-when the lab itself cannot run.
+It reads one JSON request on stdin, loads the practical's grader (trusted) and grades; the code
+under test runs only in contestant processes the grader starts through the grade context
+(quiz.lab.referee), never here. It writes JSON lines to the result channel, a file descriptor the
+runner passed in: ``{"log": msg}`` for progress, ``{"ready": true}`` once the lab is set up, then
+``{"result": {...}}``, or ``{"lab_error": reason}`` when the lab itself cannot run.
 """
 
 from __future__ import annotations
 
 import faulthandler
-import importlib.abc
 import importlib.util
 import json
 import os
-import resource
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -23,6 +22,7 @@ from types import ModuleType
 from typing import IO, Any
 
 _DEFAULT_MEMORY_FRACTION = 0.5
+_CPU_SECONDS_SLACK = 60
 
 
 class _Channel:
@@ -43,69 +43,74 @@ def main() -> int:
     channel = _Channel(int(request["channel_fd"]), str(request["nonce"]))
     faulthandler.enable()
     started = time.perf_counter()
-    try:
-        setup = _set_up(request, channel)
-    except Exception as err:  # the lab itself is broken: not the submission's fault
-        traceback.print_exc()
-        channel.send(lab_error=f"{type(err).__name__}: {err}")
-        return 0
-    channel.send(ready=True)
-    result = _grade(setup, channel)
+    with tempfile.TemporaryDirectory(prefix="referee-", dir=request.get("scratch")) as scratch:
+        try:
+            setup = _set_up(request, channel, Path(scratch))
+        except Exception as err:  # the lab itself is broken: not the submission's fault
+            traceback.print_exc()
+            channel.send(lab_error=f"{type(err).__name__}: {err}")
+            return 0
+        channel.send(ready=True)
+        try:
+            result = _grade(setup)
+            result["contestant_log"] = {
+                f"{c.role}-{i}": c.log_tail() for i, c in enumerate(setup["ctx"].contestants)
+            }
+        finally:
+            setup["ctx"].close_contestants()
     result["duration_s"] = round(time.perf_counter() - started, 3)
     channel.send(result=result)
     return 0
 
 
-class _ModelSolutionBlocker(importlib.abc.MetaPathFinder):
-    """A user's submission may import the practical's support modules, but not its model
-    solution or its negative controls (they sit in the same folder on sys.path)."""
-
-    HIDDEN = ("reference", "controls")
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
-        if fullname.split(".")[0] in self.HIDDEN:
-            raise ImportError(f"the practical's {fullname!r} module is off limits to submissions")
-        return None
-
-
-def _set_up(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
+def _set_up(request: dict[str, Any], channel: _Channel, scratch: Path) -> dict[str, Any]:
     import torch
 
     from quiz.lab.api import GradeContext, PracticalSpec
     from quiz.lab.device import environment_stamp, grading_threads
-    from quiz.lab.guard import Guard
     from quiz.lab.harness import Harness
+    from quiz.lab.referee import ContestantOptions
+    from quiz.lab.sandbox import sandbox_level
 
     practical_dir = Path(request["practical_dir"])
     submission_dir = Path(request["submission_dir"])
     spec = PracticalSpec.model_validate(request["spec"])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cpu":
-        torch.set_num_threads(grading_threads())
-        _limit_memory(spec.memory_limit_mb)
+    threads = grading_threads()
+    torch.set_num_threads(threads)
     sys.path.insert(0, str(practical_dir))
-    sys.path.append(str(submission_dir))
-    if request.get("hide_model_solutions", True):
-        sys.meta_path.insert(0, _ModelSolutionBlocker())
     grader = _import_file(practical_dir / "grader.py", "grader")
-    guard = Guard()
-    guard.snapshot(practical_dir)
+    level = request.get("sandbox") or sandbox_level().level
+    options = ContestantOptions(
+        practical_dir=practical_dir,
+        public_files=tuple(dict.fromkeys(["README.md", *spec.workspace_files, *spec.public])),
+        submission=submission_dir / "solution.py",
+        scratch_root=scratch,
+        hidden=tuple(Path(p) for p in request.get("hidden", [])),
+        threads=threads,
+        cuda=device.type == "cuda",
+        memory_budget=_memory_budget(spec.memory_limit_mb),
+        cpu_seconds=int(spec.time_limit_s * threads) + _CPU_SECONDS_SLACK,
+        sandbox_level=level,
+        trusted_extras=tuple(request.get("trusted_extras", [])),
+    )
     seed = int.from_bytes(os.urandom(8), "little")
     ctx = GradeContext(
         practical=spec,
         practical_dir=practical_dir,
-        submission_dir=submission_dir,
         seed=seed,
         user_seed=_user_seed(submission_dir),
         device=device,
         harness=Harness(device, seed=seed),
         log_sink=lambda message: channel.send(log=str(message)),
-        verify_untampered=guard.verify,
+        contestant_options=options,
     )
-    return {"ctx": ctx, "grader": grader, "guard": guard, "stamp": environment_stamp(device)}
+    stamp = environment_stamp(device)
+    stamp["sandbox"] = level
+    return {"ctx": ctx, "grader": grader, "stamp": stamp}
 
 
-def _grade(setup: dict[str, Any], channel: _Channel) -> dict[str, Any]:
+def _grade(setup: dict[str, Any]) -> dict[str, Any]:
     from quiz.lab.api import Check, SubmissionError
 
     ctx = setup["ctx"]
@@ -113,32 +118,35 @@ def _grade(setup: dict[str, Any], channel: _Channel) -> dict[str, Any]:
     checks: list[Check] = []
     try:
         checks = list(setup["grader"].grade(ctx))
-        setup["guard"].verify()
     except SubmissionError as err:
         error = str(err)
-    except SystemExit as err:
-        error = f"the submission called sys.exit({err.code!r}); grading stopped"
-    except MemoryError:
-        error = "ran out of memory (MemoryError): the submission allocates too much"
-    except Exception as err:
+    except Exception as err:  # a grader bug, or a reply of a shape the grader did not expect
         traceback.print_exc()
-        error = f"{type(err).__name__}: {err}"
+        error = f"grading stopped: {type(err).__name__}: {err}"
+    if error is None and not checks:
+        error = "the grader returned no checks"
     if error is not None:
-        checks, score, passed = [], 0.0, False
-    else:
-        score = sum(c.passed for c in checks) / len(checks) if checks else 0.0
-        passed = bool(checks) and all(c.passed for c in checks)
-        if not checks:
-            error = "the grader returned no checks"
-    return {
+        checks = []
+    score = sum(c.passed for c in checks) / len(checks) if checks else 0.0
+    passed = bool(checks) and all(c.passed for c in checks)
+    inconclusive = (
+        not passed
+        and any(c.inconclusive for c in checks)
+        and all(c.passed or c.inconclusive for c in checks)
+    )
+    result = {
         "id": ctx.practical.id,
         "passed": passed,
+        "inconclusive": inconclusive,
         "score": round(score, 4),
         "device": setup["stamp"],
         "checks": [c.to_dict() for c in checks],
         "details": ctx.details,
         "error": error,
     }
+    if passed and ctx.revealed:
+        result["details"]["answer"] = ctx.revealed
+    return result
 
 
 def _import_file(path: Path, name: str) -> ModuleType:
@@ -159,24 +167,12 @@ def _user_seed(submission_dir: Path) -> int:
         return 0
 
 
-def _limit_memory(limit_mb: int | None) -> None:
-    """Cap the address space so a runaway allocation raises MemoryError instead of pulling the
-    machine into swap. CPU only: CUDA reserves huge virtual ranges and would not start."""
-    if limit_mb is None:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        budget = int(total * _DEFAULT_MEMORY_FRACTION)
-    else:
-        budget = limit_mb * 2**20
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            in_use = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:  # no /proc (macOS): the address space is not measured, so leave it alone
-        return
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = in_use + budget
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+def _memory_budget(limit_mb: int | None) -> int:
+    """Bytes a contestant may allocate on top of what it uses once torch is loaded."""
+    if limit_mb is not None:
+        return limit_mb * 2**20
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return int(total * _DEFAULT_MEMORY_FRACTION)
 
 
 if __name__ == "__main__":

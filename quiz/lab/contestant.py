@@ -1,0 +1,162 @@
+"""The contestant process: runs the code under test behind the channel, inside the sandbox.
+
+Started by ``quiz.lab.referee`` as ``python -E -s -c BOOT QUIZ_PARENT REQ_FD REP_FD``. Until it
+imports ``solution.py`` everything here is trusted; after that, nothing in this process is, which
+is why the referee decides nothing from what this process says about itself, only from the plain
+data it replies with and what the referee measures from outside.
+
+Protocol: the first request is ``{"driver": "module:function", "init": ..., "threads": n,
+"memory_budget": bytes|None, "cuda": bool}``; the reply is ``{"ok": true, "endpoints": [...]}``
+or an error. Then each request ``{"call": name, "args": [...]}`` gets ``{"ok": true, "value": v}``
+or ``{"ok": false, "error": {...}}``. End of input ends the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import linecache
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from quiz.lab import channel
+
+BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from quiz.lab.contestant import main; sys.exit(main(sys.argv[2:]))"
+)
+_MAX_FRAMES = 12
+
+
+def main(argv: list[str]) -> int:
+    request_fd, reply_fd = int(argv[0]), int(argv[1])
+    try:
+        setup = channel.receive(request_fd)
+    except channel.ChannelError:
+        return 2
+    workdir = Path.cwd()
+    try:
+        endpoints = _start(setup, workdir)
+    except BaseException as err:  # noqa: BLE001 - every failure of the user's code is reported
+        channel.send(reply_fd, {"ok": False, "error": describe_error(err, workdir)})
+        return 1
+    channel.send(reply_fd, {"ok": True, "endpoints": sorted(endpoints)})
+    cuda = bool(setup.get("cuda"))
+    while True:
+        try:
+            request = channel.receive(request_fd)
+        except channel.ChannelError:
+            return 0
+        reply = _serve(endpoints, request, cuda, workdir)
+        try:
+            channel.send(reply_fd, reply)
+        except TypeError as err:  # encoding fails before anything is written
+            error = {"type": "TypeError", "message": f"the reply is not plain data: {err}"}
+            channel.send(reply_fd, {"ok": False, "error": error})
+
+
+def _start(setup: dict[str, Any], workdir: Path) -> dict[str, Callable[..., Any]]:
+    import torch
+
+    threads = int(setup.get("threads") or 1)
+    torch.set_num_threads(threads)
+    budget = setup.get("memory_budget")
+    if budget and not setup.get("cuda"):
+        from quiz.lab.sandbox import limit_address_space
+
+        limit_address_space(int(budget))
+    sys.path.insert(0, str(workdir))
+    module_name, _, function_name = str(setup["driver"]).partition(":")
+    solution = _import_solution(workdir / "solution.py")
+    driver = importlib.import_module(module_name)
+    serve = getattr(driver, function_name or "serve")
+    endpoints = serve(solution, setup.get("init"))
+    if not isinstance(endpoints, dict) or not all(callable(f) for f in endpoints.values()):
+        raise TypeError(f"{module_name}.{function_name} must return a dict of callables")
+    endpoints = dict(endpoints)
+    endpoints["__echo__"] = _echo
+    endpoints["__settle__"] = _settle
+    return endpoints
+
+
+def _echo(*args: Any) -> Any:
+    return args[0] if len(args) == 1 else list(args)
+
+
+def _settle() -> None:
+    """Free what is garbage and give freed heap back to the system before the referee reads
+    this process's memory (a process that skips it only looks bigger)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _import_solution(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("solution", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path.name}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["solution"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _serve(
+    endpoints: dict[str, Callable[..., Any]], request: Any, cuda: bool, workdir: Path
+) -> dict[str, Any]:
+    try:
+        name = request["call"]
+        function = endpoints[name]
+    except (KeyError, TypeError):
+        return {"ok": False, "error": {"type": "ProtocolError", "message": "unknown call"}}
+    try:
+        value = function(*request.get("args", []))
+        if cuda:
+            import torch
+
+            torch.cuda.synchronize()
+        return {"ok": True, "value": value}
+    except BaseException as err:  # noqa: BLE001 - reported to the referee, which decides
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        return {"ok": False, "error": describe_error(err, workdir)}
+
+
+def describe_error(err: BaseException, workdir: Path) -> dict[str, Any]:
+    """The error as plain data, its traceback trimmed to frames in the contestant's folder
+    (``solution.py`` and the practical's public modules), innermost last."""
+    frames = []
+    for frame in traceback.extract_tb(err.__traceback__):
+        path = Path(frame.filename)
+        if path.parent != workdir:
+            continue
+        line = frame.line or linecache.getline(frame.filename, frame.lineno or 0).strip()
+        frames.append(
+            {"file": path.name, "line": frame.lineno, "function": frame.name, "code": line}
+        )
+    if isinstance(err, SyntaxError) and err.filename:
+        frames.append(
+            {
+                "file": Path(err.filename).name,
+                "line": err.lineno,
+                "function": "<module>",
+                "code": (err.text or "").strip(),
+            }
+        )
+    message = str(err)
+    if isinstance(err, SystemExit):
+        message = f"sys.exit({err.code!r}) was called"
+    elif isinstance(err, MemoryError):
+        message = "out of memory (MemoryError): the code allocates more than the practical allows"
+    return {"type": type(err).__name__, "message": message[:2000], "frames": frames[-_MAX_FRAMES:]}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,360 @@
+"""The referee's side of a contestant: start it in the sandbox, call its endpoints, measure it.
+
+Everything here runs in the referee (``quiz.lab.worker``), the trusted process. A contestant's
+replies are decoded as plain data only; its memory and CPU time are read from ``/proc`` over its
+whole process tree, never asked of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quiz.lab import channel
+from quiz.lab.api import SubmissionError
+from quiz.lab.contestant import BOOT
+from quiz.lab.sandbox import confine
+
+_QUIZ_PARENT = Path(__file__).resolve().parents[2]
+_QUIZ_PACKAGE = Path(__file__).resolve().parents[1]
+_F_SETPIPE_SZ = 1031
+_PIPE_BYTES = 1 << 20
+_START_TIMEOUT_S = 120.0
+_MAX_REPLY_BYTES = 4 << 30
+_LOG_TAIL = 20
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_SIGNALS = {int(s) for s in signal.Signals}
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    """Bytes held by a contestant's process tree, read from /proc by the referee."""
+
+    rss: int
+    uss: int
+    peak_rss: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"rss": self.rss, "uss": self.uss, "peak_rss": self.peak_rss}
+
+
+@dataclass(frozen=True)
+class ContestantOptions:
+    """What the referee knows when it starts contestants for one grade."""
+
+    practical_dir: Path
+    public_files: tuple[str, ...]
+    submission: Path  # the graded solution.py
+    scratch_root: Path
+    hidden: tuple[Path, ...]
+    threads: int
+    cuda: bool
+    memory_budget: int | None
+    cpu_seconds: int
+    sandbox_level: str | None = None
+    # Files of the practical a candidate may import on top of the public ones: the model
+    # solution, when what is graded is one of the practical's own negative controls.
+    trusted_extras: tuple[str, ...] = ()
+
+
+class Contestant:
+    """One contestant process and its two pipes."""
+
+    def __init__(self, role: str, proc: subprocess.Popen[bytes], request_fd: int, reply_fd: int,
+                 log_path: Path, scratch: Path) -> None:  # fmt: skip
+        self.role = role
+        self._proc = proc
+        self._request_fd = request_fd
+        self._reply_fd = reply_fd
+        self._log_path = log_path
+        self._scratch = scratch
+        self.endpoints: list[str] = []
+        self.closed = False
+        self._started = False
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def call(self, endpoint: str, *args: Any, timeout_s: float | None = None) -> Any:
+        """Call ``endpoint(*args)`` in the contestant; its plain-data reply, or SubmissionError."""
+        self.wait_started()
+        if self.closed:
+            raise SubmissionError(f"the {self.role} process has already stopped")
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        try:
+            channel.send(self._request_fd, {"call": endpoint, "args": list(args)})
+            reply = channel.receive(self._reply_fd, deadline=deadline, max_payload=_MAX_REPLY_BYTES)
+        except channel.ChannelTimeout:
+            self.close()
+            raise SubmissionError(
+                f"{endpoint}() did not answer within {timeout_s:g} s; the {self.role} process "
+                "was stopped"
+            ) from None
+        except channel.ChannelError as err:
+            raise SubmissionError(self._death_reason(str(err))) from None
+        return self._unwrap(reply, f"{endpoint}()")
+
+    def remote(self, endpoint: str) -> Callable[[Any], Any]:
+        """``fn(inputs)`` calling ``endpoint(inputs)``: what the harness times."""
+        return lambda inputs: self.call(endpoint, inputs)
+
+    def wait_started(self) -> None:
+        """Wait for the driver to have built its endpoints (SubmissionError if it failed)."""
+        if self._started:
+            return
+        self._started = True
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        try:
+            reply = channel.receive(self._reply_fd, deadline=deadline, max_payload=_MAX_REPLY_BYTES)
+        except channel.ChannelTimeout:
+            self.close()
+            raise SubmissionError(
+                f"the {self.role} process did not start within {_START_TIMEOUT_S:g} s"
+            ) from None
+        except channel.ChannelError as err:
+            raise SubmissionError(self._death_reason(str(err))) from None
+        if not isinstance(reply, dict) or reply.get("ok") is not True:
+            error = reply.get("error") if isinstance(reply, dict) else None
+            self.close()
+            raise SubmissionError(format_error(error, f"starting the {self.role}"))
+        endpoints = reply.get("endpoints")
+        self.endpoints = [str(e) for e in endpoints] if isinstance(endpoints, list) else []
+
+    def memory(self, *, settle: bool = True) -> ProcessMemory:
+        """What the process tree holds now; ``settle`` first asks it to collect garbage and trim
+        its heap (so freed memory is not counted against it)."""
+        if settle:
+            self.call("__settle__")
+        rss = uss = peak = 0
+        for pid in self._tree():
+            status = _status_fields(pid)
+            rss += status.get("VmRSS", 0)
+            peak += status.get("VmHWM", 0)
+            uss += _private_bytes(pid)
+        return ProcessMemory(rss, uss, peak)
+
+    def reset_peak(self) -> None:
+        for pid in self._tree():
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+    def cpu_seconds(self) -> float:
+        total = 0
+        for pid in self._tree():
+            fields = _stat_fields(pid)
+            if fields:
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / _CLK_TCK
+
+    def log_tail(self) -> list[str]:
+        try:
+            with self._log_path.open("rb") as log:
+                lines = deque(log, maxlen=_LOG_TAIL)
+        except OSError:
+            return []
+        return [line.decode("utf-8", "replace").rstrip() for line in lines]
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for fd in (self._request_fd, self._reply_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=5)
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def _unwrap(self, reply: Any, what: str) -> Any:
+        if not isinstance(reply, dict) or "ok" not in reply:
+            raise SubmissionError(f"{what}: the {self.role} process sent a malformed reply")
+        if reply["ok"] is True:
+            return reply.get("value")
+        raise SubmissionError(format_error(reply.get("error"), what))
+
+    def _tree(self) -> list[int]:
+        """The contestant's processes (bubblewrap's own small processes left out)."""
+        children: dict[int, list[int]] = {}
+        comm: dict[int, str] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            fields = _stat_fields(int(entry))
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+                comm[int(entry)] = fields[-1]
+        found, stack = [], [self._proc.pid]
+        while stack:
+            pid = stack.pop()
+            if comm.get(pid) != "bwrap":
+                found.append(pid)
+            stack.extend(children.get(pid, []))
+        return found
+
+    def _death_reason(self, detail: str) -> str:
+        code = self._proc.poll()
+        if code is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self._proc.wait(timeout=2)
+        self.closed = True
+        tail = "\n".join(self.log_tail()[-8:])
+        if code is not None and code > 128 and code - 128 in _SIGNALS:
+            code = 128 - code  # bubblewrap reports a child killed by signal N as exit 128 + N
+        if code is not None and code < 0:
+            sig = signal.Signals(-code).name
+            why = {
+                "SIGKILL": "killed by SIGKILL (out of memory, or its CPU time ran out)",
+                "SIGSEGV": "crashed with SIGSEGV (a segmentation fault in native code)",
+                "SIGXCPU": "stopped for using up its CPU time",
+            }.get(sig, f"stopped by {sig}")
+        elif code is not None:
+            why = f"exited with code {code} (did the code call os._exit()?)"
+        else:
+            why = f"broke the channel ({detail})"
+        message = f"the {self.role} process {why}"
+        return f"{message}\n{tail}" if tail else message
+
+
+def start_contestant(
+    options: ContestantOptions,
+    driver: str,
+    *,
+    role: str,
+    solution: Path,
+    init: Any = None,
+) -> Contestant:
+    """Copy the public files and ``solution`` into a fresh scratch folder and start a contestant
+    there. Returns at once (so several start side by side); the first call waits for its driver
+    to have built the endpoints."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"{role}-", dir=options.scratch_root))
+    workdir = scratch / "work"
+    workdir.mkdir()
+    extras = options.trusted_extras if role == "candidate" else ()
+    for name in (*options.public_files, *extras):
+        source = options.practical_dir / name
+        if source.is_file():
+            shutil.copyfile(source, workdir / Path(name).name)
+    shutil.copyfile(solution, workdir / "solution.py")
+    log_path = scratch.parent / f"{scratch.name}.log"
+    command = [sys.executable, "-E", "-s", "-c", BOOT, str(_QUIZ_PARENT)]
+    request_r, request_w = os.pipe()
+    reply_r, reply_w = os.pipe()
+    for fd in (request_w, reply_w):
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
+    command += [str(request_r), str(reply_w)]
+    confinement = confine(
+        command,
+        scratch=workdir,
+        hidden=(*options.hidden, options.scratch_root),
+        needed=_needed_paths(),
+        threads=options.threads,
+        cuda=options.cuda,
+        cpu_seconds=options.cpu_seconds,
+        level=options.sandbox_level,
+    )
+    try:
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                confinement.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(request_r, reply_w),
+                cwd=workdir,
+                env=confinement.env,
+                start_new_session=True,
+                preexec_fn=confinement.preexec,
+            )
+    finally:
+        os.close(request_r)
+        os.close(reply_w)
+    contestant = Contestant(role, proc, request_w, reply_r, log_path, scratch)
+    setup = {
+        "driver": driver,
+        "init": init,
+        "threads": options.threads,
+        "cuda": options.cuda,
+        "memory_budget": options.memory_budget,
+    }
+    try:
+        channel.send(request_w, setup)
+    except channel.ChannelError as err:
+        raise SubmissionError(contestant._death_reason(str(err))) from None
+    return contestant
+
+
+def format_error(error: Any, what: str) -> str:
+    """A contestant's error as the user should read it: their own frames, then the exception."""
+    if not isinstance(error, dict):
+        return f"{what} failed"
+    lines = [f"{what} raised {error.get('type', 'an error')}: {error.get('message', '')}"]
+    frames = error.get("frames")
+    if isinstance(frames, list) and frames:
+        lines.append("Traceback (your code, innermost last):")
+        for frame in frames:
+            if isinstance(frame, dict):
+                lines.append(
+                    f'  File "{frame.get("file")}", line {frame.get("line")}, '
+                    f"in {frame.get('function')}"
+                )
+                if frame.get("code"):
+                    lines.append(f"    {frame.get('code')}")
+    return "\n".join(str(line)[:500] for line in lines)
+
+
+def _needed_paths() -> Iterable[Path]:
+    """What the contestant's Python must still see when a hidden folder covers it."""
+    paths = {Path(sys.prefix), Path(sys.base_prefix), _QUIZ_PACKAGE}
+    paths.update(Path(p) for p in sys.path if p and Path(p).is_dir())
+    return paths
+
+
+def _stat_fields(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    head, _, rest = raw.rpartition(")")
+    name = head.partition("(")[2]
+    return [*rest.split(), name]  # [state, ppid, ...] then comm last
+
+
+def _status_fields(pid: int) -> dict[str, int]:
+    values: dict[str, int] = {}
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return values
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) * 1024
+    return values
+
+
+def _private_bytes(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    total = 0
+    for line in text.splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            total += int(line.split()[1]) * 1024
+    return total

@@ -1,0 +1,188 @@
+"""How a contestant process is confined. No torch here: ``doctor`` and the runner use it too.
+
+Two levels: ``namespaces`` (bubblewrap: read-only root, only the scratch folder and ``/tmp``
+writable, home, data directory, source tree and practicals hidden, own PID/IPC/UTS namespaces,
+no network) and ``rlimits`` (a stripped environment, scratch working directory, resource limits,
+own session, death with the referee). ``LATENCY_QUIZ_SANDBOX=rlimits`` forces the fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+SANDBOX_ENV = "LATENCY_QUIZ_SANDBOX"
+LEVELS = ("namespaces", "rlimits")
+_PR_SET_PDEATHSIG = 1
+_OPEN_FILES = 256
+_FILE_SIZE = 1 << 30
+
+
+@dataclass(frozen=True)
+class SandboxLevel:
+    level: str
+    reason: str
+
+    def describe(self) -> str:
+        if self.level == "namespaces":
+            return (
+                "namespaces (bubblewrap): read-only file system, home, data and practicals "
+                "hidden, own PID namespace, no network, rlimits"
+            )
+        return f"rlimits only ({self.reason}): stripped environment, scratch folder, rlimits"
+
+
+@cache
+def sandbox_level() -> SandboxLevel:
+    """The strongest level this machine can give (probed once per process)."""
+    if os.environ.get(SANDBOX_ENV) == "rlimits":
+        return SandboxLevel("rlimits", f"{SANDBOX_ENV}=rlimits")
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return SandboxLevel("rlimits", "bubblewrap (bwrap) is not installed")
+    try:
+        probe = subprocess.run(
+            [bwrap, *_NAMESPACE_FLAGS, "--ro-bind", "/", "/", "--proc", "/proc", "true"],
+            capture_output=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return SandboxLevel("rlimits", f"bwrap cannot start ({err})")
+    if probe.returncode != 0:
+        why = probe.stderr.decode(errors="replace").strip().splitlines()
+        return SandboxLevel("rlimits", f"bwrap cannot create namespaces here ({' '.join(why)})")
+    return SandboxLevel("namespaces", "")
+
+
+_NAMESPACE_FLAGS = (
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--die-with-parent",
+    "--new-session",
+)
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What the referee needs to start one contestant."""
+
+    argv: list[str]
+    env: dict[str, str]
+    preexec: Callable[[], None]
+    level: str
+
+
+def confine(
+    command: list[str],
+    *,
+    scratch: Path,
+    hidden: Iterable[Path],
+    needed: Iterable[Path],
+    threads: int,
+    cuda: bool,
+    cpu_seconds: int,
+    extra_env: dict[str, str] | None = None,
+    level: str | None = None,
+) -> Confinement:
+    """``command`` wrapped for the sandbox: ``hidden`` folders are replaced by empty ones (then
+    ``needed`` folders below them are mounted back read-only, and the hidden ones that lie below
+    a needed one are hidden again)."""
+    chosen = level or sandbox_level().level
+    env = contestant_env(scratch, threads, extra_env)
+    preexec = _limits(cpu_seconds)
+    if chosen != "namespaces":
+        return Confinement(command, env, preexec, "rlimits")
+    bwrap = shutil.which("bwrap") or "bwrap"
+    hidden_dirs = sorted({p.resolve() for p in hidden if p.is_dir()}, key=lambda p: len(p.parts))
+    needed_dirs = sorted({p.resolve() for p in needed if p.exists()}, key=lambda p: len(p.parts))
+    argv = [bwrap, "--ro-bind", "/", "/"]
+    argv += ["--dev-bind", "/dev", "/dev"] if cuda else ["--dev", "/dev"]
+    argv += ["--proc", "/proc", "--tmpfs", "/tmp"]
+    for path in hidden_dirs:
+        argv += ["--tmpfs", str(path)]
+    for path in needed_dirs:
+        if any(_below(path, h) for h in hidden_dirs):
+            argv += ["--ro-bind", str(path), str(path)]
+    for path in hidden_dirs:
+        if any(_below(path, n) and path != n for n in needed_dirs):
+            argv += ["--tmpfs", str(path)]
+    argv += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+    argv += [*_NAMESPACE_FLAGS, "--cap-drop", "ALL", "--", *command]
+    return Confinement(argv, env, preexec, "namespaces")
+
+
+def contestant_env(scratch: Path, threads: int, extra: dict[str, str] | None) -> dict[str, str]:
+    """A stripped environment: nothing of the user's but the locale, no LATENCY_QUIZ_*."""
+    home = scratch / "home"
+    tmp = scratch / "tmp"
+    home.mkdir(exist_ok=True)
+    tmp.mkdir(exist_ok=True)
+    python_bin = str(Path(sys.executable).parent)
+    env = {
+        "PATH": os.pathsep.join([python_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "TORCH_EXTENSIONS_DIR": str(scratch / "torch_extensions"),
+        "TRITON_CACHE_DIR": str(scratch / "triton"),
+        # A fixed mmap threshold: large freed buffers go back to the system at once, so what
+        # /proc shows is what the process holds, the same way in every contestant.
+        "MALLOC_MMAP_THRESHOLD_": str(128 * 1024),
+    }
+    for name in ("CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env.update(extra or {})
+    return env
+
+
+def _limits(cpu_seconds: int) -> Callable[[], None]:
+    def apply() -> None:  # runs in the child between fork and exec
+        _set_limit(resource.RLIMIT_NOFILE, _OPEN_FILES)
+        _set_limit(resource.RLIMIT_FSIZE, _FILE_SIZE)
+        _set_limit(resource.RLIMIT_CORE, 0)
+        _set_limit(resource.RLIMIT_CPU, max(1, cpu_seconds))
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return apply
+
+
+def limit_address_space(budget_bytes: int) -> None:
+    """Cap the calling process's address space at what it uses now plus ``budget_bytes`` (soft
+    and hard, so code that runs later cannot lift it). No-op without /proc."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            in_use = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return
+    _set_limit(resource.RLIMIT_AS, in_use + budget_bytes)
+
+
+def _set_limit(which: int, value: int) -> None:
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(which, (value, value))
+
+
+def _below(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
