@@ -108,7 +108,7 @@ def test_the_good_fixture_bank_is_valid_and_loads() -> None:
         "practical",
     }
     question = bank.get("decode-bound")
-    assert question.source == (GOOD / "basics.yaml", 25)
+    assert question.source == (GOOD / "basics.yaml", 27)
     assert bank.get("serving-steps").source == (GOOD / "numbers.yaml", 57)
 
 

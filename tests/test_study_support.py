@@ -46,7 +46,7 @@ def question(
     elif kind == "short":
         data["answer"] = {
             "model": "Latency is the time one request takes.",
-            "concepts": [{"name": "time", "weight": 1, "phrases": ["time one request takes"]}],
+            "points": [{"text": "time", "weight": 1, "phrases": ["time one request takes"]}],
         }
     elif kind == "practical":
         data["practical"] = qid

@@ -94,9 +94,9 @@ TINY_BANK = """\
   prompt: Why does a KV cache make decoding faster?
   answer:
     model: It stores the keys and values of past tokens so each step avoids recomputing them.
-    concepts:
-      - {name: "stores keys and values", weight: 2, phrases: ["keys and values", "kv"]}
-      - {name: "avoids recomputation", weight: 2, phrases: ["recompute", "recomputing"]}
+    points:
+      - {text: "stores keys and values", weight: 2, phrases: ["keys and values", "kv"]}
+      - {text: "avoids recomputation", weight: 2, phrases: ["recompute", "recomputing"]}
   explanation: Without a cache every step recomputes attention inputs for the whole prefix. The
     cache trades memory for that compute.
   references: ["tiny fixture"]

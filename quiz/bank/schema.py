@@ -192,10 +192,11 @@ class EstimateAnswer(_QuantityAnswer):
         return value
 
 
-class Concept(_Model):
-    name: Text
-    weight: Annotated[Number, Field(gt=0)] = 1
+class PointMisconception(_Model):
+    """A claim that contradicts a key point, and why it is wrong."""
+
     phrases: Annotated[list[Text], Field(min_length=1)]
+    note: Text
 
     @field_validator("phrases")
     @classmethod
@@ -203,10 +204,13 @@ class Concept(_Model):
         return _phrases_with_words(phrases)
 
 
-class Misconception(_Model):
+class KeyPoint(_Model):
+    """One thing a good answer says: several phrasings of it, and the claims that contradict it."""
+
+    text: Text
+    weight: Annotated[Number, Field(gt=0)] = 1
     phrases: Annotated[list[Text], Field(min_length=1)]
-    penalty: Annotated[Number, Field(gt=0, le=1)]
-    note: Text
+    misconceptions: list[PointMisconception] = []
 
     @field_validator("phrases")
     @classmethod
@@ -223,8 +227,7 @@ def _phrases_with_words(phrases: list[str]) -> list[str]:
 
 class ShortAnswer(_Model):
     model: Text
-    concepts: Annotated[list[Concept], Field(min_length=1)]
-    misconceptions: list[Misconception] = []
+    points: Annotated[list[KeyPoint], Field(min_length=1)]
     pass_score: Annotated[Number, Field(gt=0, le=1)] = 0.6
 
 

@@ -18,9 +18,8 @@ from quiz.bank.schema import (
     OPTION_IDS,
     ChoiceQuestion,
     ChoicesParam,
-    Concept,
     EstimateQuestion,
-    Misconception,
+    KeyPoint,
     MultiQuestion,
     NumericQuestion,
     OrderQuestion,
@@ -57,8 +56,7 @@ class Rubric:
     """The key of a short-answer instance."""
 
     model: str
-    concepts: tuple[Concept, ...]
-    misconceptions: tuple[Misconception, ...]
+    points: tuple[KeyPoint, ...]
     pass_score: float
 
 
@@ -122,12 +120,7 @@ def instantiate(question: Question, seed: int = 0) -> Instance:
         choices, key = _shuffled(question.items, rng)
     elif isinstance(question, ShortQuestion):
         answer = question.answer
-        key = Rubric(
-            answer.model.strip(),
-            tuple(answer.concepts),
-            tuple(answer.misconceptions),
-            float(answer.pass_score),
-        )
+        key = Rubric(answer.model.strip(), tuple(answer.points), float(answer.pass_score))
     return Instance(
         question_id=question.id,
         seed=seed,

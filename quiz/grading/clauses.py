@@ -1,0 +1,247 @@
+"""Reading free text as claims: sentences, word stems, negation and whether a sentence says
+anything at all.
+
+Text is compared as word stems: case, punctuation, hyphens, plurals and simple suffixes
+(-s, -es, -ies, -ing, -ed, a final -e) do not matter, and articles are dropped, so "batches"
+matches "batching" and "reads the KV-caches" matches "read kv cache".
+
+A phrase matches inside one sentence where its words appear in order with at most
+``MAX_GAP`` other words between two of them and no comma or conjunction between them. A match
+is *negated* when an odd number of negation cues ("not", "no", "never", "n't", "without",
+"rather than", "isn't true that" ...) precede it in its clause (a clause ends at a comma, a
+bracket, a conjunction such as "but", "and", "so", "because", or a word such as "during",
+"when", "after", "for" that starts a phrase of its own) or sit in its gaps.
+
+A sentence is a *claim* when it has a verb-like word ("is", "reads", "cuts", "because",
+"=" ...). A list of terms ("memory bound, INT8, calibration") is not: in a sentence that looks
+like a list, each comma-separated item must be a claim on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MAX_GAP = 2  # words allowed between two words of a phrase
+
+_TOKEN = re.compile(
+    r"is:|[a-z0-9]+(?:-[a-z0-9]+)+|[a-z0-9]+(?:\.[0-9]+)?|[.!?;:\n]|[,()\[\]—–]|\s-\s|->|→|="
+)
+_SENTENCE_END = {".", "!", "?", ";", ":", "\n"}
+_BREAK_MARKS = {",", "(", ")", "[", "]", "—", "–", "-"}
+_ARTICLES = {"a", "an", "the"}
+_CLAIM_MARKS = {"=", "->", "→"}
+_COLON_IS = "is:"  # "Latency: the time ..." reads as "latency is the time ..."
+_LIST_ITEM_WORDS = 3  # a list's items are this short or shorter
+_PROSE_WORDS = 4  # a sentence this long with function words in it says something
+_FUNCTION_WORDS_TEXT = (
+    "of to in on with by at from against than more less both each every its their our"
+)
+_FUNCTION_WORDS = {*_FUNCTION_WORDS_TEXT.split(), "your", "my", "i", "not", "per", "into", "over"}
+_BREAK_WORDS_TEXT = """but and so because since while whereas although though yet however which
+therefore thus hence then instead during when whenever after before until unless if where for"""
+_NEGATIONS_TEXT = "not no never none nor neither without nothing unlike"
+_NEGATION_PAIRS_TEXT = ["rather than", "instead of", "opposed to", "false that", "myth that"]
+# Words that make a sentence a claim rather than a list of terms: verbs that are not also
+# the field's nouns ("load", "compute", "training", "cost" are left out).
+_CLAIM_WORDS_TEXT = """is are was were be been being am has have had do does did can could
+will would should may might must shall it they you we this that these those there so because
+since if when than make makes means need needs uses read reads store stores give gives take
+takes help helps reduce reduces cut cuts increase increases raise raises run runs become
+becomes keep keeps let lets allow allows cause causes depend depends dominate dominates limit
+limits save saves avoid avoids waste wastes shrink shrinks halve halves move moves fit fits go
+goes get gets stay stays remain remains happen happens convert converts replace replaces
+produce produces hide hides hidden spend spends spent require requires improve improves hurt
+hurts degrade degrades lose loses lost want pay pays add adds skip skips recompute recomputes
+send sends sent grow grows tell tells show shows find finds measure measures look looks try
+tries choose chooses pick picks decide decides gain gains win wins beat beats"""
+
+
+def stem(word: str) -> str:
+    """A crude, consistent stem: both the key phrases and the answer go through it."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif word.endswith("sses") or (len(word) > 4 and word.endswith(("ches", "shes", "xes"))):
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+                word = word[:-1]  # "stopped" -> "stop"
+            break
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+_BREAK_WORDS = {stem(word) for word in _BREAK_WORDS_TEXT.split()}
+_NEGATIONS = {stem(word) for word in _NEGATIONS_TEXT.split()}
+_NEGATION_PAIRS = {tuple(stem(word) for word in pair.split()) for pair in _NEGATION_PAIRS_TEXT}
+_CLAIM_WORDS = {stem(word) for word in _CLAIM_WORDS_TEXT.split()}
+
+
+# "Latency: the time ..." at the start of a line or sentence: a label of up to three words.
+_SHORT_LABEL = re.compile(
+    r"(?m)(^|[.!?;]\s+)(\s*[^\s:,.;!?]+(?:[ \t]+[^\s:,.;!?]+){0,2})\s*:(?!//)"
+)
+
+
+def _normalise(text: str) -> str:
+    text = text.lower().replace("’", "'").replace("‘", "'")
+    text = re.sub(r"\bcannot\b", "can not", text)
+    text = re.sub(r"n't\b", " not", text)
+    text = re.sub(r"\b(it|that|there|what|which|who|here)'s\b", r"\1 is", text)
+    text = re.sub(r"'(s|re|ve|ll|d)\b", "", text)
+    return _SHORT_LABEL.sub(r"\1\2 is: ", text)
+
+
+def words(text: str) -> list[str]:
+    """The stems of the words in ``text``, articles dropped (for phrases and tests)."""
+    return [
+        stem(token)
+        for found in _TOKEN.findall(_normalise(text))
+        for token in (found.split("-") if _is_word(found) else [found])
+        if _is_word(token) and token not in _ARTICLES
+    ]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence: its tokens (stems, or break marks), and which tokens are in a claim."""
+
+    tokens: tuple[str, ...]
+    claim: tuple[bool, ...]  # per token: is it inside a claim (sentence or list item)?
+    word_count: int
+
+
+def sentences(text: str) -> list[Sentence]:
+    """``text`` as sentences of stems and break marks."""
+    result: list[Sentence] = []
+    current: list[str] = []
+    compound: list[bool] = []  # a part of "all-reduce" or "memory-bound" is never a verb
+    for found in [*_TOKEN.findall(_normalise(text)), "."]:
+        if found in _SENTENCE_END:
+            if any(_is_word(t) for t in current):
+                result.append(_sentence(current, compound))
+            current, compound = [], []
+        elif found == _COLON_IS or not _is_word(found):
+            current.append(found.strip())
+            compound.append(False)
+        else:
+            parts = [part for part in found.split("-") if part not in _ARTICLES]
+            current += [stem(part) for part in parts]
+            compound += [len(parts) > 1] * len(parts)
+    return result
+
+
+def _sentence(tokens: list[str], compound: list[bool]) -> Sentence:
+    verbs = [t if not part else "" for t, part in zip(tokens, compound, strict=True)]
+    items = _split(verbs, {","})
+    sizes = [sum(bool(t) and _is_word(t) for t in item) for item in items]
+    short_items = sum(
+        size <= _LIST_ITEM_WORDS and not _has_claim(item, in_list=True)
+        for size, item in zip(sizes, items, strict=True)
+    )
+    claim: list[bool] = []
+    if len(items) >= 3 and short_items >= len(items) / 2:  # a list: judge each item
+        for item in items:
+            claim += [_has_claim(item, in_list=True)] * (len(item) + 1)  # + its comma
+    else:
+        claim = [_has_claim(verbs, in_list=False)] * len(tokens)
+    return Sentence(tuple(tokens), tuple(claim[: len(tokens)]), sum(sizes))
+
+
+def _is_word(token: str) -> bool:
+    return token[:1].isalnum()
+
+
+def _split(tokens: list[str], marks: set[str]) -> list[list[str]]:
+    items: list[list[str]] = [[]]
+    for token in tokens:
+        if token in marks:
+            items.append([])
+        else:
+            items[-1].append(token)
+    return items
+
+
+def _has_claim(tokens: Sequence[str], in_list: bool) -> bool:
+    """A verb-like word, or (outside a list) a sentence of some length with function words."""
+    for token in tokens:
+        if token == _COLON_IS:
+            if not in_list:
+                return True
+        elif token in _CLAIM_WORDS or token in _CLAIM_MARKS:
+            return True
+    words_here = [t for t in tokens if _is_word(t)]
+    return (
+        not in_list
+        and len(words_here) >= _PROSE_WORDS
+        and any(t in _FUNCTION_WORDS for t in words_here)
+    )
+
+
+@dataclass(frozen=True)
+class Match:
+    start: int
+    end: int  # one past the last word
+    negated: bool
+    claim: bool
+
+
+def find(sentence: Sentence, phrase_words: Sequence[str]) -> list[Match]:
+    """Every place ``phrase_words`` (stems) occurs in ``sentence``."""
+    tokens = sentence.tokens
+    if not phrase_words:
+        return []
+    matches: list[Match] = []
+    for start, token in enumerate(tokens):
+        if _same(token, phrase_words[0]):
+            end = _rest(tokens, start, phrase_words)
+            if end is not None:
+                gap_cues = _cues_in(tokens, start, end, phrase_words)
+                negated = (_cues_before(tokens, start) + gap_cues) % 2 == 1
+                matches.append(Match(start, end, negated, sentence.claim[start]))
+    return matches
+
+
+def _same(token: str, word: str) -> bool:
+    return token == word or (token == _COLON_IS and word == "is")
+
+
+def _rest(tokens: Sequence[str], start: int, phrase_words: Sequence[str]) -> int | None:
+    position = start
+    for word in phrase_words[1:]:
+        for step in range(1, MAX_GAP + 2):
+            nxt = position + step
+            if nxt >= len(tokens) or _breaks(tokens[nxt]) and not _same(tokens[nxt], word):
+                return None
+            if _same(tokens[nxt], word):
+                position = nxt
+                break
+        else:
+            return None
+    return position + 1
+
+
+def _breaks(token: str) -> bool:
+    return token in _BREAK_MARKS or token in _BREAK_WORDS
+
+
+def _cues_before(tokens: Sequence[str], start: int) -> int:
+    count = 0
+    index = start - 1
+    while index >= 0 and not _breaks(tokens[index]):
+        pair = (tokens[index - 1], tokens[index]) if index > 0 else None
+        if tokens[index] in _NEGATIONS or pair in _NEGATION_PAIRS:
+            count += 1
+        index -= 1
+    return count
+
+
+def _cues_in(tokens: Sequence[str], start: int, end: int, phrase_words: Sequence[str]) -> int:
+    extra = [t for t in tokens[start:end] if t in _NEGATIONS and t not in phrase_words]
+    return len(extra)

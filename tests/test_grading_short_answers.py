@@ -1,0 +1,75 @@
+"""The key-point grader against a set of candidate answers (tests/fixtures/short_answers.yaml):
+correct paraphrases in plain words, negated jargon, bare keyword lists and plain errors, across
+the bank's short questions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from quiz.bank import instantiate, load_bank
+from quiz.grading import Verdict, grade
+
+ANSWERS = yaml.safe_load((Path(__file__).parent / "fixtures" / "short_answers.yaml").read_text())
+BANK = load_bank()
+WRONG_KINDS = ("negated", "keywords", "error")
+
+
+def _graded(kinds: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    return [
+        (question_id, kind, answer)
+        for question_id, groups in ANSWERS.items()
+        for kind in kinds
+        for answer in groups.get(kind, [])
+    ]
+
+
+def _grade(question_id: str, answer: str) -> Verdict:
+    return grade(instantiate(BANK.get(question_id)), answer)
+
+
+def test_the_set_is_big_and_broad_enough() -> None:
+    assert len(ANSWERS) >= 10
+    assert len(_graded(("paraphrase", *WRONG_KINDS))) >= 40
+    for question_id, groups in ANSWERS.items():
+        assert BANK.get(question_id).kind == "short"
+        assert {"paraphrase", "negated", "keywords", "error"} <= set(groups), question_id
+
+
+@pytest.mark.parametrize(("question_id", "kind", "answer"), _graded(WRONG_KINDS))
+def test_no_wrong_answer_is_graded_correct(question_id: str, kind: str, answer: str) -> None:
+    verdict = _grade(question_id, answer)
+    assert not verdict.correct, f"{kind} answer graded correct: {verdict.feedback}"
+    if kind in ("negated", "keywords"):
+        assert verdict.score < 0.5
+
+
+@pytest.mark.parametrize(("question_id", "kind", "answer"), _graded(("keywords",)))
+def test_a_keyword_list_earns_nothing_and_is_told_why(
+    question_id: str, kind: str, answer: str
+) -> None:
+    verdict = _grade(question_id, answer)
+    assert verdict.score == 0.0 and not verdict.needs_self_check
+    assert "list of terms makes no claim" in verdict.feedback
+
+
+@pytest.mark.parametrize(("question_id", "kind", "answer"), _graded(("negated",)))
+def test_negated_jargon_contradicts_points(question_id: str, kind: str, answer: str) -> None:
+    verdict = _grade(question_id, answer)
+    assert any(point.status == "contradicted" for point in verdict.points)
+
+
+@pytest.mark.parametrize(("question_id", "kind", "answer"), _graded(("paraphrase",)))
+def test_no_correct_paraphrase_is_a_confident_wrong(
+    question_id: str, kind: str, answer: str
+) -> None:
+    verdict = _grade(question_id, answer)
+    assert verdict.correct or verdict.needs_self_check, verdict.feedback
+
+
+def test_fewer_than_a_third_of_correct_answers_go_to_the_self_check() -> None:
+    correct = _graded(("paraphrase",))
+    routed = [a for q, _, a in correct if _grade(q, a).needs_self_check]
+    assert len(routed) < len(correct) / 3
