@@ -209,30 +209,33 @@ def test_control_fails_on_gpu(practical_id: str, name: str) -> None:
     assert CONTROL_FAILURES[practical_id][name] in failed
 
 
-def test_cuda_graphs_grader_feeds_fresh_inputs_and_catches_stale_outputs() -> None:
-    """The grader's comparison logic, run on a CPU with the eager step standing in for a graph."""
+def test_cuda_graphs_endpoint_and_referee_agree_and_stale_outputs_are_caught() -> None:
+    """The contestant's ``steps`` endpoint over the eager baseline, run on a CPU, matches the
+    referee's own eager decode; a stale answer is caught at the first step that differs."""
+    grader = practical_module(GRAPHS, "grader.py")
+    baseline = practical_module(GRAPHS, "baseline.py")
+    cpu = torch.device("cpu")
+    steps = ds.serve(baseline, {"batch": 1, "device": "cpu"})["steps"]
+    tokens, positions = grader.sequence(seed=5, batch=1, count=6, start=0)
+    want = grader.eager_logits(tokens, positions, cpu)
+    assert grader.compare_steps(steps(tokens, positions), want).passed
+
+    stale = want[0].expand_as(want).clone()
+    check = grader.compare_steps(stale, want)
+    assert not check.passed and check.measured == 1
+    assert not grader.compare_steps([1, 2], want).passed
+
+    first = grader.make_inputs(1)(123)
+    again = grader.make_inputs(1)(124)
+    assert first[0].shape == (grader.STEPS_PER_REQUEST, 1, 1)
+    assert not torch.equal(first[0], again[0])  # fresh inputs per trial
+
+
+def test_roofline_endpoint_calls_measure_on_the_gpu() -> None:
     from types import SimpleNamespace
 
-    from quiz.lab.harness import Harness
-
-    grader = practical_module(GRAPHS, "grader.py")
-    grader.STEPS = 6  # the CPU stands in for the GPU here: keep it short
-    cpu = torch.device("cpu")
-    ctx = SimpleNamespace(
-        seed=5,
-        device=cpu,
-        harness=Harness(cpu, seed=5, max_time_s=0.5, min_trials=3, warmup_s=0.0),
-        thresholds={"speedup_min": 1.5},
-        details={},
-        log=lambda message: None,
-    )
-    model = TinyLM(ds.CONFIG)
-    eager, target = ds.DecodeStep(model, 1, cpu), ds.DecodeStep(model, 1, cpu)
-    assert grader._identical(ctx, eager, target, target).passed
-    comparison = grader._compare(ctx, eager, target, target)
-    assert 0.3 < comparison.speedup < 3  # the same work on both sides
-
-    frozen = target().clone()
-    eager, target = ds.DecodeStep(model, 1, cpu), ds.DecodeStep(model, 1, cpu)
-    stale = grader._identical(ctx, eager, target, lambda: frozen)
-    assert not stale.passed and stale.measured == 0
+    seen = []
+    endpoints = rl.serve(SimpleNamespace(measure=lambda device: seen.append(device) or {}), None)
+    assert endpoints["measure"]() == {} and seen == [torch.device("cuda")]
+    with pytest.raises(AttributeError, match="measure"):
+        rl.serve(SimpleNamespace(), None)

@@ -11,6 +11,9 @@ over the whole cache with future positions masked, and returns ``step.logits`` `
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -73,3 +76,27 @@ def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 def build_model() -> TinyLM:
     return TinyLM(CONFIG)
+
+
+def serve(solution: Any, init: dict[str, Any]) -> dict[str, Callable[..., Any]]:
+    """The contestant's endpoint (runs in the sandboxed contestant process, on the GPU):
+    ``steps(tokens [K, B, 1], positions [K])`` runs K decode steps through what your
+    ``capture(step)`` returned and gives back their logits ``[K, B, vocab]``. K steps per request
+    keep the channel's round trip a small share of the timed call."""
+    capture = getattr(solution, "capture", None)
+    if not callable(capture):
+        raise AttributeError("solution.py must define capture(step)")
+    device = torch.device(init.get("device", "cuda"))
+    step = DecodeStep(build_model(), int(init["batch"]), device)
+    run = capture(step)
+
+    def steps(tokens: Tensor, positions: list[int]) -> Tensor:
+        tokens = tokens.to(device)
+        outs = []
+        for k, position in enumerate(positions):
+            step.tokens.copy_(tokens[k])
+            step.position.fill_(int(position))
+            outs.append(run().clone())  # the step's logits buffer is reused
+        return torch.stack(outs)
+
+    return {"steps": steps}

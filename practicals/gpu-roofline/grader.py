@@ -1,5 +1,6 @@
-"""Grades a roofline measurement on a CUDA GPU: copy bandwidth and bf16 matmul throughput
-against the grader's own measurement and the published spec (NVML name -> facts table), the
+"""Grades a roofline measurement on a CUDA GPU: copy bandwidth and bf16 matmul throughput, measured
+by your code in a sandboxed contestant process, against the referee's own measurement (taken
+first, in this process) and the published spec (NVML name -> facts table), the
 ridge point, and the memory/compute classification of the ops in roofline_logic.OPS."""
 
 from __future__ import annotations
@@ -25,14 +26,12 @@ def grade(ctx: GradeContext) -> list[Check]:
         "copy_bandwidth_tb_s": round(own.copy_bandwidth / 1e12, 3),
         "matmul_tflops": round(own.matmul_flops / 1e12, 1),
     }
-    solution = ctx.load_submission()
-    measure = ctx.require(solution, "measure")
-    ctx.log("running your measure()")
+    ctx.log("running your measure() in its own process")
+    contestant = ctx.start_contestant("roofline_logic:serve")
     try:
-        result = validate(measure(ctx.device))
+        result = validate(contestant.call("measure"))
     except ValueError as err:
         raise SubmissionError(str(err)) from err
-    torch.cuda.synchronize(ctx.device)
     ctx.details["your_measurement"] = {
         k: result[k] for k in ("copy_bandwidth", "matmul_flops", "ridge_point")
     }

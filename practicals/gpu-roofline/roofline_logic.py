@@ -213,3 +213,15 @@ def _agreement(name: str, value: float, own: float, tolerance: float, unit: str)
         "x grader",
         f"yours {value:.4g} {unit}, the grader's {own:.4g} {unit}",
     )
+
+
+def serve(solution: Any, init: Any) -> dict[str, Any]:
+    """The contestant's endpoint (runs in the sandboxed contestant process): ``measure()`` runs
+    your ``measure(device)`` on this GPU and returns its dict."""
+    import torch
+
+    measure = getattr(solution, "measure", None)
+    if not callable(measure):
+        raise AttributeError("solution.py must define measure(device)")
+    device = torch.device("cuda")
+    return {"measure": lambda: measure(device)}
