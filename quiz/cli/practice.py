@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from quiz.cli._common import CliContext, print_json
 from quiz.cli.bank import add_filters, render_instance_text
 from quiz.errors import AnswerFormatError
 
+if TYPE_CHECKING:
+    from quiz.bank import Instance
+    from quiz.grading import Verdict
+
 SKIPPED: Literal["skipped"] = "skipped"
+POINT_MARKS = {"covered": "x", "missing": " ", "contradicted": "!"}
 SELF_RATINGS = {"a": "again", "h": "hard", "g": "good", "e": "easy"}
 
 
@@ -49,12 +54,11 @@ def cmd_answer(args: argparse.Namespace, ctx: CliContext) -> int:
     from quiz.grading import grade
 
     instance = instantiate(ctx.bank().get(args.id), args.seed)
-    if args.no_record:
-        verdict = grade(instance, args.answer)
-    else:
-        from quiz.study.practice import submit_answer
+    verdict = grade(instance, args.answer)
+    if not args.no_record:
+        from quiz.study.self_check import submit_verdict
 
-        verdict = submit_answer(ctx.store(), instance, args.answer, duration_s=None, mode="cli")
+        submit_verdict(ctx.store(), instance, args.answer, verdict, duration_s=None, mode="cli")
     if args.json:
         print_json(
             {
@@ -64,6 +68,8 @@ def cmd_answer(args: argparse.Namespace, ctx: CliContext) -> int:
                 "correct": verdict.correct,
                 "feedback": verdict.feedback,
                 "expected": verdict.expected,
+                "points": [{"text": p.text, "status": p.status} for p in verdict.points],
+                "needs_self_check": verdict.needs_self_check,
             }
         )
     else:
@@ -71,10 +77,15 @@ def cmd_answer(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
-def print_verdict(verdict: Any) -> None:
-    mark = "correct" if verdict.correct else ("partly right" if verdict.score > 0 else "wrong")
+def print_verdict(verdict: Verdict) -> None:
+    if verdict.needs_self_check:
+        mark = "not sure"
+    else:
+        mark = "correct" if verdict.correct else ("partly right" if verdict.score > 0 else "wrong")
     print(f"{mark} — score {verdict.score:.0%}")
     print(f"Expected: {verdict.expected}")
+    for number, point in enumerate(verdict.points, start=1):
+        print(f"  {number}. [{POINT_MARKS[point.status]}] {point.text}")
     if verdict.feedback:
         print(verdict.feedback)
 
@@ -120,7 +131,7 @@ def ask_one(
 ) -> float | Literal["skipped"] | None:
     """Ask until the answer can be read; returns the score, SKIPPED, or None at end of input."""
     from quiz.grading import grade
-    from quiz.study.practice import submit_answer
+    from quiz.study.self_check import submit_verdict
 
     started = time.monotonic()
     while True:
@@ -140,16 +151,44 @@ def ask_one(
             continue
         print_verdict(verdict)
         print(f"\nWhy: {instance.explanation.strip()}")
+        if verdict.needs_self_check and interactive:
+            verdict = self_check(instance, verdict, stdin)
         self_rating = ask_self_rating(stdin) if instance.kind == "short" and interactive else None
-        submit_answer(
+        submit_verdict(
             ctx.store(),
             instance,
             text,
+            verdict,
             duration_s=time.monotonic() - started,
             mode="practice",
             self_rating=self_rating,
         )
         return float(verdict.score)
+
+
+def self_check(instance: Instance, verdict: Verdict, stdin: TextIO) -> Verdict:
+    """Ask which key points the answer makes (the detected ones are pre-ticked); the user's
+    ticks are the score."""
+    from quiz.grading.short import self_checked
+
+    ticked = {i for i, point in enumerate(verdict.points) if point.status == "covered"}
+    print("\nSelf-check: compare your answer with the model answer above.")
+    shown = ", ".join(str(i + 1) for i in sorted(ticked)) or "none"
+    print(
+        f"Which points does your answer make? Numbers separated by spaces (detected: {shown}; "
+        "Enter keeps them, 0 for none): ",
+        end="",
+        flush=True,
+    )
+    reply = stdin.readline().strip()
+    if reply == "0":
+        ticked = set()
+    elif reply:
+        numbers = [int(t) for t in reply.replace(",", " ").split() if t.isdigit()]
+        ticked = {n - 1 for n in numbers if 1 <= n <= len(verdict.points)}
+    checked = self_checked(instance, ticked)
+    print(f"{checked.feedback} Score {checked.score:.0%}.")
+    return checked
 
 
 def ask_self_rating(stdin: TextIO) -> str | None:
