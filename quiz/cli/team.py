@@ -54,13 +54,13 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     users = data["users"]
     if not users:
         return ["Nobody has used this database yet."]
-    lines = [f"{len(users)} user{'s' if len(users) != 1 else ''}:"]
+    lines = [f"{counted(len(users), 'user')}:"]
     for user in users:
         phases = ", ".join(f"{p['id']} {percent(p['mastery'])}" for p in user["phases"])
         verdicts = ", ".join(m["verdict"] for m in user["mocks"]) or "none"
         practicals = ", ".join(p["practical"] for p in user["practicals_passed"]) or "none"
         lines += [
-            f"  {user['user']}: {user['answers']} answers, "
+            f"  {user['user']}: {counted(user['answers'], 'answer')}, "
             f"{user['questions_seen']} of {user['questions_total']} questions seen",
             f"    mastery: {phases}",
             f"    mock interviews finished: {len(user['mocks'])} ({verdicts})",
@@ -72,6 +72,10 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     )
     lines.append(f"Weakest topics of the group: {weakest or 'none answered yet'}")
     return lines
+
+
+def counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def cmd_team_report(args: argparse.Namespace, ctx: CliContext) -> int:

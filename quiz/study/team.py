@@ -2,7 +2,8 @@
 
 ``cohort(store, bank)`` is the dict behind ``latency-quiz team progress --json``: per user,
 phase mastery, questions seen, mock interviews with their verdict bands and the practicals
-passed with the environment they were measured on; then the group's weakest topics (mean
+passed with the environment they were measured on, for everyone who has answered a question,
+started a session or run a practical; then the group's weakest topics (mean
 topic mastery over the users who have answered a question of that topic). Each user's numbers
 come from the same ``quiz.study.progress`` the user sees, through ``Store.as_user``.
 ``write_cohort_report`` renders it as one self-contained HTML page.
@@ -32,12 +33,18 @@ DIGITS = 3
 def cohort(store: Store, bank: Bank, now: datetime | None = None) -> dict[str, Any]:
     """``{generated_at, users: [...], weakest_topics: [...]}``; see the module docstring."""
     now = utc(now)
-    users = [_member(store.as_user(name), bank, now) for name in store.users()]
+    views = [store.as_user(name) for name in store.users()]
+    users = [_member(view, bank, now) for view in views if _has_studied(view)]
     return {
         "generated_at": now.isoformat(timespec="seconds"),
         "users": [member for member, _ in users],
         "weakest_topics": _group_weakest([topics for _, topics in users]),
     }
+
+
+def _has_studied(view: Store) -> bool:
+    """Opening the database (say, to run ``team report``) makes a user; studying makes a member."""
+    return bool(view.attempts() or view.list_sessions() or view.practical_runs())
 
 
 def _member(view: Store, bank: Bank, now: datetime) -> tuple[dict[str, Any], list[Any]]:
@@ -47,12 +54,13 @@ def _member(view: Store, bank: Bank, now: datetime) -> tuple[dict[str, Any], lis
     for run in view.practical_runs():  # oldest first: the newest passing run of each stays
         if run.passed and run.source in OWN_WORK_SOURCES:
             passed[run.practical_id] = run
+    last = max((a.created_at for a in attempts), default=None)
     member = {
         "user": view.user,
         "answers": len(attempts),
         "questions_seen": len({a.question_id for a in attempts if a.mode != "practical"}),
         "questions_total": sum(1 for q in bank.questions.values() if q.kind != "practical"),
-        "last_active": max((a.created_at for a in attempts), default=None),
+        "last_active": last.isoformat(timespec="minutes") if last else None,
         "phases": [
             {key: phase[key] for key in ("id", "name", "mastery", "complete")}
             for phase in summary["phases"]
@@ -103,6 +111,13 @@ def write_cohort_report(
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{round(100 * value)}%"
+
+
+def _when(iso: str | None) -> str:
+    """'2026-12-01 22:16 UTC' from an ISO time in UTC."""
+    if iso is None:
+        return "never"
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _e(value: Any) -> str:
@@ -159,7 +174,7 @@ def render_cohort_html(data: dict[str, Any], database: str) -> str:
         f"<title>Cohort progress</title><style>{STYLE}</style></head><body>"
         "<h1>Cohort progress</h1>"
         f"<p class='meta'>{len(users)} users on {_e(database)} · generated "
-        f"{_e(data['generated_at'])} UTC</p><p>{INTRO}</p>"
+        f"{_e(_when(data['generated_at']))}</p><p>{INTRO}</p>"
         f"<h2>Overview</h2>{overview}<h2>Weakest topics of the group</h2>{weakest}"
         + "".join(sections)
         + "</body></html>"
@@ -178,13 +193,13 @@ def _user_section(user: dict[str, Any]) -> str:
     practicals = _table(
         ["Practical", "Score", "Passed on", "Environment"],
         [
-            [p["practical"], percent(p["score"]), p["when"], p["environment"]]
+            [p["practical"], percent(p["score"]), _when(p["when"]), p["environment"]]
             for p in user["practicals_passed"]
         ],
         "No practical passed yet.",
     )
     return (
         f"<h2>{_e(user['user'])}</h2>"
-        f"<p>{user['answers']} answers; last active {_e(user['last_active'] or 'never')}.</p>"
+        f"<p>{user['answers']} answer{'' if user['answers'] == 1 else 's'}; last active {_e(_when(user['last_active']))}.</p>"
         f"<h3>Mock interviews</h3>{mocks}<h3>Practicals passed</h3>{practicals}"
     )
