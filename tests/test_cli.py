@@ -91,7 +91,16 @@ def test_answer_json_contract_and_recording(
     capsys.readouterr()
     assert main(["--db", db_url, "answer", question_id, shown["key"], "--json"]) == 0
     verdict = json.loads(capsys.readouterr().out)
-    assert set(verdict) == {"id", "seed", "score", "correct", "feedback", "expected"}
+    assert set(verdict) == {
+        "id",
+        "seed",
+        "score",
+        "correct",
+        "feedback",
+        "expected",
+        "points",
+        "needs_self_check",
+    }
     assert verdict["correct"] is True and verdict["score"] == 1.0
 
     from quiz.store import open_store
