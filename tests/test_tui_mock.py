@@ -6,7 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_tui_support import FakeClock, correct_keys, make_app, screen_text
+from test_tui_support import (
+    TINY_BANK,
+    FakeClock,
+    correct_keys,
+    make_app,
+    screen_text,
+)
 from textual.pilot import Pilot
 
 from quiz.tui import StartMock
@@ -20,9 +26,30 @@ from quiz.tui.widgets.question.view import QuestionView
 SIZE = (80, 24)
 FIFTEEN_MIN_S = 15 * 60
 
+# A practical-kind question at L2 (the shipped one is L4): its grader is an analytic model, so a
+# real grade takes seconds on any machine.
+PRACTICAL_QUESTION = """
+- id: capacity-plan-70b
+  title: A 70B serving plan within its SLA
+  phase: advanced
+  level: L2
+  topic: capacity-planning
+  skills: [capacity-planning]
+  kind: practical
+  practical: capacity-plan-70b
+  prompt: Write plan.yaml for serving Llama-3-70B within its SLA at the lowest cost.
+  explanation: Memory bytes decide the smallest replica. Queueing then decides the replicas.
+  references: ["tiny fixture"]
+  time_budget_s: 300
+"""
 
-async def settle(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
+
+async def settle(pilot: Pilot, timeout_s: float = 120) -> None:
+    """Wait until no worker runs (a cancelled one is not an error here)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while pilot.app.workers._workers and loop.time() < deadline:
+        await pilot.pause(0.05)
     await pilot.pause()
 
 
@@ -134,3 +161,64 @@ async def _mock_resumes(tmp_path: Path) -> None:
         assert report["answered"] == report["total"]
         assert [item["score"] for item in report["items"][:2]] == [1.0, 1.0]
         assert report["status"] == "finished"
+
+
+def test_a_practical_item_is_skipped_by_key_and_button_and_survives_a_resume(
+    tmp_path: Path,
+) -> None:
+    asyncio.run(_practical_item_skipped(tmp_path))
+
+
+def current_kind(app: object) -> str:
+    screen = app.screen  # type: ignore[attr-defined]
+    assert isinstance(screen, MockScreen), screen_text(app)
+    return screen.query_one(QuestionView).instance.kind
+
+
+async def _practical_item_skipped(tmp_path: Path) -> None:
+    clock = FakeClock()
+    bank = TINY_BANK + PRACTICAL_QUESTION
+    first = make_app(tmp_path, clock=clock, bank_text=bank, start=StartMock("L2", 15))
+    async with first.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        while current_kind(first) != "practical":
+            clock.advance(10)
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+        await pilot.press("escape")  # leave on the practical item
+        await settle(pilot)
+        assert isinstance(first.screen, HomeScreen)
+        await pilot.press("r")
+        await settle(pilot)
+        assert current_kind(first) == "practical"  # resumed on the same item
+        clock.advance(10)
+        await pilot.press("ctrl+s")  # skip by key
+        await settle(pilot)
+        assert current_kind(first) != "practical"
+        await pilot.press("q")
+        await settle(pilot)
+    assert first.return_code == 0
+
+    second = make_app(tmp_path, clock=clock, bank_text=bank)
+    async with second.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        while isinstance(second.screen, MockScreen):
+            clock.advance(10)
+            await pilot.click("#submit")  # the button, on every remaining item
+            await settle(pilot)
+        report = second.screen.report  # type: ignore[attr-defined]
+        practical = next(i for i in report["items"] if i["kind"] == "practical")
+        assert practical["answered"] and practical["score"] == 0.0
+        assert report["answered"] == report["total"]
+
+
+def test_run_app_returns_the_apps_exit_code_when_it_crashed(monkeypatch: object) -> None:
+    from quiz.tui import app as app_module
+
+    def crashed_run(self: app_module.LatencyQuizApp, **_: object) -> None:
+        self._return_code = 1  # what Textual sets when an exception ends the app
+
+    monkeypatch.setattr(app_module.LatencyQuizApp, "run", crashed_run)  # type: ignore[attr-defined]
+    assert app_module.run_app("sqlite://") == 1

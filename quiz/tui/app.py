@@ -164,6 +164,7 @@ def create_app(
 
 
 def run_app(db_url: str | None = None, *, start_screen: StartMock | None = None) -> int:
-    """Run the app in the terminal; returns the exit code."""
-    result = create_app(db_url, start_screen=start_screen).run()
-    return int(result or 0)
+    """Run the app in the terminal; returns the exit code (1 when the app crashed)."""
+    app = create_app(db_url, start_screen=start_screen)
+    app.run()
+    return app.return_code or 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import Input, Static, TextArea
 
 from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted
@@ -38,6 +40,17 @@ class NumberAnswer(AnswerInput, Vertical):
         return self
 
 
+class DetachSafeTextArea(TextArea):
+    """A TextArea that paints nothing once removed. Textual 8 can paint a just-removed TextArea
+    one last time, after its component styles were cleared, and that raised
+    ``KeyError: 'text-area--gutter'`` and ended the app when a question was replaced."""
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        if not self.is_attached:
+            return [Strip.blank(crop.width)] * crop.height
+        return super().render_lines(crop)
+
+
 class ProseAnswer(AnswerInput, Vertical):
     """A multi-line editor; ``ctrl+s`` submits (enter is a new line)."""
 
@@ -47,7 +60,7 @@ class ProseAnswer(AnswerInput, Vertical):
         super().__init__(id="answer")
 
     def compose(self) -> ComposeResult:
-        yield TextArea(id="answer-text", soft_wrap=True)
+        yield DetachSafeTextArea(id="answer-text", soft_wrap=True)
         yield Static("Write your answer; ctrl+s submits.", classes="hint")
 
     def action_submit(self) -> None:

@@ -55,7 +55,8 @@ class QuestionView(Vertical):
         return self.query_one("#answer")
 
     def answer_text(self) -> str:
-        answer = self.answer
+        """The answer as the graders read it; "" for a question answered elsewhere (a practical)."""
+        answer = self.answer if self.query("#answer") else None
         return answer.answer_text() if isinstance(answer, AnswerInput) else ""
 
     @property
