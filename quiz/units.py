@@ -1,10 +1,12 @@
-"""Units for numeric answers: the unit table, parsing ("2 GiB", "3,000 tokens/s", "40%"),
-conversion and human formatting.
+"""Units for numeric answers, with pint: parsing what people type ("2 GiB", "3,000 tokens/s",
+"FLOP/byte", "µs", "microseconds", "USD per million tokens", "tokens/s/GPU", "1472/4096"),
+converting, refusing a quantity of the wrong dimension with a hint, and formatting for people.
 
-A quantity is held as a value in its dimension's base unit (B, s, FLOP, FLOP/s, B/s, tokens,
-tokens/s, requests/s, USD, USD/h, or a plain number). Unit names are case-sensitive, as
-written in docs/question-format.md; a unit that only differs by case is suggested, never guessed
-(``Gb/s`` is gigabits to a network engineer, not ``GB/s``).
+The registry is built from scratch (no pint defaults): SI and binary prefixes, seconds, bytes
+and bits, FLOP, tokens, requests, GPUs, USD, percent and the ratio ``x``. Each of FLOP, byte,
+token, request, GPU, USD and the ratio ``x`` is a dimension of its own, so "125 GPUs" is never
+an arithmetic intensity and "0.359x" never a percentage. Unit names are case-sensitive; a unit
+that only differs by case is suggested, never guessed (``Gb/s`` is gigabits, not ``GB/s``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,47 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import pint
 
 from quiz.errors import AnswerFormatError
+
+_DEFINITIONS = """\
+kilo- = 1e3 = k- = K-
+mega- = 1e6 = M-
+giga- = 1e9 = G-
+tera- = 1e12 = T-
+peta- = 1e15 = P-
+milli- = 1e-3 = m-
+micro- = 1e-6 = µ- = μ- = u-
+nano- = 1e-9 = n-
+kibi- = 2**10 = Ki-
+mebi- = 2**20 = Mi-
+gibi- = 2**30 = Gi-
+tebi- = 2**40 = Ti-
+second = [time] = s = sec
+minute = 60 * second = min
+hour = 60 * minute = h = hr
+byte = [size] = B
+bit = byte / 8 = b
+FLOP = [compute] = flop
+FLOPS = FLOP / second
+token = [token] = tok
+request = [request] = req
+GPU = [gpu]
+USD = [money] = dollar
+times = [ratio] = x
+percent = 0.01 = %
+count = 1
+thousand = 1e3
+million = 1e6
+billion = 1e9
+"""
+
+REGISTRY: pint.UnitRegistry = pint.UnitRegistry(None, case_sensitive=True)
+for _line in _DEFINITIONS.splitlines():
+    REGISTRY.define(_line)
 
 
 @dataclass(frozen=True)
@@ -23,133 +64,167 @@ class Dimension:
     example: str  # "2 GiB"
 
 
-SIZE = Dimension("size", "a size", "2 GiB")
-BANDWIDTH = Dimension("bandwidth", "a bandwidth", "900 GB/s")
-TIME = Dimension("time", "a time", "20 ms")
-COMPUTE = Dimension("compute", "an amount of compute", "2 TFLOP")
-COMPUTE_RATE = Dimension("compute rate", "a compute rate", "989 TFLOP/s")
-TOKENS = Dimension("tokens", "a number of tokens", "4096 tokens")
-TOKEN_RATE = Dimension("token rate", "a token rate", "3000 tokens/s")
-REQUEST_RATE = Dimension("request rate", "a request rate", "20 requests/s")
-MONEY = Dimension("money", "an amount of money", "1.50 USD")
-MONEY_RATE = Dimension("money rate", "a cost per hour", "2.50 USD/h")
-NUMBER = Dimension("number", "a plain number", "2.5")
+def _dims(**powers: int) -> frozenset[tuple[str, int]]:
+    return frozenset((f"[{name}]", power) for name, power in powers.items())
 
 
-@dataclass(frozen=True)
-class Unit:
-    name: str
-    dimension: Dimension
-    factor: float  # how many base units one of this unit is
-
-
-def _table() -> dict[str, Unit]:
-    decimal = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
-    binary = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
-    sizes = {p: f for p, f in decimal.items() if p != "P"} | binary
-    groups: list[tuple[Dimension, dict[str, float]]] = [
-        (SIZE, {f"{p}B": f for p, f in sizes.items()} | {"bytes": 1.0}),
-        (BANDWIDTH, {f"{p}B/s": f for p, f in sizes.items()}),
-        (
-            TIME,
-            {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0},
-        ),
-        (COMPUTE, {f"{p}FLOP": f for p, f in decimal.items()}),
-        (COMPUTE_RATE, {f"{p}FLOP/s": f for p, f in decimal.items()} | {"TFLOPS": 1e12}),
-        (TOKENS, {"tokens": 1.0}),
-        (TOKEN_RATE, {"tokens/s": 1.0, "tok/s": 1.0}),
-        (REQUEST_RATE, {"requests/s": 1.0}),
-        (MONEY, {"USD": 1.0}),
-        (MONEY_RATE, {"USD/h": 1.0}),
-        (NUMBER, {"": 1.0, "x": 1.0, "%": 0.01, "FLOP/B": 1.0, "GPUs": 1.0, "count": 1.0}),
-    ]
-    return {name: Unit(name, dim, f) for dim, factors in groups for name, f in factors.items()}
-
-
-UNITS: dict[str, Unit] = _table()
-
-# Spellings people type that mean exactly one unit; the table's names stay the documented ones.
-_ALIASES = {
-    "byte": "B",
-    "kB": "KB",
-    "sec": "s",
-    "secs": "s",
-    "second": "s",
-    "seconds": "s",
-    "μs": "µs",  # Greek mu, which some keyboards produce instead of the micro sign
-    "hour": "h",
-    "hours": "h",
-    "token": "tokens",
-    "tok": "tokens",
-    "token/s": "tokens/s",
-    "req/s": "requests/s",
-    "GPU": "GPUs",
-    "GFLOPS": "GFLOP/s",
-    "PFLOPS": "PFLOP/s",
-    "×": "x",
-    "$": "USD",
-    "$/h": "USD/h",
+_DIMENSIONS: dict[frozenset[tuple[str, int]], Dimension] = {
+    _dims(size=1): Dimension("size", "a size", "2 GiB"),
+    _dims(size=1, time=-1): Dimension("bandwidth", "a bandwidth", "900 GB/s"),
+    _dims(time=1): Dimension("time", "a time", "20 ms"),
+    _dims(compute=1): Dimension("compute", "an amount of compute", "2 TFLOP"),
+    _dims(compute=1, time=-1): Dimension("compute rate", "a compute rate", "989 TFLOP/s"),
+    _dims(compute=1, size=-1): Dimension("arithmetic intensity", "FLOP per byte", "120 FLOP/byte"),
+    _dims(token=1): Dimension("tokens", "a number of tokens", "4096 tokens"),
+    _dims(token=1, time=-1): Dimension("token rate", "a token rate", "3000 tokens/s"),
+    _dims(token=1, time=-1, gpu=-1): Dimension(
+        "token rate per GPU", "tokens per second per GPU", "1500 tokens/s/GPU"
+    ),
+    _dims(request=1, time=-1): Dimension("request rate", "a request rate", "20 requests/s"),
+    _dims(money=1): Dimension("money", "an amount of money", "1.50 USD"),
+    _dims(money=1, time=-1): Dimension("money rate", "a cost per hour", "2.50 USD/h"),
+    _dims(money=1, token=-1): Dimension(
+        "price per token", "a price per token", "0.60 USD per million tokens"
+    ),
+    _dims(gpu=1): Dimension("GPUs", "a count of GPUs", "8 GPUs"),
+    _dims(ratio=1): Dimension("ratio", "a ratio like a speed-up", "2.5x"),
+    frozenset(): Dimension("number", "a plain number or percentage", "0.4 or 40%"),
 }
+
+# What people type that pint would read differently, or not at all.
+_SPELLINGS = [
+    (re.compile(r"\bbytes?\b"), "byte"),
+    (re.compile(r"\b(K|M|G|T|P)?FLOPs\b"), r"\1FLOP"),  # "2 TFLOPs" is an amount, not a rate
+    (re.compile(r"\bGPU-hours?\b"), "GPU * hour"),
+    (re.compile(r"\bGPUs\b"), "GPU"),
+    (re.compile(r"\$"), "USD"),
+    (re.compile(r"×"), "x"),
+    (re.compile(r"(\d)\s*M\b"), r"\1e6"),  # "per 1M tokens"
+    (re.compile(r"(\d)\s*[kK]\b"), r"\1e3"),
+]
+_UNIT_TEXT = re.compile(r"[A-Za-zµμ%$×(][A-Za-z0-9µμ%$×/*()^.\s-]*")
+_PER = re.compile(r"\bper\s+([^/]+?)(?=\s+per\b|/|$)")
 
 _NUMBER = re.compile(
     r"""\s*[~≈]?\s*(?P<number>[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][+-]?\d+)?)
     \s*(?P<unit>.*?)\s*$""",
     re.VERBOSE,
 )
+_FRACTION = re.compile(r"\s*(?P<num>[+-]?\d+(?:\.\d+)?)\s*/\s*(?P<den>\d+(?:\.\d+)?)\s*")
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str  # as written in the bank ("GiB", "tokens/s", "" for a plain number)
+    dimension: Dimension
+    pint_unit: Any  # the pint Quantity of one of this unit
 
 
 @dataclass(frozen=True)
 class Quantity:
-    """A value in its dimension's base unit, and the unit it was written in."""
+    """A value in the unit it was written in, and how the text was read."""
 
-    value: float
+    magnitude: float
+    unit: str  # as written ("" for a bare number)
     dimension: Dimension
-    unit: str
+    reading: str = ""  # "1472/4096 = 0.3594", when the text needed reading
+    bare: bool = False  # no unit was written
 
     def to(self, unit: str) -> float:
-        """This quantity expressed in ``unit`` (AnswerFormatError if the dimensions differ)."""
-        target = lookup(unit)
-        _require_same_dimension(target, lookup(self.unit))
-        return self.value / target.factor
+        """This quantity expressed in ``unit`` (AnswerFormatError, with a hint, if it measures
+        something else)."""
+        return convert(self.magnitude, self.unit, unit)
 
 
-def is_unit(name: str) -> bool:
-    """True for a unit name from the table (as written in docs/question-format.md) or an alias."""
-    return name in UNITS or name in _ALIASES
+def _pint_text(name: str) -> str:
+    text = name.strip()
+    for pattern, replacement in _SPELLINGS:
+        text = pattern.sub(replacement, text)
+    return _PER.sub(lambda m: f"/ ({m[1].strip()})", text)
 
 
 def lookup(name: str) -> Unit:
     """The unit called ``name``; AnswerFormatError naming close spellings for an unknown one."""
-    canonical = _ALIASES.get(name, name)
-    if canonical in UNITS:
-        return UNITS[canonical]
-    near = [known for known in UNITS if known and known.lower() == name.lower()]
-    hint = f" (units are case-sensitive: did you mean {near[0]!r}?)" if near else ""
-    raise AnswerFormatError(f"unknown unit '{name}'{hint}")
+    if name.strip() and not _UNIT_TEXT.fullmatch(name.strip()):
+        raise AnswerFormatError(f"unknown unit '{name}'")
+    if _case_hint(name):  # "Kib" or "Gb/s" is a real unit, but probably not the one meant
+        raise AnswerFormatError(f"unknown unit '{name}'{_case_hint(name)}")
+    try:
+        one = (
+            REGISTRY.Quantity(1, "")
+            if not name.strip()
+            else REGISTRY.parse_expression(_pint_text(name))
+        )
+    except (pint.errors.PintError, SyntaxError, TypeError, ValueError, AttributeError):
+        raise AnswerFormatError(f"unknown unit '{name}'{_case_hint(name)}") from None
+    if not isinstance(one, pint.Quantity):
+        one = REGISTRY.Quantity(float(one), "")
+    return Unit(name, _dimension(one), one)
+
+
+def _case_hint(name: str) -> str:
+    if name.strip() in KNOWN_UNITS or re.fullmatch(r"[KMGTP]?FLOPs", name.strip()):
+        return ""
+    for known in KNOWN_UNITS:
+        if known and known.lower() == name.strip().lower() and known != name.strip():
+            return f" (units are case-sensitive: did you mean {known!r}?)"
+    return ""
+
+
+def is_unit(name: str) -> bool:
+    """True for anything ``lookup`` reads."""
+    try:
+        lookup(name)
+    except AnswerFormatError:
+        return False
+    return True
+
+
+def _dimension(quantity: Any) -> Dimension:
+    key = frozenset(dict(quantity.dimensionality).items())
+    if key in _DIMENSIONS:
+        return _DIMENSIONS[key]
+    shown = " ".join(f"{n.strip('[]')}^{p}" if p != 1 else n.strip("[]") for n, p in key)
+    return Dimension(shown, f"a quantity in {shown}", "")
 
 
 def dimension_of(unit: str) -> Dimension:
     return lookup(unit).dimension
 
 
-def _require_same_dimension(expected: Unit, got: Unit) -> None:
-    if expected.dimension != got.dimension:
-        shown = f" ({got.name})" if got.name else ""
-        raise AnswerFormatError(
-            f"expected {expected.dimension.noun} like '{expected.dimension.example}', "
-            f"got {got.dimension.noun}{shown}"
-        )
+def convert(value: float, from_unit: str, to_unit: str) -> float:
+    """``value`` written in ``from_unit``, expressed in ``to_unit`` (AnswerFormatError with a
+    hint across dimensions)."""
+    source, target = lookup(from_unit), lookup(to_unit)
+    if source.dimension != target.dimension:
+        raise AnswerFormatError(_wrong_dimension(source, target))
+    ratio = (source.pint_unit / target.pint_unit).to("").magnitude
+    return float(value * ratio)
+
+
+def _wrong_dimension(given: Unit, wanted: Unit) -> str:
+    example = f" like '{wanted.dimension.example}'" if wanted.dimension.example else ""
+    return f"that is {given.dimension.noun}; the question asks for {wanted.dimension.noun}{example}"
 
 
 def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
-    """Read "2 GiB", "2048MiB", "1.5e9 B", "3,000 tokens/s", "40%", "2.5x", "$1.20".
-
-    A bare number is read in ``default_unit`` (a plain number when that is None).
-    """
+    """Read "2 GiB", "2048MiB", "1.5e9 B", "3,000 tokens/s", "40%", "2.5x", "$1.20",
+    "USD per million tokens", "1472/4096". A bare number is read in ``default_unit`` (a plain
+    number when that is None)."""
     stripped = text.strip()
+    fraction = _FRACTION.fullmatch(stripped)
+    if fraction:
+        denominator = float(fraction["den"])
+        if denominator == 0:
+            raise AnswerFormatError(f"{stripped!r} divides by zero")
+        value = float(fraction["num"]) / denominator
+        reading = f"{stripped} = {format_number(value)}"
+        unit = lookup(default_unit or "")
+        if unit.dimension.name == "number":  # "1472/4096" where a percentage is asked: 35.94%
+            unit = lookup("")
+        return Quantity(value, unit.name, unit.dimension, reading, bare=True)
     if stripped.startswith("$"):  # "$1.20" and "$2/h": the dollar sign names the unit
-        stripped = stripped[1:]
-        match = _NUMBER.fullmatch(stripped)
+        match = _NUMBER.fullmatch(stripped[1:])
         if match and (not match["unit"] or match["unit"].startswith("/")):
             stripped = f"{match['number']} USD{match['unit']}"
     match = _NUMBER.fullmatch(stripped)
@@ -158,19 +233,12 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
         raise AnswerFormatError(
             f"expected a number with an optional unit (like '2 GiB'), got {text!r}"
         )
-    written = match["unit"]
-    unit = lookup(written if written else (default_unit or ""))
     value = float(number.replace(",", ""))
     if not math.isfinite(value):
         raise AnswerFormatError(f"the number in {text!r} is out of range")
-    return Quantity(value * unit.factor, unit.dimension, unit.name)
-
-
-def convert(value: float, from_unit: str, to_unit: str) -> float:
-    """``value`` written in ``from_unit``, expressed in ``to_unit`` (AnswerFormatError across dimensions)."""
-    source, target = lookup(from_unit), lookup(to_unit)
-    _require_same_dimension(target, source)
-    return value * source.factor / target.factor
+    written = match["unit"]
+    unit = lookup(written if written else (default_unit or ""))
+    return Quantity(value, unit.name, unit.dimension, bare=not written)
 
 
 def format_number(value: float, digits: int = 4) -> str:
@@ -194,8 +262,14 @@ def _strip_zeros(text: str) -> str:
 
 def format_quantity(value: float, unit: str, digits: int = 4) -> str:
     """``value`` (written in ``unit``) for people: "1.25 GiB", "40%", "2.5x", "3,000 tokens/s"."""
-    name = lookup(unit).name
     number = format_number(value, digits)
-    if name in ("", "%", "x"):
-        return f"{number}{name}"
-    return f"{number} {name}"
+    if unit in ("", "%", "x"):
+        return f"{number}{unit}"
+    return f"{number} {unit}"
+
+
+# The names docs/question-format.md documents for the bank (anything lookup reads is accepted).
+_KNOWN_UNITS_TEXT = """B KB MB GB TB KiB MiB GiB TiB bytes B/s KB/s MB/s GB/s TB/s GiB/s ns us µs
+ms s min h FLOP KFLOP MFLOP GFLOP TFLOP PFLOP FLOP/s GFLOP/s TFLOP/s PFLOP/s TFLOPS tokens
+tokens/s tok/s requests/s % USD USD/h x FLOP/B GPUs count"""
+KNOWN_UNITS = (*_KNOWN_UNITS_TEXT.split(), "")

@@ -57,5 +57,5 @@ def test_non_positive_estimates_score_zero() -> None:
 
 
 def test_wrong_dimension_is_a_format_error() -> None:
-    with pytest.raises(AnswerFormatError, match="expected a size"):
+    with pytest.raises(AnswerFormatError, match="asks for a size"):
         grade(WEIGHTS, "140 ms")

@@ -70,7 +70,8 @@ def test_exact_answer_with_zero_tolerance_survives_unit_conversion() -> None:
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
-        ("3 ms", r"^expected a size like '2 GiB', got a time \(ms\)$"),
+        ("3 ms", r"^that is a time; the question asks for a size like '2 GiB'$"),
+        ("3 GPUs", r"^that is a count of GPUs; the question asks for a size"),
         ("two gigabytes", "expected a number"),
         ("2 gib", "did you mean 'GiB'"),
         ("", "empty"),
@@ -83,7 +84,15 @@ def test_unreadable_or_wrong_dimension_is_a_format_error(answer: str, message: s
 
 def test_a_fraction_given_for_a_percentage_is_named() -> None:
     share = dataclasses.replace(READ_TIME, key=NumericKey(40.0, "%", absolute=0.5), unit="%")
-    assert grade(share, "40").correct and grade(share, "0.4x").correct
-    assert grade(share, "0.4").feedback.startswith(
+    assert grade(share, "40").correct and grade(share, "40 %").correct
+    assert grade(share, "0.4 %").feedback.startswith(
         "0.4% is 100.0× too low (a fraction where a percentage was asked?)"
     )
+    as_fraction = grade(share, "0.4")
+    assert as_fraction.correct
+    assert as_fraction.feedback.startswith("Read 0.4 as a fraction: 40%.")
+    from_ratio = grade(share, "1638/4096")
+    assert from_ratio.correct
+    assert from_ratio.feedback.startswith("Read 1638/4096 = 0.3999 = 39.99%.")
+    with pytest.raises(AnswerFormatError, match="ratio like a speed-up"):
+        grade(share, "0.4x")

@@ -27,7 +27,8 @@ def score_for_factor(factor: float) -> float:
 
 def grade(instance: Instance, answer: str) -> Verdict:
     key = numeric_key(instance)
-    given = read_answer(instance, answer)
+    reading = read_answer(instance, answer)
+    given = reading.value
     expected = (
         f"about {shown(key.value, instance)} (full credit within {ESTIMATE_FULL_CREDIT:g}×, "
         f"none at {ESTIMATE_NO_CREDIT:g}× or more)"
@@ -45,4 +46,6 @@ def grade(instance: Instance, answer: str) -> Verdict:
         feedback = f"{off}: partial credit ({score:.0%})."
     else:
         feedback = f"{off}: {ESTIMATE_NO_CREDIT:g}× or more away earns nothing."
+    if reading.note:
+        feedback = f"{reading.note} {feedback}"
     return Verdict(score, score >= PASS_SCORE, feedback, expected)
