@@ -61,6 +61,13 @@ def grade(ctx: GradeContext) -> list[Check]:
     speed = _speed_check(ctx, base, cand)
     peaks = {pid: s.peak_rss - bare for pid, s in sample_tree(cand.pid).items()}
     _report_collectives(ctx, cand)
+    ctx.details["memory_mb"] = {
+        "bare_rank": round(bare / MB, 1),
+        "held_per_process": sorted((round(b / MB, 1) for b in held.values()), reverse=True),
+        "peak_per_process": sorted((round(b / MB, 1) for b in peaks.values()), reverse=True),
+        "split_weights": round(sharded_bytes() / MB, 1),
+        "whole_on_every_rank": round(replicated_bytes() / MB, 1),
+    }
     return [outputs, hold_check(held, peaks), communication, speed]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from typing import Any
 
@@ -39,6 +41,40 @@ def torch_report() -> dict[str, Any]:
     return report
 
 
+# One rank of a gloo group on the loopback interface, as the tensor-parallel practical starts it.
+_GLOO_PROBE = (
+    "import tempfile, torch.distributed as d; f = tempfile.mkdtemp(); "
+    "d.init_process_group('gloo', init_method=f'file://{f}/store', rank=0, world_size=1); "
+    "d.destroy_process_group()"
+)
+
+
+def distributed_report() -> dict[str, Any]:
+    """The torch.distributed backends this torch build has, and whether gloo starts here."""
+    try:
+        import torch.distributed as dist
+    except ImportError as err:
+        return {"backends": [], "gloo": f"not importable: {err}"}
+    if not dist.is_available():
+        return {"backends": [], "gloo": "this torch build has no torch.distributed"}
+    found = {"gloo": dist.is_gloo_available(), "nccl": dist.is_nccl_available()}
+    found["mpi"] = dist.is_mpi_available()
+    backends = [name for name, present in found.items() if present]
+    if "gloo" not in backends:
+        return {"backends": backends, "gloo": "not built into this torch"}
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo"}
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", _GLOO_PROBE], env=env, capture_output=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return {"backends": backends, "gloo": f"cannot start: {err}"}
+    if probe.returncode != 0:
+        last = (probe.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        return {"backends": backends, "gloo": f"cannot start: {last}"}
+    return {"backends": backends, "gloo": "starts (one rank on the loopback interface)"}
+
+
 def store_report(ctx: CliContext) -> dict[str, Any]:
     """The database backend, its server version and who is signed in (or why it won't open)."""
     from quiz.errors import QuizError
@@ -62,6 +98,7 @@ def collect(ctx: CliContext) -> dict[str, Any]:
         "executable": sys.executable,
         "cpu": cpu_stamp(),
         "torch": torch_report(),
+        "distributed": distributed_report(),
         "nvml": nvml_summary(),
         "paths": {
             "data_dir": str(config.data_dir()),
@@ -82,6 +119,11 @@ def _backend_line(store: dict[str, Any]) -> str:
     if "error" in store:
         return f"not opened: {store['error']}"
     return f"{store['backend']} {store['version']}"
+
+
+def _distributed_line(report: dict[str, Any]) -> str:
+    backends = ", ".join(report["backends"]) or "none"
+    return f"backends: {backends}; gloo {report['gloo']}"
 
 
 def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -107,6 +149,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
         ("CPU", f"{cpu['cpu_model']}, {cpu['cpu_cores']} cores ({cpu['platform']})"),
         ("torch", torch_line),
         ("GPU", gpus),
+        ("Distributed", _distributed_line(info["distributed"])),
         ("Data dir", info["paths"]["data_dir"]),
         ("Database", info["paths"]["database"]),
         ("Backend", _backend_line(info["store"])),

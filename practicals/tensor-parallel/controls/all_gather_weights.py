@@ -1,6 +1,4 @@
-"""Control: each rank takes its shard, then all-gathers the other ranks' shards back into full
-weights and runs the unsplit model. Correct, but no memory saving and no speed-up."""
-
+# Each rank takes its shard, then all-gathers the other ranks' shards back into full weights and runs the unsplit model. Correct, but no memory saving and no speed-up.
 from __future__ import annotations
 
 import torch

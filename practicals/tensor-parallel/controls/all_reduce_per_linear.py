@@ -1,7 +1,4 @@
-"""Control: every linear is row-parallel (each rank multiplies its slice of the input features
-and the partial products are all-reduced). Correct, and each rank holds half the weights, but
-it all-reduces after all seven linears of a layer instead of two per layer."""
-
+# Every linear is row-parallel (each rank multiplies its slice of the input features and the partial products are all-reduced). Correct, and each rank holds half the weights, but it all-reduces after all seven linears of a layer instead of two per layer.
 from __future__ import annotations
 
 import torch.distributed as dist

@@ -1,6 +1,4 @@
-"""Cheating control: rank 0 keeps the whole model and runs it on two threads while the other
-ranks do nothing. Correct logits and a real speed-up, but rank 0 holds every weight."""
-
+# Cheating: rank 0 keeps the whole model and runs it on two threads while the other ranks do nothing. Correct logits and a real speed-up, but rank 0 holds every weight.
 from __future__ import annotations
 
 import torch

@@ -1,6 +1,4 @@
-"""Control: Megatron's split, except that every rank takes the first KV heads instead of the
-ones its query heads attend to. Half the memory, two all-reduces per layer, wrong logits."""
-
+# Megatron's split, except that every rank takes the first KV heads instead of the ones its query heads attend to. Half the memory, two all-reduces per layer, wrong logits.
 from __future__ import annotations
 
 import torch.distributed as dist
