@@ -11,8 +11,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from quiz.errors import StoreError
@@ -20,6 +20,7 @@ from quiz.errors import StoreError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5000
+BEGIN_ATTEMPTS = 6  # x the busy timeout: how long a SQLite writer waits for its turn
 MIGRATION_LOCK_KEY = 0x6C71_7569  # any fixed number: PostgreSQL's advisory lock for migrating
 
 
@@ -91,6 +92,7 @@ def make_engine(url: URL, *, foreign_keys: bool = True, pooled: bool = True) -> 
 
         @event.listens_for(engine, "connect")
         def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # the driver leaves transactions to us (below)
             cursor = dbapi_conn.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if sqlite_file(url) is not None:
@@ -98,7 +100,21 @@ def make_engine(url: URL, *, foreign_keys: bool = True, pooled: bool = True) -> 
             cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
             cursor.close()
 
+        event.listen(engine, "begin", begin_immediate)
     return engine
+
+
+def begin_immediate(conn: Connection) -> None:
+    """Start every SQLite transaction with the write lock (BEGIN IMMEDIATE): a writer waits for
+    it here, up to the busy timeout, instead of failing with "database is locked" halfway
+    through its work; when even that wait runs out, nothing has been done yet, so try again."""
+    for attempt in range(1, BEGIN_ATTEMPTS + 1):
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as err:
+            if attempt == BEGIN_ATTEMPTS or "locked" not in str(err.orig):
+                raise
 
 
 def upgrade_to_head(url: URL, default_user: str) -> None:
@@ -107,16 +123,6 @@ def upgrade_to_head(url: URL, default_user: str) -> None:
     processes opening a new database at once migrate it one after the other (on PostgreSQL an
     advisory lock does the same). Rows from before users existed go to ``default_user``."""
     engine = make_engine(url, foreign_keys=False, pooled=False)
-    if url.get_backend_name() == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _driver_leaves_transactions_to_us(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["default_user"] = default_user
