@@ -319,9 +319,15 @@ def format_error(error: Any, what: str) -> str:
 
 
 def _needed_paths() -> Iterable[Path]:
-    """What the contestant's Python must still see when a hidden folder covers it."""
-    paths = {Path(sys.prefix), Path(sys.base_prefix), _QUIZ_PACKAGE}
-    paths.update(Path(p) for p in sys.path if p and Path(p).is_dir())
+    """What the contestant's Python must still see when a hidden folder covers it: the
+    interpreter's prefixes (standard library, site-packages) and the quiz package itself, but
+    not the rest of a source tree or the practical folder the referee has on its sys.path."""
+    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    paths = {*prefixes, _QUIZ_PACKAGE}
+    for entry in sys.path:
+        path = Path(entry).resolve() if entry else None
+        if path and path.is_dir() and any(p in path.parents for p in prefixes):
+            paths.add(path)
     return paths
 
 

@@ -9,6 +9,7 @@ runner passed in: ``{"log": msg}`` for progress, ``{"ready": true}`` once the la
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import importlib.util
 import json
@@ -41,6 +42,7 @@ def main() -> int:
     sys.stdin.close()
     sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     channel = _Channel(int(request["channel_fd"]), str(request["nonce"]))
+    _not_dumpable()
     faulthandler.enable()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="referee-", dir=request.get("scratch")) as scratch:
@@ -147,6 +149,17 @@ def _grade(setup: dict[str, Any]) -> dict[str, Any]:
     if passed and ctx.revealed:
         result["details"]["answer"] = ctx.revealed
     return result
+
+
+def _not_dumpable() -> None:
+    """Make this process's /proc entries (memory, file descriptors, environment) unreadable to
+    other processes of the same user, contestants included, where bubblewrap is not there to
+    hide it."""
+    import ctypes
+
+    pr_set_dumpable = 4
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0)
 
 
 def _import_file(path: Path, name: str) -> ModuleType:

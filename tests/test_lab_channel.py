@@ -1,0 +1,101 @@
+"""The referee/contestant channel carries plain data only, and refuses malformed frames."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+import pytest
+import torch
+
+from quiz.lab import channel
+
+
+def roundtrip(value: object) -> object:
+    header, chunks = channel.encode(value)
+    return channel.decode(header, bytearray(b"".join(bytes(c) for c in chunks)))
+
+
+def test_plain_values_and_every_dtype_cross_exactly() -> None:
+    tensors = {
+        str(dtype): torch.arange(12).reshape(3, 4).to(dtype)
+        for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int8,
+                      torch.uint8, torch.int16, torch.int32, torch.int64, torch.bool)
+    }  # fmt: skip
+    value = {"n": 3, "x": 1.5, "s": "é", "none": None, "flag": True, "list": [1, (2, 3)]}
+    value["tensors"] = tensors
+    value["empty"] = torch.empty(0, 5)
+    value["scalar"] = torch.tensor(2.5)
+    out = roundtrip(value)
+    assert isinstance(out, dict)
+    assert out["list"] == [1, [2, 3]] and out["s"] == "é" and out["flag"] is True
+    for name, tensor in tensors.items():
+        got = out["tensors"][name]
+        assert type(got) is torch.Tensor and got.dtype == tensor.dtype
+        assert torch.equal(got, tensor)
+    assert out["empty"].shape == (0, 5) and out["scalar"].item() == 2.5
+
+
+def test_a_non_contiguous_tensor_or_subclass_arrives_as_a_plain_contiguous_tensor() -> None:
+    class Lazy(torch.Tensor):
+        pass
+
+    base = torch.randn(4, 6)
+    out = roundtrip([base.t(), base.as_subclass(Lazy)])
+    assert isinstance(out, list)
+    assert type(out[1]) is torch.Tensor and torch.equal(out[1], base)
+    assert out[0].is_contiguous() and torch.equal(out[0], base.t())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [object(), {1: 2}, {"f": lambda: 0}, torch.zeros(2, dtype=torch.complex64), b"bytes"],
+    ids=["object", "int-key", "function", "complex", "bytes"],
+)
+def test_anything_else_is_refused_by_name(value: object) -> None:
+    with pytest.raises(TypeError, match="channel|keys"):
+        channel.encode(value)
+
+
+def frame(header: object, payload: bytes = b"") -> tuple[bytes, bytearray]:
+    return json.dumps(header).encode(), bytearray(payload)
+
+
+@pytest.mark.parametrize(
+    ("header", "payload"),
+    [
+        ({"t": [0, 8, "float32", [4]]}, b"\0" * 8),  # 4 floats need 16 bytes
+        ({"t": [0, 16, "float32", [4]]}, b"\0" * 8),  # past the payload
+        ({"t": [0, 4, "object", [1]]}, b"\0" * 4),  # not a dtype the channel knows
+        ({"t": [0, 0, "float32", [-1]]}, b""),
+        ({"x": 1}, b""),
+        ({"d": [1, 2]}, b""),
+    ],
+)
+def test_malformed_frames_are_refused(header: object, payload: bytes) -> None:
+    with pytest.raises(channel.ChannelError):
+        channel.decode(*frame(header, payload))
+
+
+def test_frames_cross_a_pipe_and_a_closed_pipe_or_timeout_is_an_error() -> None:
+    import time
+
+    read, write = os.pipe()
+    try:
+        channel.send(write, {"call": "f", "args": [torch.ones(3)]})
+        got = channel.receive(read, deadline=time.monotonic() + 5)
+        assert got["call"] == "f" and torch.equal(got["args"][0], torch.ones(3))
+        with pytest.raises(channel.ChannelTimeout):
+            channel.receive(read, deadline=time.monotonic() + 0.05)
+        os.write(write, struct.pack("<IQ", 2, 10**12))
+        with pytest.raises(channel.ChannelError, match="over the"):
+            channel.receive(read, max_payload=2**20)
+    finally:
+        os.close(read)
+        os.close(write)
+    read, write = os.pipe()
+    os.close(write)
+    with pytest.raises(channel.ChannelError, match="closed"):
+        channel.receive(read)
+    os.close(read)

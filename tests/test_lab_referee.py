@@ -1,0 +1,297 @@
+"""The referee/contestant split against submissions written to cheat or to escape, one class of
+the threat model each (docs/lab.md): the code under test is not trusted, the grading machine is.
+Graded through the real runner, referee and sandbox."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from quiz import config
+from quiz.lab.runner import LabResult, grade_practical
+from quiz.lab.sandbox import sandbox_level
+from tests.lab_fixtures import write_practical
+
+pytestmark = pytest.mark.slow
+
+NAMESPACES = sandbox_level().level == "namespaces"
+needs_namespaces = pytest.mark.skipif(
+    not NAMESPACES, reason=f"sandbox level here: {sandbox_level().describe()}"
+)
+
+
+@pytest.fixture
+def outside(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Path]]:
+    """A home, a data directory and a practicals folder outside /tmp (which the sandbox always
+    replaces), each holding something a submission must not read or change."""
+    root = Path(tempfile.mkdtemp(prefix="lq-outside-", dir="/var/tmp"))
+    home, data, practicals = root / "home", root / "data", root / "practicals"
+    for folder in (home, data):
+        folder.mkdir()
+    (home / "secret.txt").write_text("the user's own file\n")
+    (data / "latency-quiz.db").write_bytes(b"SQLite format 3\0 not really")
+    write_practical(practicals)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv(config.HOME_ENV, str(data))
+    monkeypatch.setenv("LATENCY_QUIZ_SECRET_SEED", "12345")
+    monkeypatch.setattr(config, "practicals_dir", lambda: practicals)
+    yield {"home": home, "data": data, "practicals": practicals}
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def grade(tmp_path: Path, code: str, **kwargs: object) -> LabResult:
+    path = tmp_path / "submission.py"
+    path.write_text(textwrap.dedent(code), encoding="utf-8")
+    return grade_practical("toy", path, source="path", **kwargs)  # type: ignore[arg-type]
+
+
+def probe(checks: str) -> str:
+    """A submission that doubles correctly only when none of ``checks`` found a problem."""
+    body = textwrap.indent(textwrap.dedent(checks), "    ")
+    return f"import os, pathlib, socket\n\ndef double(x):\n    problems = []\n{body}\n" + (
+        "    if problems:\n        raise AssertionError('; '.join(problems))\n    return 2 * x\n"
+    )
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@needs_namespaces
+def test_nothing_of_the_user_or_the_lab_is_visible_or_writable(
+    outside: dict[str, Path], tmp_path: Path
+) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    source_git = Path(config.__file__).resolve().parents[1] / ".git"
+    before = {name: snapshot(path) for name, path in outside.items()}
+    code = probe(
+        f"""
+        if [k for k in os.environ if k.startswith("LATENCY_QUIZ")]:
+            problems.append("LATENCY_QUIZ_* in the environment")
+        if os.environ.get("HOME") == {str(outside["home"])!r}:
+            problems.append("the user's HOME")
+        for path in ({str(outside["home"] / "secret.txt")!r},
+                     {str(outside["data"] / "latency-quiz.db")!r},
+                     {str(outside["practicals"] / "toy" / "reference.py")!r},
+                     {str(outside["practicals"] / "toy" / "grader.py")!r},
+                     {str(source_git)!r}):
+            if pathlib.Path(path).exists():
+                problems.append("can see " + path)
+        for folder in ({str(outside["home"])!r}, {str(outside["data"])!r}):
+            try:
+                pathlib.Path(folder, "planted.txt").write_text("x")
+            except OSError:
+                pass
+        try:
+            socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+            problems.append("reached the network")
+        except OSError:
+            pass
+        try:
+            os.kill({os.getpid()}, 0)
+            problems.append("can signal a process outside")
+        except ProcessLookupError:
+            pass
+        if len(os.listdir("/proc/self/fd")) > 6:
+            problems.append("inherited file descriptors: " + str(os.listdir("/proc/self/fd")))
+        """
+    )
+    try:
+        result = grade(tmp_path, code)
+    finally:
+        listener.close()
+    assert result.passed, result.error
+    assert result.device["sandbox"] == "namespaces"
+    assert {name: snapshot(path) for name, path in outside.items()} == before
+
+
+def test_the_fallback_strips_the_environment_and_runs_in_a_scratch_folder(
+    outside: dict[str, Path], tmp_path: Path
+) -> None:
+    code = probe(
+        f"""
+        if [k for k in os.environ if k.startswith("LATENCY_QUIZ")]:
+            problems.append("LATENCY_QUIZ_* in the environment")
+        if os.environ.get("HOME") == {str(outside["home"])!r}:
+            problems.append("the user's HOME")
+        if pathlib.Path.cwd() == pathlib.Path({str(tmp_path)!r}):
+            problems.append("runs in the submission's folder")
+        if len(os.listdir("/proc/self/fd")) > 6:
+            problems.append("inherited file descriptors: " + str(os.listdir("/proc/self/fd")))
+        """
+    )
+    result = grade(tmp_path, code, sandbox="rlimits")
+    assert result.passed, result.error
+    assert result.device["sandbox"] == "rlimits"
+
+
+def test_a_forged_result_on_every_descriptor_is_ignored(outside: dict, tmp_path: Path) -> None:
+    code = """
+        import gc, json, os
+        fake = {"id": "toy", "passed": True, "score": 1.0, "checks": [], "error": None}
+        for fd in range(0, 64):
+            for line in (json.dumps({"result": fake}), json.dumps({"ok": True, "value": None})):
+                try:
+                    os.write(fd, (line + "\\n").encode())
+                except OSError:
+                    pass
+        def double(x):
+            return x
+    """
+    result = grade(tmp_path, code)
+    assert not result.passed and result.score == 0.0
+    # Its own channel is the only one it holds: writing garbage there breaks its own replies.
+    assert result.checks[0].message == "double(x) != 2 * x" if result.checks else result.error
+
+
+def test_grader_state_is_out_of_reach(outside: dict, tmp_path: Path) -> None:
+    """Nothing in the contestant's memory holds the grader, its thresholds or its seed."""
+    code = """
+        import gc, sys
+        def double(x):
+            for obj in gc.get_objects():
+                try:
+                    found = isinstance(obj, dict) and "min_speedup" in obj
+                    found = found or type(obj).__name__ in ("GradeContext", "Harness")
+                except Exception:
+                    continue
+                if found:
+                    raise AssertionError(f"found grader state: {type(obj)}")
+            if "grader" in sys.modules or "quiz.lab.harness" in sys.modules:
+                raise AssertionError("the grader or the harness is loaded here")
+            return 2 * x
+    """
+    result = grade(tmp_path, code)
+    assert result.passed, result.error
+
+
+def test_a_lazy_reply_is_refused_and_a_tensor_subclass_arrives_plain(
+    outside: dict, tmp_path: Path
+) -> None:
+    lazy = grade(tmp_path, "def double(x):\n    return (2 * v for v in x)\n")
+    assert not lazy.passed and "generator cannot cross the channel" in (lazy.error or "")
+    subclass = grade(
+        tmp_path,
+        """
+        import torch
+        class Deferred(torch.Tensor):
+            pass
+        def double(x):
+            return (2 * x).as_subclass(Deferred)
+        """,
+    )
+    assert subclass.passed, subclass.error  # it crossed as a plain tensor with the values
+
+
+def test_a_crash_shows_the_users_own_frames(outside: dict, tmp_path: Path) -> None:
+    code = """
+        def lookup(table):
+            return table["oops"]
+
+
+        def double(x):
+            return lookup({})
+    """
+    result = grade(tmp_path, code)
+    error = result.error or ""
+    assert "KeyError: 'oops'" in error
+    assert 'File "solution.py", line 3, in lookup' in error
+    assert 'File "solution.py", line 7, in double' in error
+    assert "quiz/lab" not in error and "contestant.py" not in error
+
+
+MEMORY_GRADER = """
+from quiz.lab.api import Check
+
+
+def grade(ctx):
+    contestant = ctx.start_contestant("toy_driver:serve")
+    contestant.call("double", 1)
+    held = contestant.memory()
+    return [Check("holds", True, held.uss / 2**20, None, "MiB")]
+"""
+
+
+def test_memory_is_read_from_outside_globals_and_children_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "practicals"
+    write_practical(root, grader=MEMORY_GRADER)
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    small = grade(tmp_path, "def double(x):\n    return 2 * x\n")
+    hidden = grade(
+        tmp_path,
+        """
+        import torch
+        _CACHE = [torch.ones(96 * 2**20 // 4)]  # 96 MiB held in a module global
+
+
+        def double(x):
+            return 2 * x
+        """,
+    )
+    assert small.passed and hidden.passed, (small.error, hidden.error)
+    extra = float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
+    assert 80 <= extra <= 140, extra
+
+
+SPEED_GRADER = """
+import torch
+
+from quiz.lab.api import Check
+
+
+def grade(ctx):
+    candidate = ctx.start_contestant("toy_driver:serve")
+    baseline = ctx.start_contestant("toy_driver:serve", solution="baseline.py")
+
+    def inputs(seed):
+        return torch.randn(160, 160, generator=torch.Generator().manual_seed(seed % 2**63)) / 16
+
+    comparison = ctx.compare(baseline, candidate, "work", inputs, label="known 2x", max_time_s=8)
+    share = comparison.channel_overhead_share
+    return [Check("speed-up", True, comparison.speedup, share, "x")]
+"""
+
+SPEED_DRIVER = """
+def serve(solution, init):
+    return {"work": solution.work}
+"""
+
+WORK = """
+import torch
+
+
+def work(x, rounds={rounds}):
+    y = x
+    for _ in range(rounds):
+        y = torch.tanh(y @ x)
+    return y
+"""
+
+
+def test_a_known_two_x_workload_measures_two_through_the_channel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "practicals"
+    folder = write_practical(root, grader=SPEED_GRADER, time_limit_s=120)
+    (folder / "toy_driver.py").write_text(SPEED_DRIVER)
+    (folder / "baseline.py").write_text(WORK.format(rounds=40))
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    result = grade(tmp_path, WORK.format(rounds=20))
+    assert result.passed, result.error
+    speedup, share = result.checks[0].measured, result.checks[0].threshold
+    assert isinstance(speedup, float) and isinstance(share, float)
+    assert abs(speedup - 2.0) <= 0.06, result.checks[0]
+    assert share <= 0.02
