@@ -57,6 +57,7 @@ TOPICS = (
 OPTION_IDS = string.ascii_uppercase
 ESTIMATE_FULL_CREDIT = 2.0  # within this factor: full credit
 ESTIMATE_NO_CREDIT = 10.0  # this factor or more off: none
+ANSWER_PLACEHOLDER = "answer"  # {answer} in a parameterized explanation: the key, with its unit
 
 _KEBAB = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _PARAM_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -269,6 +270,10 @@ class Question(_Model):
         """Names the prompt and explanation may use as ``{name}``."""
         return set()
 
+    def explanation_names(self) -> set[str]:
+        """Names only the explanation may use (``{answer}``: the key for these numbers)."""
+        return set()
+
     @field_validator("title")
     @classmethod
     def _one_line(cls, title: str) -> str:
@@ -296,8 +301,10 @@ class Question(_Model):
 
     @model_validator(mode="after")
     def _placeholders_known(self) -> Question:
-        allowed = self.placeholder_names()
         for field in ("prompt", "explanation"):
+            allowed = self.placeholder_names()
+            if field == "explanation":
+                allowed |= self.explanation_names()
             unknown = sorted(set(placeholders(getattr(self, field))) - allowed)
             if unknown:
                 names = ", ".join(f"{{{name}}}" for name in unknown)
@@ -386,6 +393,8 @@ class _ParamQuestion(Question):
                 raise ValueError(f"parameter name {name!r} must be lower_snake_case")
             if name in FUNCTIONS:
                 raise ValueError(f"parameter name {name!r} is a function name")
+            if name == ANSWER_PLACEHOLDER:
+                raise ValueError(f"parameter name {name!r} is reserved for the key")
         generated = [f"{n}_name" for n, s in params.items() if isinstance(s, ChoicesParam)]
         clash = sorted(set(generated) & set(params))
         if clash:
@@ -395,6 +404,9 @@ class _ParamQuestion(Question):
     def placeholder_names(self) -> set[str]:
         named = {f"{n}_name" for n, spec in self.params.items() if isinstance(spec, ChoicesParam)}
         return set(self.params) | named
+
+    def explanation_names(self) -> set[str]:
+        return {ANSWER_PLACEHOLDER} if self.params else set()
 
     def _params_shown_by(self) -> dict[str, set[str]]:
         return {name: {name, f"{name}_name"} for name in self.params}

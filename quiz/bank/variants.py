@@ -14,6 +14,7 @@ from typing import Any
 from quiz import units
 from quiz.bank.formula import FormulaError, evaluate
 from quiz.bank.schema import (
+    ANSWER_PLACEHOLDER,
     ESTIMATE_FULL_CREDIT,
     OPTION_IDS,
     ChoiceQuestion,
@@ -30,6 +31,7 @@ from quiz.bank.schema import (
     ShortQuestion,
 )
 from quiz.bank.template import render
+from quiz.bank.worked import worked_steps
 
 
 @dataclass(frozen=True)
@@ -135,11 +137,32 @@ def instantiate(question: Question, seed: int = 0) -> Instance:
         params=params,
         unit=unit,
         key=key,
-        explanation=render(question.explanation, params).strip(),
+        explanation=_explanation(question, params, key),
         references=tuple(question.references),
         time_budget_s=question.time_budget_s,
         practical=question.practical if isinstance(question, PracticalQuestion) else None,
         model_answer=key.model if isinstance(key, Rubric) else None,
+    )
+
+
+def _explanation(question: Question, params: dict[str, Any], key: Key) -> str:
+    """The explanation for these numbers: ``{answer}`` is the key, and a parameterized
+    question's formula is worked through for them."""
+    if not (isinstance(question, NumericQuestion | EstimateQuestion) and question.params):
+        return render(question.explanation, params).strip()
+    assert isinstance(key, NumericKey) and question.answer.formula is not None
+    shown = units.format_quantity(key.value, key.unit)
+    text = render(question.explanation, params | {ANSWER_PLACEHOLDER: shown}).strip()
+    numbers = {k: v for k, v in params.items() if k in question.params}
+    inputs = ", ".join(
+        f"{name} = {units.format_number(value)}"
+        + (f" ({params[name + '_name']})" if f"{name}_name" in params else "")
+        for name, value in numbers.items()
+    )
+    steps = worked_steps(question.answer.formula, numbers, question.answer.unit, key.unit)
+    lines = [f"  {steps[0]}", *(f"= {step}" for step in steps[1:])]
+    return (
+        f"{text}\n\nWorked for your numbers ({inputs}):\n\n```text\n" + "\n".join(lines) + "\n```"
     )
 
 
