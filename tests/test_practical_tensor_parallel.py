@@ -80,6 +80,7 @@ def test_hold_check_allows_a_half_and_refuses_the_whole(grader: types.ModuleType
     refused = grader.hold_check({1: whole, 2: bare_coordinator}, {})
     assert not refused.passed
     assert "361 MB" in refused.message and "slice" in refused.message
+    assert "100% of the split weights" in refused.message
     gathered_in_forward = grader.hold_check({1: half, 2: half}, {1: half + whole // 4})
     assert not gathered_in_forward.passed
     assert "peak" in gathered_in_forward.message

@@ -120,9 +120,11 @@ def hold_check(held: dict[int, int], peaks: dict[int, int]) -> Check:
         f"(at most {allowed / MB:.0f} MB)"
     )
     if most > allowed:
+        fraction = max(0.0, most - replicated_bytes()) / sharded_bytes()
         message = (
-            f"the group's processes hold {holdings} MB beyond a bare rank (read from /proc); "
-            f"{facts}. Is the whole matrix still alive behind a slice, or rebuilt?"
+            f"the group's processes hold {holdings} MB beyond a bare rank (read from /proc), "
+            f"one of them about {fraction:.0%} of the split weights; {facts}. Keep only this "
+            "rank's shard, as a copy: a slice is a view that keeps the whole matrix alive"
         )
         return Check(name, False, round(most / MB), round(allowed / MB), "MB", message)
     if most_peak > allowed_peak:
