@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from quiz.config import DB_ENV, HOME_ENV
+from quiz.config import DB_ENV, HOME_ENV, USER_ENV
 from tests.postgres_server import NoServer, fresh_schema, running_server
 
 
 @pytest.fixture(autouse=True, scope="session")
 def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("latency-quiz-home")
-    saved = {key: os.environ.get(key) for key in (HOME_ENV, DB_ENV)}
+    saved = {key: os.environ.get(key) for key in (HOME_ENV, DB_ENV, USER_ENV)}
     os.environ[HOME_ENV] = str(home)
     os.environ.pop(DB_ENV, None)
+    os.environ[USER_ENV] = "tester"  # not the login of whoever runs the tests
     yield home
     for key, value in saved.items():
         if value is None:

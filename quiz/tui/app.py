@@ -71,6 +71,7 @@ class LatencyQuizApp(App[int]):
 
     def on_latency_quiz_app_backend_opened(self) -> None:
         self.backend_ready = True
+        self.sub_title = f"signed in as {self.backend.store.user}"
         if self.start is not None:
             from quiz.tui.screens.mock import MockScreen
 
