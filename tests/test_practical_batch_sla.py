@@ -1,18 +1,64 @@
-"""batch-sla: the reference passes three times in a row (the same verdict on repeated grades,
-each with a new secret SLA), the starter and every control fail; graded through the real
-runner and worker."""
+"""batch-sla: the reference passes, the starter and every control fail, and so do submissions
+that cheat (a constant answer read off an earlier grade, one that hunts the caller's frames and
+the heap for the grader's sweep); graded through the real runner, referee and contestants. A
+failing grade names only the user's batch size, never the right one. The fast tests check how
+the SLAs are placed."""
 
 from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
 from quiz.lab.catalog import get_practical
-from quiz.lab.runner import grade_practical
-from tests.lab_fixtures import failed_checks, shipped_files
+from quiz.lab.runner import LabResult, grade_practical
+from tests.lab_fixtures import failed_checks, practical_module, shipped_files
 
 PRACTICAL = "batch-sla"
 FILES = shipped_files(PRACTICAL)
 FAILING = [name for name in FILES if name != "reference"]
+
+CONSTANT_ANSWER = """
+def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
+    return 64  # "the best batch size meeting the SLA is 64", read off an earlier grade
+"""
+
+HUNTS_FOR_THE_SWEEP = """
+import gc
+import sys
+
+
+def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
+    frame = sys._getframe(1)
+    while frame is not None:  # the grader's sweep, in a caller's frame?
+        for name, value in frame.f_locals.items():
+            if name in ("best", "best_feasible") and getattr(value, "batch_size", None):
+                return value.batch_size
+        frame = frame.f_back
+    for obj in gc.get_objects():  # or anywhere on the heap?
+        if hasattr(obj, "p99_s") and hasattr(obj, "throughput"):
+            return obj.batch_size
+    return 16
+"""
+
+
+@pytest.fixture
+def grader(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """grader.py, importing this practical's baseline.py (not another practical's)."""
+    monkeypatch.delitem(sys.modules, "baseline", raising=False)
+    return practical_module(PRACTICAL, "grader.py")
+
+
+def _points(grader: ModuleType, curve: dict[int, tuple[float, float]]) -> dict[int, Any]:
+    """{batch size: Point} from {batch size: (p99 ms, throughput)}."""
+    return {
+        size: grader.Point(size, p99_ms / 3e3, p99_ms / 1e3, throughput)
+        for size, (p99_ms, throughput) in curve.items()
+    }
 
 
 def test_has_enough_controls_and_a_three_hint_readme() -> None:
@@ -23,12 +69,48 @@ def test_has_enough_controls_and_a_three_hint_readme() -> None:
         assert control.read_text().startswith("# "), f"{control.name} must say what it gets wrong"
 
 
+def test_slas_have_different_best_batch_sizes_between_clearly_apart_p99s(
+    grader: ModuleType,
+) -> None:
+    curve = {1: (0.5, 2000), 4: (0.9, 7000), 16: (2.5, 15000), 64: (9.0, 22000), 256: (40, 24000)}
+    points = _points(grader, curve)
+    slas = grader.place_slas(points, 6e-3, 2)
+    assert len(slas) == 2
+    bests = set()
+    for sla in slas:
+        feasible = [p for p in points.values() if p.p99_s <= sla]
+        missing = [p for p in points.values() if p.p99_s > sla]
+        assert max(p.p99_s for p in feasible) * 1.3 < sla < min(p.p99_s for p in missing) / 1.3
+        bests.add(max(feasible, key=lambda p: p.throughput).batch_size)
+    assert len(bests) == 2
+
+
+def test_an_sla_whose_best_repeats_another_is_not_asked(grader: ModuleType) -> None:
+    # Batch 16 out-serves 64 and 256: every SLA admitting 16 has the same best.
+    curve = {1: (0.5, 2000), 4: (0.9, 7000), 16: (2.5, 15000), 64: (9.0, 6000), 256: (40, 9000)}
+    points = _points(grader, curve)
+    slas = grader.place_slas(points, 6e-3, 2)
+    bests = [
+        max((p for p in points.values() if p.p99_s <= sla), key=lambda p: p.throughput)
+        for sla in slas
+    ]
+    assert sorted(p.batch_size for p in bests) == [4, 16]
+
+
+def _assert_names_only_chosen_sizes(result: LabResult) -> None:
+    assert "answer" not in result.details, "the answer is revealed only after a pass"
+    chosen = {str(size) for size in result.details.get("chosen", [])}
+    for check in result.checks:
+        named = set(re.findall(r"batch (\d+)", check.message))
+        assert named <= chosen, f"{check.name} names another batch size: {check.message}"
+
+
 @pytest.mark.slow
-def test_reference_passes_every_time() -> None:
-    for _ in range(3):
-        result = grade_practical(PRACTICAL, FILES["reference"], source="reference")
-        assert result.passed, failed_checks(result)
-        assert result.duration_s < 60
+def test_reference_passes() -> None:
+    result = grade_practical(PRACTICAL, FILES["reference"], source="reference")
+    assert result.passed, failed_checks(result)
+    assert result.duration_s < 60
+    assert result.details["answer"], "a pass shows the grader's sweep and answers"
 
 
 @pytest.mark.slow
@@ -37,3 +119,14 @@ def test_starter_and_controls_fail(name: str) -> None:
     result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"
+    _assert_names_only_chosen_sizes(result)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", [CONSTANT_ANSWER, HUNTS_FOR_THE_SWEEP])
+def test_cheating_submissions_fail_without_learning_the_answer(source: str, tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(source, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert not result.passed, failed_checks(result)
+    assert result.error is None, failed_checks(result)
+    _assert_names_only_chosen_sizes(result)

@@ -1,4 +1,6 @@
-"""Latency sweeps as the batch-sla grader measures them (the reference does the same).
+"""The batch-sla grader's own measurement (trusted code): the referee runs it in a contestant
+process of its own, the same kind of process yours runs in, so both measure the service under
+the same conditions. The reference measures the same way.
 
 A sweep runs ``passes`` passes; each pass calls every batch size ``calls`` times in a row. The
 p99 of a batch size is its lowest per-pass p99: a pass disturbed by another process on the

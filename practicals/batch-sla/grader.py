@@ -1,114 +1,174 @@
-"""Grades batch-sla: the grader sweeps the service itself, sets a p99 SLA relative to this
-device's batch-1 p99, and checks the submitted batch size against its own sweep.
+"""Grades batch-sla from the referee: the referee sweeps its own copy of the service, sets two
+p99 SLAs relative to this device's batch-1 p99 (each admitting a different best batch size), and
+asks your ``choose_batch_size`` about each one in a fresh sandboxed contestant that measures its
+own copy of the service. Your answers are judged against the referee's sweep, which never leaves
+this process; a failure explains what is wrong with your batch size, not which one is right.
 
-The batch sizes are a factor of four apart and the SLA sits well between two of them, so a
+The batch sizes are a factor of four apart and each SLA sits well between two of them, so a
 machine that is busier (or quieter) while the submission measures than while the grader did
-does not change which batch sizes meet it."""
+does not change which batch sizes meet it. Two SLAs with different answers, each asked of a
+process that has seen no other, mean that no constant answer can pass."""
 
 from __future__ import annotations
 
 import math
 import random
 
-import torch
-from sla_service import BATCH_SIZES, Service
-from sweep import Point, sweep
+from baseline import Point
+from sla_service import BATCH_SIZES
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
 
 # Adjacent batch sizes whose p99s are closer than this cannot be told apart reliably on a
-# noisy machine, so the SLA is never placed between them.
+# noisy machine, so an SLA is placed between them only when no clearer step is left.
 MIN_P99_STEP = 2.0
 SLA_BELOW_MISS = 1.5
-# The SLA always admits this batch size, so that batching clearly pays: a small batch (the
-# latency-only answer) then falls well short of the best throughput.
-MIN_BEST_BATCH = 16
+# Every SLA admits at least this batch size, so that batching pays: batch 1 (the latency-only
+# answer) then falls well short of the best throughput.
+MIN_BEST_BATCH = 4
+SLA_COUNT = 2
+CHOOSE_TIMEOUT_S = 45.0
+SLA_NAMES = "AB"
 
 
 def grade(ctx: GradeContext) -> list[Check]:
-    solution = ctx.load_submission()
-    choose = ctx.require(solution, "choose_batch_size")
-    # The service runs on the CPU everywhere: its small model would leave a GPU idle at every
-    # batch size here, and the trade-off would vanish.
-    service = Service(ctx.seed % 2**31, torch.device("cpu"))
-
-    ctx.log(f"sweeping batch sizes {list(BATCH_SIZES)} on the CPU")
-    points = sweep(service.run_batch, BATCH_SIZES)
-    factor = random.Random(ctx.seed).uniform(
-        ctx.thresholds["sla_factor_min"], ctx.thresholds["sla_factor_max"]
-    )
+    rng = random.Random(ctx.seed)
+    ctx.log(f"sweeping batch sizes {list(BATCH_SIZES)} on the CPU in the grader's own process")
+    points = _measure(ctx, rng.getrandbits(31))
+    factor = rng.uniform(ctx.thresholds["sla_factor_min"], ctx.thresholds["sla_factor_max"])
     batch_one = points[BATCH_SIZES[0]].p99_s
-    sla = place_sla(points, factor * batch_one)
-    ctx.log(f"SLA: p99 <= {sla * 1e3:.2f} ms ({sla / batch_one:.1f}x the batch-1 p99)")
-    ctx.details["sla_ms"] = round(sla * 1e3, 3)
-    ctx.details["sweep"] = [
-        {
-            "batch_size": p.batch_size,
-            "p50_ms": round(p.p50_s * 1e3, 3),
-            "p99_ms": round(p.p99_s * 1e3, 3),
-            "throughput_rps": round(p.throughput, 1),
+    slas = place_slas(points, factor * batch_one, SLA_COUNT)
+    rng.shuffle(slas)
+    ctx.details["sla_ms"] = [round(sla * 1e3, 3) for sla in slas]
+
+    checks: list[Check] = []
+    chosen_sizes: list[int] = []
+    bests: list[Point] = []
+    for name, sla in zip(SLA_NAMES, slas, strict=False):
+        ctx.log(f"SLA {name}: p99 <= {sla * 1e3:.2f} ms; asking your choose_batch_size")
+        chosen = _ask(ctx, rng.getrandbits(31), sla)
+        best = max((p for p in points.values() if p.p99_s <= sla), key=lambda p: p.throughput)
+        chosen_sizes.append(chosen)
+        bests.append(best)
+        checks += [
+            _sla_check(f"SLA {name}: p99 meets the SLA", points[chosen], sla),
+            _throughput_check(ctx, f"SLA {name}: throughput vs best", points[chosen], best),
+        ]
+    ctx.details["chosen"] = chosen_sizes
+    ctx.details["chosen_points"] = [_row(points[size]) for size in chosen_sizes]
+    if all(check.passed for check in checks):
+        top = max(bests, key=lambda p: p.batch_size)
+        ctx.details["headline"] = {
+            "name": f"throughput gain of batch {top.batch_size} over batch 1 under an SLA",
+            "value": round(top.throughput / points[BATCH_SIZES[0]].throughput, 2),
+            "unit": "x",
         }
-        for p in points.values()
-    ]
-
-    ctx.log("running your choose_batch_size")
-    chosen = choose(service.run_batch, list(BATCH_SIZES), sla)
-    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen not in points:
-        raise SubmissionError(f"choose_batch_size must return one of {BATCH_SIZES}, not {chosen!r}")
-    feasible = [p for p in points.values() if p.p99_s <= sla]
-    best = max(feasible, key=lambda p: p.throughput)
-    ctx.details["chosen"] = chosen
-    ctx.details["best_feasible"] = best.batch_size
-    ctx.details["headline"] = {
-        "name": f"throughput gain of batch {best.batch_size} over batch 1 under the SLA",
-        "value": round(best.throughput / points[BATCH_SIZES[0]].throughput, 2),
-        "unit": "x",
-    }
-    return [_sla_check(points[chosen], sla), _throughput_check(ctx, points[chosen], best)]
+    ctx.reveal(_answer(points, slas, bests))
+    return checks
 
 
-def place_sla(points: dict[int, Point], target_s: float) -> float:
-    """An SLA near ``target_s``, placed ``SLA_BELOW_MISS`` under the p99 of the first batch size
-    that must miss it, between two adjacent batch sizes (the smaller at least
-    ``MIN_BEST_BATCH``) whose p99s are clearly apart. Measurement noise then cannot flip which
-    sizes meet it, and the median of the size that misses stays well under it (so checking the
-    median instead of p99 picks the wrong size)."""
+def place_slas(points: dict[int, Point], target_s: float, count: int) -> list[float]:
+    """Up to ``count`` SLAs, each with a different best batch size. Each sits between the p99s
+    of two adjacent batch sizes (the smaller at least ``MIN_BEST_BATCH``): at their geometric
+    mean, and at most ``SLA_BELOW_MISS`` under the p99 of the size that must miss it (so that
+    size's median stays well under the SLA, and checking the median instead of p99 picks the
+    wrong size). Steps whose p99s are clearly apart (``MIN_P99_STEP``) come first, nearest
+    ``target_s`` first, then the clearest of the rest: measurement noise then cannot flip which
+    sizes meet an SLA."""
     ordered = sorted(points.values(), key=lambda p: p.batch_size)
-    pairs = [
-        (low, high)
-        for low, high in zip(ordered, ordered[1:], strict=False)
-        if low.batch_size >= MIN_BEST_BATCH
-    ]
-    apart = [(low, high) for low, high in pairs if high.p99_s >= MIN_P99_STEP * low.p99_s]
-    if not apart:  # a flat latency curve: use the clearest step there is
-        apart = [max(pairs, key=lambda pair: pair[1].p99_s / pair[0].p99_s)]
-    _, miss = min(apart, key=lambda pair: abs(math.log(pair[1].p99_s / SLA_BELOW_MISS / target_s)))
-    return miss.p99_s / SLA_BELOW_MISS
+    candidates = []
+    for low, high in zip(ordered, ordered[1:], strict=False):
+        if low.batch_size < MIN_BEST_BATCH:
+            continue
+        sla = min(high.p99_s / SLA_BELOW_MISS, math.sqrt(low.p99_s * high.p99_s))
+        feasible = [p for p in points.values() if p.p99_s <= sla]
+        if not feasible:
+            continue
+        best = max(feasible, key=lambda p: p.throughput).batch_size
+        step = high.p99_s / low.p99_s
+        apart = step >= MIN_P99_STEP
+        rank = abs(math.log(sla / target_s)) if apart else -step
+        candidates.append((not apart, rank, sla, best))
+    slas: list[float] = []
+    bests: set[int] = set()
+    for _, _, sla, best in sorted(candidates):
+        if best not in bests and len(slas) < count:
+            slas.append(sla)
+            bests.add(best)
+    return slas
 
 
-def _sla_check(point: Point, sla: float) -> Check:
-    passed = point.p99_s <= sla
-    message = f"batch {point.batch_size}: p99 {point.p99_s * 1e3:.2f} ms"
-    message += " meets" if passed else " breaks"
-    message += f" the {sla * 1e3:.2f} ms SLA"
-    return Check(
-        "p99 meets the SLA", passed, round(point.p99_s * 1e3, 3), round(sla * 1e3, 3), "ms", message
+def _measure(ctx: GradeContext, service_seed: int) -> dict[int, Point]:
+    """The grader's sweep, run by trusted code (baseline.py) in a contestant process of the same
+    kind as yours, alone on the machine (yours start after it stopped). The service runs on the
+    CPU everywhere: its small model would leave a GPU idle at every batch size, and the
+    trade-off would vanish."""
+    measurer = ctx.start_contestant(
+        "sla_service:measure", solution="baseline.py", init={"seed": service_seed}
     )
+    try:
+        rows = measurer.call("sweep", timeout_s=CHOOSE_TIMEOUT_S)
+    finally:
+        measurer.close()
+    return {int(row["batch_size"]): Point(**row) for row in rows}
 
 
-def _throughput_check(ctx: GradeContext, point: Point, best: Point) -> Check:
+def _ask(ctx: GradeContext, service_seed: int, sla: float) -> int:
+    """Your answer for one SLA, from a fresh contestant that has seen no other SLA."""
+    contestant = ctx.start_contestant("sla_service:serve", init={"seed": service_seed})
+    try:
+        chosen = contestant.call("choose", sla, timeout_s=CHOOSE_TIMEOUT_S)
+    finally:
+        contestant.close()
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen not in BATCH_SIZES:
+        raise SubmissionError(
+            f"choose_batch_size must return one of {list(BATCH_SIZES)}, not {chosen!r}"
+        )
+    return chosen
+
+
+def _sla_check(name: str, point: Point, sla: float) -> Check:
+    passed = point.p99_s <= sla
+    verdict = "meets" if passed else "breaks"
+    message = (
+        f"batch {point.batch_size}: p99 {point.p99_s * 1e3:.2f} ms in the grader's sweep "
+        f"{verdict} the {sla * 1e3:.2f} ms SLA"
+    )
+    if not passed:
+        message += f" (its median is {point.p50_s * 1e3:.2f} ms: the slow calls set the p99)"
+    return Check(name, passed, round(point.p99_s * 1e3, 3), round(sla * 1e3, 3), "ms", message)
+
+
+def _throughput_check(ctx: GradeContext, name: str, point: Point, best: Point) -> Check:
     fraction = point.throughput / best.throughput
     needed = ctx.thresholds["throughput_fraction_of_best"]
     passed = fraction >= needed
     message = (
-        f"batch {point.batch_size}: {point.throughput:.0f} req/s; the best batch size meeting the "
-        f"SLA is {best.batch_size} at {best.throughput:.0f} req/s"
+        f"batch {point.batch_size}: {point.throughput:.0f} req/s, {100 * fraction:.0f}% of the "
+        "best throughput a batch size meeting this SLA reaches in the grader's sweep"
     )
-    return Check(
-        "throughput vs best feasible",
-        passed,
-        round(100 * fraction, 1),
-        round(100 * needed),
-        "%",
-        message,
+    if not passed:
+        message += "; another batch size meets the SLA with clearly more throughput"
+    return Check(name, passed, round(100 * fraction, 1), round(100 * needed), "%", message)
+
+
+def _row(point: Point) -> dict[str, float]:
+    return {
+        "batch_size": point.batch_size,
+        "p50_ms": round(point.p50_s * 1e3, 3),
+        "p99_ms": round(point.p99_s * 1e3, 3),
+        "throughput_rps": round(point.throughput, 1),
+    }
+
+
+def _answer(points: dict[int, Point], slas: list[float], bests: list[Point]) -> str:
+    """The grader's sweep and the right answers (shown only after a pass)."""
+    rows = "; ".join(
+        f"batch {p.batch_size}: p99 {p.p99_s * 1e3:.2f} ms, {p.throughput:.0f} req/s"
+        for p in points.values()
     )
+    answers = ", ".join(
+        f"SLA {name} ({sla * 1e3:.2f} ms) -> batch {best.batch_size}"
+        for name, sla, best in zip(SLA_NAMES, slas, bests, strict=False)
+    )
+    return f"grader's sweep: {rows}. Best batch sizes: {answers}"

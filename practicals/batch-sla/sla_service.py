@@ -11,7 +11,10 @@ Weights and inputs come from a seed; nothing is trained or downloaded.
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -53,3 +56,32 @@ class Service:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         del out
+
+
+def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
+    """The contestant's endpoints (runs in the sandboxed contestant, never in the referee):
+    ``choose(sla_p99_s)`` runs ``solution.choose_batch_size`` against this process's own copy
+    of the service and returns the batch size it picked. The referee measures the truth with
+    its own copy; nothing here knows it."""
+    choose_batch_size = getattr(solution, "choose_batch_size", None)
+    if not callable(choose_batch_size):
+        raise AttributeError("solution.py must define choose_batch_size(run_batch, sizes, sla)")
+    service = Service(int(init["seed"]), torch.device("cpu"))
+
+    def choose(sla_p99_s: float) -> Any:
+        return choose_batch_size(service.run_batch, list(BATCH_SIZES), float(sla_p99_s))
+
+    return {"choose": choose}
+
+
+def measure(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
+    """The grader's measuring contestant (``solution`` is the trusted ``baseline.py``):
+    ``sweep()`` returns one row per batch size (``batch_size``, ``p50_s``, ``p99_s``,
+    ``throughput``) of ``solution.sweep`` over this process's copy of the service."""
+    service = Service(int(init["seed"]), torch.device("cpu"))
+
+    def sweep() -> list[dict[str, float]]:
+        points = solution.sweep(service.run_batch, BATCH_SIZES)
+        return [dataclasses.asdict(point) for point in points.values()]
+
+    return {"sweep": sweep}
