@@ -76,7 +76,7 @@ def test_grade_exit_codes_json_and_stored_runs(
     result = json.loads(captured.out)
     assert result["passed"] is True and result["id"] == "toy"
     assert {"id", "passed", "score", "duration_s", "device", "checks"} <= set(result)
-    assert "importing the submission" in captured.err  # live progress on stderr
+    assert "starting the contestant" in captured.err  # live progress on stderr
 
     assert main(["--db", db_url, "practical", "grade", "toy", "--starter"]) == 1
     out = capsys.readouterr().out
@@ -107,3 +107,34 @@ def test_grade_on_a_machine_without_cuda_exits_3(
         pytest.skip("this machine has CUDA")
     assert main(["practical", "grade", "toy-gpu", "--reference"]) == 3
     assert "needs an NVIDIA GPU" in capsys.readouterr().err
+
+
+def test_doctor_reports_the_sandbox_level_and_the_forced_fallback(
+    practicals: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quiz.lab.sandbox import LEVELS, sandbox_level
+
+    sandbox_level.cache_clear()
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["sandbox"]
+    assert report["level"] in LEVELS and report["description"]
+    monkeypatch.setenv("LATENCY_QUIZ_SANDBOX", "rlimits")
+    sandbox_level.cache_clear()
+    try:
+        assert main(["doctor"]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Sandbox"))
+        assert "rlimits only (LATENCY_QUIZ_SANDBOX=rlimits)" in line
+    finally:
+        sandbox_level.cache_clear()
+
+
+@pytest.mark.slow
+def test_grade_text_shows_the_users_traceback_and_not_the_labs(
+    practicals: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text("def double(x):\n    return {}['oops']\n", encoding="utf-8")
+    assert main(["practical", "grade", "toy", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "toy: FAILED" in out and "KeyError: 'oops'" in out
+    assert 'File "solution.py", line 2, in double' in out

@@ -99,6 +99,7 @@ def collect(ctx: CliContext) -> dict[str, Any]:
         "cpu": cpu_stamp(),
         "torch": torch_report(),
         "distributed": distributed_report(),
+        "sandbox": sandbox_report(),
         "nvml": nvml_summary(),
         "paths": {
             "data_dir": str(config.data_dir()),
@@ -113,6 +114,14 @@ def collect(ctx: CliContext) -> dict[str, Any]:
             "available": sum(1 for p in practicals if p.availability.available),
         },
     }
+
+
+def sandbox_report() -> dict[str, str]:
+    """How graded code is confined on this machine (docs/lab.md)."""
+    from quiz.lab.sandbox import sandbox_level
+
+    level = sandbox_level()
+    return {"level": level.level, "reason": level.reason, "description": level.describe()}
 
 
 def _backend_line(store: dict[str, Any]) -> str:
@@ -150,6 +159,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
         ("torch", torch_line),
         ("GPU", gpus),
         ("Distributed", _distributed_line(info["distributed"])),
+        ("Sandbox", info["sandbox"]["description"]),
         ("Data dir", info["paths"]["data_dir"]),
         ("Database", info["paths"]["database"]),
         ("Backend", _backend_line(info["store"])),

@@ -150,19 +150,19 @@ def record_run(ctx: CliContext, practical_id: str, result: dict[str, object], so
 
 
 def print_result(result: LabResult) -> None:
-    verdict = "PASSED" if result.passed else "FAILED"
+    verdict = result.verdict.upper()
     device = result.device.get("device_name") or result.device.get("device") or "unknown device"
     print(f"{result.id}: {verdict} (score {result.score:.0%}, {result.duration_s:.1f} s, {device})")
     if result.error:
         print(f"reason: {result.error}")
-        if result.log_tail:
+        if result.log_tail and "Traceback (your code" not in result.error:
             print("last output:")
             for line in result.log_tail[-15:]:
                 print(f"  {line}")
         return
     rows = [
         (
-            "pass" if c.passed else "FAIL",
+            "pass" if c.passed else ("????" if c.inconclusive else "FAIL"),
             c.name,
             _value(c.measured, c.unit),
             _value(c.threshold, c.unit),
@@ -175,6 +175,11 @@ def print_result(result: LabResult) -> None:
     for row in [header, *rows]:
         cells = [row[i].ljust(widths[i]) for i in range(4)]
         print("  ".join(cells + [row[4]]).rstrip())
+    if result.inconclusive:
+        print("The machine was too noisy to decide; close other work and grade again.")
+    answer = result.details.get("answer")
+    if result.passed and isinstance(answer, list):
+        print("\n".join(["", "The answer, now that you have it:", *map(str, answer)]))
 
 
 def _value(value: object, unit: str) -> str:

@@ -103,7 +103,7 @@ def grade_practical(
         submission_dir = _submission_dir(practical, Path(target), Path(scratch))
         limit = timeout_s if timeout_s is not None else practical.spec.time_limit_s
         if on_log is not None:
-            on_log(f"grading {practical_id} ({source}) in a worker, time limit {limit:g} s")
+            on_log(f"grading {practical_id} ({source}), the code sandboxed, time limit {limit:g} s")
         run = _WorkerRun(
             practical,
             submission_dir,

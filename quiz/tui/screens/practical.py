@@ -146,7 +146,7 @@ class PracticalScreen(QuizScreen):
             table.add_row(
                 run.created_at.strftime("%Y-%m-%d %H:%M"),
                 run.source,
-                "passed" if run.passed else "failed",
+                run.result.get("verdict") or ("passed" if run.passed else "failed"),
                 f"{run.score:.0%}",
                 f"{run.duration_s:.1f} s" if run.duration_s is not None else "—",
             )

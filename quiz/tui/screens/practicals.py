@@ -72,7 +72,7 @@ class PracticalsScreen(QuizScreen):
                 spec.level,
                 spec.device,
                 "yes" if availability.available else "no",
-                ("passed" if run.passed else f"failed ({run.score:.0%})") if run else "—",
+                _last_result(run) if run else "—",
                 spec.title,
                 key=practical.id,
             )
@@ -86,3 +86,8 @@ class PracticalsScreen(QuizScreen):
             from quiz.tui.screens.practical import PracticalScreen
 
             self.app.push_screen(PracticalScreen(practical))
+
+
+def _last_result(run: PracticalRunRow) -> str:
+    verdict = run.result.get("verdict") or ("passed" if run.passed else "failed")
+    return "passed" if run.passed else f"{verdict} ({run.score:.0%})"
