@@ -1,66 +1,63 @@
-"""Grades profile-hotspot: re-profiles the user's variant of the pipeline in steady state and
-compares the submitted (stage, share) with what the profiler measured."""
+"""Grades profile-hotspot from the referee: a trusted process of the grader's own profiles your
+variant of the pipeline in steady state, before and after your ``find_hotspot`` runs in a
+sandboxed contestant, and your (stage, share) is compared with what the profiler measured. The
+measured profile never reaches your process, and a failure says what is wrong with your answer,
+not what the right one is (that is shown only after a pass)."""
 
 from __future__ import annotations
 
 import statistics
 from typing import Any
 
-from hotspot_pipeline import STAGES, STEP_RANGE, Batch, Pipeline, build_pipeline, make_batch
-from torch.profiler import ProfilerActivity, profile
+from baseline import WARMUP_STEPS
+from hotspot_pipeline import STAGES, STEP_RANGE, make_batch
 
 from quiz.lab.api import Check, GradeContext, SubmissionError, share_check
+from quiz.lab.referee import Contestant
 
-WARMUP_STEPS = 2
 PROFILED_STEPS = 8
+CALL_TIMEOUT_S = 45.0
 
 
 def grade(ctx: GradeContext) -> list[Check]:
-    solution = ctx.load_submission()
-    find_hotspot = ctx.require(solution, "find_hotspot")
     batches = [make_batch(ctx.seed + i) for i in range(WARMUP_STEPS + PROFILED_STEPS)]
-
+    variant = {"variant": ctx.user_seed}
+    measurer = ctx.start_contestant(
+        "hotspot_pipeline:measure", solution="baseline.py", init=variant
+    )
     ctx.log("profiling the pipeline in steady state (before your code runs)")
-    before = profile_steps(build_pipeline(ctx.user_seed), batches)
-    ctx.log("running your find_hotspot on a fresh pipeline")
-    stage, share = _read_answer(find_hotspot(build_pipeline(ctx.user_seed), list(batches)))
+    before = _profile(measurer, batches)
+    ctx.log("running your find_hotspot on a fresh pipeline, in a process of its own")
+    candidate = ctx.start_contestant("hotspot_pipeline:serve", init=variant)
+    try:
+        answer = candidate.call("find_hotspot", batches, timeout_s=CALL_TIMEOUT_S)
+    finally:
+        candidate.close()
+    stage, share = _read_answer(answer)
     ctx.log("profiling the pipeline again (after your code ran)")
-    after = profile_steps(build_pipeline(ctx.user_seed), batches)
+    after = _profile(measurer, batches)
     truth = stage_shares(before + after)
     first, second = stage_shares(before), stage_shares(after)
     # The grader's own two measurements disagree a little on a busy machine: widen the
     # tolerance by half that disagreement, so the verdict does not hinge on the noise.
     slack = {s: abs(first[s] - second[s]) / 2 for s in STAGES}
-    ctx.details["stage_shares_pct"] = {s: round(v, 1) for s, v in truth.items()}
     top = max(truth, key=lambda s: truth[s])
-    ctx.details["headline"] = {
-        "name": f"{top} share of step time",
-        "value": round(truth[top], 2),
-        "ci_low": round(min(first[top], second[top]), 2),
-        "ci_high": round(max(first[top], second[top]), 2),
-        "unit": "%",
-    }
-    ctx.details["answer"] = {"stage": stage, "share_pct": share}
-    return [
+    ctx.details["your_answer"] = {"stage": stage, "share_pct": share}
+    checks = [
         _stage_check(ctx, stage, truth),
         share_check(ctx, "share of step time", stage, share, truth, slack),
     ]
-
-
-def profile_steps(pipeline: Pipeline, batches: list[Batch]) -> list[dict[str, float]]:
-    """Per profiled step (after warm-up steps): the step's and each stage's time in µs."""
-    for batch in batches[:WARMUP_STEPS]:
-        pipeline.step(batch)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for batch in batches[WARMUP_STEPS:]:
-            pipeline.step(batch)
-    ranges = [e for e in prof.events() if e.name in STAGES or e.name == STEP_RANGE]
-    steps = []
-    for step in (e for e in ranges if e.name == STEP_RANGE):
-        start, end = step.time_range.start, step.time_range.end
-        inside = {e.name: e.cpu_time_total for e in ranges if start < e.time_range.start < end}
-        steps.append({STEP_RANGE: step.cpu_time_total} | {s: inside.get(s, 0.0) for s in STAGES})
-    return steps
+    if all(check.passed for check in checks):
+        ctx.details["headline"] = {
+            "name": f"{top} share of step time",
+            "value": round(truth[top], 2),
+            "ci_low": round(min(first[top], second[top]), 2),
+            "ci_high": round(max(first[top], second[top]), 2),
+            "unit": "%",
+        }
+    shares = ", ".join(f"{s} {truth[s]:.1f}%" for s in sorted(STAGES, key=lambda s: -truth[s]))
+    ctx.reveal(f"the grader's profile of a steady-state step: {shares}")
+    return checks
 
 
 def stage_shares(steps: list[dict[str, float]]) -> dict[str, float]:
@@ -70,6 +67,11 @@ def stage_shares(steps: list[dict[str, float]]) -> dict[str, float]:
     kept = [step for step in steps if step[STEP_RANGE] <= 1.5 * typical]
     total = sum(step[STEP_RANGE] for step in kept)
     return {stage: 100 * sum(step[stage] for step in kept) / total for stage in STAGES}
+
+
+def _profile(measurer: Contestant, batches: list[list[int]]) -> list[dict[str, float]]:
+    steps = measurer.call("profile", batches, timeout_s=CALL_TIMEOUT_S)
+    return [{str(k): float(v) for k, v in step.items()} for step in steps]
 
 
 def _read_answer(answer: Any) -> tuple[str, float]:
@@ -83,15 +85,20 @@ def _read_answer(answer: Any) -> tuple[str, float]:
 
 
 def _stage_check(ctx: GradeContext, stage: str, truth: dict[str, float]) -> Check:
-    top = max(truth, key=lambda s: truth[s])
+    """Your stage against the largest measured share (a stage within ``stage_tie_pts`` of it
+    counts too). The threshold column and a failure's message never name the top stage."""
     tie = ctx.thresholds["stage_tie_pts"]
+    top_share = max(truth.values())
+    threshold = f"largest share (±{tie:g} pts)"
     if stage not in truth:
-        passed, message = False, f"{stage!r} is not a stage; stages: {', '.join(STAGES)}"
+        message = f"{stage!r} is not a stage; stages: {', '.join(STAGES)}"
+        return Check("dominant stage", False, stage, threshold, "", message)
+    passed = truth[stage] >= top_share - tie
+    if passed:
+        message = f"{stage} takes {truth[stage]:.1f}% of a steady-state step, the largest share"
     else:
-        passed = stage == top or truth[stage] >= truth[top] - tie
         message = (
-            f"{top} takes {truth[top]:.1f}% of a steady-state step"
-            if passed
-            else f"{stage} takes {truth[stage]:.1f}%, but {top} takes {truth[top]:.1f}%"
+            f"{stage} takes {truth[stage]:.1f}% of a steady-state step in the grader's profile; "
+            f"another stage takes more than {tie:g} points more"
         )
-    return Check("dominant stage", passed, stage, top, "", message)
+    return Check("dominant stage", passed, stage, threshold, "", message)

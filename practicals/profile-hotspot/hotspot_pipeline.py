@@ -15,6 +15,8 @@ stage costs mean the same thing on every machine.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -176,3 +178,21 @@ def _mlp(dim: int, hidden: int) -> nn.Module:
 
 def build_pipeline(seed: int) -> Pipeline:
     return Pipeline(seed)
+
+
+def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
+    """The contestant's endpoints (runs in the sandboxed contestant, never in the referee):
+    ``find_hotspot(batches)`` runs ``solution.find_hotspot`` on a fresh pipeline of the user's
+    variant and returns its answer."""
+    find_hotspot = getattr(solution, "find_hotspot", None)
+    if not callable(find_hotspot):
+        raise AttributeError("solution.py must define find_hotspot(pipeline, batches)")
+    seed = int(init["variant"])
+    return {"find_hotspot": lambda batches: find_hotspot(build_pipeline(seed), batches)}
+
+
+def measure(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
+    """The grader's measuring contestant (``solution`` is the trusted ``baseline.py``):
+    ``profile(batches)`` profiles a fresh pipeline of the variant, one dict per step."""
+    seed = int(init["variant"])
+    return {"profile": lambda batches: solution.profile_steps(build_pipeline(seed), batches)}

@@ -176,18 +176,27 @@ def share_check(
     truth: dict[str, float],
     slack: dict[str, float],
     *,
-    measured_by: str = "measured",
+    measured_by: str = "the grader",
 ) -> Check:
     """The submission's claimed share (percent) of ``part`` against the grader's ``truth``:
     within the practical's ``share_tolerance_pts``, widened by ``slack[part]`` (half of the
-    disagreement between the grader's own two measurements), at most MAX_SLACK_PTS."""
+    disagreement between the grader's own two measurements), at most MAX_SLACK_PTS. A failure
+    says which way the claim is off, not the measured share (that may be the answer)."""
     actual = truth.get(part)
     if actual is None:
         return Check(name, False, claimed, None, "%", f"no {part!r} to compare")
     tolerance = ctx.thresholds["share_tolerance_pts"] + min(MAX_SLACK_PTS, slack[part])
     error = abs(claimed - actual)
-    message = (
-        f"{measured_by} {actual:.1f}% for {part}; yours is {error:.1f} points off "
-        f"(allowed: {tolerance:.1f})"
-    )
-    return Check(name, error <= tolerance, round(claimed, 2), round(actual, 1), "%", message)
+    if error <= tolerance:
+        message = (
+            f"{measured_by} measured {actual:.1f}% for {part}; yours is {error:.1f} points off "
+            f"(allowed: {tolerance:.1f})"
+        )
+    else:
+        side = "above" if claimed > actual else "below"
+        message = (
+            f"your {claimed:.1f}% for {part} is more than the allowed {tolerance:.1f} points "
+            f"{side} what {measured_by} measured"
+        )
+    threshold = f"±{tolerance:.1f}"
+    return Check(name, error <= tolerance, round(claimed, 2), threshold, "%", message)
