@@ -1,17 +1,36 @@
-"""serve-and-profile: the reference passes, the starter and every control fail; graded through
-the real runner and worker (each grade starts a server with a new secret bottleneck)."""
+"""serve-and-profile: the reference passes, the starter and every control fail, and so does a
+submission that hunts the heap for the server's hidden bottleneck (the server now lives in the
+grader's process; the submission reaches it only over HTTP through its relay); graded through
+the real runner, referee and contestants (each grade starts a server with a new secret
+bottleneck). A failing grade names neither the top component nor its share. The fast test runs
+the relay against a server on a Unix socket in a folder whose path is too long to bind as is."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from quiz.lab.catalog import get_practical
-from quiz.lab.runner import grade_practical
-from tests.lab_fixtures import failed_checks, shipped_files
+from quiz.lab.runner import LabResult, grade_practical
+from tests.lab_fixtures import failed_checks, failed_names, shipped_files, support_module
 
 PRACTICAL = "serve-and-profile"
 FILES = shipped_files(PRACTICAL)
 FAILING = [name for name in FILES if name != "reference"]
+COMPONENTS = ("queue", "preprocess", "model", "serialize")
+
+HUNTS_FOR_THE_SERVER = """
+import gc
+
+
+def diagnose(base_url):
+    for obj in gc.get_objects():  # the server object, and its secret, in this process?
+        bottleneck = getattr(obj, "bottleneck", None)
+        if isinstance(bottleneck, str) and hasattr(obj, "request_log"):
+            return bottleneck, 60.0
+    return "nothing-found", 0.0
+"""
 
 
 def test_has_enough_controls_and_a_three_hint_readme() -> None:
@@ -22,11 +41,41 @@ def test_has_enough_controls_and_a_three_hint_readme() -> None:
         assert control.read_text().startswith("# "), f"{control.name} must say what it gets wrong"
 
 
+def test_the_relay_reaches_a_server_on_a_unix_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server_module = support_module(PRACTICAL, "inference_server")
+    link = support_module(PRACTICAL, "server_link")
+    loadgen = support_module(PRACTICAL, "loadgen")
+    folder = tmp_path / ("deep-" * 20)
+    folder.mkdir()
+    assert len(str(folder / link.SOCKET_NAME)) > 108  # too long for a Unix socket address
+    with server_module.InferenceServer(3) as server:
+        server.serve_unix(folder / link.SOCKET_NAME)
+        monkeypatch.chdir(folder)
+        samples = loadgen.run_load(link.Relay(link.SOCKET_NAME).url(), requests=8, concurrency=2)
+        assert [s.status for s in samples] == [200] * 8
+        assert set(samples[0].server_timing_ms) == {"queue", "app"}
+        assert len(server.request_log()) == 8
+
+
+def _assert_no_answer_in(result: LabResult) -> None:
+    """Neither the top component (unless the user named it) nor the secret leaks."""
+    assert "answer" not in result.details and "headline" not in result.details
+    claimed = result.details.get("your_answer", {}).get("component")
+    for check in result.checks:
+        for component in COMPONENTS:
+            if component != claimed:
+                assert component not in str(check.threshold), check
+                assert f"{component} is" not in check.message, check
+
+
 @pytest.mark.slow
 def test_reference_passes() -> None:
     result = grade_practical(PRACTICAL, FILES["reference"], source="reference")
     assert result.passed, failed_checks(result)
     assert result.duration_s < 60
+    assert result.details["answer"], "a pass shows the server's shares and the bottleneck"
 
 
 @pytest.mark.slow
@@ -35,3 +84,13 @@ def test_starter_and_controls_fail(name: str) -> None:
     result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"
+    _assert_no_answer_in(result)
+
+
+@pytest.mark.slow
+def test_hunting_the_heap_for_the_server_finds_nothing(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(HUNTS_FOR_THE_SERVER, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert result.details["your_answer"] == {"component": "nothing-found", "share_pct": 0.0}
+    assert "primary latency component" in failed_names(result)
+    _assert_no_answer_in(result)

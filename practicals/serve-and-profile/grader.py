@@ -1,6 +1,9 @@
-"""Grades serve-and-profile: starts the server with a secret bottleneck, lets the submission
-diagnose it over HTTP, then load-tests it itself and compares the answer with the server's own
-per-request timings."""
+"""Grades serve-and-profile from the referee: the inference server, with a secret bottleneck,
+runs here; your ``diagnose`` runs in a sandboxed contestant that reaches it through a Unix socket
+in its folder (it has no network of its own). Then a trusted load test of the grader's own, in a
+process of the same kind, loads the server twice, and the answer is compared with the server's
+own record of each request, which never leaves this process. A failure says what is wrong with
+your answer, not what the right one is (that is shown only after a pass)."""
 
 from __future__ import annotations
 
@@ -8,44 +11,53 @@ import statistics
 from typing import Any
 
 from inference_server import COMPONENTS, InferenceServer, RequestTiming
-from loadgen import run_load
+from server_link import SOCKET_NAME
 
 from quiz.lab.api import Check, GradeContext, SubmissionError, share_check
+from quiz.lab.referee import Contestant
 
 CONCURRENCY = 4
 GRADER_REQUESTS = 100
+CALL_TIMEOUT_S = 90.0
 
 
 def grade(ctx: GradeContext) -> list[Check]:
-    solution = ctx.load_submission()
-    diagnose = ctx.require(solution, "diagnose")
     server = InferenceServer(ctx.seed % 2**31)
-    ctx.log("starting the inference server on 127.0.0.1")
+    ctx.log("starting the inference server")
     with server:
-        ctx.log(f"server at {server.url}; running your diagnose()")
-        component, share = _read_answer(diagnose(server.url))
+        candidate = ctx.start_contestant("server_link:serve")
+        server.serve_unix(candidate.workdir / SOCKET_NAME)
+        ctx.log("running your diagnose() in its own process")
+        try:
+            answer = candidate.call("diagnose", timeout_s=CALL_TIMEOUT_S)
+        finally:
+            candidate.close()
+        component, share = _read_answer(answer)
         ctx.log(f"your answer: {component} at {share:.1f}%; load-testing the server twice")
-        loads = [_own_load(server, seed) for seed in (1, 2)]
+        loader = ctx.start_contestant("server_link:load_test", solution="baseline.py")
+        server.serve_unix(loader.workdir / SOCKET_NAME)
+        loads = [_own_load(server, loader, seed) for seed in (1, 2)]
     truth = p50_shares(loads[0] + loads[1])
     first, second = p50_shares(loads[0]), p50_shares(loads[1])
     slack = {c: abs(first[c] - second[c]) / 2 for c in COMPONENTS}
-    ctx.details["p50_shares_pct"] = {c: round(v, 1) for c, v in truth.items()}
     top = max(truth, key=lambda c: truth[c])
-    ctx.details["headline"] = {
-        "name": f"{top} p50 share of latency",
-        "value": round(truth[top], 2),
-        "ci_low": round(min(first[top], second[top]), 2),
-        "ci_high": round(max(first[top], second[top]), 2),
-        "unit": "%",
-    }
-    ctx.details["answer"] = {"component": component, "share_pct": share}
-    ctx.details["hidden_bottleneck"] = server.bottleneck
-    return [
+    ctx.details["your_answer"] = {"component": component, "share_pct": share}
+    checks = [
         _component_check(component, truth),
-        share_check(
-            ctx, "p50 share", component, share, truth, slack, measured_by="the server measured"
-        ),
+        share_check(ctx, "p50 share", component, share, truth, slack, measured_by="the server"),
     ]
+    if all(check.passed for check in checks):
+        ctx.details["headline"] = {
+            "name": f"{top} p50 share of latency",
+            "value": round(truth[top], 2),
+            "ci_low": round(min(first[top], second[top]), 2),
+            "ci_high": round(max(first[top], second[top]), 2),
+            "unit": "%",
+        }
+    shares = ", ".join(f"{c} {truth[c]:.1f}%" for c in sorted(COMPONENTS, key=lambda c: -truth[c]))
+    ctx.reveal(f"the server's p50 shares under the grader's load: {shares}")
+    ctx.reveal(f"the hidden bottleneck was: {server.bottleneck}")
+    return checks
 
 
 def p50_shares(log: list[RequestTiming]) -> dict[str, float]:
@@ -53,10 +65,10 @@ def p50_shares(log: list[RequestTiming]) -> dict[str, float]:
     return {c: statistics.median(100 * r.component(c) / r.total_s for r in log) for c in COMPONENTS}
 
 
-def _own_load(server: InferenceServer, seed: int) -> list[RequestTiming]:
+def _own_load(server: InferenceServer, loader: Contestant, seed: int) -> list[RequestTiming]:
     before = len(server.request_log())
-    samples = run_load(server.url, requests=GRADER_REQUESTS, concurrency=CONCURRENCY, seed=seed)
-    if any(s.status != 200 for s in samples):
+    statuses = loader.call("load", GRADER_REQUESTS, CONCURRENCY, seed, timeout_s=CALL_TIMEOUT_S)
+    if any(status != 200 for status in statuses):
         raise RuntimeError("the inference server failed requests during the grader's load test")
     return server.request_log()[before:]
 
@@ -72,12 +84,13 @@ def _read_answer(answer: Any) -> tuple[str, float]:
 
 
 def _component_check(component: str, truth: dict[str, float]) -> Check:
-    top = max(truth, key=lambda c: truth[c])
+    """Your component against the largest p50 share; neither the threshold column nor a
+    failure's message names the top component."""
+    threshold = "largest p50 share"
     if component not in truth:
         message = f"{component!r} is not a component; components: {', '.join(COMPONENTS)}"
-        return Check("primary latency component", False, component, top, "", message)
-    passed = component == top
-    message = f"{top} is {truth[top]:.1f}% of a typical request's latency"
-    if not passed:
-        message = f"{component} is {truth[component]:.1f}%, but " + message
-    return Check("primary latency component", passed, component, top, "", message)
+        return Check("primary latency component", False, component, threshold, "", message)
+    passed = component == max(truth, key=lambda c: truth[c])
+    share = f"{component} is {truth[component]:.1f}% of a typical request's latency at the server"
+    message = f"{share}, the largest share" if passed else f"{share}; another component takes more"
+    return Check("primary latency component", passed, component, threshold, "", message)

@@ -88,6 +88,13 @@ class Contestant:
     def pid(self) -> int:
         return self._proc.pid
 
+    @property
+    def workdir(self) -> Path:
+        """The contestant's scratch working folder (the same path inside its sandbox): where a
+        grader may put a Unix socket to serve it, since it has no network of its own
+        (serve-and-profile's inference server)."""
+        return self._scratch / "work"
+
     def call(self, endpoint: str, *args: Any, timeout_s: float | None = None) -> Any:
         """Call ``endpoint(*args)`` in the contestant; its plain-data reply, or SubmissionError."""
         self.wait_started()
