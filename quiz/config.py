@@ -22,6 +22,8 @@ APP_NAME = "latency-quiz"
 DB_ENV = "LATENCY_QUIZ_DB"
 HOME_ENV = "LATENCY_QUIZ_HOME"
 USER_ENV = "LATENCY_QUIZ_USER"
+JUDGE_ENV = "LATENCY_QUIZ_JUDGE"  # an OpenAI-compatible server that judges short answers
+JUDGE_MODEL_ENV = "LATENCY_QUIZ_JUDGE_MODEL"
 FALLBACK_USER = "default"
 USER_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 

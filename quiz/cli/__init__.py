@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="whose attempts, cards, mocks and plan to use (default: env LATENCY_QUIZ_USER, "
         "else your login name)",
     )
+    parser.add_argument(
+        "--judge",
+        metavar="URL",
+        help="grade short answers also with your own OpenAI-compatible model server "
+        "(vLLM, llama.cpp, Ollama), e.g. http://localhost:8000 (default: env "
+        "LATENCY_QUIZ_JUDGE, else off; LATENCY_QUIZ_JUDGE_MODEL names the model)",
+    )
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=OneLineParser
     )
@@ -67,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ctx = CliContext(db_url=args.db)
     saved_user = os.environ.get(config.USER_ENV)
+    saved_judge = os.environ.get(config.JUDGE_ENV)
     try:
+        if args.judge is not None:  # the app and `ask` read it too
+            os.environ[config.JUDGE_ENV] = args.judge
         if args.user is not None:  # the app, `serve` and the lab's subprocesses read it too
             os.environ[config.USER_ENV] = config.check_user_name(args.user)
         if args.command is None:
@@ -89,3 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ.pop(config.USER_ENV, None)
         else:
             os.environ[config.USER_ENV] = saved_user
+        if saved_judge is None:
+            os.environ.pop(config.JUDGE_ENV, None)
+        else:
+            os.environ[config.JUDGE_ENV] = saved_judge

@@ -87,7 +87,7 @@ def store_report(ctx: CliContext) -> dict[str, Any]:
 
 
 def collect(ctx: CliContext) -> dict[str, Any]:
-    from quiz import config
+    from quiz import config, judge
     from quiz.lab.catalog import list_practicals
     from quiz.lab.device import cpu_stamp, nvml_summary
 
@@ -108,6 +108,7 @@ def collect(ctx: CliContext) -> dict[str, Any]:
             "practicals": str(config.practicals_dir()),
         },
         "bank_questions": len(ctx.bank().questions),
+        "judge": judge.describe(),
         "store": store_report(ctx),
         "practicals": {
             "total": len(practicals),
@@ -165,6 +166,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
         ("Backend", _backend_line(info["store"])),
         ("User", info["store"].get("user", "unknown (database not opened)")),
         ("Bank", f"{info['bank_questions']} questions in {info['paths']['bank']}"),
+        ("Judge", info["judge"]),
         (
             "Practicals",
             f"{info['practicals']['available']} of {info['practicals']['total']} "

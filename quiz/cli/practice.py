@@ -51,10 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_answer(args: argparse.Namespace, ctx: CliContext) -> int:
     from quiz.bank import instantiate
-    from quiz.grading import grade
+    from quiz.judge import grade_answer
 
     instance = instantiate(ctx.bank().get(args.id), args.seed)
-    verdict = grade(instance, args.answer)
+    verdict, notice = grade_answer(instance, args.answer)
+    if notice:
+        print(f"latency-quiz: {notice}", file=sys.stderr)
     if not args.no_record:
         from quiz.study.self_check import submit_verdict
 
@@ -130,7 +132,7 @@ def ask_one(
     ctx: CliContext, instance: Any, stdin: TextIO, *, interactive: bool
 ) -> float | Literal["skipped"] | None:
     """Ask until the answer can be read; returns the score, SKIPPED, or None at end of input."""
-    from quiz.grading import grade
+    from quiz.judge import grade_answer
     from quiz.study.self_check import submit_verdict
 
     started = time.monotonic()
@@ -145,10 +147,12 @@ def ask_one(
             print("skipped")
             return SKIPPED
         try:
-            verdict = grade(instance, text)
+            verdict, notice = grade_answer(instance, text)
         except AnswerFormatError as err:
             print(f"can't read that answer: {err}")
             continue
+        if notice:
+            print(notice)
         print_verdict(verdict)
         print(f"\nWhy: {instance.explanation.strip()}")
         if verdict.needs_self_check and interactive:

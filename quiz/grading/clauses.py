@@ -28,8 +28,9 @@ MAX_GAP = 2  # words allowed between two words of a phrase
 _TOKEN = re.compile(
     r"is:|[a-z0-9]+(?:-[a-z0-9]+)+|[a-z0-9]+(?:\.[0-9]+)?|[.!?;:\n]|[,()\[\]—–]|\s-\s|->|→|="
 )
-_SENTENCE_END = {".", "!", "?", ";", ":", "\n"}
-_BREAK_MARKS = {",", "(", ")", "[", "]", "—", "–", "-"}
+_SENTENCE_END = {".", "!", "?", ":", "\n"}
+_BREAK_MARKS = {",", ";", "(", ")", "[", "]", "—", "–", "-"}
+_LIST_MARKS = {",", ";"}
 _ARTICLES = {"a", "an", "the"}
 _CLAIM_MARKS = {"=", "->", "→"}
 _COLON_IS = "is:"  # "Latency: the time ..." reads as "latency is the time ..."
@@ -139,7 +140,7 @@ def sentences(text: str) -> list[Sentence]:
 
 def _sentence(tokens: list[str], compound: list[bool]) -> Sentence:
     verbs = [t if not part else "" for t, part in zip(tokens, compound, strict=True)]
-    items = _split(verbs, {","})
+    items = _split(verbs, _LIST_MARKS)
     sizes = [sum(bool(t) and _is_word(t) for t in item) for item in items]
     short_items = sum(
         size <= _LIST_ITEM_WORDS and not _has_claim(item, in_list=True)
