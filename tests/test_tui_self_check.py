@@ -1,0 +1,78 @@
+"""The self-check of a short answer in the app: key points with the detected ones pre-ticked,
+the user's corrections, and the confirmed score."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.app import App, ComposeResult
+from textual.widgets import Checkbox
+
+from quiz.bank import instantiate, load_bank
+from quiz.grading import grade
+from quiz.tui.widgets.question.self_check import SelfCheck, SelfCheckConfirmed
+
+PTQ = instantiate(load_bank().get("what-is-ptq"))
+UNSURE = grade(
+    PTQ,
+    "You take the finished network and squeeze every number in it into a smaller box, "
+    "picking the box sizes from a handful of example prompts; the chip then spends less of "
+    "each step waiting on its memory.",
+)
+SURE = grade(PTQ, "PTQ is not applied after training and decode is not memory bound.")
+
+
+class Host(App[None]):
+    def __init__(self, interactive: bool, verdict=UNSURE) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.interactive = interactive
+        self.verdict = verdict
+        self.confirmed: list[SelfCheckConfirmed] = []
+
+    def compose(self) -> ComposeResult:
+        yield SelfCheck(PTQ, self.verdict, interactive=self.interactive)
+
+    def on_self_check_confirmed(self, message: SelfCheckConfirmed) -> None:
+        self.confirmed.append(message)
+
+
+def test_detected_points_are_pre_ticked_and_corrections_are_the_score() -> None:
+    asyncio.run(_corrections_are_the_score())
+
+
+async def _corrections_are_the_score() -> None:
+    assert UNSURE.needs_self_check
+    app = Host(interactive=True)
+    async with app.run_test(size=(100, 40)) as pilot:
+        boxes = list(app.query(Checkbox))
+        assert [b.value for b in boxes] == [p.status == "covered" for p in UNSURE.points]
+        for box in boxes:  # the user ticks every point but the last
+            box.value = box is not boxes[-1]
+        await pilot.pause()
+        score = str(app.query_one("#self-check-score").render())
+        assert "Score with these ticks: 89%" in score
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        (message,) = app.confirmed
+        assert message.covered == frozenset(range(len(boxes) - 1))
+        assert message.verdict.score == 8 / 9 and message.verdict.correct
+        assert all(box.disabled for box in boxes)
+        await pilot.press("ctrl+y")  # once only
+        await pilot.pause()
+        assert len(app.confirmed) == 1
+
+
+def test_a_sure_verdict_shows_its_points_read_only() -> None:
+    asyncio.run(_read_only())
+
+
+async def _read_only() -> None:
+    assert not SURE.needs_self_check
+    app = Host(interactive=False, verdict=SURE)
+    async with app.run_test(size=(100, 40)) as pilot:
+        boxes = list(app.query(Checkbox))
+        assert len(boxes) == len(SURE.points) and all(box.disabled for box in boxes)
+        assert "(contradicted)" in str(boxes[2].label)
+        assert not app.query("#self-check-confirm")
+        await pilot.press("ctrl+y")
+        assert app.confirmed == []
