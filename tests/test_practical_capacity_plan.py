@@ -1,5 +1,7 @@
 """capacity-plan-70b: the analytic model against hand-computed figures, the plan reader, and
-(slow) the reference, starter and negative controls through the real runner."""
+(slow) the reference, starter, an edited workspace plan.yaml, negative controls and a submission
+that imports the grader's optimizer, through the real runner: the plan comes from a contestant,
+the model and optimizer stay in the referee, and a failure never shows the cheapest plan."""
 
 from __future__ import annotations
 
@@ -284,6 +286,38 @@ def test_starter_workspace_fails_on_its_plan(tmp_path: Path) -> None:
     assert {"memory fits", "every choice justified"} <= failed_names(result)
 
 
+@pytest.mark.slow
+def test_the_users_edited_plan_yaml_is_what_is_graded(tmp_path: Path) -> None:
+    from quiz.lab.workspace import start_workspace
+
+    folder = start_workspace("capacity-plan-70b", tmp_path / "ws")
+    reference = (FOLDER / "reference.py").read_text(encoding="utf-8")
+    plan_yaml = reference.split('PLAN = """', 1)[1].split('"""', 1)[0]
+    (folder / "plan.yaml").write_text(plan_yaml, encoding="utf-8")
+    result = grade_shipped(PRACTICAL, folder, "workspace")
+    assert result.passed, [c for c in result.checks if not c.passed]
+    assert result.details["answer"], "a pass shows the cheapest plan"
+
+
+IMPORTS_THE_OPTIMIZER = """
+def plan():
+    from capacity_model import Model  # the grader's own optimizer, if it were importable
+
+    best = Model().cheapest().plan
+    return {"gpu": best.gpu}
+"""
+
+
+@pytest.mark.slow
+def test_the_optimizer_cannot_be_imported(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(IMPORTS_THE_OPTIMIZER, encoding="utf-8")
+    result = grade_shipped(PRACTICAL, tmp_path, "path")
+    assert not result.passed
+    assert result.error is not None
+    assert "No module named 'capacity_model'" in result.error
+    assert 'solution.py", line 3, in plan' in result.error
+
+
 CONTROL_FAILURES = {
     "bf16_on_two_gpus": "memory fits",
     "fp8_on_a100": "plan is valid",
@@ -305,3 +339,6 @@ def test_control_fails_for_its_reason(name: str) -> None:
     assert result.error is None, result.error
     assert not result.passed
     assert CONTROL_FAILURES[name] in failed_names(result)
+    cheapest = cm.Model().cheapest().plan.describe()
+    assert "answer" not in result.details
+    assert cheapest not in repr(result.details) + repr(result.checks)

@@ -1,29 +1,31 @@
 """Grades a 70B serving plan with the analytic model in capacity_model.py (a model, not a
 measurement): memory, p99 TTFT, p99 TPOT, keeping up with the load, the prefix-cache claim,
-cost against the cheapest plan the grader finds itself, and a justification for every choice."""
+cost against the cheapest plan the grader finds itself, and a justification for every choice.
+
+Your ``plan()`` runs in a sandboxed contestant and hands back plain data; the capacity model and
+its optimizer run only here (they are not among the files your process gets). A failure says
+what is wrong with your plan; the cheapest plan is shown only after a pass."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
 from capacity_model import Evaluation, Model
 from plan_file import PlanError, parse_plan, unjustified
 
-from quiz.lab.api import Check, GradeContext, SubmissionError
+from quiz.lab.api import Check, GradeContext
 
 _HIT_RATE_SLACK = 0.02
+PLAN_TIMEOUT_S = 30.0
 GB = 1e9
 
 
 def grade(ctx: GradeContext) -> list[Check]:
-    model = Model()  # built from the facts file before any submission code runs
-    solution = ctx.load_submission()
-    make_plan = ctx.require(solution, "plan")
-    try:
-        data = make_plan()
-    except Exception as err:
-        raise SubmissionError(f"plan() failed: {type(err).__name__}: {err}") from err
+    model = Model()
+    ctx.log("asking your plan() for the plan, in its own process")
+    data = ctx.start_contestant("plan_driver:serve").call("plan", timeout_s=PLAN_TIMEOUT_S)
     ctx.details["model_note"] = (
         "An analytic model with published peak figures and stated efficiency assumptions; "
         "not a measurement."
@@ -38,7 +40,7 @@ def grade(ctx: GradeContext) -> list[Check]:
     ctx.log("searching the plan space for the cheapest plan that meets the SLA")
     best = model.cheapest()
     ctx.details["your_plan"] = _summary(mine)
-    ctx.details["cheapest_plan"] = _summary(best)
+    ctx.reveal(f"the cheapest plan the grader found: {json.dumps(_summary(best))}")
     t = ctx.thresholds
     return [
         Check("plan is valid", True, message=plan.describe()),
@@ -139,8 +141,7 @@ def _cost_check(mine: Evaluation, best: Evaluation, limit: float) -> Check:
     verdict = "meets the SLA" if mine.feasible else f"violates {_violated(mine)}"
     message = (
         f"your plan ${mine.cost_per_hour:.2f}/h ({verdict}; binding constraint: {mine.binding}); "
-        f"cheapest found ${best.cost_per_hour:.2f}/h: {best.plan.describe()} "
-        f"(binding constraint: {best.binding})"
+        f"the cheapest plan the grader found that meets the SLA costs ${best.cost_per_hour:.2f}/h"
     )
     passed = mine.feasible and ratio <= limit
     return Check(
