@@ -1,10 +1,13 @@
 """continuous-batching: the simulated engine (cost model, KV accounting, rules), the reference
-scheduler on a few traces, and (slow) reference, starter and controls through the runner."""
+scheduler on a few traces, the plain-data round trip of states and plans, and (slow) reference,
+starter, controls and a scheduler that rewrites the cost model through the runner: the engine
+runs in the referee, the scheduler in a contestant."""
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -158,6 +161,35 @@ def test_reference_meets_the_sla_and_beats_static_batching() -> None:
         assert first.peak_blocks <= CONFIG.num_blocks
 
 
+def test_states_and_plans_cross_as_plain_data() -> None:
+    engine = se.Engine(se.make_trace(3), CONFIG)
+    states: list[se.EngineState] = []
+
+    class Recording:
+        def __init__(self) -> None:
+            self.inner = practical_module(PRACTICAL, "reference.py").Scheduler(CONFIG)
+
+        def schedule(self, state: se.EngineState) -> se.StepPlan:
+            states.append(state)
+            plain = se.plan_to_plain(self.inner.schedule(state))
+            return se.plan_from_plain(plain)
+
+    engine.run(Recording())
+    assert se.config_from_plain(se.config_to_plain(CONFIG)) == CONFIG
+    busy = max(states, key=lambda s: len(s.running) + len(s.waiting))
+    assert busy.running and busy.waiting
+    assert se.state_from_plain(se.state_to_plain(busy), CONFIG) == busy
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [{"prefill": [[1, "2"]], "decode": [], "preempt": []}, {"decode": [True]}, "a plan"],
+)
+def test_a_reply_that_is_not_a_plan_is_a_scheduler_error(reply: object) -> None:
+    with pytest.raises(se.SchedulerError):
+        se.plan_from_plain(reply)
+
+
 def test_percentile_is_nearest_rank() -> None:
     values = tuple(float(v) for v in range(1, 101))
     assert se.percentile(values, 0.99) == 99.0
@@ -206,3 +238,37 @@ def test_control_fails_for_its_reason(name: str) -> None:
     assert result.error is None, result.error
     assert not result.passed
     assert CONTROL_FAILURES[name] in failed_names(result)
+
+
+MUTATES_THE_COST_MODEL = """
+from serving_engine import StepPlan
+
+
+class Scheduler:
+    \"\"\"The starter's one-at-a-time scheduler, on a cost model made free.\"\"\"
+
+    def __init__(self, config, chunk_size=256):
+        for name in ("hbm_efficiency", "compute_efficiency"):
+            object.__setattr__(config.cost, name, 1e9)
+        object.__setattr__(config.cost, "step_overhead_s", 0.0)
+        self.chunk_size = chunk_size
+
+    def schedule(self, state):
+        queue = state.running or state.waiting
+        if not queue:
+            return StepPlan()
+        req = queue[0]
+        if req.decoding:
+            return StepPlan(decode=[req.id])
+        return StepPlan(prefill={req.id: min(self.chunk_size, req.remaining_prefill)})
+"""
+
+
+@pytest.mark.slow
+def test_rewriting_the_cost_model_changes_nothing_the_engine_charges(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(MUTATES_THE_COST_MODEL, encoding="utf-8")
+    result = grade_shipped(PRACTICAL, tmp_path, "path")
+    assert result.error is None, result.error
+    assert {"throughput >= 2x static batching", "p99 TTFT within SLA"} <= failed_names(result)
+    efficiencies = result.details["engine"]["efficiencies"]
+    assert efficiencies == {"hbm": 0.8, "compute": 0.5, "step_overhead_s": 0.5e-3}

@@ -1,7 +1,12 @@
 """Grades a continuous-batching scheduler on the simulated engine in serving_engine.py (a
 roofline model of an H100 serving Llama-3-8B, not a measurement): every request completes, the
 KV budget holds, the replay is deterministic, throughput beats static batching, and p99
-TTFT / TPOT meet the SLA. The report sweeps the prefill chunk size."""
+TTFT / TPOT meet the SLA. The report sweeps the prefill chunk size.
+
+The engine, the trace (with its hidden output lengths) and the cost model run here, in the
+referee; your scheduler runs in a sandboxed contestant and is asked for each step over the
+lab's channel with the state as plain data. Whatever it changes in its own copies (the config,
+the cost model) never reaches the engine."""
 
 from __future__ import annotations
 
@@ -11,15 +16,35 @@ from typing import Any
 from serving_engine import (
     Engine,
     EngineConfig,
+    EngineState,
     RunResult,
     StaticBatching,
+    StepPlan,
     TraceConfig,
+    config_to_plain,
     make_trace,
+    plan_from_plain,
+    state_to_plain,
 )
 
-from quiz.lab.api import Check, GradeContext, SubmissionError
+from quiz.lab.api import Check, GradeContext
+from quiz.lab.referee import Contestant
 
 CHUNK_SWEEP = (64, 128, 256, 512, 1024, 2048)
+STEP_TIMEOUT_S = 30.0
+
+
+class RemoteScheduler:
+    """The engine's side of your scheduler: a fresh ``Scheduler(config, **kwargs)`` in the
+    contestant, asked for every step with the state as plain data."""
+
+    def __init__(self, contestant: Contestant, **kwargs: int) -> None:
+        self._contestant = contestant
+        contestant.call("start", kwargs, timeout_s=STEP_TIMEOUT_S)
+
+    def schedule(self, state: EngineState) -> StepPlan:
+        reply = self._contestant.call("schedule", state_to_plain(state), timeout_s=STEP_TIMEOUT_S)
+        return plan_from_plain(reply)
 
 
 def grade(ctx: GradeContext) -> list[Check]:
@@ -47,13 +72,14 @@ def grade(ctx: GradeContext) -> list[Check]:
     static = engine.run(StaticBatching(config))
     ctx.details["static_batching"] = _summary(static)
 
-    solution = ctx.load_submission()
-    scheduler_class = ctx.require(solution, "Scheduler")
-    ctx.log("replaying the trace under your scheduler, twice")
-    first = engine.run(_make(scheduler_class, config))
-    second = engine.run(_make(scheduler_class, config))
+    candidate = ctx.start_contestant(
+        "serving_engine:serve", init={"config": config_to_plain(config)}
+    )
+    ctx.log("replaying the trace under your scheduler (in its own process), twice")
+    first = engine.run(RemoteScheduler(candidate))
+    second = engine.run(RemoteScheduler(candidate))
     ctx.details["your_scheduler"] = _summary(first)
-    ctx.details["chunk_size_sweep"] = _sweep(ctx, engine, scheduler_class, config)
+    ctx.details["chunk_size_sweep"] = _sweep(ctx, engine, candidate)
 
     t = ctx.thresholds
     ratio = first.throughput / static.throughput if static.throughput else 0.0
@@ -80,15 +106,6 @@ def grade(ctx: GradeContext) -> list[Check]:
     ]
 
 
-def _make(scheduler_class: Any, config: EngineConfig, **kwargs: int) -> Any:
-    try:
-        return scheduler_class(config, **kwargs)
-    except Exception as err:
-        raise SubmissionError(
-            f"Scheduler(config, **{kwargs}) failed: {type(err).__name__}: {err}"
-        ) from err
-
-
 def _summary(run: RunResult) -> dict[str, Any]:
     return {
         "completed": f"{run.completed}/{run.total}",
@@ -106,12 +123,12 @@ def _round(value: float, digits: int) -> float | str:
     return round(value, digits) if value != float("inf") else "none completed"
 
 
-def _sweep(ctx: GradeContext, engine: Engine, scheduler_class: Any, config: EngineConfig) -> Any:
+def _sweep(ctx: GradeContext, engine: Engine, candidate: Contestant) -> Any:
     """How p99 TTFT and TPOT move with the prefill chunk size (a report, not a check)."""
     rows = []
     for chunk in CHUNK_SWEEP:
         ctx.log(f"chunk-size sweep: chunk_size={chunk}")
-        run = engine.run(_make(scheduler_class, config, chunk_size=chunk))
+        run = engine.run(RemoteScheduler(candidate, chunk_size=chunk))
         rows.append({"chunk_size": chunk, **_summary(run)})
     return rows
 

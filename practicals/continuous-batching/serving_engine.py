@@ -5,7 +5,8 @@ which to preempt. The engine owns the paged KV cache and refuses any step that w
 THIS IS A MODEL, NOT A MEASUREMENT. Each iteration costs what a roofline model of a named GPU
 says (``CostModel``: weights and KV bytes at the facts file's HBM bandwidth, FLOPs at its dense
 peak, each scaled by a stated efficiency), so no GPU is needed and a run is deterministic.
-Pure Python; the grader, the tests and the user's experiments import it.
+Pure Python; the grader, the tests and the user's experiments import it. The grader runs the
+engine in its own process and a submitted scheduler in a sandboxed one (``serve`` below).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import yaml
 
@@ -482,3 +483,97 @@ class StaticBatching:
             reserved += worst
             plan.prefill[req.id] = req.remaining_prefill
         return plan
+
+
+# -- plain data across the lab's channel ------------------------------------------------------
+# The engine (and its trace and cost model) runs in the grader's process; a submitted scheduler
+# runs in a sandboxed contestant process and sees each iteration's state as plain data, rebuilt
+# there into the same classes. Nothing it changes there reaches the engine.
+
+
+def config_to_plain(config: EngineConfig) -> dict[str, Any]:
+    return asdict(config)
+
+
+def config_from_plain(data: dict[str, Any]) -> EngineConfig:
+    fields = dict(data)
+    cost = CostModel(**fields.pop("cost"))
+    return EngineConfig(**fields, cost=cost)
+
+
+def state_to_plain(state: EngineState) -> dict[str, Any]:
+    """The state without its config (sent once, at start): each request view as a row of its
+    fields in declaration order."""
+    return {
+        "now_s": state.now_s,
+        "free_blocks": state.free_blocks,
+        "waiting": [_view_row(view) for view in state.waiting],
+        "running": [_view_row(view) for view in state.running],
+    }
+
+
+def state_from_plain(data: dict[str, Any], config: EngineConfig) -> EngineState:
+    return EngineState(
+        now_s=float(data["now_s"]),
+        free_blocks=int(data["free_blocks"]),
+        config=config,
+        waiting=tuple(RequestView(*row) for row in data["waiting"]),
+        running=tuple(RequestView(*row) for row in data["running"]),
+    )
+
+
+def plan_to_plain(plan: StepPlan) -> dict[str, list[Any]]:
+    if not isinstance(plan, StepPlan):
+        raise TypeError(f"schedule() must return a StepPlan, not {type(plan).__name__}")
+    return {
+        "prefill": [[rid, tokens] for rid, tokens in plan.prefill.items()],
+        "decode": list(plan.decode),
+        "preempt": list(plan.preempt),
+    }
+
+
+def plan_from_plain(data: Any) -> StepPlan:
+    """A StepPlan from a contestant's reply; SchedulerError if it is not one."""
+    try:
+        pairs = [(_request_id(rid), _request_id(tokens)) for rid, tokens in data["prefill"]]
+        plan = StepPlan(
+            prefill=dict(pairs),
+            decode=[_request_id(rid) for rid in data["decode"]],
+            preempt=[_request_id(rid) for rid in data["preempt"]],
+        )
+    except (KeyError, TypeError, ValueError):
+        raise SchedulerError(
+            "schedule() must return a StepPlan of request ids and token counts"
+        ) from None
+    if len(plan.prefill) != len(pairs):
+        raise SchedulerError("a request is listed twice")
+    return plan
+
+
+def _request_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(value)
+    return value
+
+
+def _view_row(view: RequestView) -> list[Any]:
+    return [getattr(view, name) for name in RequestView.__slots__]
+
+
+def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
+    """The contestant's endpoints (runs in the sandboxed contestant, never in the referee):
+    ``start(kwargs)`` builds a fresh ``solution.Scheduler(config, **kwargs)`` for one replay;
+    ``schedule(state)`` asks it for the next step."""
+    scheduler_class = getattr(solution, "Scheduler", None)
+    if not callable(scheduler_class):
+        raise AttributeError("solution.py must define class Scheduler(config, chunk_size=256)")
+    config = config_from_plain(init["config"])
+    current: list[Any] = []
+
+    def start(kwargs: dict[str, Any]) -> None:
+        current[:] = [scheduler_class(config, **kwargs)]
+
+    def schedule(state: dict[str, Any]) -> dict[str, list[Any]]:
+        return plan_to_plain(current[0].schedule(state_from_plain(state, config)))
+
+    return {"start": start, "schedule": schedule}
