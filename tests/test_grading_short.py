@@ -79,6 +79,22 @@ def test_negation_ends_at_the_clause() -> None:
     assert statuses("It is not slow because it is the time one request takes.")[0] == "covered"
 
 
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        ("Latency is not only the time one request takes but also its queueing.", "covered"),
+        ("Latency rather than throughput is the time one request takes.", "covered"),
+        ("It is throughput rather than the time one request takes.", "contradicted"),
+        ("Without the time one request takes, you know nothing.", "contradicted"),
+        ("The time one request takes is not needed here.", "contradicted"),
+        ("The time one request takes is irrelevant for this.", "contradicted"),
+        ("No matter what, latency is the time one request takes.", "covered"),
+    ],
+)
+def test_negation_scope(answer: str, status: str) -> None:
+    assert statuses(answer)[0] == status
+
+
 def test_double_negation_and_denied_misconceptions_support_a_point() -> None:
     answer = "Latency is not the inverse of throughput; that only holds at batch one."
     assert statuses(answer)[1] == "covered"

@@ -43,6 +43,11 @@ _FUNCTION_WORDS = {*_FUNCTION_WORDS_TEXT.split(), "your", "my", "i", "not", "per
 _BREAK_WORDS_TEXT = """but and so because since while whereas although though yet however which
 therefore thus hence then instead during when whenever after before until unless if where for"""
 _NEGATIONS_TEXT = "not no never none nor neither without nothing unlike"
+_AUXILIARIES_TEXT = "is are was were do does did will can"
+_DISMISSALS_TEXT = "needed necessary required matter happen exist true"  # "isn't needed"
+_DISMISSIVE_TEXT = "unnecessary irrelevant unneeded"  # "is unnecessary"
+_SHORT_SCOPE = 2  # words after "instead of", "rather than", "without", "unlike" that they deny
+_NOT_DENIALS = {"only", "just", "merely", "matter", "doubt"}  # "not only", "no matter", "no doubt"
 _NEGATION_PAIRS_TEXT = ["rather than", "instead of", "opposed to", "false that", "myth that"]
 # Words that make a sentence a claim rather than a list of terms: verbs that are not also
 # the field's nouns ("load", "compute", "training", "cost" are left out).
@@ -80,6 +85,10 @@ def stem(word: str) -> str:
 
 _BREAK_WORDS = {stem(word) for word in _BREAK_WORDS_TEXT.split()}
 _NEGATIONS = {stem(word) for word in _NEGATIONS_TEXT.split()}
+_SHORT_NEGATIONS = {stem("without"), stem("unlike")}
+_AUXILIARIES = {stem(word) for word in _AUXILIARIES_TEXT.split()}
+_DISMISSALS = {stem(word) for word in _DISMISSALS_TEXT.split()}
+_DISMISSIVE = {stem(word) for word in _DISMISSIVE_TEXT.split()}
 _NEGATION_PAIRS = {tuple(stem(word) for word in pair.split()) for pair in _NEGATION_PAIRS_TEXT}
 _CLAIM_WORDS = {stem(word) for word in _CLAIM_WORDS_TEXT.split()}
 
@@ -203,8 +212,8 @@ def find(sentence: Sentence, phrase_words: Sequence[str]) -> list[Match]:
         if _same(token, phrase_words[0]):
             end = _rest(tokens, start, phrase_words)
             if end is not None:
-                gap_cues = _cues_in(tokens, start, end, phrase_words)
-                negated = (_cues_before(tokens, start) + gap_cues) % 2 == 1
+                cues = _cues_before(tokens, start) + _cues_in(tokens, start, end, phrase_words)
+                negated = (cues + _denied_after(tokens, end)) % 2 == 1
                 matches.append(Match(start, end, negated, sentence.claim[start]))
     return matches
 
@@ -237,10 +246,30 @@ def _cues_before(tokens: Sequence[str], start: int) -> int:
     index = start - 1
     while index >= 0 and not _breaks(tokens[index]):
         pair = (tokens[index - 1], tokens[index]) if index > 0 else None
-        if tokens[index] in _NEGATIONS or pair in _NEGATION_PAIRS:
+        near = start - index <= _SHORT_SCOPE
+        if pair in _NEGATION_PAIRS or tokens[index] in _SHORT_NEGATIONS:
+            count += near  # "instead of X", "without X": only the next few words
+        elif tokens[index] in _NEGATIONS and not _not_a_denial(tokens, index):
             count += 1
         index -= 1
     return count
+
+
+def _denied_after(tokens: Sequence[str], end: int) -> int:
+    """1 when the words after a match deny it: "the KV transfer isn't needed", "X doesn't
+    matter", "X is unnecessary"."""
+    after = list(tokens[end : end + 3])
+    if after[:1] and after[0] in _AUXILIARIES:
+        after = after[1:]
+    if after[:1] == ["not"] and len(after) > 1 and after[1] in _DISMISSALS:
+        return 1
+    return int(bool(after[:1]) and after[0] in _DISMISSIVE)
+
+
+def _not_a_denial(tokens: Sequence[str], index: int) -> bool:
+    """ "not only", "not just", "no matter": a negation word that denies nothing."""
+    following = tokens[index + 1] if index + 1 < len(tokens) else ""
+    return following in _NOT_DENIALS
 
 
 def _cues_in(tokens: Sequence[str], start: int, end: int, phrase_words: Sequence[str]) -> int:

@@ -8,11 +8,12 @@ earns nothing.
 
 score = (covered weight − contradicted weight) / total weight, clamped to 0..1.
 
-The grader is sure of a pass (no contradiction, score ≥ pass score) and of a fail (a
-contradiction and a score below the pass score, or too few words of claims to be an answer).
-Anything else (a substantial answer whose wording the key points do not recognise, or one that
-both states and contradicts a point) is left to the user's self-check: ``needs_self_check``,
-and ``correct`` stays False until the user confirms the points (``self_checked``).
+The grader is sure of a pass (no contradiction, score ≥ pass score) and of a fail (a score
+below the pass score with contradictions weighing at least as much as the covered points, or
+too few words of claims to be an answer). Anything else (a substantial answer whose wording
+the key points do not recognise, a good answer with one contradicting clause, one that both
+states and contradicts a point) is left to the user's self-check: ``needs_self_check``, and
+``correct`` stays False until the user confirms the points (``self_checked``).
 """
 
 from __future__ import annotations
@@ -39,16 +40,17 @@ def grade(instance: Instance, answer: str) -> Verdict:
     if not answer.strip():
         raise AnswerFormatError("the answer is empty: write a few sentences")
     said = sentences(answer)
-    judged = [_judge_point(point, said) for point in rubric.points]
+    shield = _stated_spans(rubric.points, said)
+    judged = [_judge_point(point, said, shield) for point in rubric.points]
     results = tuple(result for result, _ in judged)
-    mixed = any(both for _, both in judged)
+    mixed = any(both for _, both in judged)  # a point both stated and contradicted
     score = score_of(results)
     contradicted = any(r.status == "contradicted" for r in results)
     passed = score >= rubric.pass_score
     claim_words = sum(s.word_count for s in said if any(s.claim))
     against = sum(r.weight for r in results if r.status == "contradicted")
     covered = sum(r.weight for r in results if r.status == "covered")
-    sure_fail = contradicted and not passed and (not mixed or against >= covered)
+    sure_fail = contradicted and not passed and against >= covered
     sure = (passed and not contradicted) or sure_fail
     unsure = not sure and (mixed or passed or claim_words >= SUBSTANTIAL_WORDS)
     return Verdict(
@@ -107,12 +109,17 @@ def score_of(results: tuple[PointResult, ...]) -> float:
     return min(1.0, max(0.0, (covered - against) / total))
 
 
-def _judge_point(point: KeyPoint, said: list[Sentence]) -> tuple[PointResult, bool]:
+Span = tuple[int, int, int]  # sentence number, first word, one past the last word
+
+
+def _judge_point(
+    point: KeyPoint, said: list[Sentence], shield: list[Span]
+) -> tuple[PointResult, bool]:
     """The point's status, and whether the answer both states and contradicts it."""
-    support, against = _claims(point.phrases, said)
+    support, against = _claims(point.phrases, said, shield)
     notes: list[str] = []
     for misconception in point.misconceptions:
-        stated, denied = _claims(misconception.phrases, said)
+        stated, denied = _claims(misconception.phrases, said, shield)
         support |= denied
         if stated:
             against = True
@@ -122,27 +129,47 @@ def _judge_point(point: KeyPoint, said: list[Sentence]) -> tuple[PointResult, bo
     return PointResult(point.text, status, float(point.weight), note), support and against
 
 
-def _claims(phrases: list[str], said: list[Sentence]) -> tuple[bool, bool]:
-    """(stated, denied): whether some claim states, and whether some claim denies, a phrase.
-    Denying a single word denies nothing. A denial inside a longer stated phrase ("no spare compute" around "spare compute") is the
-    longer phrase's own wording, not a denial."""
-    stated: list[tuple[int, int, int]] = []
-    denied: list[tuple[int, int, int]] = []
-    for phrase in phrases:
-        wanted = words(phrase)
-        for number, sentence in enumerate(said):
-            for match in find(sentence, wanted):
-                if not match.claim:
-                    continue
-                span = (number, match.start, match.end)
-                if not match.negated:
-                    stated.append(span)
-                elif len(wanted) > 1:  # "not the SMs" denies no point; "not memory bound" does
-                    denied.append(span)
-    real_denials = [
-        d for d in denied if not any(s[0] == d[0] and s[1] <= d[1] and d[2] <= s[2] for s in stated)
+def _stated_spans(points: tuple[KeyPoint, ...], said: list[Sentence]) -> list[Span]:
+    """Where the answer states any phrase of any point or misconception."""
+    phrases = [p for point in points for p in point.phrases]
+    phrases += [p for point in points for m in point.misconceptions for p in m.phrases]
+    return [span for phrase in phrases for span, negated in _matches(phrase, said) if not negated]
+
+
+def _matches(phrase: str, said: list[Sentence]) -> list[tuple[Span, bool]]:
+    """Each claim that mentions ``phrase``, and whether it denies it."""
+    wanted = words(phrase)
+    return [
+        ((number, match.start, match.end), match.negated)
+        for number, sentence in enumerate(said)
+        for match in find(sentence, wanted)
+        if match.claim
     ]
-    return bool(stated), bool(real_denials)
+
+
+def _claims(phrases: list[str], said: list[Sentence], shield: list[Span]) -> tuple[bool, bool]:
+    """(stated, denied): whether some claim states, and whether some claim denies, a phrase.
+    Denying a single word denies nothing ("not the SMs"; "not memory bound" does deny). A
+    denial inside a longer stated phrase of any point ("doesn't help prefill" around "help
+    prefill", "no spare compute" around "spare compute") is that phrase's wording, not a
+    denial."""
+    stated = denied = False
+    for phrase in phrases:
+        one_word = len(words(phrase)) == 1
+        for span, negated in _matches(phrase, said):
+            if not negated:
+                stated = True
+            elif not one_word and not _inside_longer(span, shield):
+                denied = True
+    return stated, denied
+
+
+def _inside_longer(span: Span, shield: list[Span]) -> bool:
+    number, start, end = span
+    return any(
+        s[0] == number and s[1] <= start and end <= s[2] and s[2] - s[1] > end - start
+        for s in shield
+    )
 
 
 def _feedback(results: tuple[PointResult, ...], *, unsure: bool, claims: bool) -> str:
