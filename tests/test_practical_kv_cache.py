@@ -1,19 +1,56 @@
-"""kv-cache: the reference passes; the starter and every control fail; graded through the real
-runner and worker. The fast tests check the reference against full recompute and the formula."""
+"""kv-cache: the reference passes; the starter, every control and a cache that hides copies in
+module globals fail; graded through the real runner, referee and sandboxed contestants. The
+fast tests check the reference against full recompute and the grader's K/V and bytes logic."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import grade_practical
-from quiz.lab.tinylm import generate_full_recompute, tensor_bytes
-from tests.lab_fixtures import failed_checks, practical_module, shipped_files
+from quiz.lab.tinylm import generate_full_recompute
+from tests.lab_fixtures import failed_checks, failed_names, practical_module, shipped_files
 
 PRACTICAL = "kv-cache"
 FILES = shipped_files(PRACTICAL)
 FAILING = [name for name in FILES if name != "reference"]
+
+# Reports the formula's bytes and hands back compact keys/values, but attends over copies
+# expanded to every query head that it keeps in a module global, out of the cache's sight.
+HIDDEN_EXPANDED_COPIES = """
+import torch
+from reference import KVCache, forward_step
+from quiz.lab.tinylm import attend
+
+_EXPANDED = {}
+
+
+@torch.inference_mode()
+def generate(model, prompt, max_new_tokens):
+    cache = KVCache(model.config, prompt.numel() + max_new_tokens - 1)
+    group = model.config.n_heads // model.config.n_kv_heads
+    tokens, out = prompt.reshape(1, -1), []
+    for _ in range(max_new_tokens):
+        start = cache.length
+        h = model.embed(tokens, start)
+        for i, block in enumerate(model.blocks):
+            q, k, v = block.attn.project_qkv(block.attn_norm(h), start)
+            cache.append(i, k, v)
+            wide = (k.repeat_interleave(group, 1), v.repeat_interleave(group, 1))
+            old = _EXPANDED.get((id(cache), i))
+            if old is not None:
+                wide = (torch.cat((old[0], wide[0]), 2), torch.cat((old[1], wide[1]), 2))
+            _EXPANDED[(id(cache), i)] = wide
+            h = h + block.attn.output(attend(q, *wide))
+            h = block.feed_forward(h)
+        cache.length += tokens.shape[1]
+        tokens = model.logits(h[:, -1:])[:, -1].argmax(-1, keepdim=True)
+        out.append(tokens)
+    return torch.cat(out, dim=1)[0], cache
+"""
 
 
 def test_has_enough_controls_and_a_three_hint_readme() -> None:
@@ -32,8 +69,48 @@ def test_reference_matches_full_recompute_and_the_formula(prompt_len: int) -> No
     prompt = kv_model.prompt(prompt_len, length=prompt_len)
     tokens, cache = reference.generate(model, prompt, 24)
     assert torch.equal(tokens, generate_full_recompute(model, prompt, 24))
-    expected = 2 * 1 * 2 * 32 * 4 * (prompt_len + 24 - 1)  # 1 layer, 2 KV heads of 32
-    assert cache.nbytes() == tensor_bytes(cache, exclude=model) == expected
+    assert cache.nbytes() == 2 * 1 * 2 * 32 * 4 * (prompt_len + 24 - 1)  # 1 layer, 2 KV heads
+
+
+def cache_reply(new_tokens: int = 6) -> tuple[object, torch.Tensor, dict[str, object], int]:
+    """(grader module, prompt, what the driver's cache endpoint sends for the reference, fed)."""
+    kv_model = practical_module(PRACTICAL, "kv_model.py")
+    grader = practical_module(PRACTICAL, "grader.py")
+    reference = practical_module(PRACTICAL, "reference.py")
+    endpoints = kv_model.serve(reference, None)
+    prompt = kv_model.prompt(5, length=40)
+    reply = endpoints["cache"]({"prompt": prompt, "new_tokens": new_tokens})
+    return grader, prompt, reply, prompt.numel() + new_tokens - 1
+
+
+def test_kv_check_accepts_the_reference_cache_and_names_a_wrong_position() -> None:
+    grader, prompt, reply, fed = cache_reply()
+    model = practical_module(PRACTICAL, "kv_model.py").build_memory_model()
+    assert grader.kv_check(model, prompt, reply, fed).passed
+    reply["keys"][2] = reply["keys"][2].clone()
+    reply["keys"][2][:, :, 30:] += 0.1
+    check = grader.kv_check(model, prompt, reply, fed)
+    assert not check.passed and "layer 2 keys" in check.message and "position 30" in check.message
+
+
+def test_kv_check_refuses_keys_expanded_to_the_query_heads() -> None:
+    grader, prompt, reply, fed = cache_reply()
+    model = practical_module(PRACTICAL, "kv_model.py").build_memory_model()
+    reply["keys"] = [k.repeat_interleave(4, dim=1) for k in reply["keys"]]
+    check = grader.kv_check(model, prompt, reply, fed)
+    assert not check.passed and "one copy per KV head" in check.message
+
+
+def test_bytes_check_holds_the_process_to_the_formula() -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    per_position = 2 * 4 * 2 * 32 * 4
+    formula = per_position * 900
+    assert grader.bytes_check(formula, formula + 8192, 900).passed
+    assert grader.bytes_check(formula + per_position, formula, 900).passed  # one spare slot
+    wrong_report = grader.bytes_check(4 * formula, formula, 900)
+    assert not wrong_report.passed and "reports" in wrong_report.message
+    hidden = grader.bytes_check(formula, 4 * formula, 900)
+    assert not hidden.passed and "holds" in hidden.message
 
 
 def test_grader_names_the_first_wrong_token() -> None:
@@ -62,3 +139,13 @@ def test_starter_and_controls_fail(name: str) -> None:
     result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"
+
+
+@pytest.mark.slow
+def test_copies_hidden_in_module_globals_count_against_the_cache(tmp_path: Path) -> None:
+    # Graded as a control so that it may import the model solution's KVCache.
+    (tmp_path / "solution.py").write_text(HIDDEN_EXPANDED_COPIES, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="control:hidden_copies")
+    assert "cache bytes = formula" in failed_names(result), failed_checks(result)
+    message = next(c.message for c in result.checks if c.name == "cache bytes = formula")
+    assert "your process holds" in message

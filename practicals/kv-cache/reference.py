@@ -31,6 +31,10 @@ class KVCache:
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.keys + self.values)
 
+    def keys_values(self, layer: int) -> tuple[Tensor, Tensor]:
+        """This layer's keys and values of the positions filled so far."""
+        return self.keys[layer][:, :, : self.length], self.values[layer][:, :, : self.length]
+
 
 def forward_step(model: TinyLM, tokens: Tensor, cache: KVCache) -> Tensor:
     """Run ``tokens`` ``[1, T]`` (the positions after those cached); return the last logits."""

@@ -22,6 +22,10 @@ class KVCache:
         """Bytes of the keys and values this cache holds."""
         return 0
 
+    def keys_values(self, layer: int) -> tuple[Tensor, Tensor]:
+        """This layer's keys and values ``[1, n_kv_heads, positions filled, head_dim]``."""
+        raise NotImplementedError("TODO: return this layer's cached keys and values")
+
 
 @torch.inference_mode()
 def generate(model: TinyLM, prompt: Tensor, max_new_tokens: int) -> tuple[Tensor, KVCache]:

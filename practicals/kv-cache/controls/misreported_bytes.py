@@ -27,6 +27,9 @@ class KVCache:
         c = self.config
         return 2 * c.n_layers * c.n_heads * c.head_dim * self.length * 4
 
+    def keys_values(self, layer: int) -> tuple[Tensor, Tensor]:
+        return self.keys[layer], self.values[layer]
+
 
 @torch.inference_mode()
 def generate(model: TinyLM, prompt: Tensor, max_new_tokens: int) -> tuple[Tensor, KVCache]:

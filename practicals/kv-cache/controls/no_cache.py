@@ -14,6 +14,9 @@ class KVCache:
     def nbytes(self) -> int:
         return sum(k.numel() * k.element_size() * 2 for k, _ in self.layers)
 
+    def keys_values(self, layer: int) -> tuple[Tensor, Tensor]:
+        return self.layers[layer]
+
 
 @torch.inference_mode()
 def generate(model: TinyLM, prompt: Tensor, max_new_tokens: int) -> tuple[Tensor, KVCache]:

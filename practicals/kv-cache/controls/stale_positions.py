@@ -22,6 +22,9 @@ class KVCache:
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.keys + self.values if t is not None)
 
+    def keys_values(self, layer: int) -> tuple[Tensor | None, Tensor | None]:
+        return self.keys[layer], self.values[layer]
+
 
 @torch.inference_mode()
 def generate(model: TinyLM, prompt: Tensor, max_new_tokens: int) -> tuple[Tensor, KVCache]:
