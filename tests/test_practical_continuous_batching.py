@@ -137,6 +137,14 @@ def test_a_stuck_scheduler_is_stopped() -> None:
     assert result.completed == 0 and "no progress" in (result.error or "")
 
 
+def test_a_replay_is_stopped_after_max_steps() -> None:
+    reqs = [se.TraceRequest(0, 0.0, 32, 50)]
+    engine = se.Engine(tuple(reqs), CONFIG, max_steps=10)
+    result = engine.run(se.StaticBatching(CONFIG))
+    assert result.completed == 0 and result.steps == 10
+    assert "stopped after 10 iterations" in (result.error or "")
+
+
 def test_static_batching_never_joins_a_running_batch() -> None:
     reqs = [se.TraceRequest(0, 0.0, 32, 50), se.TraceRequest(1, 0.01, 32, 2)]
     result = _engine(*reqs).run(se.StaticBatching(CONFIG))

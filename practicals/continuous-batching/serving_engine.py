@@ -255,7 +255,8 @@ def percentile(values: tuple[float, ...], q: float) -> float:
 
 class Engine:
     """Replays ``trace`` under a scheduler. Simulated time is capped (default: 20x the trace's
-    span + 60 s) and so are consecutive steps that do no work (the scheduler is stuck)."""
+    span + 60 s) and so are consecutive steps that do no work (the scheduler is stuck) and,
+    given ``max_steps``, the number of iterations."""
 
     def __init__(
         self,
@@ -264,12 +265,14 @@ class Engine:
         *,
         max_sim_s: float | None = None,
         max_idle_steps: int = 1000,
+        max_steps: int | None = None,
     ) -> None:
         self.trace = trace
         self.config = config
         span = max(t.arrival_s for t in trace)
         self.max_sim_s = max_sim_s if max_sim_s is not None else 20 * span + 60
         self.max_idle_steps = max_idle_steps
+        self.max_steps = max_steps
 
     def run(self, scheduler: Scheduler) -> RunResult:
         return _Replay(self).run(scheduler)
@@ -303,6 +306,12 @@ class _Replay:
                 error = (
                     f"stopped after {self.now:.0f} simulated seconds with "
                     f"{total - self.done} of {total} requests unfinished{stuck}"
+                )
+                break
+            if self.engine.max_steps is not None and self.steps >= self.engine.max_steps:
+                error = (
+                    f"stopped after {self.steps} iterations with {total - self.done} of {total} "
+                    "requests unfinished (far more iterations than a batching scheduler needs)"
                 )
                 break
             try:
