@@ -10,10 +10,11 @@ score = (covered weight − contradicted weight) / total weight, clamped to 0..1
 
 The grader is sure of a pass (no contradiction, score ≥ pass score) and of a fail (a score
 below the pass score with contradictions weighing at least as much as the covered points, or
-too few words of claims to be an answer). Anything else (a substantial answer whose wording
-the key points do not recognise, a good answer with one contradicting clause, one that both
-states and contradicts a point) is left to the user's self-check: ``needs_self_check``, and
-``correct`` stays False until the user confirms the points (``self_checked``).
+a short answer that makes none of the points). Anything else (a substantial answer whose
+wording the key points do not recognise, a short one that makes some points, a good answer
+with one contradicting clause, one that both states and contradicts a point) is left to the
+user's self-check: ``needs_self_check``, and ``correct`` stays False until the user confirms
+the points (``self_checked``).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def grade(instance: Instance, answer: str) -> Verdict:
     covered = sum(r.weight for r in results if r.status == "covered")
     sure_fail = contradicted and not passed and against >= covered
     sure = (passed and not contradicted) or sure_fail
-    unsure = not sure and (mixed or passed or claim_words >= SUBSTANTIAL_WORDS)
+    partly = score > 0 and claim_words > 0  # right as far as it goes: maybe said differently
+    unsure = not sure and (mixed or passed or partly or claim_words >= SUBSTANTIAL_WORDS)
     return Verdict(
         score,
         passed and not contradicted,
