@@ -72,3 +72,20 @@ def test_ask_self_check_records_the_ticked_points(
     assert [(a.question_id, round(a.score, 3), a.correct) for a in attempts] == [
         ("what-is-ptq", round(8 / 9, 3), True)
     ]
+
+
+def test_answer_points_records_the_self_check(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = answer_json(db_url, capsys, "what-is-ptq", UNRECOGNISED, "--points", "1,2,3,5")
+    assert result["score"] == pytest.approx(8 / 9) and result["correct"] is True
+    assert result["needs_self_check"] is False
+    assert result["feedback"] == "Self-checked: 4 of 5 key points covered."
+    (attempt,) = open_store(db_url).attempts()
+    assert attempt.score == pytest.approx(8 / 9)
+    for bad in (
+        ["what-is-ptq", UNRECOGNISED, "--points", "9"],
+        ["flashattention-io-awareness", "B", "--points", "1"],
+    ):
+        assert main(["--db", db_url, "answer", *bad]) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     answer.add_argument("--seed", type=int, default=0, help="variant seed (as in `bank show`)")
     answer.add_argument("--json", action="store_true", help="print the verdict as JSON")
     answer.add_argument(
+        "--points",
+        metavar="N,N",
+        help="short answers: your self-check, the numbers of the key points your answer makes "
+        "(as listed in the verdict); that score is recorded instead of the grader's",
+    )
+    answer.add_argument(
         "--no-record", action="store_true", help="grade without storing the attempt"
     )
     answer.set_defaults(func=cmd_answer)
@@ -57,6 +63,8 @@ def cmd_answer(args: argparse.Namespace, ctx: CliContext) -> int:
     verdict, notice = grade_answer(instance, args.answer)
     if notice:
         print(f"latency-quiz: {notice}", file=sys.stderr)
+    if args.points is not None:
+        verdict = self_checked_points(instance, args.points)
     if not args.no_record:
         from quiz.study.self_check import submit_verdict
 
@@ -76,7 +84,27 @@ def cmd_answer(args: argparse.Namespace, ctx: CliContext) -> int:
         )
     else:
         print_verdict(verdict)
+        if verdict.needs_self_check:
+            print(
+                "To record your own check, run this again with --points and the numbers of "
+                "the key points your answer makes (e.g. --points 1,3)."
+            )
     return 0
+
+
+def self_checked_points(instance: Instance, points: str) -> Verdict:
+    """The verdict for ``--points 1,3``: UsageError unless the question is a short answer and
+    every number names one of its key points."""
+    from quiz.errors import UsageError
+    from quiz.grading.short import rubric_of, self_checked
+
+    if instance.kind != "short":
+        raise UsageError("--points is the self-check of a short answer")
+    count = len(rubric_of(instance).points)
+    tokens = [t for t in points.replace(",", " ").split() if t]
+    if not all(t.isdigit() and 1 <= int(t) <= count for t in tokens):
+        raise UsageError(f"--points takes key point numbers from 1 to {count}, like '1,3'")
+    return self_checked(instance, {int(t) - 1 for t in tokens})
 
 
 def print_verdict(verdict: Verdict) -> None:
