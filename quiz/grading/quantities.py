@@ -47,7 +47,9 @@ def read_answer(instance: Instance, answer: str) -> Reading:
         )
     value = quantity.to(key.unit)
     if quantity.reading:
-        return Reading(value, f"Read {quantity.reading} = {shown(value, instance)}.")
+        in_key_unit = shown(value, instance)
+        same = quantity.reading.endswith(f"= {in_key_unit}")
+        return Reading(value, f"Read {quantity.reading}{'' if same else f' = {in_key_unit}'}.")
     return Reading(value)
 
 
