@@ -26,9 +26,12 @@ import gc
 
 def diagnose(base_url):
     for obj in gc.get_objects():  # the server object, and its secret, in this process?
-        bottleneck = getattr(obj, "bottleneck", None)
-        if isinstance(bottleneck, str) and hasattr(obj, "request_log"):
-            return bottleneck, 60.0
+        try:
+            bottleneck = getattr(obj, "bottleneck", None)
+            if isinstance(bottleneck, str) and hasattr(obj, "request_log"):
+                return bottleneck, 60.0
+        except Exception:  # some objects load libraries on attribute access
+            continue
     return "nothing-found", 0.0
 """
 
@@ -91,6 +94,7 @@ def test_starter_and_controls_fail(name: str) -> None:
 def test_hunting_the_heap_for_the_server_finds_nothing(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(HUNTS_FOR_THE_SERVER, encoding="utf-8")
     result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert result.error is None, failed_checks(result)
     assert result.details["your_answer"] == {"component": "nothing-found", "share_pct": 0.0}
     assert "primary latency component" in failed_names(result)
     _assert_no_answer_in(result)
