@@ -11,6 +11,7 @@ import yaml
 
 from quiz.bank import instantiate, load_bank
 from quiz.grading import Verdict, grade
+from quiz.grading.clauses import words
 
 ANSWERS = yaml.safe_load((Path(__file__).parent / "fixtures" / "short_answers.yaml").read_text())
 BANK = load_bank()
@@ -73,3 +74,20 @@ def test_fewer_than_a_third_of_correct_answers_go_to_the_self_check() -> None:
     correct = _graded(("paraphrase",))
     routed = [a for q, _, a in correct if _grade(q, a).needs_self_check]
     assert len(routed) < len(correct) / 3
+
+
+@pytest.mark.parametrize("question", BANK.filter(kind="short"), ids=lambda q: q.id)
+def test_the_model_answer_makes_every_key_point(question) -> None:  # type: ignore[no-untyped-def]
+    instance = instantiate(question)
+    verdict = grade(instance, instance.model_answer or "")
+    assert [p.text for p in verdict.points if p.status != "covered"] == []
+    assert verdict.correct and not verdict.needs_self_check
+
+
+@pytest.mark.parametrize("question", BANK.filter(kind="short"), ids=lambda q: q.id)
+def test_no_phrasing_of_a_point_is_also_its_misconception(question) -> None:  # type: ignore[no-untyped-def]
+    for point in question.answer.points:
+        phrasings = {tuple(words(p)) for p in point.phrases}
+        for misconception in point.misconceptions:
+            clashes = [p for p in misconception.phrases if tuple(words(p)) in phrasings]
+            assert clashes == [], f"{point.text!r}: {clashes}"
