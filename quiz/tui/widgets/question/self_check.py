@@ -24,10 +24,15 @@ STATUS_NOTES = {"covered": "", "missing": "  (not detected)", "contradicted": " 
 class SelfCheckConfirmed(Message):
     """The user confirmed which key points their answer makes."""
 
-    def __init__(self, covered: frozenset[int], verdict: Verdict) -> None:
+    def __init__(self, self_check: SelfCheck, covered: frozenset[int], verdict: Verdict) -> None:
         super().__init__()
+        self.self_check = self_check
         self.covered = covered
         self.verdict = verdict  # the score of those points
+
+    @property
+    def control(self) -> SelfCheck:
+        return self.self_check
 
 
 class SelfCheck(Vertical):
@@ -102,4 +107,4 @@ class SelfCheck(Vertical):
         self.query_one("#self-check-confirm", Button).disabled = True
         verdict = self_checked(self.instance, covered)
         self.query_one("#self-check-score", Static).update(f"Recorded: {verdict.feedback}")
-        self.post_message(SelfCheckConfirmed(covered, verdict))
+        self.post_message(SelfCheckConfirmed(self, covered, verdict))
