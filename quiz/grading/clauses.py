@@ -42,7 +42,7 @@ _FUNCTION_WORDS_TEXT = (
 _FUNCTION_WORDS = {*_FUNCTION_WORDS_TEXT.split(), "your", "my", "i", "not", "per", "into", "over"}
 _BREAK_WORDS_TEXT = """but and so because since while whereas although though yet however which
 therefore thus hence then instead during when whenever after before until unless if where for"""
-_NEGATIONS_TEXT = "not no never none nor neither without nothing unlike"
+_NEGATIONS_TEXT = "not no never nor neither without nothing unlike"  # not "none": its stem is "non"
 _AUXILIARIES_TEXT = "is are was were do does did will can"
 _DISMISSALS_TEXT = "needed necessary required matter happen exist true"  # "isn't needed"
 _DISMISSIVE_TEXT = "unnecessary irrelevant unneeded"  # "is unnecessary"
