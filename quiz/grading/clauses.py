@@ -7,14 +7,17 @@ matches "batching" and "reads the KV-caches" matches "read kv cache".
 
 A phrase matches inside one sentence where its words appear in order with at most
 ``MAX_GAP`` other words between two of them and no comma or conjunction between them. A match
-is *negated* when an odd number of negation cues ("not", "no", "never", "n't", "without",
-"rather than", "isn't true that" ...) precede it in its clause (a clause ends at a comma, a
-bracket, a conjunction such as "but", "and", "so", "because", or a word such as "during",
-"when", "after", "for" that starts a phrase of its own) or sit in its gaps.
+is *negated* when an odd number of negation cues ("not", "no", "never", "n't", "isn't true
+that" ...) precede it in its clause (a clause ends at a comma, a semicolon, a bracket, a
+conjunction such as "but", "and", "so", "because", or a word such as "during", "when",
+"after", "for" that starts a phrase of its own) or sit in its gaps. "Without", "unlike",
+"instead of" and "rather than" deny only the next ``_SHORT_SCOPE`` words; "not only" and "no
+matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X.
 
 A sentence is a *claim* when it has a verb-like word ("is", "reads", "cuts", "because",
-"=" ...). A list of terms ("memory bound, INT8, calibration") is not: in a sentence that looks
-like a list, each comma-separated item must be a claim on its own.
+"=" ...) or some prose around function words. A list of terms ("memory bound, INT8,
+calibration") is not: in a sentence that looks like a list, each comma- or semicolon-separated
+item must be a claim on its own.
 """
 
 from __future__ import annotations
