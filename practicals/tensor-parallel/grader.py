@@ -133,7 +133,8 @@ def hold_check(held: dict[int, int], peaks: dict[int, int]) -> Check:
             f"{facts}, {allowed_peak / MB:.0f} MB at the peak: do not gather weights to run them"
         )
         return Check(name, False, round(most_peak / MB), round(allowed_peak / MB), "MB", message)
-    message = f"ranks hold {holdings} MB (peak {most_peak / MB:.0f} MB); {facts}"
+    peak = f" (peak {most_peak / MB:.0f} MB while timed)" if peaks else ""
+    message = f"ranks hold {holdings} MB{peak}; {facts}"
     return Check(name, True, round(most / MB), round(allowed / MB), "MB", message)
 
 
