@@ -4,6 +4,8 @@ real grades through the lab: the reference passes, the starter and every control
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -38,6 +40,41 @@ def calibration(model: torch.nn.Module) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def held_out(model: torch.nn.Module) -> torch.Tensor:
     return lm.sample_text(model, 2, SMALL_SHAPE)
+
+
+AWQ_STYLE = """
+from int4_format import dequantize, quantize_rtn
+from int4_model import quantizable_linears
+
+
+def quantize(model, calibration):
+    linears = quantizable_linears(model)
+    inputs = {}
+    hooks = [
+        linear.register_forward_hook(lambda m, a, o, n=n: inputs.__setitem__(n, a[0].flatten(0, -2)))
+        for n, linear in linears.items()
+    ]
+    model(calibration)
+    for hook in hooks:
+        hook.remove()
+    layers = {}
+    for name, linear in linears.items():
+        x, w = inputs[name], linear.weight
+        activation = x.abs().mean(0)
+        best = None
+        for alpha in [i / 10 for i in range(11)]:
+            scale = activation.pow(alpha).clamp(min=1e-4)
+            scale = (scale / (scale.max() * scale.min()).sqrt()).half()
+            layer = quantize_rtn(w * scale.float())
+            layer["input_scale"] = scale
+            error = (x @ (w - dequantize(layer)).t()).pow(2).mean().item()
+            if best is None or error < best[0]:
+                best = (error, layer)
+        layers[name] = best[1]
+    return layers
+
+
+"""
 
 
 def score(model: torch.nn.Module, packed: object, held_out: torch.Tensor) -> dict[str, object]:
@@ -135,6 +172,18 @@ def test_sampled_text_is_seeded_and_matches_full_recompute_sampling(model: torch
     assert torch.equal(tokens, expected)
 
 
+def test_held_out_seed_is_not_implied_by_the_calibration_seed() -> None:
+    # torch's CPU generator keeps 32 bits of a seed: grader seeds that share those bits must
+    # still give unrelated held-out text, and the calibration seed must not reveal it.
+    seed = 0x1234_5678_9ABC_DEF0
+    low32 = 2**32 - 1
+    for other in (seed ^ 2**40, seed ^ 2**63):
+        assert grader.derived_seed(seed, "held-out") & low32 != (
+            grader.derived_seed(other, "held-out") & low32
+        )
+    assert grader.derived_seed(seed, "held-out") != grader.derived_seed(seed, "calibration")
+
+
 def test_round_to_nearest_scores_exactly_one(
     model: torch.nn.Module, held_out: torch.Tensor
 ) -> None:
@@ -191,6 +240,14 @@ def test_reference_passes() -> None:
     result = grade_practical(PRACTICAL, shipped_files(PRACTICAL)["reference"], source="reference")
     assert result.passed, failed_checks(result)
     assert result.duration_s < 60
+
+
+@pytest.mark.slow
+def test_an_awq_style_submission_passes(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(AWQ_STYLE, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert result.passed, failed_checks(result)
+    assert result.details["bits_per_weight"] > 4.2  # its input scales are counted
 
 
 EXPECTED_FAILURES = {
