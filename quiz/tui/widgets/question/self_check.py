@@ -1,6 +1,6 @@
-"""The self-check of a short answer: its key points beside the model answer, the ones the grader
-detected pre-ticked. The user confirms or corrects the ticks, and the ticked weight is the
-score (``quiz.grading.short.self_checked``). Read-only when the grader was sure."""
+"""The self-check of a short answer the grader was unsure of: its key points beside the model
+answer, the ones the grader detected pre-ticked. The user confirms or corrects the ticks, and
+the ticked weight is the score (``quiz.grading.short.self_checked``)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class SelfCheckConfirmed(Message):
 
 
 class SelfCheck(Vertical):
-    """One checkbox per key point; ``interactive`` when the grader asked for the self-check."""
+    """One checkbox per key point, a running score, and Confirm (ctrl+y)."""
 
     DEFAULT_CSS = """
     SelfCheck { height: auto; margin: 1 0 0 0; }
@@ -48,29 +48,25 @@ class SelfCheck(Vertical):
         Binding("ctrl+y", "confirm", "Confirm points", id="self_check.confirm"),
     ]
 
-    def __init__(self, instance: Instance, verdict: Verdict, *, interactive: bool) -> None:
+    def __init__(self, instance: Instance, verdict: Verdict) -> None:
         super().__init__(id="self-check")
         self.instance = instance
         self.verdict = verdict
-        self.interactive = interactive
         self.confirmed = False
 
     def compose(self) -> ComposeResult:
-        if self.interactive:
-            title = "Self-check: tick the points your answer makes (compare the model answer)"
-        else:
-            title = "Key points"
-        yield Static(title, classes="section-title")
+        yield Static(
+            "Self-check: tick the points your answer makes (compare the model answer)",
+            classes="section-title",
+        )
         for index, point in enumerate(self.verdict.points):
             yield Checkbox(
                 f"{point.text}{STATUS_NOTES[point.status]}",
                 value=point.status == "covered",
                 id=f"point-{index}",
-                disabled=not self.interactive,
             )
-        if self.interactive:
-            yield Static(self._score_line(), id="self-check-score")
-            yield Button("Confirm points (ctrl+y)", id="self-check-confirm", variant="primary")
+        yield Static(self._score_line(), id="self-check-score")
+        yield Button("Confirm points (ctrl+y)", id="self-check-confirm", variant="primary")
 
     def covered(self) -> frozenset[int]:
         return frozenset(
@@ -89,7 +85,7 @@ class SelfCheck(Vertical):
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
-        if self.interactive and not self.confirmed:
+        if not self.confirmed:
             self.query_one("#self-check-score", Static).update(self._score_line())
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -98,7 +94,7 @@ class SelfCheck(Vertical):
             self.action_confirm()
 
     def action_confirm(self) -> None:
-        if not self.interactive or self.confirmed:
+        if self.confirmed:
             return
         self.confirmed = True
         covered = self.covered()
