@@ -18,13 +18,13 @@ from serving_engine import (
     EngineConfig,
     EngineState,
     RunResult,
+    StateEncoder,
     StaticBatching,
     StepPlan,
     TraceConfig,
     config_to_plain,
     make_trace,
     plan_from_plain,
-    state_to_plain,
 )
 
 from quiz.lab.api import Check, GradeContext
@@ -32,7 +32,7 @@ from quiz.lab.referee import Contestant
 
 CHUNK_SWEEP = (64, 128, 256, 512, 1024, 2048)
 STEP_TIMEOUT_S = 30.0
-MAX_STEPS = 40_000
+MAX_STEPS = 20_000
 
 
 class RemoteScheduler:
@@ -41,11 +41,12 @@ class RemoteScheduler:
 
     def __init__(self, contestant: Contestant, **kwargs: int) -> None:
         self._contestant = contestant
+        self._encoder = StateEncoder()
         contestant.call("start", kwargs, timeout_s=STEP_TIMEOUT_S)
 
     def schedule(self, state: EngineState) -> StepPlan:
-        reply = self._contestant.call("schedule", state_to_plain(state), timeout_s=STEP_TIMEOUT_S)
-        return plan_from_plain(reply)
+        plain = self._encoder.encode(state)
+        return plan_from_plain(self._contestant.call("schedule", plain, timeout_s=STEP_TIMEOUT_S))
 
 
 def grade(ctx: GradeContext) -> list[Check]:
@@ -72,7 +73,7 @@ def grade(ctx: GradeContext) -> list[Check]:
         },
     }
     ctx.log("replaying the trace under static batching (the baseline)")
-    static = engine.run(StaticBatching(config))
+    static = Engine(trace, config).run(StaticBatching(config))
     ctx.details["static_batching"] = _summary(static)
 
     candidate = ctx.start_contestant(
@@ -82,11 +83,11 @@ def grade(ctx: GradeContext) -> list[Check]:
     first = engine.run(RemoteScheduler(candidate))
     second = engine.run(RemoteScheduler(candidate))
     ctx.details["your_scheduler"] = _summary(first)
-    if first.completed == first.total:
-        ctx.details["chunk_size_sweep"] = _sweep(ctx, engine, candidate)
-
     t = ctx.thresholds
     ratio = first.throughput / static.throughput if static.throughput else 0.0
+    if first.completed == first.total and ratio >= t["throughput_ratio_min"]:
+        ctx.details["chunk_size_sweep"] = _sweep(ctx, engine, candidate)
+
     return [
         _completion_check(first),
         _budget_check(first, config),

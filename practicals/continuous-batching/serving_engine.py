@@ -510,25 +510,46 @@ def config_from_plain(data: dict[str, Any]) -> EngineConfig:
     return EngineConfig(**fields, cost=cost)
 
 
-def state_to_plain(state: EngineState) -> dict[str, Any]:
-    """The state without its config (sent once, at start): each request view as a row of its
-    fields in declaration order."""
-    return {
-        "now_s": state.now_s,
-        "free_blocks": state.free_blocks,
-        "waiting": [_view_row(view) for view in state.waiting],
-        "running": [_view_row(view) for view in state.running],
-    }
+class StateEncoder:
+    """The referee's side of one replay's states: each state as plain data carrying only the
+    request views that changed since the previous state (a view object is replaced whenever its
+    request changes), plus the waiting and running ids in order."""
+
+    def __init__(self) -> None:
+        self._sent: dict[int, RequestView] = {}
+
+    def encode(self, state: EngineState) -> dict[str, Any]:
+        changed = []
+        for view in (*state.waiting, *state.running):
+            if self._sent.get(view.id) is not view:
+                self._sent[view.id] = view
+                changed.append([getattr(view, name) for name in RequestView.__slots__])
+        return {
+            "now_s": state.now_s,
+            "free_blocks": state.free_blocks,
+            "changed": changed,
+            "waiting": [view.id for view in state.waiting],
+            "running": [view.id for view in state.running],
+        }
 
 
-def state_from_plain(data: dict[str, Any], config: EngineConfig) -> EngineState:
-    return EngineState(
-        now_s=float(data["now_s"]),
-        free_blocks=int(data["free_blocks"]),
-        config=config,
-        waiting=tuple(RequestView(*row) for row in data["waiting"]),
-        running=tuple(RequestView(*row) for row in data["running"]),
-    )
+class StateDecoder:
+    """The contestant's side: rebuilds each ``EngineState`` from ``StateEncoder``'s data."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._views: dict[int, RequestView] = {}
+
+    def decode(self, data: dict[str, Any]) -> EngineState:
+        for row in data["changed"]:
+            self._views[row[0]] = RequestView(*row)
+        return EngineState(
+            now_s=float(data["now_s"]),
+            free_blocks=int(data["free_blocks"]),
+            config=self.config,
+            waiting=tuple(self._views[rid] for rid in data["waiting"]),
+            running=tuple(self._views[rid] for rid in data["running"]),
+        )
 
 
 def plan_to_plain(plan: StepPlan) -> dict[str, list[Any]]:
@@ -565,10 +586,6 @@ def _request_id(value: Any) -> int:
     return value
 
 
-def _view_row(view: RequestView) -> list[Any]:
-    return [getattr(view, name) for name in RequestView.__slots__]
-
-
 def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     """The contestant's endpoints (runs in the sandboxed contestant, never in the referee):
     ``start(kwargs)`` builds a fresh ``solution.Scheduler(config, **kwargs)`` for one replay;
@@ -580,9 +597,10 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     current: list[Any] = []
 
     def start(kwargs: dict[str, Any]) -> None:
-        current[:] = [scheduler_class(config, **kwargs)]
+        current[:] = [scheduler_class(config, **kwargs), StateDecoder(config)]
 
     def schedule(state: dict[str, Any]) -> dict[str, list[Any]]:
-        return plan_to_plain(current[0].schedule(state_from_plain(state, config)))
+        scheduler, decoder = current
+        return plan_to_plain(scheduler.schedule(decoder.decode(state)))
 
     return {"start": start, "schedule": schedule}
