@@ -173,6 +173,13 @@ def test_a_rank_error_names_the_rank_and_the_submission_line(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+def test_a_gloo_that_cannot_start_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "no-such-interface")
+    with pytest.raises(RuntimeError, match="could not start the gloo backend here"):
+        _group(FILES["reference"], 2)
+
+
+@pytest.mark.slow
 def test_reference_passes() -> None:
     result = grade_practical(PRACTICAL, FILES["reference"], source="reference")
     assert result.error is None, failed_checks(result)
