@@ -1,8 +1,11 @@
-"""prefix-cache: the reference passes; the starter and every control fail; graded through the
-real runner and worker. The fast tests replay a trace through the reference engine and check the
-traces and their ideal hit rate."""
+"""prefix-cache: the reference passes; the starter, every control and an engine that keeps its
+cache in a module global fail; graded through the real runner, referee and sandboxed
+contestants. The fast tests replay a trace through the reference engine and check the traces,
+their ideal hit rate and the grader's budget logic."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,11 +13,46 @@ import torch
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import grade_practical
 from quiz.lab.tinylm import tensor_bytes
-from tests.lab_fixtures import failed_checks, practical_module, shipped_files
+from tests.lab_fixtures import failed_checks, failed_names, practical_module, shipped_files
 
 PRACTICAL = "prefix-cache"
 FILES = shipped_files(PRACTICAL)
 FAILING = [name for name in FILES if name != "reference"]
+
+# The engine object holds nothing; every prompt's KV goes into a module global, never evicted.
+MODULE_GLOBAL_CACHE = """
+import torch
+from prefix_model import forward_with_past, kv_slice
+
+_ENTRIES = []
+
+
+class PrefixCachingEngine:
+    def __init__(self, model, budget_bytes):
+        self.model = model
+        self.tokens = [0, 0]
+
+    @torch.inference_mode()
+    def prefill(self, prompt):
+        best, best_kv = 0, None
+        for tokens, kv in _ENTRIES:
+            if tokens[0] is not self.model:
+                continue
+            n = min(tokens[1].numel(), prompt.numel() - 1)
+            differ = (tokens[1][:n] != prompt[:n]).nonzero()
+            shared = n if differ.numel() == 0 else int(differ[0, 0])
+            if shared > best:
+                best, best_kv = shared, kv
+        past = kv_slice(best_kv, best) if best_kv is not None else None
+        logits, kv = forward_with_past(self.model, prompt[best:], past)
+        _ENTRIES.append(((self.model, prompt.clone()), kv))
+        self.tokens[0] += prompt.numel()
+        self.tokens[1] += best
+        return logits
+
+    def hit_rate(self):
+        return self.tokens[1] / self.tokens[0] if self.tokens[0] else 0.0
+"""
 
 
 def test_has_enough_controls_and_a_three_hint_readme() -> None:
@@ -28,7 +66,7 @@ def test_has_enough_controls_and_a_three_hint_readme() -> None:
 def test_reference_engine_is_exact_and_stays_within_budget() -> None:
     prefix_model = practical_module(PRACTICAL, "prefix_model.py")
     reference = practical_module(PRACTICAL, "reference.py")
-    model = prefix_model.build_model()
+    model = prefix_model.build_budget_model()
     budget = prefix_model.EVICTION_BUDGET_BYTES
     engine = reference.PrefixCachingEngine(model, budget)
     trace = prefix_model.eviction_trace(7)
@@ -47,9 +85,8 @@ def test_traces_are_seeded_and_share_prefixes() -> None:
     assert len(first) == prefix_model.SHARED_REQUESTS
     assert 0.8 < prefix_model.ideal_hit_rate(first) < 1.0
     # The eviction trace: any two prompts fit the budget, all of them together far from it.
-    sizes = [
-        p.numel() * prefix_model.CONFIG.kv_bytes_per_token() for p in prefix_model.eviction_trace(3)
-    ]
+    per_position = prefix_model.BUDGET_CONFIG.kv_bytes_per_token()
+    sizes = [p.numel() * per_position for p in prefix_model.eviction_trace(3)]
     assert 2 * max(sizes) <= prefix_model.EVICTION_BUDGET_BYTES < sum(sizes) / 4
 
 
@@ -58,6 +95,32 @@ def test_ideal_hit_rate_counts_the_longest_earlier_prefix() -> None:
     trace = [torch.tensor([1, 2, 3, 4]), torch.tensor([1, 2, 3, 9]), torch.tensor([1, 2, 3, 4])]
     # the second reuses 3 tokens; the third all but its last (3); 12 prompt tokens in all
     assert prefix_model.ideal_hit_rate(trace) == pytest.approx(6 / 12)
+
+
+def test_budget_check_reads_the_peak_against_the_budget_plus_noise() -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    mib = 2**20
+    assert grader.budget_check([1 * mib, 9 * mib, 4 * mib], [2 * mib]).passed
+    over = grader.budget_check([1 * mib, 13 * mib], [2 * mib])
+    assert not over.passed and "after request 2" in over.message and "eviction" in over.message
+    shared_over = grader.budget_check([1 * mib], [17 * mib])
+    assert not shared_over.passed and "shared-prefix" in shared_over.message
+
+
+def test_driver_serves_the_engine_and_replays_a_trace() -> None:
+    prefix_model = practical_module(PRACTICAL, "prefix_model.py")
+    reference = practical_module(PRACTICAL, "reference.py")
+    endpoints = prefix_model.serve(reference, None)
+    endpoints["start"](prefix_model.SHARED_BUDGET_BYTES, "timed")
+    trace = prefix_model.shared_prefix_trace(5)[:6]
+    served = [endpoints["prefill"](prompt) for prompt in trace]
+    replayed = endpoints["replay"](trace)
+    model = prefix_model.build_model()
+    for prompt, one, two in zip(trace, served, replayed, strict=True):
+        expected = prefix_model.forward_with_past(model, prompt)[0]
+        torch.testing.assert_close(one, expected, rtol=0, atol=1e-3)
+        torch.testing.assert_close(two, expected, rtol=0, atol=1e-3)
+    assert 0 < endpoints["hit_rate"]() <= 1
 
 
 @pytest.mark.slow
@@ -73,3 +136,13 @@ def test_starter_and_controls_fail(name: str) -> None:
     result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"
+
+
+@pytest.mark.slow
+def test_a_cache_kept_in_module_globals_counts_against_the_budget(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(MODULE_GLOBAL_CACHE, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert result.error is None, result.error
+    assert "budget never exceeded" in failed_names(result), failed_checks(result)
+    message = next(c.message for c in result.checks if c.name == "budget never exceeded")
+    assert "globals included" in message

@@ -1,8 +1,12 @@
-"""The model, the prefill helper and the request traces of the prefix-cache practical.
+"""The models, the prefill helper, the request traces and the grading driver of the
+prefix-cache practical.
 
 The model is a 2-layer TinyLM (quiz.lab.tinylm) with synthetic weights from a fixed seed:
 d_model 256, 8 query heads and 2 KV heads of dimension 32, RoPE, fp32 on the CPU. One cached
 position costs ``CONFIG.kv_bytes_per_token()`` = 2 x 2 layers x 2 KV heads x 32 x 4 B = 1 KiB.
+The byte budget is checked on a wider variant (``BUDGET_CONFIG``: 4 layers, 8 KV heads, 8 KiB
+per position), where entries are megabytes, so what your process holds can be read from
+outside it.
 
 A KV (``KV``) is a list with one ``(keys, values)`` pair per layer, each
 ``[1, n_kv_heads, positions, head_dim]``.
@@ -10,7 +14,10 @@ A KV (``KV``) is a list with one ``(keys, values)`` pair per layer, each
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -29,6 +36,7 @@ CONFIG = TinyLMConfig(
     max_seq_len=1024,
     seed=23,
 )
+BUDGET_CONFIG = dataclasses.replace(CONFIG, n_layers=4, n_kv_heads=8)
 KV = list[tuple[Tensor, Tensor]]
 
 # The timed trace: requests that share one of a few long system prompts.
@@ -37,16 +45,21 @@ SHARED_REQUESTS = 48
 SHARED_PREFIX_LEN = (384, 512)
 SUFFIX_LEN = (4, 16)
 SHARED_BUDGET_BYTES = 8 * 2**20
-# The eviction trace: more distinct prefixes than the budget holds.
+# The eviction trace (on BUDGET_CONFIG's model): more distinct prefixes than the budget holds.
 EVICTION_PREFIXES = 5
 EVICTION_REQUESTS = 20
 EVICTION_PREFIX_LEN = (160, 224)
-EVICTION_BUDGET_BYTES = 512 * 2**10
+EVICTION_BUDGET_BYTES = 4 * 2**20
 
 
 def build_model() -> TinyLM:
     """The fp32 model (deterministic: the same weights on every call)."""
     return TinyLM(CONFIG)
+
+
+def build_budget_model() -> TinyLM:
+    """The wider model the eviction trace and its byte budget run on."""
+    return TinyLM(BUDGET_CONFIG)
 
 
 @torch.inference_mode()
@@ -125,3 +138,35 @@ def _common_prefix(a: Tensor, b: Tensor) -> int:
 def _with_suffix(prefix: Tensor, rng: random.Random) -> Tensor:
     suffix = random_prompt(CONFIG, rng.randint(*SUFFIX_LEN), rng.getrandbits(62))
     return torch.cat((prefix, suffix))
+
+
+def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
+    """The contestant's endpoints (run in the sandboxed contestant process, never in the
+    referee). ``start(budget_bytes, model)`` builds a fresh engine (on "timed" or "budget"'s
+    model) in place of the last one, ``prefill(prompt)`` and ``hit_rate()`` call it, and
+    ``replay(trace)`` serves a whole trace with a fresh engine under the shared budget."""
+    engine_class = getattr(solution, "PrefixCachingEngine", None)
+    if not callable(engine_class):
+        raise AttributeError("solution.py must define PrefixCachingEngine(model, budget_bytes)")
+    models = {"timed": build_model(), "budget": build_budget_model()}
+    engines: list[Any] = []
+
+    def start(budget_bytes: int, model: str) -> None:
+        engines.clear()
+        engines.append(engine_class(models[model], int(budget_bytes)))
+
+    @torch.inference_mode()
+    def prefill(prompt: Tensor) -> Tensor:
+        return engines[0].prefill(prompt)
+
+    def hit_rate() -> float:
+        return float(engines[0].hit_rate())
+
+    @torch.inference_mode()
+    def replay(trace: list[Tensor]) -> list[Tensor]:
+        engines.clear()
+        engine = engine_class(models["timed"], SHARED_BUDGET_BYTES)
+        engines.append(engine)
+        return [engine.prefill(prompt) for prompt in trace]
+
+    return {"start": start, "prefill": prefill, "hit_rate": hit_rate, "replay": replay}
