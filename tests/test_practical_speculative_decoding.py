@@ -1,23 +1,72 @@
 """speculative-decoding: the models and cache behind it, the reference's exactness and call
-count, and (slow) reference, starter and controls through the real runner."""
+count, the driver, and (slow) reference, starter, controls and a baseline-sabotaging submission
+through the real runner, referee and sandboxed contestants."""
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
 
 from quiz.config import practicals_dir
 from quiz.lab.tinylm import generate_full_recompute, random_prompt
-from tests.lab_fixtures import failed_names, grade_shipped, practical_module, support_module
+from tests.lab_fixtures import (
+    failed_checks,
+    failed_names,
+    grade_shipped,
+    practical_module,
+    support_module,
+)
 
 PRACTICAL = "speculative-decoding"
 FOLDER = practicals_dir() / PRACTICAL
 
 
 sm = support_module(PRACTICAL, "spec_models")
+
+# Plain greedy decoding that tries to slow the baseline down instead of speeding itself up: a
+# hook on the target that sleeps unless the submission's own flag is set, and the baseline's
+# greedy_generate replaced. In one shared process both would hit the baseline; here the
+# baseline runs in its own process and neither reaches it.
+SABOTAGE_THE_BASELINE = """
+import time
+
+import spec_models
+import torch
+
+GAMMA = 4
+_MINE = [False]
+_HOOKED = set()
+
+
+def _slow_unless_mine(*_):
+    if not _MINE[0]:
+        time.sleep(0.01)
+
+
+def _slow_greedy(lm, prompt, n):
+    time.sleep(1.0)
+    return _real_greedy(lm, prompt, n)
+
+
+_real_greedy = spec_models.greedy_generate
+spec_models.greedy_generate = _slow_greedy
+
+
+@torch.inference_mode()
+def speculative_generate(target, draft, prompt, max_new_tokens, gamma=GAMMA):
+    if id(target.model) not in _HOOKED:
+        target.model.norm.register_forward_pre_hook(_slow_unless_mine)
+        _HOOKED.add(id(target.model))
+    _MINE[0] = True
+    try:
+        return _real_greedy(target, prompt, max_new_tokens)
+    finally:
+        _MINE[0] = False
+"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -101,6 +150,35 @@ def test_reference_is_exact_and_calls_the_target_rarely(models) -> None:
         assert torch.equal(got, sm.greedy_generate(sm.CachedLM(target), prompt, n))
 
 
+def test_driver_counts_target_calls_and_checks_gamma(models) -> None:
+    reference = practical_module(PRACTICAL, "reference.py")
+    endpoints = sm.serve(reference, None)
+    prompt = random_prompt(sm.TARGET_CONFIG, 12, 3)
+    reply = endpoints["generate"](prompt)
+    target, _ = models
+    assert torch.equal(reply["tokens"], sm.greedy_generate(sm.CachedLM(target), prompt, 64))
+    assert 0 < reply["target_calls"] <= 32 and reply["gamma"] == 4
+    baseline = practical_module(PRACTICAL, "baseline.py")
+    assert sm.serve(baseline, None)["generate"](prompt)["target_calls"] == 64
+
+    class BadGamma:
+        GAMMA = 40
+        speculative_generate = reference.speculative_generate
+
+    with pytest.raises(ValueError, match="GAMMA"):
+        sm.serve(BadGamma, None)
+
+
+def test_token_difference_names_the_first_wrong_token() -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    want = torch.arange(64)
+    assert grader.token_difference(want.clone(), want) is None
+    wrong = want.clone()
+    wrong[9] = 0
+    assert "token 9 is 0" in grader.token_difference(wrong, want)
+    assert "expected 64 token ids" in grader.token_difference([1, 2], want)
+
+
 # --- through the real runner --------------------------------------------------------------
 
 
@@ -139,3 +217,13 @@ def test_control_fails_for_its_reason(name: str) -> None:
     assert result.error is None, result.error
     assert not result.passed
     assert CONTROL_FAILURES[name] in failed_names(result)
+
+
+@pytest.mark.slow
+def test_hooks_and_patches_do_not_reach_the_baseline(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(SABOTAGE_THE_BASELINE, encoding="utf-8")
+    result = grade_shipped(PRACTICAL, tmp_path, "path")
+    assert result.error is None, result.error
+    assert "speed-up vs greedy" in failed_names(result), failed_checks(result)
+    speed = next(c for c in result.checks if c.name == "speed-up vs greedy")
+    assert speed.measured is not None and speed.measured < 1.2, speed.message

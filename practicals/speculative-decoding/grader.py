@@ -1,7 +1,9 @@
-"""Grades greedy speculative decoding: identical tokens to plain greedy decoding of the target
-on five seeded prompts, at most half a target call per token, and a wall-clock speed-up over
-plain greedy decoding measured interleaved in the same run. Reports the measured tokens per
-target call beside Leviathan et al.'s expected value for the measured acceptance rate."""
+"""Grades greedy speculative decoding from the referee: your ``speculative_generate`` runs in a
+sandboxed contestant process, plain greedy decoding (the baseline) in another. Tokens are
+compared with greedy decoding done here on five seeded prompts; the speed-up is timed from here,
+interleaved, on fresh prompts. The number of target calls is counted in your process (by a hook
+the driver puts on the target) and reported beside Leviathan et al.'s expectation for the
+acceptance rate measured here."""
 
 from __future__ import annotations
 
@@ -9,53 +11,46 @@ import random
 from typing import Any
 
 import torch
-from spec_models import TARGET_CONFIG, CachedLM, acceptance_rate, build_models, greedy_generate
+from spec_models import (
+    NEW_TOKENS,
+    TARGET_CONFIG,
+    CachedLM,
+    acceptance_rate,
+    build_models,
+    greedy_generate,
+)
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
-from quiz.lab.harness import Harness, speedup_check
-from quiz.lab.tinylm import TinyLM
+from quiz.lab.harness import speedup_check
+from quiz.lab.referee import Contestant
 
 PROMPTS = 5
-NEW_TOKENS = 64
 PROMPT_LENGTHS = (8, 32)
 
 
 def grade(ctx: GradeContext) -> list[Check]:
+    ctx.log("starting your speculative decoder and plain greedy decoding in separate processes")
+    candidate = ctx.start_contestant("spec_models:serve")
+    baseline = ctx.start_contestant("spec_models:serve", solution="baseline.py")
     target, draft = build_models()
     rng = random.Random(ctx.seed)
     prompts = [_prompt(rng.getrandbits(63)) for _ in range(PROMPTS)]
     expected = [greedy_generate(CachedLM(target), p, NEW_TOKENS) for p in prompts]
 
-    solution = ctx.load_submission()
-    generate = ctx.require(solution, "speculative_generate")
-    gamma = int(getattr(solution, "GAMMA", 4))
-    if not 1 <= gamma <= 16:
-        raise SubmissionError(f"GAMMA must be between 1 and 16, not {gamma}")
-
-    def run(t: CachedLM, d: CachedLM, prompt: torch.Tensor) -> torch.Tensor:
-        try:
-            out = generate(t, d, prompt, NEW_TOKENS, gamma)
-        except SubmissionError:
-            raise
-        except Exception as err:
-            raise SubmissionError(
-                f"speculative_generate raised {type(err).__name__}: {err}"
-            ) from err
-        if not isinstance(out, torch.Tensor):
-            raise SubmissionError(f"speculative_generate returned {type(out).__name__}")
-        return out
-
-    ctx.log(f"checking tokens on {PROMPTS} seeded prompts (gamma={gamma})")
-    calls = _CallCounter(target)
-    identical = 0
-    first_bad = ""
+    ctx.log(f"checking tokens on {PROMPTS} seeded prompts")
+    identical, first_bad, target_calls, gamma = 0, "", 0, 0
     for i, (prompt, want) in enumerate(zip(prompts, expected, strict=True)):
-        got = run(CachedLM(target), CachedLM(draft), prompt)
-        if got.shape == want.shape and torch.equal(got.to(want.dtype), want):
+        reply = candidate.call("generate", prompt)
+        got, target_calls, gamma = (
+            reply["tokens"],
+            target_calls + reply["target_calls"],
+            reply["gamma"],
+        )
+        problem = token_difference(got, want)
+        if problem is None:
             identical += 1
         elif not first_bad:
-            first_bad = f"prompt {i + 1}: {_first_difference(got, want)}"
-    target_calls = calls.stop()
+            first_bad = f"prompt {i + 1}: {problem}"
     tokens = PROMPTS * NEW_TOKENS
     alpha = _mean_acceptance(target, draft, prompts, expected)
     per_call = tokens / target_calls if target_calls else float("inf")
@@ -83,15 +78,16 @@ def grade(ctx: GradeContext) -> list[Check]:
             round(target_calls / tokens, 3),
             ctx.thresholds["target_calls_per_token_max"],
             "calls/token",
-            f"{target_calls} target forward calls for {tokens} tokens: {per_call:.2f} tokens per "
-            f"call; Leviathan et al. expect (1 - a^(g+1)) / (1 - a) = {leviathan:.2f} for the "
-            f"measured acceptance rate a = {alpha:.2f} and g = {gamma}",
+            f"{target_calls} target forward calls (counted in your process) for {tokens} tokens: "
+            f"{per_call:.2f} tokens per call; Leviathan et al. expect (1 - a^(g+1)) / (1 - a) = "
+            f"{leviathan:.2f} for the acceptance rate a = {alpha:.2f} measured here and g = "
+            f"{gamma}",
         ),
     ]
     if identical != PROMPTS:
         return [*checks, Check("speed-up vs greedy", False, message="skipped: wrong tokens")]
     ctx.log("timing plain greedy vs speculative decoding, interleaved")
-    checks.append(_speed_check(ctx, target, draft, run, gamma))
+    checks.append(_speed_check(ctx, candidate, baseline, gamma))
     return checks
 
 
@@ -101,26 +97,15 @@ def _prompt(seed: int) -> torch.Tensor:
     return torch.randint(TARGET_CONFIG.vocab_size, (length,), generator=generator)
 
 
-class _CallCounter:
-    """Counts the target's forward passes through a hook on its final norm, which every path
-    to logits runs, whether through CachedLM or the model itself."""
-
-    def __init__(self, target: TinyLM) -> None:
-        self.count = 0
-        self.handle = target.norm.register_forward_hook(self._hook)
-
-    def _hook(self, *_: Any) -> None:
-        self.count += 1
-
-    def stop(self) -> int:
-        self.handle.remove()
-        return self.count
-
-
-def _first_difference(got: torch.Tensor, want: torch.Tensor) -> str:
-    if got.shape != want.shape:
-        return f"returned shape {tuple(got.shape)}, expected {tuple(want.shape)}"
-    index = int((got.to(want.dtype) != want).nonzero()[0])
+def token_difference(got: Any, want: torch.Tensor) -> str | None:
+    """What is wrong with ``got`` as the greedy continuation ``want``, or None."""
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+        return f"returned {shape}, expected {NEW_TOKENS} token ids"
+    differ = (got.to(want.dtype) != want).nonzero()
+    if differ.numel() == 0:
+        return None
+    index = int(differ[0, 0])
     return f"token {index} is {int(got[index])}, greedy decoding gives {int(want[index])}"
 
 
@@ -135,32 +120,29 @@ def _expected_tokens_per_call(alpha: float, gamma: int) -> float:
     return (1 - alpha ** (gamma + 1)) / (1 - alpha)
 
 
-def _speed_check(ctx: GradeContext, target: Any, draft: Any, run: Any, gamma: int) -> Check:
-    """Batch-1 decoding of a small model is bound by per-op overhead, which extra CPU threads
-    only add to: on a CPU both sides run on one thread (restored afterwards)."""
-    threads = torch.get_num_threads()
-    harness = (
-        ctx.harness if ctx.device.type == "cuda" else Harness(ctx.device, seed=ctx.seed, threads=1)
-    )
+def _speed_check(
+    ctx: GradeContext, candidate: Contestant, baseline: Contestant, gamma: int
+) -> Check:
+    threshold = ctx.thresholds["speedup_min"]
+    name = "speed-up vs greedy"
 
-    def make_inputs(seed: int) -> tuple[CachedLM, CachedLM, torch.Tensor]:
-        return CachedLM(target), CachedLM(draft), _prompt(seed)
-
-    def check(inputs: Any, base: torch.Tensor, cand: torch.Tensor) -> None:
-        if not torch.equal(base, cand.to(base.dtype)):
-            raise AssertionError("speculative output differs from greedy decoding")
+    def check(prompt: torch.Tensor, base: Any, cand: Any) -> None:
+        problem = token_difference(cand["tokens"], base["tokens"])
+        if problem is not None:
+            raise AssertionError(f"speculative output differs from greedy decoding: {problem}")
 
     try:
-        comparison = harness.compare(
-            lambda x: greedy_generate(x[0], x[2], NEW_TOKENS),
-            lambda x: run(x[0], x[1], x[2]),
-            make_inputs,
+        comparison = ctx.compare(
+            baseline,
+            candidate,
+            "generate",
+            _prompt,
             check=check,
             label=f"speculative decoding (gamma={gamma})",
+            threshold=threshold,
             max_time_s=8.0,  # trials are long (a whole generation each): give the median more
             min_trials=12,
         )
-    finally:
-        torch.set_num_threads(threads)
-    ctx.details["timing"] = comparison.to_dict()
-    return speedup_check("speed-up vs greedy", comparison, ctx.thresholds["speedup_min"])
+    except SubmissionError as err:
+        return Check(name, False, None, threshold, "x", str(err))
+    return speedup_check(name, comparison, threshold)

@@ -15,6 +15,9 @@ per token (its embedding, head and Python overhead are not cut down with the blo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -33,6 +36,8 @@ TARGET_CONFIG = TinyLMConfig(
 )
 DRAFT_LAYERS = 1
 EXTRA_BLOCK_SCALE = 0.3
+NEW_TOKENS = 64
+MAX_GAMMA = 16
 
 
 def build_models() -> tuple[TinyLM, TinyLM]:
@@ -109,3 +114,33 @@ def acceptance_rate(target: TinyLM, draft: TinyLM, prompt: Tensor, continuation:
     start = prompt.numel() - 1
     picks = draft(seq)[0, start:-1].argmax(-1)
     return float((picks == continuation).float().mean())
+
+
+def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
+    """The contestant's endpoints (run in the sandboxed contestant process, never in the
+    referee): ``generate(prompt)`` runs ``solution.speculative_generate`` with two fresh
+    ``CachedLM``s and returns the tokens and the number of target forward passes, counted by
+    a hook on the target's final norm, which every path to its logits runs. Batch-1 decoding
+    of a model this small is bound by per-op overhead, which extra threads only add to: one
+    thread."""
+    torch.set_num_threads(1)
+    speculate = getattr(solution, "speculative_generate", None)
+    if not callable(speculate):
+        raise AttributeError("solution.py must define speculative_generate(...)")
+    gamma = getattr(solution, "GAMMA", 4)
+    if not isinstance(gamma, int) or not 1 <= gamma <= MAX_GAMMA:
+        raise ValueError(f"GAMMA must be an int between 1 and {MAX_GAMMA}, not {gamma!r}")
+    target, draft = build_models()
+    calls = [0]
+
+    def count(*_: Any) -> None:
+        calls[0] += 1
+
+    target.norm.register_forward_hook(count)
+
+    def generate(prompt: Tensor) -> dict[str, Any]:
+        calls[0] = 0
+        tokens = speculate(CachedLM(target), CachedLM(draft), prompt, NEW_TOKENS, gamma)
+        return {"tokens": tokens, "target_calls": calls[0], "gamma": gamma}
+
+    return {"generate": generate}
