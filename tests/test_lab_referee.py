@@ -295,3 +295,21 @@ def test_a_known_two_x_workload_measures_two_through_the_channel(
     assert isinstance(speedup, float) and isinstance(share, float)
     assert abs(speedup - 2.0) <= 0.06, result.checks[0]
     assert share <= 0.02
+
+
+def test_working_between_calls_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A candidate that keeps a thread busy while the baseline is being timed (stealing its core
+    on a small machine) uses more CPU than its own calls allow."""
+    root = tmp_path / "practicals"
+    folder = write_practical(root, grader=SPEED_GRADER, time_limit_s=120)
+    (folder / "toy_driver.py").write_text(SPEED_DRIVER)
+    (folder / "baseline.py").write_text(WORK.format(rounds=40))
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    hog = (
+        "import threading\n\n"
+        "def _spin():\n    while True:\n        sum(range(10000))\n\n"
+        "threading.Thread(target=_spin, daemon=True).start()\n"
+    )
+    result = grade(tmp_path, hog + WORK.format(rounds=20))
+    assert not result.passed
+    assert "works outside its calls" in (result.error or ""), result.error

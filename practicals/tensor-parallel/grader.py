@@ -200,7 +200,14 @@ def _speed_check(ctx: GradeContext, base: Any, cand: Any) -> Check:
     before = {"base": sample_tree(base.pid), "cand": sample_tree(cand.pid)}
     try:
         comparison = ctx.compare(
-            base, cand, "forward", make_inputs, check=check, label=name, threshold=threshold
+            base,
+            cand,
+            "forward",
+            make_inputs,
+            check=check,
+            label=name,
+            threshold=threshold,
+            candidate_threads=WORLD_SIZE,  # one thread per rank
         )
     except SubmissionError as err:
         return Check(name, False, None, threshold, "x", str(err))

@@ -6,6 +6,7 @@ built by the worker (which has torch) and handed to ``grader.grade(ctx)``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -137,12 +138,21 @@ class GradeContext:
         threshold: float | None = None,
         max_time_s: float | None = None,
         min_trials: int | None = None,
+        candidate_threads: int | None = None,
     ) -> Comparison:
         """Time ``endpoint`` on both contestants from here, interleaved on fresh inputs, and
-        measure the channel's own round trip for the same data (``channel_overhead_share``)."""
+        measure the channel's own round trip for the same data (``channel_overhead_share``).
+
+        The candidate's CPU time over the whole run must fit in its own calls at the allowed
+        thread count (``candidate_threads``, default the grade's; a practical whose contestant
+        is a group of processes allows their total): work done between calls (while the
+        baseline is timed) or on extra threads is a SubmissionError."""
+        calls = _CallClock(candidate.remote(endpoint))
+        candidate.wait_started()
+        cpu_before = candidate.cpu_seconds()
         comparison = self.harness.compare(
             baseline.remote(endpoint),
-            candidate.remote(endpoint),
+            calls,
             make_inputs,
             check=check,
             label=label,
@@ -151,6 +161,18 @@ class GradeContext:
             min_trials=min_trials,
             wall_clock=True,
         )
+        used = candidate.cpu_seconds() - cpu_before
+        threads = candidate_threads or self.contestant_options.threads
+        allowed = calls.seconds * threads * _CPU_SLACK + _CPU_GRACE_S
+        self.details.setdefault("candidate_cpu", []).append(
+            {"cpu_s": round(used, 3), "in_calls_s": round(calls.seconds, 3)}
+        )
+        if used > allowed:
+            raise SubmissionError(
+                f"your code used {used:.1f} CPU-seconds while its timed calls took "
+                f"{calls.seconds:.1f} s at {threads} thread(s): it works "
+                "outside its calls or on more threads than the grade allows"
+            )
         overhead = self.harness.channel_overhead(baseline, endpoint, make_inputs)
         comparison = comparison.with_overhead(overhead)
         self.details.setdefault("comparisons", []).append(comparison.to_dict())
@@ -163,6 +185,25 @@ class GradeContext:
     def close_contestants(self) -> None:
         for contestant in self.contestants:
             contestant.close()
+
+
+_CPU_SLACK = 1.25
+_CPU_GRACE_S = 0.5
+
+
+class _CallClock:
+    """A remote call that adds up its own wall time (what the candidate may spend CPU in)."""
+
+    def __init__(self, call: Callable[[Any], Any]) -> None:
+        self._call = call
+        self.seconds = 0.0
+
+    def __call__(self, inputs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._call(inputs)
+        finally:
+            self.seconds += time.perf_counter() - start
 
 
 MAX_SLACK_PTS = 5.0  # at most this much extra tolerance for a grader's own measurement noise

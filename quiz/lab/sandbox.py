@@ -139,6 +139,7 @@ def contestant_env(scratch: Path, threads: int, extra: dict[str, str] | None) ->
         "PYTHONUNBUFFERED": "1",
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
+        "OMP_WAIT_POLICY": "PASSIVE",  # no spinning threads between calls
         "TORCH_EXTENSIONS_DIR": str(scratch / "torch_extensions"),
         "TRITON_CACHE_DIR": str(scratch / "triton"),
         # A fixed mmap threshold: large freed buffers go back to the system at once, so what
