@@ -4,6 +4,7 @@ the bank's short questions."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,16 @@ def test_no_phrasing_of_a_point_is_also_its_misconception(question) -> None:  # 
         for misconception in point.misconceptions:
             clashes = [p for p in misconception.phrases if tuple(words(p)) in phrasings]
             assert clashes == [], f"{point.text!r}: {clashes}"
+
+
+@pytest.mark.parametrize("question", BANK.filter(kind="short"), ids=lambda q: q.id)
+def test_no_true_sentence_contradicts_a_point(question) -> None:  # type: ignore[no-untyped-def]
+    """Every sentence of the model answer and the explanation is true, so none may read as a
+    contradiction of a key point (a negation scoped too widely would)."""
+    instance = instantiate(question)
+    for text in (instance.model_answer or "", instance.explanation):
+        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
+            if len(sentence.split()) >= 4:
+                verdict = grade(instance, sentence)
+                contradicted = [p.text for p in verdict.points if p.status == "contradicted"]
+                assert contradicted == [], sentence
