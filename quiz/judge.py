@@ -117,12 +117,21 @@ def judge(instance: Instance, answer: str, url: str, *, timeout_s: float = TIMEO
     }
     reply = _call(f"{base}/chat/completions", request, timeout_s)
     try:
-        content = reply["choices"][0]["message"]["content"]
+        content = _unfenced(reply["choices"][0]["message"]["content"])
         parsed = _Reply.model_validate(json.loads(content))
     except (KeyError, IndexError, TypeError, json.JSONDecodeError, ValidationError) as err:
         raise JudgeError(f"its reply is not the JSON asked for: {_first_line(err)}") from None
     statuses = _statuses(parsed, len(points))
     return from_statuses(instance, statuses, f"Judged by {model}", unsure=not parsed.confident)
+
+
+def _unfenced(content: str) -> str:
+    """The JSON inside a Markdown code fence, which servers without JSON mode often add."""
+    text = content.strip()
+    if text.startswith("```") and text.endswith("```"):
+        text = text[3:-3].strip()
+        text = text.removeprefix("json").strip()
+    return text
 
 
 def _statuses(reply: _Reply, count: int) -> list[PointStatus]:

@@ -96,6 +96,14 @@ def test_the_judge_grades_the_key_points(server: tuple[FakeServer, str]) -> None
     assert ANSWER in prompt and "1. applied after training" in prompt
 
 
+def test_a_reply_in_a_code_fence_is_read(server: tuple[FakeServer, str]) -> None:
+    fake, url = server
+    fake.reply = (
+        "```json\n" + grades("covered", "covered", "covered", "covered", "covered") + "\n```"
+    )
+    assert judge(PTQ, ANSWER, url).score == 1.0
+
+
 def test_an_unsure_judge_leaves_it_to_the_self_check(server: tuple[FakeServer, str]) -> None:
     fake, url = server
     fake.reply = grades("covered", "covered", "covered", "covered", "covered", confident=False)
