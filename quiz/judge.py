@@ -4,7 +4,8 @@ llama.cpp's server, Ollama) grades an answer against the key points.
 Off unless ``--judge URL`` or ``LATENCY_QUIZ_JUDGE`` names a server (``http://host:8000`` or
 its ``/v1``); ``LATENCY_QUIZ_JUDGE_MODEL`` names the model, else the server's first listed
 model is used. The request asks for a JSON reply under a JSON schema (``response_format``), and
-the reply is validated: one status per key point. A timeout, an error, or a reply that does
+the reply is validated: one status per key point (a server that refuses the schema is asked
+once more without it). A timeout, an error, or a reply that does
 not validate falls back to the key-point grader with a one-line notice. Requests are bounded
 (a timeout per request, at most ``MAX_REPLY_BYTES`` read).
 """
@@ -27,6 +28,7 @@ from quiz.grading.short import from_statuses, rubric_of
 from quiz.grading.verdict import PointStatus
 
 TIMEOUT_S = 30.0
+_NO_JSON_SCHEMA = (400, 422)  # how servers refuse a response_format they do not support
 MAX_REPLY_BYTES = 1 << 20
 
 REPLY_SCHEMA: dict[str, Any] = {
@@ -61,6 +63,14 @@ contradicts. Set confident to false if you cannot tell. Reply with JSON only: \
 
 class JudgeError(QuizError):
     """The judge could not grade this answer (unreachable, timed out, or a bad reply)."""
+
+
+class JudgeRefused(JudgeError):
+    """The server answered with an HTTP error status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class _Point(BaseModel):
@@ -115,7 +125,13 @@ def judge(instance: Instance, answer: str, url: str, *, timeout_s: float = TIMEO
             "json_schema": {"name": "key_point_grades", "schema": REPLY_SCHEMA, "strict": True},
         },
     }
-    reply = _call(f"{base}/chat/completions", request, timeout_s)
+    try:
+        reply = _call(f"{base}/chat/completions", request, timeout_s)
+    except JudgeRefused as err:
+        if err.status not in _NO_JSON_SCHEMA:
+            raise
+        del request["response_format"]  # a server without JSON-schema output: ask in words only
+        reply = _call(f"{base}/chat/completions", request, timeout_s)
     try:
         content = _unfenced(reply["choices"][0]["message"]["content"])
         parsed = _Reply.model_validate(json.loads(content))
@@ -172,7 +188,7 @@ def _call(url: str, body: dict[str, Any] | None, timeout_s: float) -> Any:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             raw = response.read(MAX_REPLY_BYTES + 1)
     except urllib.error.HTTPError as err:
-        raise JudgeError(f"{url} answered HTTP {err.code}") from None
+        raise JudgeRefused(f"{url} answered HTTP {err.code}", err.code) from None
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise JudgeError(f"{url} did not answer: {_first_line(reason)}") from None

@@ -32,6 +32,7 @@ class FakeServer:
         self.delay_s = 0.0
         self.requests: list[dict[str, Any]] = []
         self.models = [{"id": "qwen-judge"}]
+        self.refuse_schema = False
 
 
 @pytest.fixture
@@ -61,6 +62,9 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeServer, str]]:
             time.sleep(fake.delay_s)
             if self.path != "/v1/chat/completions" or fake.status != 200:
                 self._send(fake.status if fake.status != 200 else 404, {"error": "no"})
+                return
+            if fake.refuse_schema and "response_format" in body:
+                self._send(400, {"error": "response_format not supported"})
                 return
             content = fake.reply(body) if callable(fake.reply) else fake.reply
             self._send(200, {"choices": [{"message": {"role": "assistant", "content": content}}]})
@@ -94,6 +98,16 @@ def test_the_judge_grades_the_key_points(server: tuple[FakeServer, str]) -> None
     assert schema["required"] == ["points", "confident"]
     prompt = request["messages"][1]["content"]
     assert ANSWER in prompt and "1. applied after training" in prompt
+
+
+def test_a_server_without_json_schema_is_asked_again_without_it(
+    server: tuple[FakeServer, str],
+) -> None:
+    fake, url = server
+    fake.refuse_schema = True
+    fake.reply = grades("covered", "covered", "covered", "covered", "covered")
+    assert judge(PTQ, ANSWER, url).score == 1.0
+    assert ["response_format" in r for r in fake.requests] == [True, False]
 
 
 def test_a_reply_in_a_code_fence_is_read(server: tuple[FakeServer, str]) -> None:
