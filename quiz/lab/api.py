@@ -147,12 +147,11 @@ class GradeContext:
         thread count (``candidate_threads``, default the grade's; a practical whose contestant
         is a group of processes allows their total): work done between calls (while the
         baseline is timed) or on extra threads is a SubmissionError."""
-        calls = _CallClock(candidate.remote(endpoint))
         candidate.wait_started()
-        cpu_before = candidate.cpu_seconds()
+        meter = _CpuMeter(candidate)
         comparison = self.harness.compare(
-            baseline.remote(endpoint),
-            calls,
+            meter.timed(baseline.remote(endpoint), candidate_is_called=False),
+            meter.timed(candidate.remote(endpoint), candidate_is_called=True),
             make_inputs,
             check=check,
             label=label,
@@ -161,18 +160,11 @@ class GradeContext:
             min_trials=min_trials,
             wall_clock=True,
         )
-        used = candidate.cpu_seconds() - cpu_before
         threads = candidate_threads or self.contestant_options.threads
-        allowed = calls.seconds * threads * _CPU_SLACK + _CPU_GRACE_S
-        self.details.setdefault("candidate_cpu", []).append(
-            {"cpu_s": round(used, 3), "in_calls_s": round(calls.seconds, 3)}
-        )
-        if used > allowed:
-            raise SubmissionError(
-                f"your code used {used:.1f} CPU-seconds while its timed calls took "
-                f"{calls.seconds:.1f} s at {threads} thread(s): it works "
-                "outside its calls or on more threads than the grade allows"
-            )
+        self.details.setdefault("candidate_cpu", []).append(meter.to_dict())
+        problem = meter.problem(threads)
+        if problem:
+            raise SubmissionError(problem)
         overhead = self.harness.channel_overhead(baseline, endpoint, make_inputs)
         comparison = comparison.with_overhead(overhead)
         self.details.setdefault("comparisons", []).append(comparison.to_dict())
@@ -187,23 +179,66 @@ class GradeContext:
             contestant.close()
 
 
-_CPU_SLACK = 1.25
-_CPU_GRACE_S = 0.5
+class _CpuMeter:
+    """The candidate's CPU time, read from /proc before and after every timed call of either
+    side (the same reads on both, so both pay the same): what it used while the baseline was
+    being timed, and what it used in its own calls against their wall time."""
 
+    _SLACK = 1.25
+    _GRACE_S = 0.3
+    _IDLE_SHARE = 0.05
 
-class _CallClock:
-    """A remote call that adds up its own wall time (what the candidate may spend CPU in)."""
+    def __init__(self, candidate: Contestant) -> None:
+        self._candidate = candidate
+        self._pids = candidate.processes()
+        self.while_baseline_s = 0.0
+        self.baseline_wall_s = 0.0
+        self.in_calls_s = 0.0
+        self.calls_wall_s = 0.0
 
-    def __init__(self, call: Callable[[Any], Any]) -> None:
-        self._call = call
-        self.seconds = 0.0
+    def timed(
+        self, call: Callable[[Any], Any], *, candidate_is_called: bool
+    ) -> Callable[[Any], Any]:
+        def run(inputs: Any) -> Any:
+            cpu = self._candidate.cpu_seconds(self._pids)
+            start = time.perf_counter()
+            try:
+                return call(inputs)
+            finally:
+                wall = time.perf_counter() - start
+                used = self._candidate.cpu_seconds(self._pids) - cpu
+                if candidate_is_called:
+                    self.in_calls_s += used
+                    self.calls_wall_s += wall
+                else:
+                    self.while_baseline_s += used
+                    self.baseline_wall_s += wall
 
-    def __call__(self, inputs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return self._call(inputs)
-        finally:
-            self.seconds += time.perf_counter() - start
+        return run
+
+    def problem(self, threads: int) -> str | None:
+        idle_allowed = self.baseline_wall_s * self._IDLE_SHARE + self._GRACE_S
+        if self.while_baseline_s > idle_allowed:
+            return (
+                f"your code used {self.while_baseline_s:.1f} CPU-seconds while it was not being "
+                f"called (during {self.baseline_wall_s:.1f} s of baseline calls): it works "
+                "outside its calls, which would slow the baseline down"
+            )
+        calls_allowed = self.calls_wall_s * threads * self._SLACK + self._GRACE_S
+        if self.in_calls_s > calls_allowed:
+            return (
+                f"your code used {self.in_calls_s:.1f} CPU-seconds in {self.calls_wall_s:.1f} s "
+                f"of calls: more than the {threads} thread(s) the grade allows"
+            )
+        return None
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "in_calls_cpu_s": round(self.in_calls_s, 3),
+            "in_calls_wall_s": round(self.calls_wall_s, 3),
+            "while_baseline_cpu_s": round(self.while_baseline_s, 3),
+            "baseline_wall_s": round(self.baseline_wall_s, 3),
+        }
 
 
 MAX_SLACK_PTS = 5.0  # at most this much extra tolerance for a grader's own measurement noise
