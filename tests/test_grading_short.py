@@ -89,6 +89,8 @@ def test_negation_ends_at_the_clause() -> None:
         ("The time one request takes is not needed here.", "contradicted"),
         ("The time one request takes is irrelevant for this.", "contradicted"),
         ("No matter what, latency is the time one request takes.", "covered"),
+        ("Latency != the time one request takes.", "contradicted"),
+        ("Latency: w/o the time one request takes.", "contradicted"),
     ],
 )
 def test_negation_scope(answer: str, status: str) -> None:

@@ -105,6 +105,8 @@ _SHORT_LABEL = re.compile(
 def _normalise(text: str) -> str:
     text = text.lower().replace("’", "'").replace("‘", "'")
     text = re.sub(r"\bcannot\b", "can not", text)
+    text = text.replace("!=", " is not ").replace("≠", " is not ")
+    text = re.sub(r"\bw/o\b", "without", text)
     text = re.sub(r"n't\b", " not", text)
     text = re.sub(r"\b(it|that|there|what|which|who|here)'s\b", r"\1 is", text)
     text = re.sub(r"'(s|re|ve|ll|d)\b", "", text)
@@ -153,7 +155,7 @@ def sentences(text: str) -> list[Sentence]:
 def _sentence(tokens: list[str], compound: list[bool]) -> Sentence:
     verbs = [t if not part else "" for t, part in zip(tokens, compound, strict=True)]
     items = _split(verbs, _LIST_MARKS)
-    sizes = [sum(bool(t) and _is_word(t) for t in item) for item in items]
+    sizes = [sum(_is_word(t) for t in item) for item in _split(tokens, _LIST_MARKS)]
     short_items = sum(
         size <= _LIST_ITEM_WORDS and not _has_claim(item, in_list=True)
         for size, item in zip(sizes, items, strict=True)
