@@ -12,8 +12,10 @@ from quiz.bank import Bank
 from quiz.errors import UsageError
 from quiz.store import Store, open_store
 from quiz.study.mock import (
+    MockActiveError,
     MockSession,
     MockTimeUp,
+    abandon_mock,
     band,
     finish_mock,
     heartbeat,
@@ -88,6 +90,7 @@ def test_drawing_fits_the_minutes_and_mostly_targets_the_level(store: Store) -> 
 def test_practicals_are_drawn_only_when_their_budget_fits(store: Store) -> None:
     short = start_mock(store, BANK, level="L2", minutes=10, seed=2, clock=FakeClock(T0))
     assert all(i.kind != "practical" for i in short.items)
+    abandon_mock(store, short.session_id)
     long = start_mock(store, BANK, level="L2", minutes=60, seed=2, clock=FakeClock(T0))
     assert [i.kind for i in long.items].count("practical") == 1
 
@@ -95,6 +98,7 @@ def test_practicals_are_drawn_only_when_their_budget_fits(store: Store) -> None:
 def test_an_l1_mock_draws_only_l1_and_a_seed_repeats_the_draw(store: Store) -> None:
     mock = start_mock(store, BANK, level="L1", minutes=10, seed=5, clock=FakeClock(T0))
     assert {i.level for i in mock.items} == {"L1"}
+    abandon_mock(store, mock.session_id)
     again = start_mock(store, BANK, level="L1", minutes=10, seed=5, clock=FakeClock(T0))
     assert again.items == mock.items
 
@@ -123,7 +127,7 @@ def test_every_answer_is_saved_and_no_feedback_is_returned(db_url: str, store: S
     assert [a["duration_s"] for a in row.state["answers"]] == [50, 70]
 
 
-def test_the_clock_counts_honestly_across_a_crash(store: Store) -> None:
+def test_the_clock_is_wall_clock_across_a_crash_and_lists_the_time_away(store: Store) -> None:
     clock = FakeClock(T0)
     mock = start_mock(store, BANK, level="L2", minutes=10, seed=3, clock=clock)
     clock.advance(30)
@@ -134,15 +138,75 @@ def test_the_clock_counts_honestly_across_a_crash(store: Store) -> None:
     assert mock.elapsed_s() == pytest.approx(55)
     del mock
 
-    clock.advance(3600)  # the app was closed for an hour
+    clock.advance(56)  # killed for 56 s: a real interview's clock does not stop
     [candidate] = resume_candidates(store, clock=clock)
-    assert candidate["answered"] == 1 and candidate["remaining_s"] == pytest.approx(600 - 45)
+    assert candidate["answered"] == 1 and candidate["remaining_s"] == pytest.approx(600 - 111)
     resumed = resume_mock(store, candidate["session_id"], clock=clock)
-    assert resumed.elapsed_s() == pytest.approx(45)  # the last save; not the hour closed
+    assert resumed.elapsed_s() == pytest.approx(111)
+    [away] = resumed.away  # from the last save (15 s after the answer) to the resume
+    assert away["seconds"] == pytest.approx(66) and away["counted_s"] == pytest.approx(66)
     clock.advance(20)
-    assert resumed.remaining_s() == pytest.approx(600 - 65)
     record_mock_answer(store, BANK, resumed, right(resumed))
-    assert resumed.answers[-1]["duration_s"] == pytest.approx(35)  # 15 before the crash + 20
+    assert resumed.answers[-1]["duration_s"] == pytest.approx(101)  # thinking + away + 20
+    report = finish_mock(store, resumed, bank=BANK)
+    assert report.away == [away] and not report.practice_mode
+    assert report.elapsed_s == pytest.approx(131)
+
+
+def test_a_practice_mode_mock_pauses_while_away(store: Store) -> None:
+    clock = FakeClock(T0)
+    mock = start_mock(store, BANK, level="L2", minutes=10, seed=3, clock=clock, practice_mode=True)
+    clock.advance(40)
+    heartbeat(store, mock)  # leaving saves
+    clock.advance(3600)
+    [candidate] = resume_candidates(store, clock=clock)
+    assert candidate["practice_mode"] and candidate["remaining_s"] == pytest.approx(560)
+    resumed = resume_mock(store, mock.session_id, clock=clock)
+    assert resumed.elapsed_s() == pytest.approx(40)
+    assert resumed.away[0]["seconds"] == 3600 and resumed.away[0]["counted_s"] == 0
+    report = finish_mock(store, resumed, bank=BANK)
+    assert report.practice_mode and report.away[0]["counted_s"] == 0
+
+
+def test_time_running_out_while_away_ends_the_interview_on_resume(store: Store) -> None:
+    clock = FakeClock(T0)
+    mock = start_mock(store, BANK, level="L2", minutes=5, seed=3, clock=clock)
+    clock.advance(30)
+    heartbeat(store, mock)
+    clock.advance(600)
+    [candidate] = resume_candidates(store, clock=clock)
+    assert candidate["remaining_s"] == 0
+    resumed = resume_mock(store, mock.session_id, clock=clock)
+    assert resumed.time_up and resumed.away[0]["counted_s"] == pytest.approx(270)
+    with pytest.raises(MockTimeUp):
+        record_mock_answer(store, BANK, resumed, right(resumed))
+
+
+def test_one_active_mock_and_an_abandoned_one_reveals_nothing_unanswered(store: Store) -> None:
+    clock = FakeClock(T0)
+    first = start_mock(store, BANK, level="L2", minutes=10, seed=3, clock=clock)
+    record_mock_answer(store, BANK, first, right(first))
+    with pytest.raises(MockActiveError, match=f"#{first.session_id} is unfinished"):
+        start_mock(store, BANK, level="L2", minutes=10, seed=4, clock=clock)
+    abandon_mock(store, first.session_id, clock=clock)
+    assert resume_candidates(store, clock=clock) == []
+    report = mock_report(store, first.session_id, BANK)
+    assert report.status == "abandoned" and report.answered == 1
+    assert report.items[0]["prompt"]
+    assert all(item["prompt"] is None for item in report.items[1:])  # never shown
+    second = start_mock(store, BANK, level="L2", minutes=10, seed=4, clock=clock)
+    assert second.session_id != first.session_id
+
+
+def test_questions_answered_lately_are_drawn_last(store: Store) -> None:
+    clock = FakeClock(T0)
+    probe = start_mock(store, BANK, level="L1", minutes=4, seed=8, clock=clock)
+    drawn = [item.question_id for item in probe.items]
+    for _ in drawn:
+        record_mock_answer(store, BANK, probe, right(probe))
+    finish_mock(store, probe)
+    again = start_mock(store, BANK, level="L1", minutes=4, seed=8, clock=clock)
+    assert not set(drawn) & {item.question_id for item in again.items}
 
 
 def test_an_answer_after_the_time_is_up_ends_the_interview_unscored(store: Store) -> None:

@@ -124,7 +124,7 @@ async def _mock_runs_to_time_up(tmp_path: Path) -> None:
         assert len(stored) == 3
 
 
-def test_a_mock_closed_mid_session_resumes_with_honest_time(tmp_path: Path) -> None:
+def test_a_mock_killed_mid_session_resumes_with_the_time_away_counted(tmp_path: Path) -> None:
     asyncio.run(_mock_resumes(tmp_path))
 
 
@@ -138,29 +138,85 @@ async def _mock_resumes(tmp_path: Path) -> None:
         clock.advance(30)  # thinking about question 3, then the app is closed
         await pilot.press("q")
         await settle(pilot)
-    clock.advance(3600)  # closed for an hour: not interview time
+    clock.advance(66)  # away for 66 s: a real interview's clock keeps running
 
     second = make_app(tmp_path, clock=clock)
     async with second.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(second.screen, HomeScreen)
         assert "Unfinished mock interview: L2, 2/" in screen_text(second)
-        assert "12:30 left" in screen_text(second)
+        assert "11:24 left" in screen_text(second)  # 15:00 - 150 s answering - 66 s away
         await pilot.press("r")
         await settle(pilot)
         screen = second.screen
         assert isinstance(screen, MockScreen) and screen.mock is not None
         assert screen.mock.answered == 2
-        assert screen.mock.remaining_s() == FIFTEEN_MIN_S - 150
+        assert screen.mock.remaining_s() == FIFTEEN_MIN_S - 216
         assert "Question 3/" in screen_text(second)
         while isinstance(second.screen, MockScreen):
             clock.advance(10)
             await pilot.press("ctrl+s")  # blank: passes on the question
             await settle(pilot)
-        report = second.screen.report  # type: ignore[attr-defined]
+        report_screen = second.screen
+        assert isinstance(report_screen, MockReportScreen)
+        report = report_screen.report
         assert report["answered"] == report["total"]
         assert [item["score"] for item in report["items"][:2]] == [1.0, 1.0]
+        assert report["items"][2]["duration_s"] == 30 + 66 + 10  # the time away counts
         assert report["status"] == "finished"
+        [away] = report["away"]
+        assert away["seconds"] == 66
+        top = screen_text(second).splitlines()[:6]  # the report opens at its headline
+        assert any(report["verdict"] in line and "score" in line for line in top), top
+        assert "(1:06, counted)" in screen_text(second)
+
+
+def test_starting_a_second_mock_asks_to_resume_or_abandon_the_first(tmp_path: Path) -> None:
+    asyncio.run(_second_mock(tmp_path))
+
+
+async def _second_mock(tmp_path: Path) -> None:
+    from quiz.tui.screens.mock_choice import ResumeOrAbandonModal
+
+    clock = FakeClock()
+    app = make_app(tmp_path, clock=clock, start=StartMock("L2", 15))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        first = app.screen
+        assert isinstance(first, MockScreen) and first.mock is not None
+        first_id = first.mock.session_id
+        await answer_correctly(pilot, clock, 30)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+
+        await pilot.press("m")  # a new mock: the setup screen, then start
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ResumeOrAbandonModal)
+        assert f"#{first_id}: L2, 15 min, 1/" in screen_text(app)
+        await pilot.press("r")  # resume the first one
+        await settle(pilot)
+        resumed = app.screen
+        assert isinstance(resumed, MockScreen) and resumed.mock is not None
+        assert resumed.mock.session_id == first_id and resumed.mock.answered == 1
+        await pilot.press("escape")
+        await settle(pilot)
+
+        await pilot.press("m")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("a")  # abandon it and start the new one
+        await settle(pilot)
+        fresh = app.screen
+        assert isinstance(fresh, MockScreen) and fresh.mock is not None
+        assert fresh.mock.session_id != first_id and fresh.mock.answered == 0
+        abandoned = app.backend.mock_report(first_id)
+        assert abandoned["status"] == "abandoned"
+        assert all(item["prompt"] is None for item in abandoned["items"][1:])
+        assert [m["session_id"] for m in app.backend.unfinished_mocks()] == [fresh.mock.session_id]
 
 
 def test_a_practical_item_is_skipped_by_key_and_button_and_survives_a_resume(

@@ -15,7 +15,8 @@ API (signatures other packages rely on)::
         submit_practical_run(store, practical_id, result: dict, source, *, now=None) -> run id
             # stores LabResult.to_dict(); own work (workspace|path) also rates the card
     quiz.study.mock
-        start_mock(store, bank, *, level, minutes, seed=None, clock=system_clock) -> MockSession
+        start_mock(store, bank, *, level, minutes, seed=None, clock=system_clock,
+                   practice_mode=False) -> MockSession  # MockActiveError if one is unfinished
         MockSession: .items, .answers, .current() -> MockItem | None, .instance(bank),
                      .elapsed_s(), .remaining_s(), .time_up, .done
         record_mock_answer(store, bank, mock, answer, *, practical_result=None) -> None
@@ -23,8 +24,11 @@ API (signatures other packages rely on)::
         heartbeat(store, mock)            # call every HEARTBEAT_S seconds while open
         finish_mock(store, mock, *, status="finished", bank=None) -> MockReport
         resume_mock(store, session_id, *, clock=system_clock) -> MockSession
+            # wall clock: time away counts (not in practice mode) and is listed in .away
+        abandon_mock(store, session_id, *, clock=system_clock)  # status "abandoned"
         resume_candidates(store, *, clock=system_clock) -> list[dict]
-            # {session_id, level, minutes, answered, total, remaining_s, started_at}
+            # {session_id, level, minutes, answered, total, remaining_s, practice_mode,
+            #  started_at}
         mock_report(store, session_id, bank=None) -> MockReport (.to_dict())
     quiz.study.reviews
         due_cards(store, now=None) -> list[DueCard]; due_counts(store, now=None) -> DueCounts

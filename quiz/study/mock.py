@@ -7,13 +7,22 @@ least-used topic, then the least-used kind, ties at random; a question is only d
 time budget still fits, so the budgets add up to at most the minutes. At most MAX_PRACTICALS
 practical goes in, and only when its budget fits. Easier (lower-level) questions come first.
 
-Time (``MockSession.elapsed_s``): the session's ``elapsed_s`` column holds the interview time
-counted up to its last save (``updated_at``); while a process has the session open, the wall
-time since that save is added. Every answer saves, and ``heartbeat`` saves without an answer
-(the app calls it every HEARTBEAT_S seconds). After a crash, resuming continues from the last
-save: the time between that save and the crash (at most HEARTBEAT_S) and the time the app was
-closed are not counted. An answer given after the time is up is not scored: the interview
+Questions answered in the last RECENT_DAYS are drawn only when nothing else fits, so a mock
+does not repeat what was just practised.
+
+Time (``MockSession.elapsed_s``) is wall-clock, as in a real interview: the session's
+``elapsed_s`` column holds the interview time at its last save (``updated_at``) and the wall
+time since that save is added, whether or not the app was running. Every answer saves, and
+``heartbeat`` saves without an answer (the app calls it every HEARTBEAT_S seconds and when the
+candidate leaves). Resuming after a gap of AWAY_MIN_S or more since the last save records an
+away period (from the last save, so after a crash it may start up to HEARTBEAT_S early); the
+report lists them. A practice-mode mock (``practice_mode``) pauses instead: its away periods are
+recorded but not counted. An answer given after the time is up is not scored: the interview
 ends (``MockTimeUp``).
+
+One mock is active at a time: ``start_mock`` refuses while one is unfinished
+(``MockActiveError``); ``abandon_mock`` ends one as abandoned (its report reveals only what was
+answered).
 
 Verdict bands (``band``): the mean score over all drawn questions (unanswered count 0) —
 strong hire ≥ 0.85, hire ≥ 0.70, lean no hire ≥ 0.55, no hire below. The overall verdict is for
@@ -43,11 +52,23 @@ LEVELS = ("L1", "L2", "L3", "L4")
 AT_LEVEL_SHARE = 0.7
 MAX_PRACTICALS = 1
 HEARTBEAT_S = 15
+AWAY_MIN_S = 20
+RECENT_DAYS = 2
 BANDS = ((0.85, "strong hire"), (0.70, "hire"), (0.55, "lean no hire"), (0.0, "no hire"))
 
 
 class MockTimeUp(QuizError):
     """The interview's time ran out before this answer; it was not scored."""
+
+
+class MockActiveError(UsageError):
+    """Another mock interview is unfinished: resume it or abandon it first."""
+
+    def __init__(self, session_id: int) -> None:
+        super().__init__(
+            f"mock interview #{session_id} is unfinished: resume it, or abandon it first"
+        )
+        self.session_id = session_id
 
 
 def system_clock() -> datetime:
@@ -84,6 +105,8 @@ class MockSession:
     saved_elapsed_s: float
     saved_at: datetime
     clock: Clock = field(default=system_clock, repr=False)
+    practice_mode: bool = False
+    away: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def time_limit_s(self) -> int:
@@ -119,8 +142,12 @@ class MockSession:
             raise UsageError("every question of this mock interview is answered")
         return instantiate(bank.get(item.question_id), item.seed)
 
-    def state(self) -> dict[str, Any]:
-        return {"items": [asdict(i) for i in self.items], "answers": self.answers}
+    def state(self, answers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {
+            "items": [asdict(i) for i in self.items],
+            "answers": self.answers if answers is None else answers,
+            "away": self.away,
+        }
 
 
 def start_mock(
@@ -131,28 +158,48 @@ def start_mock(
     minutes: int,
     seed: int | None = None,
     clock: Clock = system_clock,
+    practice_mode: bool = False,
 ) -> MockSession:
-    """Draw the questions (see the module docstring), save the session and start the clock."""
+    """Draw the questions (see the module docstring), save the session and start the clock.
+    Raises MockActiveError while another mock is unfinished."""
     if level not in LEVELS:
         raise UsageError(f"unknown level {level!r} (one of: {', '.join(LEVELS)})")
     if minutes <= 0:
         raise UsageError("a mock interview needs at least one minute")
+    active = store.list_sessions(mode="mock", status="active")
+    if active:
+        raise MockActiveError(active[0].id)
+    now = utc(clock())
+    recent = {a.question_id for a in store.attempts(since=now - timedelta(days=RECENT_DAYS))}
     rng = random.Random(seed)
-    items = draw_items(bank, level, minutes * 60, rng)
+    items = draw_items(bank, level, minutes * 60, rng, recent=recent)
     if not items:
         raise UsageError(f"no {level} question fits in {minutes} minutes")
-    now = utc(clock())
     session_id = store.create_session(
         "mock",
-        settings={"level": level, "minutes": minutes, "seed": seed},
-        state={"items": [asdict(i) for i in items], "answers": []},
+        settings={
+            "level": level,
+            "minutes": minutes,
+            "seed": seed,
+            "practice_mode": practice_mode,
+        },
+        state={"items": [asdict(i) for i in items], "answers": [], "away": []},
         time_limit_s=minutes * 60,
         started_at=now,
     )
-    return MockSession(session_id, level, minutes, items, [], 0.0, now, clock)
+    return MockSession(
+        session_id, level, minutes, items, [], 0.0, now, clock, practice_mode=practice_mode
+    )
 
 
-def draw_items(bank: Bank, level: str, budget_s: int, rng: random.Random) -> list[MockItem]:
+def draw_items(
+    bank: Bank,
+    level: str,
+    budget_s: int,
+    rng: random.Random,
+    *,
+    recent: set[str] | frozenset[str] = frozenset(),
+) -> list[MockItem]:
     below = LEVELS[LEVELS.index(level) - 1] if level != "L1" else None
     pools: dict[str, list[Question]] = {level: bank.filter(level=level)}
     if below:
@@ -176,7 +223,7 @@ def draw_items(bank: Bank, level: str, budget_s: int, rng: random.Random) -> lis
         group = next((g for g in groups if fits[g]), None)
         if group is None:
             break
-        pick = min(fits[group], key=lambda q: (topics[q.topic], kinds[q.kind]))
+        pick = min(fits[group], key=lambda q: (q.id in recent, topics[q.topic], kinds[q.kind]))
         pools[group].remove(pick)
         chosen.append(pick)
         used[group] += pick.time_budget_s
@@ -250,8 +297,7 @@ def record_mock_answer(
             "prompt": instance.prompt,
             "explanation": instance.explanation,
         }
-        answers = [*mock.answers, entry]
-        state = {"items": [asdict(i) for i in mock.items], "answers": answers}
+        state = mock.state([*mock.answers, entry])
         ops.save_session_progress(db, mock.session_id, state=state, elapsed_s=elapsed, now=now)
     mock.answers.append(entry)
     mock.saved_elapsed_s, mock.saved_at = elapsed, now
@@ -307,14 +353,49 @@ def finish_mock(
 
 
 def resume_mock(store: Store, session_id: int, *, clock: Clock = system_clock) -> MockSession:
-    """Re-open an active mock interview; its clock continues from the last save."""
+    """Re-open an active mock interview. The time since its last save counts (paused in
+    practice mode); a gap of AWAY_MIN_S or more is recorded as an away period."""
     row = store.get_session(session_id)
     if row.mode != "mock" or row.status != "active":
         raise UsageError(f"session {session_id} is not an unfinished mock interview")
-    return _from_row(row, clock)
+    mock = _from_row(row, clock)
+    now = utc(clock())
+    gap = (now - mock.saved_at).total_seconds()
+    if gap >= AWAY_MIN_S:
+        counted = min(gap, max(0.0, mock.time_limit_s - mock.saved_elapsed_s))
+        mock.away.append(
+            {
+                "left_at": mock.saved_at.isoformat(),
+                "back_at": now.isoformat(),
+                "seconds": round(gap, 1),
+                "counted_s": 0.0 if mock.practice_mode else round(counted, 1),
+            }
+        )
+    elapsed = mock.saved_elapsed_s if mock.practice_mode else mock.elapsed_s()
+    elapsed = min(elapsed, float(mock.time_limit_s))
+    store.update_session(session_id, state=mock.state(), elapsed_s=elapsed, now=now)
+    mock.saved_elapsed_s, mock.saved_at = elapsed, now
+    return mock
+
+
+def abandon_mock(store: Store, session_id: int, *, clock: Clock = system_clock) -> None:
+    """End an unfinished mock interview as abandoned (never reported as timed out)."""
+    row = store.get_session(session_id)
+    if row.mode != "mock" or row.status != "active":
+        raise UsageError(f"session {session_id} is not an unfinished mock interview")
+    mock = _from_row(row, clock)
+    now = utc(clock())
+    elapsed = mock.saved_elapsed_s if mock.practice_mode else mock.elapsed_s()
+    store.finish_session(
+        session_id,
+        status="abandoned",
+        elapsed_s=min(elapsed, float(mock.time_limit_s)),
+        now=now,
+    )
 
 
 def _from_row(row: StudySessionRow, clock: Clock) -> MockSession:
+    """The session as saved: its clock runs from the last save (``updated_at``)."""
     items = [MockItem(**item) for item in row.state.get("items", [])]
     return MockSession(
         session_id=row.id,
@@ -323,17 +404,23 @@ def _from_row(row: StudySessionRow, clock: Clock) -> MockSession:
         items=items,
         answers=list(row.state.get("answers", [])),
         saved_elapsed_s=row.elapsed_s,
-        saved_at=utc(clock()),
+        saved_at=utc(row.updated_at),
         clock=clock,
+        practice_mode=bool(row.settings.get("practice_mode", False)),
+        away=list(row.state.get("away", [])),
     )
 
 
 def resume_candidates(store: Store, *, clock: Clock = system_clock) -> list[dict[str, Any]]:
     """Unfinished mock interviews, newest first: session_id, level, minutes, answered, total,
-    remaining_s, started_at."""
+    remaining_s (the wall clock runs while the app is closed, except in practice mode),
+    practice_mode, started_at."""
     out = []
     for row in store.list_sessions(mode="mock", status="active"):
         mock = _from_row(row, clock)
+        remaining = mock.time_limit_s - mock.saved_elapsed_s
+        if not mock.practice_mode:
+            remaining = mock.remaining_s()
         out.append(
             {
                 "session_id": row.id,
@@ -341,7 +428,8 @@ def resume_candidates(store: Store, *, clock: Clock = system_clock) -> list[dict
                 "minutes": mock.minutes,
                 "answered": mock.answered,
                 "total": len(mock.items),
-                "remaining_s": round(mock.remaining_s(), 1),
+                "remaining_s": round(max(0.0, remaining), 1),
+                "practice_mode": mock.practice_mode,
                 "started_at": row.started_at.isoformat(),
             }
         )
@@ -365,6 +453,8 @@ class MockReport:
     per_topic: dict[str, dict[str, Any]]
     per_level: dict[str, dict[str, Any]]
     items: list[dict[str, Any]]
+    practice_mode: bool = False
+    away: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -372,16 +462,18 @@ class MockReport:
 
 def mock_report(store: Store, session_id: int, bank: Bank | None = None) -> MockReport:
     """Score, score per topic and per level, time per question against its budget, the verdict
-    band, and the walk-through (prompt, answer, expected, explanation) of every question;
-    unanswered questions get theirs from ``bank`` when it is given and still has them."""
+    band, the away periods, and the walk-through (prompt, answer, expected, explanation) of
+    every question; unanswered questions get theirs from ``bank`` when it is given and still has
+    them, except in an abandoned interview (its unreached questions stay unseen)."""
     row = store.get_session(session_id)
     if row.mode != "mock":
         raise UsageError(f"session {session_id} is not a mock interview")
     mock = _from_row(row, system_clock)
+    reveal_bank = None if row.status == "abandoned" else bank
     items = []
     for index, item in enumerate(mock.items):
         given = mock.answers[index] if index < mock.answered else None
-        shown = given or _unanswered(bank, item)
+        shown = given or _unanswered(reveal_bank, item)
         items.append(
             {
                 **asdict(item),
@@ -412,6 +504,8 @@ def mock_report(store: Store, session_id: int, bank: Bank | None = None) -> Mock
         per_topic=_grouped(items, "topic"),
         per_level=_grouped(items, "level", with_band=True),
         items=items,
+        practice_mode=mock.practice_mode,
+        away=mock.away,
     )
 
 

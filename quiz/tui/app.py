@@ -31,6 +31,7 @@ class StartMock:
 
     level: str = "L2"
     minutes: int = 30
+    practice_mode: bool = False
 
 
 class LatencyQuizApp(App[int]):
@@ -75,7 +76,12 @@ class LatencyQuizApp(App[int]):
         if self.start is not None:
             from quiz.tui.screens.mock import MockScreen
 
-            self.push_screen(MockScreen(level=self.start.level, minutes=self.start.minutes))
+            start = self.start
+            self.push_screen(
+                MockScreen(
+                    level=start.level, minutes=start.minutes, practice_mode=start.practice_mode
+                )
+            )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_error(self, event)

@@ -8,6 +8,8 @@ draw before SQLAlchemy, pydantic and the bank are loaded. Nothing here imports t
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,15 @@ if TYPE_CHECKING:
     from quiz.study.mock import MockSession
 
 MAX_ANSWER_CHARS = 20_000
+QUICK_RUN_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class QuickRun:
+    """``python solution.py`` in a workspace: the starter's own examples, not the grade."""
+
+    returncode: int | None  # None: stopped at the time limit
+    output: str
 
 
 @dataclass(frozen=True)
@@ -111,7 +122,8 @@ class Backend:
 
     # Mock interviews ---------------------------------------------------------------------
 
-    def start_mock(self, level: str, minutes: int) -> MockSession:
+    def start_mock(self, level: str, minutes: int, *, practice_mode: bool = False) -> MockSession:
+        """Raises MockActiveError while another mock is unfinished."""
         from quiz.study.mock import start_mock
 
         with self._lock:
@@ -122,7 +134,14 @@ class Backend:
                 minutes=minutes,
                 seed=self.rng.randrange(2**31),
                 clock=self.clock,
+                practice_mode=practice_mode,
             )
+
+    def abandon_mock(self, session_id: int) -> None:
+        from quiz.study.mock import abandon_mock
+
+        with self._lock:
+            abandon_mock(self.store, session_id, clock=self.clock)
 
     def resume_mock(self, session_id: int) -> MockSession:
         from quiz.study.mock import resume_mock
@@ -134,8 +153,8 @@ class Backend:
         return mock.instance(self.bank)
 
     def record_mock_answer(self, mock: MockSession, answer: str, *, final: bool) -> None:
-        """Save the answer to the current question (blank passes on it; a practical item is
-        passed on here, it is graded on the Practicals screen). ``final``: the answer on screen
+        """Save the answer to the current question (blank passes on it, and so does this call on
+        a practical item: a graded one goes through ``record_mock_practical``). ``final``: the answer on screen
         when time ran out, recorded as given at the deadline; if it cannot be read it is recorded as blank rather than holding the end open."""
         from quiz.grading import grade
         from quiz.study.mock import record_mock_answer
@@ -151,6 +170,30 @@ class Backend:
                 answer = ""
         with self._lock:
             record_mock_answer(self.store, self.bank, mock, answer, at_deadline=final)
+
+    def mock_workspace(self, mock: MockSession) -> Path:
+        """The mock's own workspace for its practical item, created from the starter on first
+        use: an interview starts from the starter, not from the practical's usual workspace."""
+        from quiz.lab.workspace import start_workspace
+
+        item = mock.current()
+        if item is None or item.kind != "practical":
+            raise UsageError("the current mock question is not a practical")
+        practical_id = mock.instance(self.bank).practical or item.question_id
+        folder = self.workspace(practical_id).parent / f"mock-{mock.session_id}" / practical_id
+        if not (folder / "solution.py").is_file():
+            start_workspace(practical_id, folder)
+        return folder
+
+    def record_mock_practical(self, mock: MockSession, result: dict[str, Any]) -> None:
+        """Save the lab's result as the answer to the mock's practical item (its score is the
+        item's score); an inconclusive result counts as not passed."""
+        from quiz.study.mock import record_mock_answer
+
+        if result.get("inconclusive"):
+            result = {**result, "passed": False}
+        with self._lock:
+            record_mock_answer(self.store, self.bank, mock, "", practical_result=result)
 
     def mock_heartbeat(self, mock: MockSession) -> None:
         from quiz.study.mock import heartbeat
@@ -256,19 +299,48 @@ class Backend:
 
         return default_workspace(practical_id)
 
+    def run_lab(
+        self,
+        practical_id: str,
+        folder: Path,
+        *,
+        on_log: Callable[[str], None],
+        cancel: threading.Event,
+    ) -> LabResult:
+        """Grade the workspace ``folder`` in the lab's worker subprocess; nothing is stored."""
+        from quiz.lab.runner import grade_practical
+
+        if not (folder / "solution.py").is_file():
+            raise UsageError(f"no workspace for {practical_id} yet: create it first (w)")
+        return grade_practical(
+            practical_id, folder, source="workspace", on_log=on_log, cancel=cancel
+        )
+
+    def quick_run(self, folder: Path, *, timeout_s: float = QUICK_RUN_TIMEOUT_S) -> QuickRun:
+        """Run ``python solution.py`` in ``folder`` in a subprocess (never in this process)."""
+        try:
+            done = subprocess.run(
+                [sys.executable, "solution.py"],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as expired:
+            partial = expired.stdout or ""
+            text = partial.decode(errors="replace") if isinstance(partial, bytes) else partial
+            return QuickRun(None, text + f"\nstopped after {timeout_s:g} s")
+        return QuickRun(done.returncode, (done.stdout or "") + (done.stderr or ""))
+
     def grade_practical(
         self, practical_id: str, *, on_log: Callable[[str], None], cancel: threading.Event
     ) -> LabResult:
         """Grade the workspace copy in the lab's worker subprocess and store the run."""
-        from quiz.lab.runner import grade_practical
-
-        folder = self.workspace(practical_id)
-        if not (folder / "solution.py").is_file():
-            raise UsageError(f"no workspace for {practical_id} yet: create it first (w)")
         from quiz.study.practice import submit_practical_run
 
-        result = grade_practical(
-            practical_id, folder, source="workspace", on_log=on_log, cancel=cancel
+        result = self.run_lab(
+            practical_id, self.workspace(practical_id), on_log=on_log, cancel=cancel
         )
         with self._lock:
             submit_practical_run(

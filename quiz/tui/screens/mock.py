@@ -1,7 +1,9 @@
 """A mock interview under the clock: no feedback, every answer saved as it is given.
 
 When time runs out the answer on screen is submitted as it stands and the interview ends.
-Leaving (escape, q) keeps it resumable from the home screen.
+Leaving (escape, q) keeps it resumable from the home screen; the clock keeps running while the
+candidate is away, except in practice mode, where leaving pauses it. Starting a mock while
+another is unfinished asks whether to resume that one or abandon it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from textual.message import Message
 from textual.widgets import Button, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from quiz.tui.screens.base import QuizScreen
+from quiz.tui.screens.mock_practical import MockPracticalItem
 from quiz.tui.widgets.mock.countdown import Countdown
 from quiz.tui.widgets.question.base import AnswerSubmitted
 from quiz.tui.widgets.question.view import QuestionView, format_seconds
@@ -30,13 +32,21 @@ TICK_S = 0.5
 HEARTBEAT_EVERY = 30  # ticks: the elapsed time is saved every 15 s even without an answer
 
 
-class MockScreen(QuizScreen):
+class MockScreen(MockPracticalItem):
     """Starts a new interview (``level``, ``minutes``) or resumes ``resume_id``."""
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit & next", id="mock.submit", priority=True),
-        Binding("escape", "leave", "Pause & leave", id="mock.leave"),
+        Binding("escape", "leave", "Leave", id="mock.leave"),
+        Binding("e", "edit_here", "Edit", id="mock.edit_here"),
+        Binding("x", "edit_external", "$EDITOR", id="mock.edit_external"),
+        Binding("g", "grade", "Grade & submit", id="mock.grade"),
     ]
+
+    class ActiveFound(Message):
+        def __init__(self, unfinished: dict[str, Any]) -> None:
+            super().__init__()
+            self.unfinished = unfinished
 
     class Loaded(Message):
         def __init__(self, mock: MockSession, instance: Instance | None) -> None:
@@ -55,15 +65,22 @@ class MockScreen(QuizScreen):
             self.report = report
 
     def __init__(
-        self, *, level: str = "L2", minutes: int = 30, resume_id: int | None = None
+        self,
+        *,
+        level: str = "L2",
+        minutes: int = 30,
+        practice_mode: bool = False,
+        resume_id: int | None = None,
     ) -> None:
         super().__init__()
         self.level, self.minutes, self.resume_id = level, minutes, resume_id
+        self.practice_mode = practice_mode
         self.mock: MockSession | None = None
         self.question_started: datetime | None = None
         self.busy = True  # loading, recording or finishing: no submit meanwhile
         self.ending = False
         self.ticks = 0
+        self.init_practical_item()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,13 +95,39 @@ class MockScreen(QuizScreen):
         self.set_interval(TICK_S, self.tick)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="mock", name="mock-load")
-    def load(self) -> None:
+    def load(self, abandon_id: int | None = None) -> None:
+        if abandon_id is not None:
+            self.backend.abandon_mock(abandon_id)
         if self.resume_id is not None:
             mock = self.backend.resume_mock(self.resume_id)
         else:
-            mock = self.backend.start_mock(self.level, self.minutes)
-        instance = None if mock.done else self.backend.mock_instance(mock)
+            unfinished = self.backend.unfinished_mocks()
+            if unfinished:
+                self.post_message(self.ActiveFound(unfinished[0]))
+                return
+            mock = self.backend.start_mock(
+                self.level, self.minutes, practice_mode=self.practice_mode
+            )
+        over = mock.done or mock.time_up  # time may have run out while the candidate was away
+        instance = None if over else self.backend.mock_instance(mock)
         self.post_message(self.Loaded(mock, instance))
+
+    def on_mock_screen_active_found(self, message: ActiveFound) -> None:
+        from quiz.tui.screens.mock_choice import ResumeOrAbandonModal
+
+        session_id = int(message.unfinished["session_id"])
+
+        def chosen(choice: str | None) -> None:
+            if choice == "resume":
+                self.resume_id = session_id
+                self.load()
+            elif choice == "abandon":
+                self.notify(f"Mock interview #{session_id} was abandoned.")
+                self.load(abandon_id=session_id)
+            else:
+                self.app.pop_screen()
+
+        self.app.push_screen(ResumeOrAbandonModal(message.unfinished), chosen)
 
     async def on_mock_screen_loaded(self, message: Loaded) -> None:
         self.mock = message.mock
@@ -103,13 +146,22 @@ class MockScreen(QuizScreen):
         assert self.mock is not None
         body = self.query_one("#mock-body", VerticalScroll)
         await body.remove_children()
-        view = QuestionView(instance, self.mock.answered + 1, len(self.mock.items), budget=True)
+        number, total = self.mock.answered + 1, len(self.mock.items)
+        view = QuestionView(instance, number, total, budget=True, work_practical=True)
         await body.mount(view)
         label = "Submit & next  (ctrl+s)" if instance.kind != "practical" else "Skip  (ctrl+s)"
         await body.mount(Button(label, id="submit", variant="primary"))
         body.scroll_home(animate=False)
         self.call_after_refresh(view.focus_answer)
         self.question_started = self.clock()
+        if instance.kind == "practical":
+            self.practical_shown(self.mock)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("edit_here", "edit_external", "grade"):
+            return self.work_panel is not None
+        return True
 
     async def tick(self) -> None:
         """Refresh the clock; when time is up, submit what is on screen and end."""
@@ -122,12 +174,16 @@ class MockScreen(QuizScreen):
         if item is not None and self.question_started is not None:
             spent = (self.clock() - self.question_started).total_seconds()
             over = "  — over budget" if spent > item.budget_s else ""
+            practice = " · practice mode" if mock.practice_mode else ""
             self.query_one("#mock-progress", Static).update(
-                f"Mock {mock.level} · {mock.minutes} min · this question "
+                f"Mock {mock.level}{practice} · this question "
                 f"{format_seconds(spent)} of {format_seconds(item.budget_s)}{over}"
             )
         if remaining <= 0 and not self.ending:
             self.ending = True
+            self.stop_grading()
+            while self.app.screen is not self:  # the editor saves as it closes
+                self.app.pop_screen()
             self.notify("Time is up: the answer on screen was submitted.", severity="warning")
             if not self.busy:  # else the answer in flight is the last one
                 await self.submit_current(final=True)
@@ -148,6 +204,8 @@ class MockScreen(QuizScreen):
         if event.button.id == "submit":
             event.stop()
             await self.action_submit()
+        elif self.on_practical_work_button(event.button.id or ""):
+            event.stop()
 
     async def action_submit(self) -> None:
         if not self.busy and not self.ending and self.mock is not None:
@@ -169,6 +227,12 @@ class MockScreen(QuizScreen):
         self.backend.record_mock_answer(mock, answer, final=final)
         next_instance = None if mock.done else self.backend.mock_instance(mock)
         self.post_message(self.AnswerRecorded(next_instance))
+
+    async def on_mock_practical_item_practical_recorded(
+        self, message: MockPracticalItem.PracticalRecorded
+    ) -> None:
+        self.grading = False
+        await self.on_mock_screen_answer_recorded(self.AnswerRecorded(message.next_instance))
 
     async def on_mock_screen_answer_recorded(self, message: AnswerRecorded) -> None:
         self.busy = False
@@ -205,6 +269,7 @@ class MockScreen(QuizScreen):
             self.call_later(self.finish)
         elif event.worker.name == "mock-record":
             self.busy = False  # e.g. an unreadable number: fix it and submit again
+            self.grading_failed()
             for view in self.query(QuestionView):
                 view.freeze(False)
                 view.focus_answer()
@@ -212,9 +277,17 @@ class MockScreen(QuizScreen):
             self.query_one("#mock-progress", Static).update("Could not start the interview.")
 
     def action_leave(self) -> None:
-        if self.mock is not None and not self.ending:
+        mock = self.mock
+        if mock is not None and not self.ending:
             self.save_before_quit()
-            self.notify("Interview saved: resume it from the home screen (r).")
+            if mock.practice_mode:
+                self.notify("Paused (practice mode): resume it from the home screen (r).")
+            else:
+                self.notify(
+                    "Saved. The clock keeps running while you are away, as in a real "
+                    "interview: resume it from the home screen (r).",
+                    timeout=8,
+                )
         self.app.pop_screen()
 
     def save_before_quit(self) -> None:

@@ -1,5 +1,6 @@
-"""A mock interview's report: total, verdict band, per topic, time per question against its
-budget, and a walk-through of every answer with the expected answer and explanation."""
+"""A mock interview's report: it opens at its headline (score, verdict band, time), then per
+topic, time per question against its budget, when the candidate was away, and a walk-through
+of every answer with the expected answer and explanation."""
 
 from __future__ import annotations
 
@@ -14,6 +15,24 @@ from textual.widgets import DataTable, Footer, Header, Markdown, Static
 from quiz.tui.screens.base import QuizScreen
 from quiz.tui.widgets.question.feedback import verdict_text
 from quiz.tui.widgets.question.view import format_seconds
+
+NOT_REACHED = {
+    "abandoned": "Not reached: the interview was abandoned (the question stays unseen).",
+    "finished": "Not reached before the time ran out.",
+}
+
+
+def away_text(report: dict[str, Any]) -> str:
+    """One line per away period; practice mode says its pauses were not counted."""
+    lines = []
+    for period in report.get("away", []):
+        left, back = period["left_at"][11:19], period["back_at"][11:19]
+        counted = "counted" if period["counted_s"] >= period["seconds"] else "paused, not counted"
+        if 0 < period["counted_s"] < period["seconds"]:
+            counted = f"{format_seconds(period['counted_s'])} counted (then time ran out)"
+        lines.append(f"Away {left}–{back} UTC ({format_seconds(period['seconds'])}, {counted})")
+    return "\n".join(lines)
+
 
 BAND_STYLES = {
     "strong hire": "bold green",
@@ -39,6 +58,9 @@ class MockReportScreen(QuizScreen):
         with VerticalScroll(id="report-body"):
             yield Static(self._headline(), id="report-headline")
             yield Static(BANDS_NOTE, classes="hint")
+            away = away_text(report)
+            if away:
+                yield Static(away, id="report-away", classes="hint", markup=False)
             yield Static("Per topic", classes="section-title")
             yield DataTable(id="report-topics", cursor_type="none", zebra_stripes=True)
             yield Static("Questions (↑ ↓ to walk through your answers)", classes="section-title")
@@ -61,6 +83,10 @@ class MockReportScreen(QuizScreen):
             f"{format_seconds(report['elapsed_s'])} of {format_seconds(report['time_limit_s'])}",
             style="dim",
         )
+        if report.get("status") == "abandoned":
+            line.append(" · abandoned", style="bold yellow")
+        if report.get("practice_mode"):
+            line.append(" · practice mode (pauses not counted)", style="yellow")
         return line
 
     def on_mount(self) -> None:
@@ -88,7 +114,8 @@ class MockReportScreen(QuizScreen):
             )
         if self.report["items"]:
             self.show_item(0)
-        questions.focus()
+        questions.focus(scroll_visible=False)
+        self.call_after_refresh(self.query_one("#report-body").scroll_home, animate=False)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "report-questions" and event.row_key.value is not None:
@@ -106,6 +133,7 @@ class MockReportScreen(QuizScreen):
             if item.get("feedback"):
                 answer.append(f"\n{item['feedback']}", style="dim")
         else:
-            answer.append("Not reached before the time ran out.", style="dim")
+            status = str(self.report.get("status", "finished"))
+            answer.append(NOT_REACHED.get(status, NOT_REACHED["finished"]), style="dim")
         self.query_one("#walk-answer", Static).update(answer)
         self.query_one("#walk-explanation", Markdown).update(item.get("explanation") or "")

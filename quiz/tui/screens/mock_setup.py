@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Footer, Header, RadioButton, RadioSet, Static
+from textual.widgets import Button, Checkbox, Footer, Header, RadioButton, RadioSet, Static
 
 from quiz.tui.screens.base import QuizScreen
 
@@ -30,8 +30,9 @@ class MockSetupScreen(QuizScreen):
         yield Header()
         with VerticalScroll(id="setup-body"):
             yield Static(
-                "Interview conditions: a countdown, a soft budget per question, no feedback "
-                "until the report. Saved after every answer; resumable from the home screen.",
+                "Interview conditions: a wall-clock countdown (time away counts), a soft budget "
+                "per question, no feedback until the report. Saved after every answer; "
+                "resumable from the home screen.",
                 classes="hint",
             )
             yield Static("Target level", classes="section-title")
@@ -42,6 +43,10 @@ class MockSetupScreen(QuizScreen):
             with RadioSet(id="mock-minutes"):
                 for minutes in LENGTHS_MIN:
                     yield RadioButton(f"{minutes} minutes", value=minutes == 30, name=str(minutes))
+            yield Checkbox(
+                "Practice mode: leaving pauses the clock (the report says so)",
+                id="mock-practice-mode",
+            )
             with Horizontal(classes="buttons"):
                 yield Button("Start the interview", variant="primary", id="start")
         yield Footer()
@@ -59,4 +64,7 @@ class MockSetupScreen(QuizScreen):
         from quiz.tui.screens.mock import MockScreen
 
         level, minutes = self._chosen("#mock-level"), int(self._chosen("#mock-minutes"))
-        self.app.switch_screen(MockScreen(level=level, minutes=minutes))
+        practice_mode = self.query_one("#mock-practice-mode", Checkbox).value
+        self.app.switch_screen(
+            MockScreen(level=level, minutes=minutes, practice_mode=practice_mode)
+        )

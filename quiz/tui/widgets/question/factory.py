@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from textual.widget import Widget
 from textual.widgets import Static
 
+from quiz.tui.widgets.lab.practical_work import PracticalWork
 from quiz.tui.widgets.question.options import OptionsAnswer
 from quiz.tui.widgets.question.order import OrderAnswer
 from quiz.tui.widgets.question.text import NumberAnswer, ProseAnswer
@@ -15,9 +16,10 @@ if TYPE_CHECKING:
     from quiz.bank import Instance
 
 
-def answer_widget(instance: Instance) -> Widget:
+def answer_widget(instance: Instance, *, work_practical: bool = False) -> Widget:
     """Choice / multi: options; numeric / estimate: a line with a unit; order: movable steps;
-    short: an editor. A practical is answered on the Practicals screen."""
+    short: an editor. A practical is worked in place with ``work_practical`` (a mock), else on
+    the Practicals screen."""
     options = [(choice.id, choice.text) for choice in instance.choices or []]
     kind = instance.kind
     if kind in ("choice", "multi"):
@@ -28,6 +30,8 @@ def answer_widget(instance: Instance) -> Widget:
         return NumberAnswer(instance.unit or "", estimate=kind == "estimate")
     if kind == "short":
         return ProseAnswer()
+    if work_practical and instance.practical:
+        return PracticalWork(instance.practical)
     return Static(
         "This is a practical: open it from the Practicals screen (l on the home screen), "
         "grade it there, and the result counts here.",

@@ -23,14 +23,24 @@ def format_seconds(seconds: float) -> str:
 
 
 class QuestionView(Vertical):
-    """``number`` of ``total``; ``budget`` shows the question's soft time budget."""
+    """``number`` of ``total``; ``budget`` shows the question's soft time budget;
+    ``work_practical`` puts a practical's workspace and grade here instead of a pointer."""
 
-    def __init__(self, instance: Instance, number: int, total: int, *, budget: bool) -> None:
+    def __init__(
+        self,
+        instance: Instance,
+        number: int,
+        total: int,
+        *,
+        budget: bool,
+        work_practical: bool = False,
+    ) -> None:
         super().__init__(id="question")
         self.instance = instance
         self.number = number
         self.total = total
         self.budget = budget
+        self.work_practical = work_practical
 
     def compose(self) -> ComposeResult:
         instance = self.instance
@@ -48,7 +58,7 @@ class QuestionView(Vertical):
         if title:
             yield Static(title, id="question-title", markup=False)
         yield Markdown(instance.prompt, id="prompt")
-        yield answer_widget(instance)
+        yield answer_widget(instance, work_practical=self.work_practical)
 
     @property
     def answer(self) -> Widget:
@@ -68,5 +78,5 @@ class QuestionView(Vertical):
             self.answer.disabled = frozen
 
     def focus_answer(self) -> None:
-        if self.query("#answer"):
-            self.answer.focus()
+        for widget in self.query("#answer, #answer-practical"):
+            widget.focus()
