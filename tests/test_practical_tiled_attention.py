@@ -21,6 +21,15 @@ FILES = shipped_files(PRACTICAL)
 FAILING = [name for name in FILES if name != "reference"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread() -> Any:
+    """Compute on one thread, as a contestant does: on a busy machine more threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class InProcessContestant:
     """Calls a solution's endpoints directly: enough to test the grader's accuracy logic."""
 
