@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import torch
 
 from quiz.lab.api import Check
 from quiz.lab.catalog import get_practical
@@ -18,6 +19,15 @@ PRACTICAL = "paged-kv-cache"
 FILES = shipped_files(PRACTICAL)
 FAILING = [name for name in FILES if name != "reference"]
 INIT = {"num_blocks": 256, "block_size": 16}
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Any:
+    """Decode on one thread, as a contestant does: small ops on more threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 class InProcessContestant:
