@@ -57,6 +57,35 @@ def submit_answer(
     return verdict
 
 
+def skip_question(
+    store: Store,
+    instance: Instance,
+    *,
+    duration_s: float | None,
+    now: datetime | None = None,
+) -> Verdict:
+    """ "I don't know": a practice attempt scored 0 with a blank answer, its card rated Again;
+    the verdict carries the expected answer to show."""
+    from quiz.grading import Verdict
+    from quiz.study.mock import expected_text
+
+    verdict = Verdict(0.0, False, "Skipped: you said you don't know.", expected_text(instance))
+    store.write(
+        lambda db: record_graded(
+            db,
+            instance,
+            "",
+            verdict,
+            duration_s=duration_s,
+            mode="practice",
+            session_id=None,
+            self_rating=None,
+            now=utc(now),
+        )
+    )
+    return verdict
+
+
 def record_graded(
     db: Session,
     instance: Instance,

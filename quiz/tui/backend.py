@@ -266,6 +266,13 @@ class Backend:
                 now=self.clock(),
             )
 
+    def skip_practice(self, instance: Instance, *, duration_s: float | None) -> Verdict:
+        """ "I don't know": stored as a blank attempt rated Again; the verdict shows the key."""
+        from quiz.study.practice import skip_question
+
+        with self._lock:
+            return skip_question(self.store, instance, duration_s=duration_s, now=self.clock())
+
     # Practicals ----------------------------------------------------------------------------
 
     def practicals(self) -> list[Practical]:

@@ -2,6 +2,8 @@
 
 Every answer is stored as it is given. A free-text answer is graded at once but stored when the
 user rates their recall (or moves on, or quits), so the self-rating can steer its review.
+"I don't know" (ctrl+g) stores a blank attempt rated Again and shows the answer. The round ends
+(or is left with escape) on a summary listing every miss, with "retry my misses".
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Footer, Header
 from textual.worker import Worker, WorkerState
 
 from quiz.tui.backend import MAX_ANSWER_CHARS
 from quiz.tui.screens.base import QuizScreen
 from quiz.tui.widgets.question.base import AnswerSubmitted
 from quiz.tui.widgets.question.feedback import SELF_RATINGS, FeedbackPanel, SelfRated
+from quiz.tui.widgets.question.round_summary import RoundResult, RoundSummary
 from quiz.tui.widgets.question.view import QuestionView
 
 if TYPE_CHECKING:
@@ -42,9 +45,11 @@ class PracticeScreen(QuizScreen):
     """Question, answer, feedback, next; a summary at the end of the round."""
 
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="practice.back"),
+        Binding("escape", "leave", "Leave", id="practice.back"),
         Binding("ctrl+s", "submit", "Submit", id="practice.submit"),
+        Binding("ctrl+g", "dont_know", "I don't know", id="practice.dont_know", priority=True),
         Binding("n,enter", "next", "Next", id="practice.next"),
+        Binding("r", "retry_misses", "Retry misses", id="practice.retry_misses"),
         *(
             Binding(str(n), f"rate('{rating}')", rating.title(), id=f"practice.rate_{rating}")
             for n, rating in enumerate(SELF_RATINGS, start=1)
@@ -52,10 +57,14 @@ class PracticeScreen(QuizScreen):
     ]
 
     class AnswerGraded(Message):
-        def __init__(self, verdict: Verdict, pending: PendingShort | None) -> None:
+        def __init__(
+            self, verdict: Verdict, pending: PendingShort | None, answer: str, skipped: bool
+        ) -> None:
             super().__init__()
             self.verdict = verdict
             self.pending = pending
+            self.answer = answer
+            self.skipped = skipped
 
     class AnswerStored(Message):
         def __init__(self, rating: str | None) -> None:
@@ -70,7 +79,7 @@ class PracticeScreen(QuizScreen):
         self.verdict: Verdict | None = None
         self.grading = False
         self.pending: PendingShort | None = None
-        self.scores: list[float] = []
+        self.results: list[RoundResult] = []
         self.finished = False
 
     def compose(self) -> ComposeResult:
@@ -91,16 +100,24 @@ class PracticeScreen(QuizScreen):
         view = QuestionView(self.instance, self.index + 1, len(self.instances), budget=False)
         await body.mount(view)
         if self.instance.kind != "practical":
-            await body.mount(Button("Submit", id="submit", variant="primary"))
+            await body.mount(
+                Horizontal(
+                    Button("Submit", id="submit", variant="primary"),
+                    Button("I don't know (ctrl+g)", id="dont-know"),
+                    classes="buttons",
+                )
+            )
         body.scroll_home(animate=False)
         self.call_after_refresh(view.focus_answer)
         self.verdict, self.grading, self.started = None, False, time.monotonic()
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.finished and action in ("submit", "next", "rate"):
+        if action == "retry_misses":
+            return self.finished and any(r.missed for r in self.results)
+        if self.finished and action in ("submit", "dont_know", "next", "rate"):
             return False
-        if action == "submit":
+        if action in ("submit", "dont_know"):
             return self.verdict is None and not self.grading
         if action == "next":
             return self.verdict is not None or self.instance.kind == "practical"
@@ -120,6 +137,8 @@ class PracticeScreen(QuizScreen):
             "next": "next",
             "again": "app.pop_screen",
             "home": "app.home",
+            "retry": "retry_misses",
+            "dont-know": "dont_know",
         }
         if event.button.id in actions:
             event.stop()
@@ -141,15 +160,28 @@ class PracticeScreen(QuizScreen):
         self.refresh_bindings()
         self.grade_answer(self.instance, answer, time.monotonic() - self.started)
 
+    def action_dont_know(self) -> None:
+        if self.verdict is not None or self.grading or self.finished:
+            return
+        self.query_one(QuestionView).freeze()
+        self.grading = True
+        self.refresh_bindings()
+        self.skip_question(self.instance, time.monotonic() - self.started)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="grade", name="grade")
+    def skip_question(self, instance: Instance, duration_s: float) -> None:
+        verdict = self.backend.skip_practice(instance, duration_s=duration_s)
+        self.post_message(self.AnswerGraded(verdict, None, "", skipped=True))
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="grade", name="grade")
     def grade_answer(self, instance: Instance, answer: str, duration_s: float) -> None:
         if instance.kind == "short":
             verdict = self.backend.grade(instance, answer)
             pending = PendingShort(instance, answer, duration_s)
-            self.post_message(self.AnswerGraded(verdict, pending))
+            self.post_message(self.AnswerGraded(verdict, pending, answer, skipped=False))
         else:
             verdict = self.backend.submit_practice(instance, answer, duration_s=duration_s)
-            self.post_message(self.AnswerGraded(verdict, None))
+            self.post_message(self.AnswerGraded(verdict, None, answer, skipped=False))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.name == "grade" and event.state == WorkerState.ERROR:
@@ -162,9 +194,11 @@ class PracticeScreen(QuizScreen):
         self.grading = False
         self.verdict = message.verdict
         self.pending = message.pending
-        self.scores.append(message.verdict.score)
+        self.results.append(
+            RoundResult(self.instance, message.verdict, message.answer, message.skipped)
+        )
         body = self.query_one("#practice-body", VerticalScroll)
-        for button in body.query("#submit"):
+        for button in body.query("#submit, #dont-know"):
             button.remove()
         panel = FeedbackPanel(self.instance, message.verdict, ask_rating=self.pending is not None)
         body.mount(panel)
@@ -214,27 +248,35 @@ class PracticeScreen(QuizScreen):
         else:
             await self.show_summary()
 
-    async def show_summary(self) -> None:
+    async def show_summary(self, *, ended_early: bool = False) -> None:
         body = self.query_one("#practice-body", VerticalScroll)
         await body.remove_children()
-        answered = len(self.scores)
-        correct_share = sum(self.scores) / answered if answered else 0.0
-        await body.mount(
-            Static(
-                f"[b]Round done.[/b] {answered} answered, average score {correct_share:.0%}.",
-                id="round-summary",
-            )
-        )
-        await body.mount(
-            Horizontal(
-                Button("Another round", id="again", variant="primary"),
-                Button("Home", id="home"),
-                classes="buttons",
-            )
-        )
+        await body.mount(RoundSummary(self.results, len(self.instances), ended_early=ended_early))
+        buttons = [Button("Another round", id="again"), Button("Home", id="home")]
+        if any(r.missed for r in self.results):
+            buttons.insert(0, Button("Retry my misses (r)", id="retry", variant="primary"))
+        else:
+            buttons[0].variant = "primary"
+        await body.mount(Horizontal(*buttons, classes="buttons"))
         self.finished = True
         self.refresh_bindings()
-        self.query_one("#again", Button).focus()
+        body.scroll_home(animate=False)
+        buttons[0].focus(scroll_visible=False)
+
+    async def action_leave(self) -> None:
+        """Mid-round, with something answered: the summary first; escape again leaves."""
+        if self.finished or not self.results:
+            self.app.pop_screen()
+            return
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.store_short(pending, None)
+        await self.show_summary(ended_early=True)
+
+    def action_retry_misses(self) -> None:
+        misses = [r.instance for r in self.results if r.missed]
+        if self.finished and misses:
+            self.app.switch_screen(PracticeScreen(misses))
 
     def save_before_quit(self) -> None:
         """Quitting with a rated-or-not free-text answer on screen still stores it."""

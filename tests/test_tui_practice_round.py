@@ -1,0 +1,74 @@
+"""A practice round's skip ("I don't know"), its summary of misses when left early, and a
+retry of exactly those misses."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from test_tui_practice import answer_current, wait_ready
+from test_tui_support import make_app, screen_text
+
+from quiz.tui.screens.practice import PracticeScreen
+from quiz.tui.widgets.question.round_summary import RoundSummary
+
+SIZE = (100, 30)
+
+
+def test_skip_leave_early_and_retry_the_misses(tmp_path: Path) -> None:
+    asyncio.run(_skip_leave_early_and_retry(tmp_path))
+
+
+async def _skip_leave_early_and_retry(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, PracticeScreen)
+        skipped = screen.instance
+        await pilot.press("ctrl+g")  # I don't know
+        await wait_ready(pilot)
+        assert screen.verdict is not None and screen.verdict.score == 0
+        assert "Expected" in screen_text(app) or "Model answer" in screen_text(app)
+        [attempt] = app.backend.store.attempts()
+        assert (attempt.question_id, attempt.answer, attempt.rating) == (skipped.question_id, "", 1)
+        await pilot.press("n")
+        await wait_ready(pilot)
+        answered = screen.instance
+        await answer_current(pilot, screen)
+        if answered.kind == "short":
+            await pilot.press("3")
+            await wait_ready(pilot)
+        await pilot.press("n")
+        await wait_ready(pilot)
+
+        await pilot.press("escape")  # mid-round: the summary, not a silent exit
+        await wait_ready(pilot)
+        assert app.screen is screen and screen.finished
+        summary = screen.query_one(RoundSummary)
+        assert [r.instance.question_id for r in summary.results if r.missed] == [
+            skipped.question_id
+        ]
+        text = screen_text(app)
+        assert "Round left early." in text and "1 skipped" in text and "Misses (1)" in text
+        assert "I don't know" in text
+
+        await pilot.press("r")  # retry my misses
+        await wait_ready(pilot)
+        retry = app.screen
+        assert isinstance(retry, PracticeScreen) and retry is not screen
+        assert [i.question_id for i in retry.instances] == [skipped.question_id]
+        await answer_current(pilot, retry)
+        if skipped.kind == "short":
+            await pilot.press("3")
+            await wait_ready(pilot)
+        await pilot.press("n")
+        await wait_ready(pilot)
+        assert "Round done." in screen_text(app) and "No misses." in screen_text(app)
+        await pilot.press("escape")
+        await wait_ready(pilot)
+        assert not isinstance(app.screen, PracticeScreen)
