@@ -84,3 +84,14 @@ def test_progress(snap_compare: SnapCompare, tmp_path: Path) -> None:
 
     app = make_app(tmp_path, clock=clock)
     assert snap_compare(app, run_before=with_history, terminal_size=(80, 40))
+
+
+def test_browser(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    async def open_browser(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+        await pilot.press("f", "down", "s")  # one flagged, one suspended
+        await settle(pilot)
+
+    assert snap_compare(make_app(tmp_path), run_before=open_browser)

@@ -21,6 +21,7 @@ from quiz.store.models import (
     PRACTICAL_SOURCES,
     AttemptRow,
     PracticalRunRow,
+    QuestionFlagRow,
     QuestionRow,
     ReviewCardRow,
     ReviewLogRow,
@@ -167,6 +168,34 @@ def add_practical_run(
         created_at=created_at or utcnow(),
     )
     db.add(row)
+    db.flush()
+    return row
+
+
+def question_flags(db: Session) -> dict[str, QuestionFlagRow]:
+    """The browser's marks (flagged, suspended) by question id."""
+    return {row.question_id: row for row in db.scalars(select(QuestionFlagRow))}
+
+
+def set_question_flag(
+    db: Session,
+    question_id: str,
+    *,
+    flagged: bool | None = None,
+    suspended: bool | None = None,
+    now: datetime | None = None,
+) -> QuestionFlagRow:
+    """Set a question's flag and/or suspension (None leaves it as it is)."""
+    question_row(db, question_id)  # NotFoundError for an unknown id
+    row = question_flags(db).get(question_id)
+    if row is None:
+        row = QuestionFlagRow(question_id=question_id, flagged=False, suspended=False)
+        db.add(row)
+    if flagged is not None:
+        row.flagged = flagged
+    if suspended is not None:
+        row.suspended = suspended
+    row.updated_at = now or utcnow()
     db.flush()
     return row
 

@@ -367,6 +367,26 @@ class Store:
         with self.session() as db:
             return list(db.scalars(query))
 
+    # -- the browser's flags ----------------------------------------------------------------
+
+    def question_flags(self) -> dict[str, tuple[bool, bool]]:
+        """(flagged, suspended) by question id, for questions with either mark ever set."""
+        with self.session() as db:
+            return {
+                qid: (row.flagged, row.suspended) for qid, row in ops.question_flags(db).items()
+            }
+
+    def suspended_questions(self) -> set[str]:
+        """Questions taken out of the review queue."""
+        return {qid for qid, (_, suspended) in self.question_flags().items() if suspended}
+
+    def set_question_flag(
+        self, question_id: str, *, flagged: bool | None = None, suspended: bool | None = None
+    ) -> None:
+        self.write(
+            lambda db: ops.set_question_flag(db, question_id, flagged=flagged, suspended=suspended)
+        )
+
     # -- settings ---------------------------------------------------------------------------
 
     def get_setting(self, key: str, default: Any = None) -> Any:

@@ -121,10 +121,11 @@ class DueCounts:
 
 
 def due_cards(store: Store, now: datetime | None = None) -> list[DueCard]:
-    """Cards due at ``now``: most overdue first; in an interview plan's last days, weakest
-    topic first (then most overdue)."""
+    """Cards due at ``now`` (not suspended in the browser): most overdue first; in an
+    interview plan's last days, weakest topic first (then most overdue)."""
     now = utc(now)
-    rows = store.cards(due_before=now)
+    suspended = store.suspended_questions()
+    rows = [row for row in store.cards(due_before=now) if row.question_id not in suspended]
     if not rows:
         return []
     questions = {q.id: q for q in store.questions()}
@@ -151,7 +152,12 @@ def due_cards(store: Store, now: datetime | None = None) -> list[DueCard]:
 def due_counts(store: Store, now: datetime | None = None) -> DueCounts:
     now = utc(now)
     end_of_today = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=timezone.utc)
-    dues = [row.due for row in store.cards(due_before=now + timedelta(days=7))]
+    suspended = store.suspended_questions()
+    dues = [
+        row.due
+        for row in store.cards(due_before=now + timedelta(days=7))
+        if row.question_id not in suspended
+    ]
     return DueCounts(
         now=sum(1 for d in dues if d <= now),
         today=sum(1 for d in dues if d < end_of_today),

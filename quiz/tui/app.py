@@ -123,6 +123,11 @@ class LatencyQuizApp(App[int]):
 
         self.goto(PracticalsScreen())
 
+    def action_browse(self) -> None:
+        from quiz.tui.screens.browser import BrowserScreen
+
+        self.goto(BrowserScreen())
+
     def action_help(self) -> None:
         from quiz.tui.screens.help import HelpScreen  # Markdown is slow to import: not at start
 
@@ -147,6 +152,9 @@ class LatencyQuizApp(App[int]):
         yield SystemCommand("Mock interview", "Start a timed mock interview", self.action_mock)
         yield SystemCommand("Progress", "Accuracy, coverage and past mocks", self.action_progress)
         yield SystemCommand("Practicals", "Hands-on practicals graded here", self.action_practicals)
+        yield SystemCommand(
+            "Browse questions", "Search, filter, flag and suspend questions", self.action_browse
+        )
         yield SystemCommand("Home", "Back to the dashboard", self.action_home)
         yield SystemCommand("Help", "Keys and screens", self.action_help)
         yield from super().get_system_commands(screen)

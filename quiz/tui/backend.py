@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from quiz.lab.catalog import Practical
     from quiz.lab.runner import LabResult
     from quiz.store import PracticalRunRow, Store
+    from quiz.study.browse import BrowseRow
     from quiz.study.mock import MockSession
 
 MAX_ANSWER_CHARS = 20_000
@@ -265,6 +266,24 @@ class Backend:
                 self_rating=self_rating,
                 now=self.clock(),
             )
+
+    def browse_rows(self) -> list[BrowseRow]:
+        from quiz.study.browse import browse_rows
+
+        with self._lock:
+            return browse_rows(self.store, self.bank, now=self.clock())
+
+    def set_question_flag(
+        self, question_id: str, *, flagged: bool | None = None, suspended: bool | None = None
+    ) -> None:
+        with self._lock:
+            self.store.set_question_flag(question_id, flagged=flagged, suspended=suspended)
+
+    def question_instance(self, question_id: str) -> Instance:
+        """One question, a fresh variant of it, to practise from the browser."""
+        from quiz.bank import instantiate
+
+        return instantiate(self.bank.get(question_id), self.rng.randrange(2**31))
 
     def skip_practice(self, instance: Instance, *, duration_s: float | None) -> Verdict:
         """ "I don't know": stored as a blank attempt rated Again; the verdict shows the key."""

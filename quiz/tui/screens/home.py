@@ -28,6 +28,7 @@ class HomeScreen(QuizScreen):
         Binding("r", "resume", "Resume", id="home.resume"),
         Binding("g", "app.progress", "Progress", id="home.progress"),
         Binding("l", "app.practicals", "Lab", id="home.practicals"),
+        Binding("b", "app.browse", "Browse", id="home.browse"),
     ]
 
     class DashboardLoaded(Message):
@@ -54,6 +55,7 @@ class HomeScreen(QuizScreen):
                 yield Button("Resume mock", id="go-resume", variant="warning", classes="hidden")
                 yield Button("Progress", id="go-progress")
                 yield Button("Practicals", id="go-practicals")
+                yield Button("Browse", id="go-browse")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -123,6 +125,7 @@ class HomeScreen(QuizScreen):
             "go-resume": "resume",
             "go-progress": "app.progress",
             "go-practicals": "app.practicals",
+            "go-browse": "app.browse",
         }
         if event.button.id in actions:
             await self.run_action(actions[event.button.id])
