@@ -297,3 +297,16 @@ def test_a_practical_item_takes_the_labs_result(store: Store) -> None:
     [practical] = [i for i in report.items if i["kind"] == "practical"]
     assert practical["score"] == 1.0 and practical["answer"] == f"practical run #{run.id}"
     assert report.score == 1.0 and report.verdict == "strong hire"
+
+
+def test_unavailable_practicals_are_not_drawn(store: Store) -> None:
+    mock = start_mock(
+        store,
+        BANK,
+        level="L2",
+        minutes=60,
+        seed=2,
+        clock=FakeClock(T0),
+        unavailable={"big-practical"},
+    )
+    assert all(i.kind != "practical" for i in mock.items)

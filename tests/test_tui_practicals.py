@@ -10,6 +10,7 @@ from test_tui_support import make_app, screen_text
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+from quiz.tui.screens.editor import EditorScreen
 from quiz.tui.screens.practical import PracticalScreen
 from quiz.tui.screens.practicals import PracticalsScreen
 from quiz.tui.widgets.lab.checks import ChecksTable
@@ -55,6 +56,12 @@ async def _list_hint_workspace_and_grade(tmp_path: Path) -> None:
         await pilot.press("w")
         await settle(pilot)
         assert page.workspace is not None and (page.workspace / "solution.py").is_file()
+        await pilot.press("e")  # the in-app editor on the workspace
+        await settle(pilot)
+        assert isinstance(app.screen, EditorScreen) and app.screen.folder == page.workspace
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is page
         await pilot.press("g")
         await settle(pilot)
         checks = page.query_one(ChecksTable)

@@ -162,7 +162,11 @@ def cmd_progress(args: argparse.Namespace, ctx: CliContext) -> int:
     seen = sorted((t for t in data["topics"] if t["questions_seen"]), key=lambda t: t["mastery"])
     if seen:
         print("\nWeakest topics: " + ", ".join(f"{t['id']} {t['mastery']:.0%}" for t in seen[:5]))
-    print(f"\n{data['due_reviews']} reviews due; streak {data['streak_days']} days.")
+    due, streak = data["due_reviews"], data["streak_days"]
+    print(
+        f"\n{due} review{'' if due == 1 else 's'} due; "
+        f"streak {streak} day{'' if streak == 1 else 's'}."
+    )
     print(plan_sentence(data["plan"]))
     for mock in data["mocks"][:5]:
         verdict = mock["verdict"] or mock["status"]

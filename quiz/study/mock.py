@@ -159,8 +159,10 @@ def start_mock(
     seed: int | None = None,
     clock: Clock = system_clock,
     practice_mode: bool = False,
+    unavailable: set[str] | frozenset[str] = frozenset(),
 ) -> MockSession:
-    """Draw the questions (see the module docstring), save the session and start the clock.
+    """Draw the questions (see the module docstring; never one in ``unavailable``, e.g. a
+    GPU-only practical on a machine without one), save the session and start the clock.
     Raises MockActiveError while another mock is unfinished."""
     if level not in LEVELS:
         raise UsageError(f"unknown level {level!r} (one of: {', '.join(LEVELS)})")
@@ -172,7 +174,7 @@ def start_mock(
     now = utc(clock())
     recent = {a.question_id for a in store.attempts(since=now - timedelta(days=RECENT_DAYS))}
     rng = random.Random(seed)
-    items = draw_items(bank, level, minutes * 60, rng, recent=recent)
+    items = draw_items(bank, level, minutes * 60, rng, recent=recent, unavailable=unavailable)
     if not items:
         raise UsageError(f"no {level} question fits in {minutes} minutes")
     session_id = store.create_session(
@@ -199,11 +201,13 @@ def draw_items(
     rng: random.Random,
     *,
     recent: set[str] | frozenset[str] = frozenset(),
+    unavailable: set[str] | frozenset[str] = frozenset(),
 ) -> list[MockItem]:
     below = LEVELS[LEVELS.index(level) - 1] if level != "L1" else None
-    pools: dict[str, list[Question]] = {level: bank.filter(level=level)}
-    if below:
-        pools[below] = bank.filter(level=below)
+    levels = [level, below] if below else [level]
+    pools: dict[str, list[Question]] = {
+        lvl: [q for q in bank.filter(level=lvl) if q.id not in unavailable] for lvl in levels
+    }
     for pool in pools.values():
         rng.shuffle(pool)
     share_below = (1 - AT_LEVEL_SHARE) * budget_s if below else 0.0

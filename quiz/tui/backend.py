@@ -124,9 +124,11 @@ class Backend:
     # Mock interviews ---------------------------------------------------------------------
 
     def start_mock(self, level: str, minutes: int, *, practice_mode: bool = False) -> MockSession:
-        """Raises MockActiveError while another mock is unfinished."""
+        """Raises MockActiveError while another mock is unfinished. A practical that can't run
+        here (GPU-only without a GPU) is not drawn."""
         from quiz.study.mock import start_mock
 
+        unavailable = {p.id for p in self.practicals() if not p.availability.available}
         with self._lock:
             return start_mock(
                 self.store,
@@ -136,6 +138,7 @@ class Backend:
                 seed=self.rng.randrange(2**31),
                 clock=self.clock,
                 practice_mode=practice_mode,
+                unavailable=unavailable,
             )
 
     def abandon_mock(self, session_id: int) -> None:

@@ -26,13 +26,15 @@ if TYPE_CHECKING:
 
 
 class PracticalScreen(QuizScreen):
-    """h: next hint, w: create workspace, e: open it in $EDITOR, g: grade it."""
+    """h: next hint, w: create workspace, e: edit it here (run, submit), x: open it in
+    $EDITOR, g: grade it."""
 
     BINDINGS = [
         Binding("escape", "leave", "Back", id="practical.back"),
         Binding("h", "hint", "Next hint", id="practical.hint"),
         Binding("w", "workspace", "Workspace", id="practical.workspace"),
-        Binding("e", "edit", "Edit", id="practical.edit"),
+        Binding("e", "edit_here", "Edit", id="practical.edit_here"),
+        Binding("x", "edit", "$EDITOR", id="practical.edit"),
         Binding("g", "grade", "Grade", id="practical.grade"),
     ]
 
@@ -85,7 +87,8 @@ class PracticalScreen(QuizScreen):
             with Horizontal(classes="buttons"):
                 yield Button("Next hint (h)", id="hint")
                 yield Button("Workspace (w)", id="workspace")
-                yield Button("Edit (e)", id="edit")
+                yield Button("Edit (e)", id="edit_here")
+                yield Button("$EDITOR (x)", id="edit")
                 yield Button("Grade (g)", id="grade", variant="primary")
             yield Static("", id="workspace-path", classes="hint", markup=False)
             yield Markdown(self.practical.readme, id="readme")
@@ -154,7 +157,7 @@ class PracticalScreen(QuizScreen):
             table.add_row("no runs yet", "", "", "", "")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id in ("hint", "workspace", "edit", "grade"):
+        if event.button.id in ("hint", "workspace", "edit_here", "edit", "grade"):
             event.stop()
             getattr(self, f"action_{event.button.id}")()
 
@@ -187,6 +190,22 @@ class PracticalScreen(QuizScreen):
         self._show_workspace()
         self.notify(f"Workspace created: {message.path}")
 
+    def action_edit_here(self) -> None:
+        """The in-app editor: save, run (a quick local check), submit (grade)."""
+        from quiz.tui.screens.editor import EditorScreen
+
+        solution = self.workspace / "solution.py" if self.workspace else None
+        if solution is None or not solution.is_file():
+            self.notify("Create the workspace first (w).", severity="warning")
+            return
+        self.app.push_screen(
+            EditorScreen(
+                solution.parent,
+                title=f"{self.practical.id}/solution.py",
+                on_submit=self.action_grade,
+            )
+        )
+
     def action_edit(self) -> None:
         """Open solution.py in $EDITOR; the app suspends until the editor exits."""
         solution = self.workspace / "solution.py" if self.workspace else None
@@ -195,7 +214,7 @@ class PracticalScreen(QuizScreen):
             return
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor:
-            self.notify(f"Set $EDITOR, or edit {solution} yourself.", severity="warning")
+            self.notify("$EDITOR is not set: e edits here.", severity="warning")
             return
         try:
             with self.app.suspend():

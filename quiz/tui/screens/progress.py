@@ -66,9 +66,10 @@ class ProgressScreen(QuizScreen):
     def on_progress_screen_loaded(self, message: Loaded) -> None:
         progress = message.progress
         streak = int(progress.get("streak_days") or 0)
+        answers, due = len(message.scores), int(progress.get("due_reviews") or 0)
         self.query_one("#progress-summary", Static).update(
-            f"{len(message.scores)} answers · {progress.get('due_reviews', 0)} reviews due · "
-            f"{streak}-day streak"
+            f"{answers} answer{'' if answers == 1 else 's'} · "
+            f"{due} review{'' if due == 1 else 's'} due · {streak}-day streak"
         )
         phases = self.query_one("#progress-phases", DataTable)
         phases.clear(columns=True)
@@ -100,10 +101,11 @@ class ProgressScreen(QuizScreen):
             )
 
     def _show_weakest(self, topics: list[dict[str, Any]]) -> None:
-        seen = [t for t in topics if t.get("accuracy") is not None]
-        weakest = sorted(seen, key=lambda t: (t["accuracy"], t["mastery"]))[:WEAKEST_SHOWN]
+        seen = [t for t in topics if t.get("questions_seen")]
+        weakest = sorted(seen, key=lambda t: t["mastery"])[:WEAKEST_SHOWN]  # as in the CLI
         text = (
-            "Weakest topics: " + ", ".join(f"{t['id']} ({percent(t['accuracy'])})" for t in weakest)
+            "Weakest topics (mastery): "
+            + ", ".join(f"{t['id']} ({percent(t['mastery'])})" for t in weakest)
             if weakest
             else "Weakest topics: answer a few questions first."
         )
@@ -120,7 +122,8 @@ class ProgressScreen(QuizScreen):
                 str(mock["minutes"]),
                 f"{mock['answered']}/{mock['total']}",
                 percent(mock["score"]),
-                mock.get("verdict") or "unfinished",
+                mock.get("verdict")
+                or ("unfinished" if mock.get("status") == "active" else str(mock.get("status"))),
                 key=str(mock["session_id"]),
             )
         if not mocks:
