@@ -260,12 +260,14 @@ def start_contestant(
     extras = options.trusted_extras if role == "candidate" else ()
     # The candidate gets the user's own copy of a public file where the submission folder has
     # one (the workspace files it edits, e.g. capacity-plan's plan.yaml, are part of what is
-    # graded); trusted contestants always get the practical's.
+    # graded); trusted contestants always get the practical's, and so does the driver module
+    # (an older workspace copy of it may predate the endpoints it must define).
     user_folder = options.submission.parent if role == "candidate" else None
     for name in (*options.public_files, *extras):
         source = options.practical_dir / name
         users = user_folder / Path(name).name if user_folder is not None else None
-        if users is not None and name not in extras and users.is_file():
+        driver_file = driver.partition(":")[0] + ".py"  # the endpoints are the practical's
+        if users is not None and name not in (*extras, driver_file) and users.is_file():
             source = users
         if source.is_file():
             shutil.copyfile(source, workdir / Path(name).name)
