@@ -161,3 +161,16 @@ def test_a_phase_is_complete_with_its_milestone_and_enough_mastery(db_url: str) 
     store.record_practical_run("serve-and-profile", {"passed": True}, "path", created_at=NOW)
     then = {p["id"]: p for p in progress(store, tiny_bank(), NOW)["phases"]}["foundations"]
     assert then["mastery"] == pytest.approx(1.0) and then["complete"] is True
+
+
+def test_a_plan_shorter_than_the_roadmap_warns_and_a_long_one_does_not(history: Store) -> None:
+    from quiz.study.report import plan_sentence
+
+    set_plan(history, NOW.date(), (NOW + timedelta(weeks=7)).date(), now=NOW)
+    plan = progress(history, tiny_bank(), NOW)["plan"]
+    assert plan["warning"].startswith("7.0 weeks left for the 24-week roadmap")
+    assert "29% of its length" in plan["warning"]
+    assert "Warning: 7.0 weeks left" in plan_sentence(plan)
+    set_plan(history, NOW.date(), (NOW + timedelta(weeks=30)).date(), now=NOW)
+    plan = progress(history, tiny_bank(), NOW)["plan"]
+    assert plan["warning"] is None and "Warning" not in plan_sentence(plan)

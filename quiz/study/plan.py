@@ -186,6 +186,7 @@ def plan_status(
 ) -> dict[str, Any]:
     """The ``plan`` object of ``progress --json`` (all values None when no plan is set)."""
     keys = (
+        "warning",
         "start",
         "interview",
         "today",
@@ -215,6 +216,7 @@ def plan_status(
     else:
         status = "on track"
     return {
+        "warning": squeeze_warning(plan, roadmap, today),
         "start": plan.start.isoformat(),
         "interview": plan.interview.isoformat(),
         "today": today.isoformat(),
@@ -227,6 +229,18 @@ def plan_status(
         "done": round(done, 3),
         "status": status,
     }
+
+
+def squeeze_warning(plan: Plan, roadmap: Roadmap, today: date) -> str | None:
+    """Said when the time left is shorter than the roadmap: every phase is squeezed."""
+    weeks_left = max(0, (plan.interview - max(today, plan.start)).days) / 7
+    if weeks_left >= roadmap.total_weeks:
+        return None
+    return (
+        f"{weeks_left:.1f} weeks left for the {roadmap.total_weeks}-week roadmap: each phase "
+        f"gets {weeks_left / roadmap.total_weeks:.0%} of its length. Expect to cover less, "
+        "or move the interview date."
+    )
 
 
 def current_phase(plan: Plan, roadmap: Roadmap, today: date) -> Phase:

@@ -203,11 +203,14 @@ def _generated(data: ReportData) -> str:
 def plan_sentence(plan: dict[str, Any]) -> str:
     if not plan.get("start"):
         return "No plan set (latency-quiz plan --start DATE --interview DATE)."
-    return (
-        f"Interview on {plan['interview']} ({plan['days_left']} days left). Week {plan['week']} "
-        f"of {plan['weeks_total']}, phase: {plan['phase_name']}. Progress {plan['done']:.0%} "
-        f"against {plan['expected_done']:.0%} expected: {plan['status']}."
+    days = plan["days_left"]
+    sentence = (
+        f"Interview on {plan['interview']} ({days} day{'' if days == 1 else 's'} left). "
+        f"Week {plan['week']} of {plan['weeks_total']}, phase: {plan['phase_name']}. "
+        f"Progress {plan['done']:.0%} against {plan['expected_done']:.0%} expected: "
+        f"{plan['status']}."
     )
+    return f"{sentence} Warning: {plan['warning']}" if plan.get("warning") else sentence
 
 
 def _phase_rows(phases: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:

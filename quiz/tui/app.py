@@ -123,6 +123,11 @@ class LatencyQuizApp(App[int]):
 
         self.goto(PracticalsScreen())
 
+    def action_plan(self) -> None:
+        from quiz.tui.screens.plan import PlanScreen
+
+        self.goto(PlanScreen())
+
     def action_browse(self) -> None:
         from quiz.tui.screens.browser import BrowserScreen
 
@@ -152,6 +157,9 @@ class LatencyQuizApp(App[int]):
         yield SystemCommand("Mock interview", "Start a timed mock interview", self.action_mock)
         yield SystemCommand("Progress", "Accuracy, coverage and past mocks", self.action_progress)
         yield SystemCommand("Practicals", "Hands-on practicals graded here", self.action_practicals)
+        yield SystemCommand(
+            "Study plan", "See and set the plan and interview date", self.action_plan
+        )
         yield SystemCommand(
             "Browse questions", "Search, filter, flag and suspend questions", self.action_browse
         )

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,12 @@ class Backend:
 
         with self._lock:
             return progress(self.store, self.bank, now=self.clock())
+
+    def set_plan(self, start: date, interview: date) -> None:
+        from quiz.study.plan import set_plan
+
+        with self._lock:
+            set_plan(self.store, start, interview, now=self.clock())
 
     def unfinished_mocks(self) -> list[dict[str, Any]]:
         from quiz.study.mock import resume_candidates

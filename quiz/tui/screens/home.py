@@ -29,6 +29,7 @@ class HomeScreen(QuizScreen):
         Binding("g", "app.progress", "Progress", id="home.progress"),
         Binding("l", "app.practicals", "Lab", id="home.practicals"),
         Binding("b", "app.browse", "Browse", id="home.browse"),
+        Binding("t", "app.plan", "Plan", id="home.plan"),
     ]
 
     class DashboardLoaded(Message):
@@ -47,6 +48,7 @@ class HomeScreen(QuizScreen):
             yield Static("Loading the question bank and your progress…", id="home-status")
             for phase in PHASES:
                 yield PhaseCard(phase)
+            yield Static("", id="home-plan")
             yield Static("", id="home-due")
             yield Static("", id="home-resume")
             with Horizontal(id="home-actions"):
@@ -88,6 +90,11 @@ class HomeScreen(QuizScreen):
         status.update(
             f"{total} question{plural} in the bank" if total else "The question bank is empty."
         )
+        from quiz.tui.screens.plan import plan_text
+
+        plan = message.progress.get("plan") or {}
+        plan_line = plan_text(plan) if plan.get("start") else "No study plan yet — press t."
+        self.query_one("#home-plan", Static).update(plan_line)
         due = int(message.progress.get("due_reviews") or 0)
         self.query_one("#home-due", Static).update(
             f"[b]{due}[/b] review{'s' if due != 1 else ''} due — press [b]d[/b]"
