@@ -11,7 +11,13 @@ from test_study_support import T0, build_history, fresh_store, tiny_bank
 from quiz.store import Store
 from quiz.study.progress import progress
 from quiz.study.reviews import due_cards
-from quiz.study.transfer import TransferError, export_data, export_file, import_file
+from quiz.study.transfer import (
+    TransferError,
+    export_data,
+    export_file,
+    import_data,
+    import_file,
+)
 
 BANK = tiny_bank()
 
@@ -123,3 +129,42 @@ def test_a_malformed_file_changes_nothing_and_says_why(
 def test_a_missing_file_is_one_line(target: Store, tmp_path: Path) -> None:
     with pytest.raises(TransferError, match="cannot read"):
         import_file(target, tmp_path / "nope.json")
+
+
+def test_workspaces_travel_with_the_export_and_never_overwrite(
+    source: Store, target: Store, tmp_path: Path
+) -> None:
+    home = tmp_path / "ws-home"
+    kv = home / "kv-cache"
+    (kv / "__pycache__").mkdir(parents=True)
+    (kv / ".practical.json").write_text('{"id": "kv-cache", "seed": 7}\n')
+    (kv / "solution.py").write_text("def step():\n    return 'mine'\n")
+    (kv / "__pycache__" / "solution.cpython-311.pyc").write_bytes(b"\x00\x01")
+    mock_copy = home / "mock-3" / "batch-sla"
+    mock_copy.mkdir(parents=True)
+    (mock_copy / ".practical.json").write_text('{"id": "batch-sla", "seed": 1}\n')
+    (mock_copy / "solution.py").write_text("print('mock attempt')\n")
+    (home / "stray.txt").write_text("not a workspace")
+
+    data = export_data(source, workspaces=home)
+    assert set(data["workspaces"]) == {"kv-cache", "mock-3/batch-sla"}
+    assert set(data["workspaces"]["kv-cache"]) == {".practical.json", "solution.py"}
+
+    elsewhere = tmp_path / "other-machine"
+    (elsewhere / "kv-cache").mkdir(parents=True)
+    (elsewhere / "kv-cache" / "solution.py").write_text("# newer work here\n")
+    report = import_data(target, json.loads(json.dumps(data)), workspaces=elsewhere)
+    assert report.workspace_files == 3  # the marker and the mock's two files; not the kept one
+    assert (elsewhere / "kv-cache" / "solution.py").read_text() == "# newer work here\n"
+    assert (elsewhere / "mock-3" / "batch-sla" / "solution.py").read_text() == (
+        "print('mock attempt')\n"
+    )
+    assert import_data(target, data, workspaces=elsewhere).workspace_files == 0
+
+
+def test_a_workspace_path_leaving_its_folder_is_refused(target: Store, tmp_path: Path) -> None:
+    data = export_data(target, workspaces=tmp_path / "none")
+    data["workspaces"] = {"kv-cache": {"../../escape.py": "x"}}
+    with pytest.raises(TransferError, match="must stay inside its folder"):
+        import_data(target, data, workspaces=tmp_path / "ws")
+    assert not (tmp_path / "escape.py").exists()

@@ -193,8 +193,11 @@ def cmd_report(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_export(args: argparse.Namespace, ctx: CliContext) -> int:
     from quiz.study.transfer import export_file
 
-    attempts = export_file(ctx.store(), Path(args.output))
-    print(f"wrote {args.output} ({attempts} attempts)")
+    attempts, workspaces = export_file(ctx.store(), Path(args.output))
+    print(
+        f"wrote {args.output} ({attempts} attempt{'' if attempts == 1 else 's'}, "
+        f"{workspaces} practical workspace{'' if workspaces == 1 else 's'})"
+    )
     return 0
 
 

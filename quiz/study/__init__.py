@@ -42,7 +42,8 @@ API (signatures other packages rely on)::
     quiz.study.report
         write_report(store, bank, path, now=None) -> Path     # .html (charts) or .md
     quiz.study.transfer
-        export_file(store, path) -> int; import_file(store, path) -> ImportReport
+        export_file(store, path) -> (attempts, workspaces); import_file(store, path) -> ImportReport
+            # with the practical workspaces; an import writes only the missing files
         # TransferError (a QuizError) for a malformed file; nothing is changed then
 
 Formulas and thresholds are documented where they live: mastery in ``mastery``, ratings in

@@ -7,12 +7,17 @@ only by a more recently updated one, a setting already present is kept. The whol
 checked before anything is written and the import is one transaction: a malformed file
 changes nothing and the error says why in one line. The file names its user; an import gives
 the rows back to that user (a file from before users existed goes to whoever imports it).
+
+The file also carries the practical workspaces (the user's code: every folder under the
+workspace directory that holds a ``.practical.json`` marker, its text files up to
+MAX_WORKSPACE_FILE_BYTES each). An import writes the files that are missing and keeps every
+file already there, so it never overwrites work.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +26,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, fiel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from quiz import config
 from quiz.errors import QuizError
 from quiz.store import (
     AttemptRow,
@@ -36,6 +42,8 @@ from quiz.study.cards import card_from_dict
 
 FORMAT: Literal["latency-quiz-export"] = "latency-quiz-export"
 VERSION: Literal[1] = 1
+WORKSPACE_MARKER = ".practical.json"
+MAX_WORKSPACE_FILE_BYTES = 1_000_000
 
 
 class TransferError(QuizError):
@@ -135,6 +143,18 @@ class ExportFile(_Row):
     review_logs: list[ReviewLogOut]
     practical_runs: list[PracticalRunOut]
     settings: dict[str, Any]
+    # workspace folder (relative to the workspace directory) -> {relative file path: text}
+    workspaces: dict[str, dict[str, str]] = {}
+
+    @field_validator("workspaces")
+    @classmethod
+    def _relative_paths(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for folder, files in value.items():
+            for name in (folder, *files):
+                parts = Path(name).parts
+                if not parts or Path(name).is_absolute() or ".." in parts:
+                    raise ValueError(f"workspace path {name!r} must stay inside its folder")
+        return value
 
 
 @dataclass(frozen=True)
@@ -148,10 +168,51 @@ class ImportReport:
     review_logs: int
     practical_runs: int
     settings: int
+    workspace_files: int = 0
 
 
-def export_data(store: Store, now: datetime | None = None) -> dict[str, Any]:
-    """Everything the user did, as JSON-ready data."""
+def workspace_files(root: Path) -> dict[str, dict[str, str]]:
+    """The text files of every workspace under ``root`` (see the module docstring)."""
+    out: dict[str, dict[str, str]] = {}
+    if not root.is_dir():
+        return out
+    for marker in sorted(root.rglob(WORKSPACE_MARKER)):
+        folder = marker.parent
+        files = {}
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            hidden = any(part.startswith(".") for part in relative.parts[:-1])
+            if hidden or "__pycache__" in relative.parts or not path.is_file():
+                continue
+            if path.stat().st_size > MAX_WORKSPACE_FILE_BYTES:
+                continue
+            try:
+                files[relative.as_posix()] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue  # not a text file the user wrote
+        out[folder.relative_to(root).as_posix()] = files
+    return out
+
+
+def restore_workspaces(root: Path, workspaces: dict[str, dict[str, str]]) -> int:
+    """Write the files that are missing under ``root``; returns how many were written."""
+    written = 0
+    for folder, files in workspaces.items():
+        for name, text in files.items():
+            path = root / folder / name
+            if path.exists():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            written += 1
+    return written
+
+
+def export_data(
+    store: Store, now: datetime | None = None, *, workspaces: Path | None = None
+) -> dict[str, Any]:
+    """Everything the user did, as JSON-ready data, with the practical workspaces under
+    ``workspaces`` (default: quiz.config's workspace directory)."""
     with store.session() as db:
         sessions = list(db.scalars(select(StudySessionRow).order_by(StudySessionRow.id)))
         uid_of = {s.id: s.uid for s in sessions}
@@ -180,18 +241,19 @@ def export_data(store: Store, now: datetime | None = None) -> dict[str, Any]:
             review_logs=[ReviewLogOut.model_validate(x, from_attributes=True) for x in logs],
             practical_runs=[PracticalRunOut.model_validate(r, from_attributes=True) for r in runs],
             settings=settings,
+            workspaces=workspace_files(workspaces or config.workspace_dir()),
         )
     return data.model_dump(mode="json")
 
 
-def export_file(store: Store, path: Path) -> int:
-    """Write the export to ``path``; returns the number of attempts in it."""
+def export_file(store: Store, path: Path) -> tuple[int, int]:
+    """Write the export to ``path``; returns how many attempts and workspaces it holds."""
     data = export_data(store)
     try:
         path.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
     except OSError as err:
         raise TransferError(f"cannot write {path}: {err.strerror}") from None
-    return len(data["attempts"])
+    return len(data["attempts"]), len(data["workspaces"])
 
 
 def import_file(store: Store, path: Path) -> ImportReport:
@@ -208,8 +270,11 @@ def import_file(store: Store, path: Path) -> ImportReport:
     return import_data(store, raw, shown=str(path))
 
 
-def import_data(store: Store, raw: Any, *, shown: str = "the import") -> ImportReport:
-    """Add the export's rows that are not in the database yet (see the module docstring)."""
+def import_data(
+    store: Store, raw: Any, *, shown: str = "the import", workspaces: Path | None = None
+) -> ImportReport:
+    """Add the export's rows that are not in the database yet, then its workspace files that
+    are missing under ``workspaces`` (default: quiz.config's) (see the module docstring)."""
     try:
         data = ExportFile.model_validate(raw)
     except ValidationError as err:
@@ -221,7 +286,16 @@ def import_data(store: Store, raw: Any, *, shown: str = "the import") -> ImportR
     owner = store.as_user(data.user) if data.user else store
     with owner.session() as db:
         _check_references(db, data, shown)
-        return _merge(db, data)
+        report = _merge(db, data)
+    root = workspaces or config.workspace_dir()
+    try:
+        written = restore_workspaces(root, data.workspaces)
+    except OSError as err:
+        raise TransferError(
+            f"{shown}: the history was imported but a workspace file could not be written "
+            f"under {root}: {err.strerror}"
+        ) from None
+    return replace(report, workspace_files=written)
 
 
 def _check_references(db: Session, data: ExportFile, shown: str) -> None:
