@@ -176,3 +176,44 @@ def test_an_error_the_database_does_not_ask_to_retry_is_raised_at_once(db_url: s
     with pytest.raises(OperationalError):
         scoping.retrying(sessionmaker(store.engine), body)
     assert len(calls) == 1
+
+
+def downgrade_to(url: str, revision: str) -> None:
+    engine = create_engine(url)
+    alembic_config = Config()
+    alembic_config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        alembic_config.attributes["connection"] = connection
+        command.downgrade(alembic_config, revision)
+    engine.dispose()
+
+
+def test_one_users_database_goes_back_to_0002_and_up_again_intact(db_url: str) -> None:
+    alice = open_store(db_url, user="alice")
+    alice.sync_bank(Bank([question("q1")]))
+    alice.record_attempt(
+        question_id="q1", seed=4, answer="B", score=1.0, correct=True, duration_s=2.0, mode="cli"
+    )
+    alice.write(lambda db: ops.put_card(db, "q1", {"n": 1}, T0, T0))
+    alice.set_setting("plan", {"days": 9})
+    alice.close()
+    downgrade_to(db_url, "0002")
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT seed FROM attempts")).scalars().all() == [4]
+        assert conn.execute(text("SELECT question_id FROM review_cards")).scalars().all() == ["q1"]
+    engine.dispose()
+    again = open_store(db_url, user="zoe")  # the upgrade gives the rows to whoever opens
+    assert [a.seed for a in again.attempts()] == [4]
+    assert again.get_setting("plan") == {"days": 9} and len(again.cards()) == 1
+
+
+def test_a_database_with_two_users_refuses_to_go_back_to_0002(db_url: str) -> None:
+    alice = open_store(db_url, user="alice")
+    alice.set_setting("a", 1)
+    alice.as_user("bob").set_setting("b", 2)
+    alice.close()
+    with pytest.raises(RuntimeError, match="2 users have data"):
+        downgrade_to(db_url, "0002")
+    reopened = open_store(db_url, user="alice")
+    assert reopened.get_setting("a") == 1 and reopened.as_user("bob").get_setting("b") == 2

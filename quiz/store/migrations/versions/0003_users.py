@@ -77,4 +77,22 @@ def _default_owner() -> int | None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError('0003 cannot be undone: it would merge every user into one')
+    """Back to one user's database; refused (nothing changed) when more than one has data."""
+    bind = op.get_bind()
+    owners = set()
+    for table in USER_TABLES:
+        owners |= {row[0] for row in bind.execute(sa.text(f'SELECT DISTINCT user_id FROM {table}'))}
+    if len(owners) > 1:
+        raise RuntimeError(
+            f'cannot downgrade below 0003: {len(owners)} users have data and 0002 has room for one'
+        )
+    for table, keyed_by in USER_TABLES.items():
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.drop_constraint(f'fk_{table}_user_id_users', type_='foreignkey')
+            if keyed_by is None:
+                batch_op.drop_index(batch_op.f(f'ix_{table}_user_id'))
+            else:
+                batch_op.drop_constraint(f'{table}_pkey', type_='primary')
+                batch_op.create_primary_key(f'{table}_pkey', [keyed_by])
+            batch_op.drop_column('user_id')
+    op.drop_table('users')
