@@ -124,9 +124,22 @@ class Backend:
             return list(resume_candidates(self.store, clock=self.clock))
 
     def score_history(self) -> list[tuple[Any, float]]:
-        """(time, score) of every attempt, oldest first, for the progress chart."""
+        """(time, score) of every answer, oldest first, for the progress chart; a practical's
+        runs are not answers (``practical_run_count``)."""
+        kinds = {q.id: q.kind for q in self.bank.questions.values()}
         with self._lock:
-            return [(a.created_at, a.score) for a in self.store.attempts()]
+            return [
+                (a.created_at, a.score)
+                for a in self.store.attempts()
+                if kinds.get(a.question_id) != "practical"
+            ]
+
+    def practical_run_count(self) -> int:
+        """Runs of the user's own code (the workspace or a file), not of the reference."""
+        from quiz.study.mastery import OWN_WORK_SOURCES
+
+        with self._lock:
+            return sum(r.source in OWN_WORK_SOURCES for r in self.store.practical_runs())
 
     # Mock interviews ---------------------------------------------------------------------
 

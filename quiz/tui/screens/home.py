@@ -18,6 +18,17 @@ from quiz.tui.widgets.home.phase_card import PhaseCard
 PHASES = ("foundations", "core", "advanced")
 
 
+def bank_line(asked: int, practicals: int) -> str:
+    """The bank's size, counted as ``doctor`` counts it (questions of every kind)."""
+    if not asked + practicals:
+        return "The question bank is empty."
+    total = asked + practicals
+    return (
+        f"{total} question{'' if total == 1 else 's'} in the bank: {asked} to answer, "
+        f"{practicals} practical{'' if practicals == 1 else 's'}"
+    )
+
+
 class HomeScreen(QuizScreen):
     """Where the app opens; it is interactive before the bank and database have loaded."""
 
@@ -84,11 +95,10 @@ class HomeScreen(QuizScreen):
         phases = {p.get("id"): p for p in message.progress.get("phases", [])}
         for phase_id in PHASES:
             self.query_one(f"#phase-{phase_id}", PhaseCard).show(phases.get(phase_id, {}))
-        total = sum(int(p.get("questions_total", 0)) for p in phases.values())
-        status = self.query_one("#home-status", Static)
-        plural = "" if total == 1 else "s"
-        status.update(
-            f"{total} question{plural} in the bank" if total else "The question bank is empty."
+        kinds = [q.kind for q in self.backend.bank.questions.values()]
+        practicals = kinds.count("practical")
+        self.query_one("#home-status", Static).update(
+            bank_line(len(kinds) - practicals, practicals)
         )
         from quiz.tui.screens.plan import plan_text
 

@@ -24,10 +24,13 @@ class PracticalsScreen(QuizScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="practicals.back")]
 
     class Loaded(Message):
-        def __init__(self, practicals: list[Practical], last: dict[str, PracticalRunRow]) -> None:
+        def __init__(
+            self, practicals: list[Practical], last: dict[str, PracticalRunRow], passed: set[str]
+        ) -> None:
             super().__init__()
             self.practicals = practicals
             self.last = last
+            self.passed = passed  # passed by the user's own code at least once (as home counts)
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,24 +58,29 @@ class PracticalsScreen(QuizScreen):
         practicals = self.backend.practicals()
         for practical in practicals:
             _ = practical.availability  # probes the GPU once, here rather than on the UI thread
-        last = {run.practical_id: run for run in self.backend.practical_runs()}
-        self.post_message(self.Loaded(practicals, last))
+        from quiz.study.mastery import OWN_WORK_SOURCES
+
+        runs = self.backend.practical_runs()
+        last = {run.practical_id: run for run in runs}
+        passed = {r.practical_id for r in runs if r.passed and r.source in OWN_WORK_SOURCES}
+        self.post_message(self.Loaded(practicals, last, passed))
 
     def on_practicals_screen_loaded(self, message: Loaded) -> None:
         self.practicals = {p.id: p for p in message.practicals}
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        # the long title goes last so the short columns stay visible in an 80-column terminal
-        table.add_columns("phase", "level", "device", "runs here", "last result", "practical")
+        # the id (what the CLI takes) first, the long title last: the short columns stay
+        # visible in an 80-column terminal
+        table.add_columns("id", "level", "device", "here", "result", "title")
         for practical in message.practicals:
             spec, availability = practical.spec, practical.availability
             run = message.last.get(practical.id)
             table.add_row(
-                spec.phase,
+                practical.id,
                 spec.level,
                 spec.device,
                 "yes" if availability.available else "no",
-                _last_result(run) if run else "—",
+                _result(run, practical.id in message.passed),
                 spec.title,
                 key=practical.id,
             )
@@ -88,6 +96,15 @@ class PracticalsScreen(QuizScreen):
             self.app.push_screen(PracticalScreen(practical))
 
 
-def _last_result(run: PracticalRunRow) -> str:
-    verdict = run.result.get("verdict") or ("passed" if run.passed else "failed")
-    return "passed" if run.passed else f"{verdict} ({run.score:.0%})"
+def _result(last: PracticalRunRow | None, ever_passed: bool) -> str:
+    """ "passed" once the user's code passed (what home counts), with a later failure noted."""
+    if last is None:
+        return "—"
+    if last.passed:
+        return "passed"
+    if last.result.get("inconclusive"):
+        failed = "inconclusive"
+    else:
+        failed = str(last.result.get("verdict") or "failed")
+    failed = f"{failed} {last.score:.0%}"
+    return f"passed (last {failed})" if ever_passed else failed

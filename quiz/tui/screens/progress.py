@@ -28,10 +28,11 @@ class ProgressScreen(QuizScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="progress.back")]
 
     class Loaded(Message):
-        def __init__(self, progress: dict[str, Any], scores: list[float]) -> None:
+        def __init__(self, progress: dict[str, Any], scores: list[float], runs: int) -> None:
             super().__init__()
             self.progress = progress
             self.scores = scores
+            self.runs = runs
 
     class ReportLoaded(Message):
         def __init__(self, report: dict[str, Any]) -> None:
@@ -61,7 +62,7 @@ class ProgressScreen(QuizScreen):
     def load(self) -> None:
         progress = self.backend.progress()
         scores = [score for _, score in self.backend.score_history()]
-        self.post_message(self.Loaded(progress, scores))
+        self.post_message(self.Loaded(progress, scores, self.backend.practical_run_count()))
 
     def on_progress_screen_loaded(self, message: Loaded) -> None:
         progress = message.progress
@@ -69,6 +70,7 @@ class ProgressScreen(QuizScreen):
         answers, due = len(message.scores), int(progress.get("due_reviews") or 0)
         self.query_one("#progress-summary", Static).update(
             f"{answers} answer{'' if answers == 1 else 's'} · "
+            f"{message.runs} practical run{'' if message.runs == 1 else 's'} · "
             f"{due} review{'' if due == 1 else 's'} due · {streak}-day streak"
         )
         phases = self.query_one("#progress-phases", DataTable)
