@@ -33,9 +33,8 @@ def test_two_users_on_one_database_see_only_their_own_rows(db_url: str) -> None:
     for store, due in ((alice, T0), (bob, T0 + timedelta(days=3))):
         store.write(lambda db, due=due: ops.put_card(db, "q1", {"due": due.isoformat()}, due, T0))
         store.set_setting("plan", {"owner": store.user})
-        store.write(
-            lambda db: db.add(QuestionFlagRow(question_id="q1", flagged=True, updated_at=T0))
-        )
+    alice.set_question_flag("q1", flagged=True)
+    bob.set_question_flag("q1", suspended=True)
     alice_session = alice.create_session("practice")
     bob.record_practical_run("kv-cache", {"passed": True, "device": {"cpu": "x"}}, "workspace")
 
@@ -49,8 +48,8 @@ def test_two_users_on_one_database_see_only_their_own_rows(db_url: str) -> None:
     with pytest.raises(NotFoundError):
         bob.get_session(alice_session)
     assert alice.practical_runs() == [] and len(bob.practical_runs()) == 1
-    with bob.session() as db:
-        assert len(list(db.query(QuestionFlagRow))) == 1
+    assert alice.question_flags() == {"q1": (True, False)}
+    assert bob.question_flags() == {"q1": (False, True)}
     assert alice.users() == ["alice", "bob"]
 
 
