@@ -61,3 +61,13 @@ async def _progress(tmp_path: Path) -> None:
 def test_moving_average_is_the_mean_of_the_last_window() -> None:
     assert moving_average([1.0, 0.0, 1.0, 0.0], window=2) == [1.0, 0.5, 0.5, 0.5]
     assert moving_average([]) == []
+
+
+def test_answer_ticks_are_whole_numbers_and_few() -> None:
+    from quiz.tui.widgets.progress.score_chart import integer_ticks
+
+    assert integer_ticks(1) == [1]
+    assert integer_ticks(5) == [1, 2, 3, 4, 5]
+    ticks = integer_ticks(30)
+    assert len(ticks) <= 8 and ticks[0] == 1 and all(isinstance(t, int) for t in ticks)
+    assert integer_ticks(100)[-1] <= 100

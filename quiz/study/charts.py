@@ -34,6 +34,10 @@ def _empty(axes: Axes, message: str) -> None:
 
 def mastery_bars(phases: list[dict[str, Any]], threshold: float) -> bytes:
     """Horizontal bars of mastery per phase, with the completion threshold."""
+    return _png(mastery_figure(phases, threshold))
+
+
+def mastery_figure(phases: list[dict[str, Any]], threshold: float) -> Figure:
     figure, axes = _figure(7, 2.6)
     names = [p["name"] for p in phases][::-1]
     values = [p["mastery"] for p in phases][::-1]
@@ -42,20 +46,24 @@ def mastery_bars(phases: list[dict[str, Any]], threshold: float) -> bytes:
     axes.axvline(threshold, color=COLOURS["line"], linestyle="--")
     axes.set_xlim(0, 1)
     axes.set_xlabel("mastery")
-    axes.set_title(
-        f"dashed: complete at {threshold:.0%} mastery with the milestone passed (green)",
-        fontsize=9,
+    axes.set_title(  # short enough to fit the figure beside the long phase names
+        f"dashed: {threshold:.0%} mastery · green: phase complete", fontsize=9
     )
-    return _png(figure)
+    return figure
 
 
 def accuracy_over_time(daily: list[tuple[date, float, int]]) -> bytes:
     """Mean score per day (dots sized by the number of answers) and its 7-day average."""
+    return _png(accuracy_figure(daily))
+
+
+def accuracy_figure(daily: list[tuple[date, float, int]]) -> Figure:
+    """The date axis spans the data (at least a week), never matplotlib's default years."""
     figure, axes = _figure(7, 2.8)
     if not daily:
         _empty(axes, "no answers yet")
-        return _png(figure)
-    from matplotlib.dates import date2num
+        return figure
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 
     days = [d for d, _, _ in daily]
     x = date2num(days)
@@ -68,11 +76,16 @@ def accuracy_over_time(daily: list[tuple[date, float, int]]) -> bytes:
         rolling.append(sum(s * n for s, n in window) / sum(n for _, n in window))
     axes.plot(x, rolling, color=COLOURS["line"], label="7-day average")
     axes.xaxis_date()
+    span = max(x) - min(x)
+    pad = max(1.0, (7 - span) / 2, span * 0.05)
+    axes.set_xlim(min(x) - pad, max(x) + pad)
+    locator = AutoDateLocator(maxticks=8)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     axes.set_ylim(-0.05, 1.05)
     axes.set_ylabel("score")
     axes.legend(loc="lower left")
-    figure.autofmt_xdate()
-    return _png(figure)
+    return figure
 
 
 def review_heatmap(per_day: dict[date, int], today: date) -> bytes:
@@ -95,7 +108,11 @@ def review_heatmap(per_day: dict[date, int], today: date) -> bytes:
         if (first + timedelta(weeks=col)).day <= 7
     ]
     axes.set_xticks([c for c, _ in months], [m for _, m in months])
-    figure.colorbar(image, ax=axes, label="reviews", shrink=0.8)
+    from matplotlib.ticker import MaxNLocator
+
+    bar = figure.colorbar(image, ax=axes, label="reviews", shrink=0.8)
+    bar.locator = MaxNLocator(integer=True)  # reviews are counted: no 0.5 of a review
+    bar.update_ticks()
     return _png(figure)
 
 

@@ -7,6 +7,16 @@ from collections.abc import Sequence
 from textual_plotext import PlotextPlot
 
 WINDOW = 5
+MAX_TICKS = 8
+
+
+def integer_ticks(count: int, most: int = MAX_TICKS) -> list[int]:
+    """Whole answer numbers from 1 to ``count``, at most ``most`` of them, evenly stepped."""
+    step = max(1, -(-count // most))
+    ticks = list(range(1, count + 1, step))
+    if count > 1 and ticks[-1] != count and len(ticks) < most:
+        ticks.append(count)
+    return ticks
 
 
 def moving_average(values: Sequence[float], window: int = WINDOW) -> list[float]:
@@ -44,6 +54,7 @@ class ScoreChart(PlotextPlot):
                 marker="braille",
                 label=f"mean of last {WINDOW}",
             )
+            plt.xticks(integer_ticks(len(scores)))  # answers are counted: no 6.8th answer
         else:
             plt.title("No answers yet")
         self.refresh()
