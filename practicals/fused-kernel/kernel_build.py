@@ -1,11 +1,17 @@
-"""Compiling a kernel once: ``torch.utils.cpp_extension.load_inline`` into a build folder under
-the user's data directory, named by a hash of the source, the flags and the torch version, so
-re-grading an unchanged kernel reuses the built library (a second or two) instead of
-recompiling (half a minute or more on a CPU)."""
+"""Compiling a kernel once: ``torch.utils.cpp_extension.load_inline`` into a build folder named
+by a hash of the source, the flags and the torch version, so loading an unchanged kernel again
+reuses the built library (a second or two) instead of recompiling (half a minute or more on a
+CPU).
+
+The folder is ``TORCH_EXTENSIONS_DIR`` when it is set, otherwise ``torch_extensions`` under the
+user's data directory. While grading, the sandbox sets it to the contestant's own scratch
+folder: every grade builds afresh, and nothing one submission's build leaves behind is ever
+loaded by another grade (a cache that code under test can write is a cache it can poison)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -19,8 +25,9 @@ CUDA_FLAGS = ("-O3", "--use_fast_math")
 
 
 def extensions_dir() -> Path:
-    """Where built kernels live (also exported as TORCH_EXTENSIONS_DIR while grading)."""
-    path = data_dir() / "torch_extensions"
+    """Where built kernels live: TORCH_EXTENSIONS_DIR, or under the user's data directory."""
+    configured = os.environ.get("TORCH_EXTENSIONS_DIR")
+    path = Path(configured) if configured else data_dir() / "torch_extensions"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -2,15 +2,33 @@
 ops (the baseline), in float32 math whatever the input dtype:
 
     y = (x * rsqrt(mean(x^2, -1) + eps) * weight) cast back to x's dtype
+
+and the grading driver that serves a solution's kernel in its contestant process.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 EPS = 1e-6
+# The timed input: large enough that one call moves tens of megabytes (a memory-bound op).
+CPU_SHAPE = (2048, 4096)
+CUDA_SHAPE = (8192, 8192)
+POOL_SIZE = 3
+POOL_SEED = 0x2F1
+# Strided views of contiguous tensors: tensors cross the channel contiguous, so a case names
+# the view and both sides apply it.
+VIEWS: dict[str, Callable[[Tensor], Tensor]] = {
+    "none": lambda t: t,
+    "transposed": lambda t: t.t(),
+    "every other column": lambda t: t[..., ::2],
+    "first 1000 columns": lambda t: t[..., :1000],
+}
 
 
 def eager_rms_norm(x: Tensor, weight: Tensor, eps: float = EPS) -> Tensor:
@@ -29,3 +47,40 @@ def tolerance(dtype: torch.dtype) -> dict[str, float]:
     if dtype == torch.float32:
         return {"rtol": 1e-5, "atol": 1e-5}
     return {"rtol": 2e-2, "atol": 2e-2}  # fp16 / bf16: one rounding of the output
+
+
+def timed_inputs(shape: tuple[int, int], device: torch.device, dtype: torch.dtype) -> list[Tensor]:
+    """The large inputs the timed trials cycle through (drawn once per process, before any
+    trial; each trial brings a fresh weight, without which no output can be computed ahead)."""
+    generator = torch.Generator().manual_seed(POOL_SEED)
+    return [torch.randn(shape, generator=generator).to(device, dtype) for _ in range(POOL_SIZE)]
+
+
+def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
+    """The contestant's endpoints (run in the sandboxed contestant process, never in the
+    referee): ``build()``; ``rms_norm(case)`` on one correctness case (base tensors and the
+    names of the views to apply); ``run({"index", "weight", "eps"})`` on one of the timed
+    inputs with the trial's fresh weight, which only arrives with the timed request. Only the
+    output crosses the channel in a timed call: a memory-bound op's input would cost the channel
+    as much as the op."""
+    build = getattr(solution, "build", None)
+    kernel = getattr(solution, "rms_norm", None)
+    if not callable(build) or not callable(kernel):
+        raise AttributeError("solution.py must define build() and rms_norm(x, weight, eps)")
+    device = torch.device(init["device"])
+    dtype = getattr(torch, init["dtype"])
+    inputs = timed_inputs(CUDA_SHAPE if device.type == "cuda" else CPU_SHAPE, device, dtype)
+
+    def build_kernel() -> None:
+        build()
+
+    def rms_norm(case: dict[str, Any]) -> Tensor:
+        x = VIEWS[case["x_view"]](case["x"].to(device, dtype))
+        weight = VIEWS[case["weight_view"]](case["weight"].to(device, dtype))
+        return kernel(x, weight, float(case["eps"]))
+
+    def run(request: dict[str, Any]) -> Tensor:
+        weight = request["weight"].to(device, dtype)
+        return kernel(inputs[int(request["index"])], weight, float(request["eps"]))
+
+    return {"build": build_kernel, "rms_norm": rms_norm, "run": run}
