@@ -179,3 +179,27 @@ async def _a_broken_bank_is_reported(tmp_path: Path) -> None:
         await pilot.press("m")  # the app is still alive and navigable
         await pilot.pause()
         assert type(app.screen).__name__ == "MockSetupScreen"
+
+
+def test_order_steps_are_picked_by_letter_and_marked_not_only_by_colour(tmp_path: Path) -> None:
+    asyncio.run(_order_by_letter(tmp_path))
+
+
+async def _order_by_letter(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        instances = app.backend.pick_practice(PracticeFilters(kind="order"))
+        await app.push_screen(PracticeScreen(instances))
+        await wait_ready(pilot)
+        order = app.screen.query_one(OrderAnswer)
+        order.focus()
+        await pilot.pause()
+        last_id = order.items[-1][0]
+        await pilot.press(last_id.lower())  # pick the last step by its letter
+        await pilot.pause()
+        assert order.highlight == len(order.items) - 1
+        assert f"▶ {len(order.items)}. {last_id}" in screen_text(app)
+        await pilot.press("left_square_bracket")  # and move it up one
+        await pilot.pause()
+        assert order.items[-2][0] == last_id

@@ -54,7 +54,8 @@ class ScoreChart(PlotextPlot):
                 marker="braille",
                 label=f"mean of last {WINDOW}",
             )
-            plt.xticks(integer_ticks(len(scores)))  # answers are counted: no 6.8th answer
+            ticks = integer_ticks(len(scores))  # answers are counted: no 6.8th answer
+            plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
         else:
             plt.title("No answers yet")
         self.refresh()

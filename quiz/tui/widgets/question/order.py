@@ -1,4 +1,5 @@
-"""Put steps in order: move the highlighted step with ``[`` / ``]`` or shift+arrows."""
+"""Put steps in order: pick a step by its letter (or the arrows), move it with ``[`` / ``]`` or
+shift+arrows. The picked step is marked with ▶, not by colour alone."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ class OrderAnswer(AnswerInput, Vertical, can_focus=True):
             "right_square_bracket,shift+down,J", "move_item(1)", "Move down", id="order.item_down"
         ),
         Binding("enter", "submit", "Submit", id="order.submit"),
+        *(
+            Binding(
+                letter,
+                f"pick('{letter.upper()}')",
+                f"Pick {letter.upper()}",
+                id=f"order.pick_{letter}",
+                show=False,
+            )
+            for letter in "abcdefghi"
+        ),
     ]
 
     highlight: reactive[int] = reactive(0)
@@ -53,11 +64,19 @@ class OrderAnswer(AnswerInput, Vertical, can_focus=True):
         for position, (row, (item_id, text)) in enumerate(
             zip(self.query(Static), self.items, strict=True)
         ):
-            line = Text(f"{position + 1}. ", style="bold")
+            picked = position == self.highlight and self.has_focus
+            line = Text("▶ " if picked else "  ", style="bold")
+            line.append(f"{position + 1}. ", style="bold")
             line.append(f"{item_id}  ", style="dim")
             line.append(text)
             row.update(line)
-            row.set_class(position == self.highlight and self.has_focus, "-highlight")
+            row.set_class(picked, "-highlight")
+
+    def action_pick(self, item_id: str) -> None:
+        """Highlight the step labelled ``item_id`` (its letter)."""
+        ids = [i for i, _ in self.items]
+        if item_id in ids:
+            self.highlight = ids.index(item_id)
 
     def action_move_highlight(self, step: int) -> None:
         self.highlight = (self.highlight + step) % len(self.items)
