@@ -25,6 +25,7 @@ from quiz.lab.harness import speedup_check
 DRIVER = "tp_driver:serve"
 CHECKED_SHAPES = ((1, 1), (2, 17), (1, 96))
 COMM_FORWARDS = 3
+TIMING_S = 10.0  # per timing round: ~30 interleaved pairs of [1, 64] forward passes
 MB = 1e6
 # Relative error allowed against the unsplit model: fp32 split sums differ by ~1e-7; fp16 or
 # bf16 weights differ by 1e-4 and more.
@@ -207,6 +208,7 @@ def _speed_check(ctx: GradeContext, base: Any, cand: Any) -> Check:
             check=check,
             label=name,
             threshold=threshold,
+            max_time_s=TIMING_S,
             candidate_threads=WORLD_SIZE,  # one thread per rank
         )
     except SubmissionError as err:
