@@ -109,6 +109,9 @@ def main() -> int:
         print(line(number, all_figures[-1]), flush=True)
         if result.error:
             print(f"   error: {result.error}")
+        for check in result.checks:
+            if not check.passed:
+                print(f"   {check.name}: {check.message}")
     print(summary(all_figures))
     return 0 if all(f["passed"] for f in all_figures) else 1
 
