@@ -97,6 +97,7 @@ def test_no_table_seen_is_no_pass_on_waste() -> None:
         ("controls/no_copy_on_write.py", "did one branch write into a block the other still reads"),
         ("controls/fork_copies_everything.py", "the child shares 0 of the parent's"),
         ("controls/spare_blocks.py", "past their common prefix are still in both tables"),
+        ("controls/fork_claims_sharing.py", "blocks are held that no table shows"),
     ],
 )
 def test_broken_forks_fail_saying_why(control: str, says: str) -> None:

@@ -193,14 +193,33 @@ def fork_check(
             f"after both branches wrote different tokens, blocks {sorted(both)} past their common "
             "prefix are still in both tables"
         )
-    contestant.call("free", 100)
-    contestant.call("free", 101)
+    _fill_the_rest(contestant, rng, tables)
     message = (
         f"the branches share {shared} blocks ({shared * block_kib} KiB held once) and hold "
         f"{distinct} blocks in all, where two copies would hold "
         f"{len(tables[100]) + len(tables[101])}; the partly filled block was copied on write"
     )
     return Check(FORK_CHECK, True, shared, full_blocks, "blocks", message)
+
+
+def _fill_the_rest(
+    contestant: Contestant, rng: random.Random, tables: dict[int, list[int]]
+) -> None:
+    """Add sequences until the pool is full by the tables' count; a refusal before then means
+    blocks are held that no table shows (a fork that copies while its table claims sharing)."""
+    free = NUM_BLOCKS - len({b for table in tables.values() for b in table})
+    per_sequence = CONFIG.max_seq_len // BLOCK_SIZE
+    seq_id = 200
+    while free > 0:
+        blocks = min(free, per_sequence)
+        if _add(contestant, seq_id, _random_tokens(rng, blocks * BLOCK_SIZE)) is None:
+            raise AssertionError(
+                f"with the forked branches live, add() refused a {blocks}-block prompt although "
+                f"the block tables leave {free} of {NUM_BLOCKS} blocks free: blocks are held that "
+                "no table shows"
+            )
+        free -= blocks
+        seq_id += 1
 
 
 def capacity_check(
