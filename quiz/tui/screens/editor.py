@@ -94,7 +94,8 @@ class EditorScreen(QuizScreen):
         return self.query_one(DetachSafeTextArea).text
 
     def show_status(self) -> None:
-        parts = [str(self.current_file), "saved" if self.text == self.saved_text else "modified"]
+        shown = f"{self.folder.name}/{self.current_file.name}"  # short: it fits 80 columns
+        parts = [shown, "saved" if self.text == self.saved_text else "modified"]
         if len(self.files) > 1:
             parts.append(f"file {self.file_index + 1}/{len(self.files)} (ctrl+o next)")
         if self.running:
@@ -148,8 +149,7 @@ class EditorScreen(QuizScreen):
         output.clear()
         output.remove_class("hidden")
         output.write_line(
-            f"$ python solution.py   (in {self.folder}, at most "
-            f"{QUICK_RUN_TIMEOUT_S} s; ctrl+g submits for the full grade)"
+            f"$ python solution.py  (at most {QUICK_RUN_TIMEOUT_S} s; ctrl+g submits for the grade)"
         )
         self.show_status()
         self.run_solution()

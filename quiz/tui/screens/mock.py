@@ -37,6 +37,7 @@ class MockScreen(MockPracticalItem):
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit & next", id="mock.submit", priority=True),
+        Binding("ctrl+s", "skip", "Skip", id="mock.skip", priority=True),
         Binding("escape", "leave", "Leave", id="mock.leave"),
         Binding("e", "edit_here", "Edit", id="mock.edit_here"),
         Binding("x", "edit_external", "$EDITOR", id="mock.edit_external"),
@@ -159,8 +160,10 @@ class MockScreen(MockPracticalItem):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("edit_here", "edit_external", "grade"):
+        if action in ("edit_here", "edit_external", "grade", "skip"):
             return self.work_panel is not None
+        if action == "submit":  # a practical item is skipped instead (the footer says so)
+            return self.work_panel is None
         return True
 
     async def tick(self) -> None:
@@ -206,6 +209,9 @@ class MockScreen(MockPracticalItem):
             await self.action_submit()
         elif self.on_practical_work_button(event.button.id or ""):
             event.stop()
+
+    async def action_skip(self) -> None:
+        await self.action_submit()
 
     async def action_submit(self) -> None:
         if not self.busy and not self.ending and self.mock is not None:

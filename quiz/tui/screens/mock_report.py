@@ -51,6 +51,7 @@ class MockReportScreen(QuizScreen):
     def __init__(self, report: dict[str, Any]) -> None:
         super().__init__()
         self.report = report
+        self.walking = False  # set by the first highlight (the table's own, on mount)
 
     def compose(self) -> ComposeResult:
         report = self.report
@@ -120,6 +121,12 @@ class MockReportScreen(QuizScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "report-questions" and event.row_key.value is not None:
             self.show_item(int(event.row_key.value))
+            if self.walking:  # the report opened at its headline; moving shows the answer
+                self.call_after_refresh(self._show_walk_through)
+            self.walking = True
+
+    def _show_walk_through(self) -> None:
+        self.query_one("#walk-answer").scroll_visible(animate=False)
 
     def show_item(self, index: int) -> None:
         item = self.report["items"][index]
