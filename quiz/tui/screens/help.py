@@ -18,18 +18,26 @@ HELP = """\
 | anywhere | `q` / `ctrl+q` | quit (answers are already saved) |
 | anywhere | `escape` | back |
 | home | `p` `d` `m` `r` `g` `l` | practice, due reviews, mock, resume mock, progress, practicals |
+| home | `b` `t` | question browser, study plan |
 | question | `A`–`Z` or `1`–`9` | pick an option (choice) or toggle it (select all that apply) |
 | question | `↑` `↓` `space` | move through options and pick / toggle |
-| order question | `[` `]` or `shift+↑` `shift+↓` | move the highlighted step up / down |
+| order question | `A`–`I` or `↑` `↓` | pick a step (marked ▶) |
+| order question | `[` `]` or `shift+↑` `shift+↓` | move the picked step up / down |
 | question | `enter` / `ctrl+s` | submit (`ctrl+s` in a free-text answer) |
+| question (practice) | `ctrl+g` | I don't know: shows the answer, rated Again |
 | feedback | `n` / `enter` | next question |
+| round summary | `r` | retry my misses |
 | feedback (free text) | `1` `2` `3` `4` | rate your recall: Again, Hard, Good, Easy |
-| mock | `ctrl+s` / `enter` | submit and go to the next question |
+| mock | `ctrl+s` / `enter` | submit and go to the next question (skip a practical) |
+| mock practical | `e` `x` `g` | edit here, open in $EDITOR, grade and submit (on the clock) |
 | mock report | `↑` `↓` | walk through every answer |
-| practical | `h` `w` `e` `g` | next hint, create workspace, open in $EDITOR, grade |
+| practical | `h` `w` `e` `x` `g` | next hint, create workspace, edit here, $EDITOR, grade |
+| editor | `ctrl+s` `ctrl+o` `ctrl+r` `ctrl+g` | save, next file, run solution.py, submit |
+| browser | `/` `f` `s` `c` `enter` | search, flag, suspend, clear filters, practise |
 
-**Practice** shows feedback after each answer. **Mock interviews** are timed, give no feedback
-until the end, are saved after every answer and can be resumed from the home screen.
+**Practice** shows feedback after each answer. **Mock interviews** are timed by the wall clock
+(time away counts, unless started in practice mode), give no feedback until the end, are saved
+after every answer and can be resumed from the home screen.
 Numbers take a unit (`2 GiB`, `350 ms`); without one they are read in the unit shown.
 """
 
