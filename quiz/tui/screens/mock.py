@@ -8,7 +8,7 @@ another is unfinished asks whether to resume that one or abandon it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -154,7 +154,8 @@ class MockScreen(MockPracticalItem):
         await body.mount(Button(label, id="submit", variant="primary"))
         body.scroll_home(animate=False)
         self.call_after_refresh(view.focus_answer)
-        self.question_started = self.clock()
+        spent = self.mock.elapsed_s() - sum(a["duration_s"] for a in self.mock.answers)
+        self.question_started = self.clock() - timedelta(seconds=max(0.0, spent))  # as recorded
         if instance.kind == "practical":
             self.practical_shown(self.mock)
         self.refresh_bindings()
