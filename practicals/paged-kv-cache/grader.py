@@ -74,7 +74,7 @@ class TraceResult:
         self.saturated_batches: list[int] = []
         self.peak = 0
         self.iterations = 0
-        # add() refusals while the block tables left room for the prompt: blocks held off the books
+        # add() refusals while the block tables left room for the prompt
         self.unexplained_refusals = 0
         self.free_at_refusal = 0
 
@@ -216,7 +216,7 @@ def _fill_the_rest(
             raise AssertionError(
                 f"with the forked branches live, add() refused a {blocks}-block prompt although "
                 f"the block tables leave {free} of {NUM_BLOCKS} blocks free: blocks are held that "
-                "no table shows"
+                "no table shows, or add() asks for more blocks than a prompt needs"
             )
         free -= blocks
         seq_id += 1
@@ -257,8 +257,9 @@ def capacity_check(
     )
     if cand.unexplained_refusals:
         message += (
-            f"; add() refused {cand.unexplained_refusals} prompts while the block tables left up "
-            f"to {cand.free_at_refusal} blocks free: blocks are held that no table shows"
+            f"; add() refused {cand.unexplained_refusals} prompts although the block tables left "
+            f"enough blocks free for them (up to {cand.free_at_refusal}): it asks for more blocks "
+            "than a prompt needs, or holds blocks that no table shows"
         )
     return Check(CAPACITY_CHECK, ratio >= threshold, round(ratio, 2), threshold, "x", message)
 
