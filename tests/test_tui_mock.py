@@ -278,3 +278,35 @@ def test_run_app_returns_the_apps_exit_code_when_it_crashed(monkeypatch: object)
 
     monkeypatch.setattr(app_module.LatencyQuizApp, "run", crashed_run)  # type: ignore[attr-defined]
     assert app_module.run_app("sqlite://") == 1
+
+
+def test_time_running_out_while_away_ends_the_mock_with_its_report(tmp_path: Path) -> None:
+    asyncio.run(_time_out_while_away(tmp_path))
+
+
+async def _time_out_while_away(tmp_path: Path) -> None:
+    clock = FakeClock()
+    first = make_app(tmp_path, clock=clock, start=StartMock("L2", 15))
+    async with first.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await answer_correctly(pilot, clock, 60)
+        await pilot.press("escape")  # leave: saved, and the clock keeps running
+        await settle(pilot)
+    clock.advance(20 * 60)
+
+    second = make_app(tmp_path, clock=clock)
+    async with second.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        home = second.screen
+        assert isinstance(home, HomeScreen)
+        assert "its time ran out while you were away" in home._resume_line()
+        assert "its time ran out while" in screen_text(second)
+        await pilot.press("r")
+        await settle(pilot)
+        await settle(pilot)
+        assert isinstance(second.screen, MockReportScreen), screen_text(second)
+        report = second.screen.report
+        assert report["answered"] == 1 and report["elapsed_s"] == FIFTEEN_MIN_S
+        [away] = report["away"]
+        assert away["seconds"] == 20 * 60 and away["counted_s"] == FIFTEEN_MIN_S - 60
+        assert "14:00 counted (then time ran out)" in screen_text(second)

@@ -121,10 +121,14 @@ class HomeScreen(QuizScreen):
             return ""
         mock = self.unfinished[0]
         left = int(mock.get("remaining_s", 0))
-        return (
+        head = (
             f"Unfinished mock interview: {mock.get('level')}, {mock.get('answered', 0)}/"
-            f"{mock.get('total', 0)} answered, {left // 60}:{left % 60:02d} left — press [b]r[/b]"
+            f"{mock.get('total', 0)} answered"
         )
+        if left <= 0:
+            return f"{head}; its time ran out while you were away — press [b]r[/b] for the report"
+        paused = " (paused: practice mode)" if mock.get("practice_mode") else ""
+        return f"{head}, {left // 60}:{left % 60:02d} left{paused} — press [b]r[/b]"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return bool(self.unfinished) if action == "resume" else True
