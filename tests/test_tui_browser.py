@@ -83,3 +83,30 @@ async def _search_flag_suspend_and_open(tmp_path: Path) -> None:
         await pilot.press("s")  # unsuspend: due again
         await settle(pilot)
         assert backend.progress()["due_reviews"] == 1
+
+
+def test_a_practical_question_opens_its_practical_page(tmp_path: Path) -> None:
+    asyncio.run(_practical_opens_its_page(tmp_path))
+
+
+async def _practical_opens_its_page(tmp_path: Path) -> None:
+    from test_tui_mock import PRACTICAL_QUESTION
+    from test_tui_support import TINY_BANK
+
+    from quiz.tui.screens.practical import PracticalScreen
+
+    app = make_app(tmp_path, bank_text=TINY_BANK + PRACTICAL_QUESTION)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+        browser = app.screen
+        assert isinstance(browser, BrowserScreen)
+        browser.query_one("#filter-kind", Select).value = "practical"
+        await settle(pilot)
+        assert [row.question_id for row in browser.shown] == ["capacity-plan-70b"]
+        browser.query_one(DataTable).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        page = app.screen
+        assert isinstance(page, PracticalScreen) and page.practical.id == "capacity-plan-70b"

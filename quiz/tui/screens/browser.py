@@ -19,6 +19,7 @@ from quiz.tui.widgets.home.phase_card import PHASE_NAMES
 
 if TYPE_CHECKING:
     from quiz.bank import Instance
+    from quiz.lab.catalog import Practical
     from quiz.study.browse import BrowseRow
 
 LEVELS = ("L1", "L2", "L3", "L4")
@@ -43,9 +44,10 @@ class BrowserScreen(QuizScreen):
             self.rows = rows
 
     class Opened(Message):
-        def __init__(self, instance: Instance) -> None:
+        def __init__(self, instance: Instance, practical: Practical | None) -> None:
             super().__init__()
             self.instance = instance
+            self.practical = practical  # a practical question opens its practical's page
 
     def __init__(self) -> None:
         super().__init__()
@@ -187,9 +189,18 @@ class BrowserScreen(QuizScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="browser-open")
     def open_question(self, question_id: str) -> None:
-        self.post_message(self.Opened(self.backend.question_instance(question_id)))
+        instance = self.backend.question_instance(question_id)
+        practical = None
+        if instance.practical:
+            found = [p for p in self.backend.practicals() if p.id == instance.practical]
+            practical = found[0] if found else None
+        self.post_message(self.Opened(instance, practical))
 
     def on_browser_screen_opened(self, message: Opened) -> None:
+        from quiz.tui.screens.practical import PracticalScreen
         from quiz.tui.screens.practice import PracticeScreen
 
-        self.app.push_screen(PracticeScreen([message.instance]))
+        if message.practical is not None:
+            self.app.push_screen(PracticalScreen(message.practical))
+        else:
+            self.app.push_screen(PracticeScreen([message.instance]))
