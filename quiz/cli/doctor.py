@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
+import tempfile
 from typing import Any
 
 from quiz import __version__
@@ -41,14 +41,6 @@ def torch_report() -> dict[str, Any]:
     return report
 
 
-# One rank of a gloo group on the loopback interface, as the tensor-parallel practical starts it.
-_GLOO_PROBE = (
-    "import tempfile, torch.distributed as d; f = tempfile.mkdtemp(); "
-    "d.init_process_group('gloo', init_method=f'file://{f}/store', rank=0, world_size=1); "
-    "d.destroy_process_group()"
-)
-
-
 def distributed_report() -> dict[str, Any]:
     """The torch.distributed backends this torch build has, and whether gloo starts here."""
     try:
@@ -62,17 +54,28 @@ def distributed_report() -> dict[str, Any]:
     backends = [name for name, present in found.items() if present]
     if "gloo" not in backends:
         return {"backends": backends, "gloo": "not built into this torch"}
-    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo"}
+    return {"backends": backends, "gloo": _gloo_starts(dist)}
+
+
+def _gloo_starts(dist: Any) -> str:
+    """Start and stop a one-rank gloo group on the loopback interface, as the tensor-parallel
+    practical's ranks start theirs."""
+    previous = os.environ.get("GLOO_SOCKET_IFNAME")
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
     try:
-        probe = subprocess.run(
-            [sys.executable, "-c", _GLOO_PROBE], env=env, capture_output=True, timeout=60
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return {"backends": backends, "gloo": f"cannot start: {err}"}
-    if probe.returncode != 0:
-        last = (probe.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-        return {"backends": backends, "gloo": f"cannot start: {last}"}
-    return {"backends": backends, "gloo": "starts (one rank on the loopback interface)"}
+        with tempfile.TemporaryDirectory() as folder:
+            dist.init_process_group(
+                "gloo", init_method=f"file://{folder}/store", rank=0, world_size=1
+            )
+            dist.destroy_process_group()
+    except Exception as err:  # noqa: BLE001 - whatever stops it is the answer
+        return f"cannot start: {err}"
+    finally:
+        if previous is None:
+            os.environ.pop("GLOO_SOCKET_IFNAME", None)
+        else:
+            os.environ["GLOO_SOCKET_IFNAME"] = previous
+    return "starts (one rank on the loopback interface)"
 
 
 def store_report(ctx: CliContext) -> dict[str, Any]:
