@@ -4,7 +4,8 @@
     flock /tmp/lab.lock python benchmarks/tensor_parallel.py -n 3
 
 Per grade, from the grade's own details: the speed-up at world size 2 over the unsplit model on
-one rank (median and 95 % CI, timed by the referee), the time beyond a perfect split
+one rank (median and 95 % CI, timed by the referee), the speed against the grader's own
+Megatron split (the check; 1.0 for the reference graded against itself), the time beyond a perfect split
 (t2 / (t1 / 2) - 1, from the same timings), the share of a forward pass spent in collectives (as
 counted by the driver inside the sandbox: reported, not verified), the bytes written per forward
 beyond the one-rank baseline (from /proc) and what each process holds beyond a bare rank (from
@@ -41,6 +42,7 @@ def figures(result: LabResult) -> dict[str, Any]:
         "t1_ms": _ms(speedup.get("baseline")),
         "t2_ms": _ms(speedup.get("candidate")),
         "beyond_perfect_split": details.get("overhead_beyond_perfect_split"),
+        "vs_megatron": (details.get("vs_megatron") or {}).get("speedup"),
         "collective_share_reported": reported.get("collective_share_of_forward"),
         "comm_mb_per_forward": _mb(communication.get("bytes_per_forward")),
         "held_mb": memory.get("held_per_process"),
@@ -58,6 +60,8 @@ def line(number: int, f: dict[str, Any]) -> str:
             f"(t1 {f['t1_ms']:.0f} ms, t2 {f['t2_ms']:.0f} ms)"
         )
         parts.append(f"beyond a perfect split {f['beyond_perfect_split']:+.0%}")
+    if f["vs_megatron"] is not None:
+        parts.append(f"{f['vs_megatron']:.2f}x as fast as Megatron's split")
     if f["collective_share_reported"] is not None:
         parts.append(f"collectives {f['collective_share_reported']:.0%} of a forward (reported)")
     if f["comm_mb_per_forward"] is not None:

@@ -30,7 +30,7 @@ MB = 1_000_000
 HOLD = "each rank holds 1/2 of the weights"
 COMMUNICATION = "all-reduces per forward pass"
 LOGITS = "logits equal the unsplit model"
-SPEED = "latency at world size 2 vs 1"
+SPEED = "latency vs Megatron's split at world size 2"
 # What each failing file must fail on (it may fail more).
 MUST_FAIL = {
     "starter": HOLD,
