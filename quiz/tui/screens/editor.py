@@ -38,6 +38,11 @@ class EditorScreen(QuizScreen):
     """``folder`` holds solution.py. ``remaining_s`` (a mock's clock) shows the time left;
     ``on_submit`` is called after the files are saved and the editor closed."""
 
+    DEFAULT_CSS = """
+    EditorScreen #editor-text { height: 1fr; }
+    EditorScreen #editor-output { height: 7; border-top: solid $accent; }
+    """
+
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", priority=True),
         Binding("ctrl+o", "next_file", "Next file", id="editor.next_file", priority=True),
@@ -161,7 +166,7 @@ class EditorScreen(QuizScreen):
     def on_editor_screen_ran(self, message: Ran) -> None:
         self.running = False
         output = self.query_one("#editor-output", Log)
-        output.write(message.run.output.rstrip() + "\n")
+        output.write_lines(message.run.output.rstrip().splitlines())
         code = message.run.returncode
         output.write_line("stopped at the time limit" if code is None else f"exit status {code}")
         self.show_status()
