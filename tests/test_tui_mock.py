@@ -310,3 +310,34 @@ async def _time_out_while_away(tmp_path: Path) -> None:
         [away] = report["away"]
         assert away["seconds"] == 20 * 60 and away["counted_s"] == FIFTEEN_MIN_S - 60
         assert "14:00 counted (then time ran out)" in screen_text(second)
+
+
+def test_a_practice_mode_mock_pauses_while_away_and_says_so(tmp_path: Path) -> None:
+    asyncio.run(_practice_mode(tmp_path))
+
+
+async def _practice_mode(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = make_app(tmp_path, clock=clock, start=StartMock("L2", 15, practice_mode=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await answer_correctly(pilot, clock, 30)
+        await pilot.press("escape")  # pause
+        await settle(pilot)
+        clock.advance(600)  # ten minutes looking things up: not counted
+        assert "(paused: practice mode)" in app.screen._resume_line()  # type: ignore[attr-defined]
+        await pilot.press("r")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MockScreen) and screen.mock is not None
+        assert screen.mock.remaining_s() == FIFTEEN_MIN_S - 30
+        assert "practice mode" in screen_text(app)
+        while isinstance(app.screen, MockScreen):
+            clock.advance(10)
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+        report = app.screen.report  # type: ignore[attr-defined]
+        assert report["practice_mode"] and report["away"][0]["counted_s"] == 0
+        text = screen_text(app)
+        assert "practice mode (pauses not counted)" in text
+        assert "paused, not counted" in text
