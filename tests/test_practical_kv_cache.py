@@ -101,6 +101,14 @@ def test_kv_check_refuses_keys_expanded_to_the_query_heads() -> None:
     assert not check.passed and "one copy per KV head" in check.message
 
 
+def test_kv_check_refuses_keys_kept_in_half_precision() -> None:
+    grader, prompt, reply, fed = cache_reply()
+    model = practical_module(PRACTICAL, "kv_model.py").build_memory_model()
+    reply["values"] = [v.half().float() for v in reply["values"]]
+    check = grader.kv_check(model, prompt, reply, fed)
+    assert not check.passed and "values differ" in check.message
+
+
 def test_bytes_check_holds_the_process_to_the_formula() -> None:
     grader = practical_module(PRACTICAL, "grader.py")
     per_position = 2 * 4 * 2 * 32 * 4

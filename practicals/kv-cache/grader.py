@@ -23,8 +23,9 @@ CHECKED_NEW_TOKENS = 48
 # Cached and full attention round differently (~1e-5 here); where fp32 ranks two tokens within
 # this margin, either is a correct greedy choice, and the sequences are compared up to there.
 TIE_MARGIN = 1e-3
-# Keys and values from incremental decoding vs one full pass: rounding only.
-KV_TOLERANCE = {"rtol": 1e-3, "atol": 1e-4}
+# Keys and values from incremental decoding vs one full pass: rounding only (measured: ~1.5e-6
+# at most); a cache kept in fp16 or bf16 and handed back as float32 is ~100x further off.
+KV_TOLERANCE = {"rtol": 2e-4, "atol": 2e-5}
 # The memory check's sequence on the 4-block model: ~1000 positions, about 2 MiB of K/V.
 MEMORY_PROMPT_LEN = (900, 960)
 MEMORY_NEW_TOKENS = 32
