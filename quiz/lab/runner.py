@@ -357,6 +357,12 @@ def _hidden_paths(practical: Practical, submission_dir: Path) -> list[str]:
     package_parent = Path(__file__).resolve().parents[2]
     if "site-packages" not in package_parent.parts and "dist-packages" not in package_parent.parts:
         paths.append(package_parent)
+    # An installed copy of the bank and the practicals (a wheel's quiz/_data, which an editable
+    # install carries too) lies in site-packages, which the contestant's Python must still see.
+    for entry in sys.path:
+        installed_data = Path(entry or os.curdir, "quiz", "_data")
+        if installed_data.is_dir():
+            paths.append(installed_data)
     url = config.database_url()
     if url.startswith("sqlite:///"):
         paths.append(Path(url.removeprefix("sqlite:///")).parent)
