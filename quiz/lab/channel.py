@@ -87,6 +87,8 @@ def decode(header: bytes, payload: bytearray) -> Any:
         tree = json.loads(header)
     except ValueError as err:
         raise ChannelError(f"malformed frame header ({err})") from None
+    except RecursionError:  # JSON nested deeper than the parser's own stack allows
+        raise ChannelError("value nested too deeply") from None
     return _build(tree, payload, 0)
 
 

@@ -146,12 +146,14 @@ class Contestant:
         if settle:
             self.call("__settle__")
         rss = uss = peak = 0
-        for pid in self._tree():
+        pids = self._tree()
+        for pid in pids:
             status = _status_fields(pid)
             rss += status.get("VmRSS", 0)
             peak += status.get("VmHWM", 0)
             uss += _private_bytes(pid)
-        return ProcessMemory(rss, uss, peak)
+        stored = _stored_bytes(pids, self._scratch)
+        return ProcessMemory(rss + stored, uss + stored, peak + stored)
 
     def reset_peak(self) -> None:
         for pid in self._tree():
@@ -374,6 +376,55 @@ def _status_fields(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             values[key] = int(rest.split()[0]) * 1024
     return values
+
+
+def _stored_bytes(pids: list[int], scratch: Path) -> int:
+    """Bytes of the files a contestant has written where it can write: its scratch folder and,
+    inside the sandbox, its writable tmpfs mounts (``/tmp``, ``/dev/shm``, the empty folders
+    over hidden ones). A cache kept in files is memory the process does not map, so /proc's
+    counts of its own pages miss it."""
+    total = 0
+    for folder, _, files in os.walk(scratch):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+    own = _mount_namespace("self")
+    for pid in pids:
+        namespace = _mount_namespace(str(pid))
+        if namespace is not None and namespace != own:
+            return total + _writable_tmpfs_bytes(pid)
+    return total
+
+
+def _mount_namespace(pid: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def _writable_tmpfs_bytes(pid: int) -> int:
+    """Bytes in use on the writable tmpfs mounts of ``pid``'s mount namespace (bubblewrap's
+    own: the host's are bound read-only)."""
+    try:
+        lines = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+    except OSError:
+        return 0
+    total = 0
+    counted: set[int] = set()  # a mount shadowed by a later one resolves to that one
+    for line in lines:
+        fields, _, tail = line.partition(" - ")
+        parts = fields.split()
+        if len(parts) < 6 or tail.split()[:1] != ["tmpfs"] or "rw" not in parts[5].split(","):
+            continue
+        path = f"/proc/{pid}/root{parts[4].replace(chr(92) + '040', ' ')}"
+        with contextlib.suppress(OSError):
+            device = os.stat(path).st_dev
+            if device not in counted:
+                counted.add(device)
+                usage = os.statvfs(path)
+                total += (usage.f_blocks - usage.f_bfree) * usage.f_frsize
+    return total
 
 
 def _private_bytes(pid: int) -> int:
