@@ -147,12 +147,12 @@ class Contestant:
             self.call("__settle__")
         rss = uss = peak = 0
         pids = self._tree()
+        stored, file_systems = _stored_bytes(pids, self._scratch)
         for pid in pids:
             status = _status_fields(pid)
             rss += status.get("VmRSS", 0)
             peak += status.get("VmHWM", 0)
-            uss += _private_bytes(pid)
-        stored = _stored_bytes(pids, self._scratch)
+            uss += _private_bytes(pid, file_systems)
         return ProcessMemory(rss + stored, uss + stored, peak + stored)
 
     def reset_peak(self) -> None:
@@ -378,7 +378,7 @@ def _status_fields(pid: int) -> dict[str, int]:
     return values
 
 
-def _stored_bytes(pids: list[int], scratch: Path) -> int:
+def _stored_bytes(pids: list[int], scratch: Path) -> tuple[int, set[str]]:
     """Bytes of the files a contestant has written where it can write: its scratch folder and,
     inside the sandbox, its writable tmpfs mounts (``/tmp``, ``/dev/shm``, the empty folders
     over hidden ones). A cache kept in files is memory the process does not map, so /proc's
@@ -392,8 +392,9 @@ def _stored_bytes(pids: list[int], scratch: Path) -> int:
     for pid in pids:
         namespace = _mount_namespace(str(pid))
         if namespace is not None and namespace != own:
-            return total + _writable_tmpfs_bytes(pid)
-    return total
+            in_tmpfs, file_systems = _writable_tmpfs_bytes(pid)
+            return total + in_tmpfs, file_systems
+    return total, set()
 
 
 def _mount_namespace(pid: str) -> str | None:
@@ -403,13 +404,13 @@ def _mount_namespace(pid: str) -> str | None:
         return None
 
 
-def _writable_tmpfs_bytes(pid: int) -> int:
+def _writable_tmpfs_bytes(pid: int) -> tuple[int, set[str]]:
     """Bytes in use on the writable tmpfs mounts of ``pid``'s mount namespace (bubblewrap's
     own: the host's are bound read-only)."""
     try:
         lines = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
     except OSError:
-        return 0
+        return 0, set()
     total = 0
     counted: set[int] = set()  # a mount shadowed by a later one resolves to that one
     for line in lines:
@@ -424,16 +425,38 @@ def _writable_tmpfs_bytes(pid: int) -> int:
                 counted.add(device)
                 usage = os.statvfs(path)
                 total += (usage.f_blocks - usage.f_bfree) * usage.f_frsize
-    return total
+    return total, {f"{os.major(d):02x}:{os.minor(d):02x}" for d in counted}
 
 
-def _private_bytes(pid: int) -> int:
+def _private_bytes(pid: int, counted_file_systems: set[str]) -> int:
+    """The process's own pages: private ones, plus its proportional share of anonymous and
+    shared-memory pages it shares (summed over a process tree, a page shared among its
+    processes counts once: a child forked to share the parent's pages, or shared memory both
+    map, would otherwise make them vanish from every process's private count). Pages of
+    files (libraries, torch) shared with other processes stay out, and so do mapped files of
+    ``counted_file_systems``, whose every byte is counted already."""
     try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        text = Path(f"/proc/{pid}/smaps").read_text()
     except OSError:
         return 0
     total = 0
+    counted_fields: tuple[str, ...] = ()
     for line in text.splitlines():
-        if line.startswith(("Private_Clean:", "Private_Dirty:")):
-            total += int(line.split()[1]) * 1024
+        key, _, rest = line.partition(":")
+        if " " not in key:  # a field of the current mapping
+            if key in counted_fields:
+                total += int(rest.split()[0]) * 1024
+            continue
+        parts = line.split(maxsplit=5)  # a mapping: address perms offset dev inode [path]
+        path = parts[5] if len(parts) > 5 else ""
+        if parts[3] in counted_file_systems:
+            counted_fields = ()
+        elif parts[4] == "0" or path.startswith(_SHARED_MEMORY_PATHS):
+            counted_fields = ("Pss",)
+        else:
+            counted_fields = ("Private_Clean", "Private_Dirty")
     return total
+
+
+# Mappings of memory rather than of a file on disk: their pages count by proportional share.
+_SHARED_MEMORY_PATHS = ("[", "/dev/zero", "/memfd:", "/dev/shm/", "/SYSV")
