@@ -4,12 +4,22 @@ the user's corrections, and the confirmed score."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import pytest
+import yaml
+from test_tui_support import make_app, screen_text
+from textual import events
 from textual.app import App, ComposeResult
-from textual.widgets import Checkbox
+from textual.widgets import Checkbox, TextArea
 
 from quiz.bank import instantiate, load_bank
 from quiz.grading import grade
+from quiz.tui import StartMock
+from quiz.tui.screens.mock import MockScreen
+from quiz.tui.screens.mock_report import MockReportScreen
+from quiz.tui.screens.mock_self_check import MockSelfCheckScreen
+from quiz.tui.screens.practice import PracticeScreen
 from quiz.tui.widgets.question.self_check import SelfCheck, SelfCheckConfirmed
 
 PTQ = instantiate(load_bank().get("what-is-ptq"))
@@ -57,3 +67,89 @@ async def _corrections_are_the_score() -> None:
         await pilot.press("ctrl+y")  # once only
         await pilot.pause()
         assert len(app.confirmed) == 1
+
+
+# --- in the practice round and the mock interview ---------------------------------------------
+
+PTQ_BANK = yaml.safe_dump([load_bank().get("what-is-ptq").model_dump(mode="json")])
+UNRECOGNISED = (
+    "You take the finished network and squeeze every number in it into a smaller box, "
+    "picking the box sizes from a handful of example prompts; the chip then spends less of "
+    "each step waiting on its memory, and you check the answers did not get worse."
+)
+
+
+async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        if not pilot.app.workers._workers:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def test_practice_shows_the_self_check_and_records_the_ticks(tmp_path: Path) -> None:
+    asyncio.run(_practice_self_check(tmp_path))
+
+
+async def _practice_self_check(tmp_path: Path) -> None:
+    app = make_app(tmp_path, bank_text=PTQ_BANK)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PracticeScreen) and screen.instance.kind == "short"
+        screen.query_one(TextArea).post_message(events.Paste(UNRECOGNISED))
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        check = screen.query_one(SelfCheck)
+        assert "Not sure" in screen_text(app)
+        await pilot.press("3")  # rating waits for the self-check
+        await settle(pilot)
+        assert app.backend.store.attempts() == []
+        for box in check.query(Checkbox):
+            box.value = box.id != "point-3"  # every point but the fourth
+        await pilot.pause()
+        check.action_confirm()
+        await settle(pilot)
+        assert "89%" in screen_text(app)
+        await pilot.press("3")
+        await settle(pilot)
+        (attempt,) = app.backend.store.attempts()
+        assert attempt.score == pytest.approx(8 / 9) and attempt.correct and attempt.rating == 3
+
+
+def test_the_mock_report_starts_with_the_self_check(tmp_path: Path) -> None:
+    asyncio.run(_mock_self_check(tmp_path))
+
+
+async def _mock_self_check(tmp_path: Path) -> None:
+    app = make_app(tmp_path, bank_text=PTQ_BANK, start=StartMock("L1", 5))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MockScreen) and screen.mock is not None
+        assert len(screen.mock.items) == 1
+        screen.query_one(TextArea).post_message(events.Paste(UNRECOGNISED))
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await settle(pilot)
+        checking = app.screen
+        assert isinstance(checking, MockSelfCheckScreen), screen_text(app)
+        assert "Before the verdict" in screen_text(app)
+        check = checking.query_one(SelfCheck)
+        for box in check.query(Checkbox):
+            box.value = True
+        await pilot.pause()
+        check.action_confirm()
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        report_screen = app.screen
+        assert isinstance(report_screen, MockReportScreen), screen_text(app)
+        assert report_screen.report["score"] == 1.0
+        assert report_screen.report["verdict"] == "strong hire"

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from quiz.store import PracticalRunRow, Store
     from quiz.study.browse import BrowseRow
     from quiz.study.mock import MockSession
+    from quiz.study.self_check import PendingCheck
 
 MAX_ANSWER_CHARS = 20_000
 QUICK_RUN_TIMEOUT_S = 60
@@ -262,11 +263,50 @@ class Backend:
             )
         return [instantiate(question, seed) for question, seed in picks]
 
-    def grade(self, instance: Instance, answer: str) -> Verdict:
-        """Grade without storing (a free-text answer waits for its self-rating)."""
-        from quiz.grading import grade
+    def grade_short(self, instance: Instance, answer: str) -> tuple[Verdict, str | None]:
+        """Grade a free-text answer without storing it, by the judge when one is configured;
+        the notice says when it was configured but could not grade."""
+        from quiz.judge import grade_answer
 
-        return grade(instance, answer[:MAX_ANSWER_CHARS])
+        return grade_answer(instance, answer[:MAX_ANSWER_CHARS])
+
+    def submit_verdict(
+        self,
+        instance: Instance,
+        answer: str,
+        verdict: Verdict,
+        *,
+        duration_s: float | None,
+        self_rating: str | None = None,
+    ) -> Verdict:
+        """Store a practice attempt graded elsewhere (a judge, or the user's self-check)."""
+        from quiz.study.self_check import submit_verdict
+
+        with self._lock:
+            return submit_verdict(
+                self.store,
+                instance,
+                answer[:MAX_ANSWER_CHARS],
+                verdict,
+                duration_s=duration_s,
+                mode="practice",
+                self_rating=self_rating,
+                now=self.clock(),
+            )
+
+    def mock_self_checks(self, session_id: int) -> list[PendingCheck]:
+        from quiz.study.self_check import mock_self_checks
+
+        with self._lock:
+            return mock_self_checks(self.store, self.bank, session_id)
+
+    def apply_mock_self_check(
+        self, session_id: int, index: int, covered: frozenset[int]
+    ) -> Verdict:
+        from quiz.study.self_check import apply_mock_self_check
+
+        with self._lock:
+            return apply_mock_self_check(self.store, self.bank, session_id, index, covered)
 
     def submit_practice(
         self,

@@ -260,9 +260,9 @@ class MockScreen(MockPracticalItem):
         self.post_message(self.Finished(self.backend.finish_mock(mock)))
 
     def on_mock_screen_finished(self, message: Finished) -> None:
-        from quiz.tui.screens.mock_report import MockReportScreen
+        from quiz.tui.screens.mock_self_check import MockSelfCheckScreen
 
-        self.app.switch_screen(MockReportScreen(message.report))
+        self.app.switch_screen(MockSelfCheckScreen(message.report))  # the report follows
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:

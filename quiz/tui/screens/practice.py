@@ -9,7 +9,7 @@ user rates their recall (or moves on, or quits), so the self-rating can steer it
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -17,14 +17,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Header
+from textual.widgets import Button, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from quiz.tui.backend import MAX_ANSWER_CHARS
 from quiz.tui.screens.base import QuizScreen
 from quiz.tui.widgets.question.base import AnswerSubmitted
-from quiz.tui.widgets.question.feedback import SELF_RATINGS, FeedbackPanel, SelfRated
+from quiz.tui.widgets.question.feedback import (
+    SELF_RATINGS,
+    FeedbackPanel,
+    SelfRated,
+    verdict_text,
+)
 from quiz.tui.widgets.question.round_summary import RoundResult, RoundSummary
+from quiz.tui.widgets.question.self_check import SelfCheckConfirmed
 from quiz.tui.widgets.question.view import QuestionView
 
 if TYPE_CHECKING:
@@ -39,6 +45,7 @@ class PendingShort:
     instance: Instance
     answer: str
     duration_s: float
+    verdict: Verdict  # the grader's, or the user's self-check once confirmed
 
 
 class PracticeScreen(QuizScreen):
@@ -122,7 +129,7 @@ class PracticeScreen(QuizScreen):
         if action == "next":
             return self.verdict is not None or self.instance.kind == "practical"
         if action == "rate":
-            return self.pending is not None
+            return self.pending is not None and not self.pending.verdict.needs_self_check
         return True
 
     # Submitting ----------------------------------------------------------------------------
@@ -176,8 +183,10 @@ class PracticeScreen(QuizScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="grade", name="grade")
     def grade_answer(self, instance: Instance, answer: str, duration_s: float) -> None:
         if instance.kind == "short":
-            verdict = self.backend.grade(instance, answer)
-            pending = PendingShort(instance, answer, duration_s)
+            verdict, notice = self.backend.grade_short(instance, answer)
+            if notice:
+                self.app.call_from_thread(self.notify, notice, severity="warning", timeout=6)
+            pending = PendingShort(instance, answer, duration_s, verdict)
             self.post_message(self.AnswerGraded(verdict, pending, answer, skipped=False))
         else:
             verdict = self.backend.submit_practice(instance, answer, duration_s=duration_s)
@@ -216,7 +225,21 @@ class PracticeScreen(QuizScreen):
     def on_self_rated(self, message: SelfRated) -> None:
         self.action_rate(message.rating)
 
+    def on_self_check_confirmed(self, message: SelfCheckConfirmed) -> None:
+        """The user's ticks are the score: shown at once, stored with the rating."""
+        if self.pending is None:
+            return
+        self.pending.verdict = message.verdict
+        self.results[-1] = replace(self.results[-1], verdict=message.verdict)
+        self.query_one("#verdict", Static).update(
+            verdict_text(message.verdict.score, message.verdict.correct)
+        )
+        self.refresh_bindings()
+
     def action_rate(self, rating: str) -> None:
+        if self.pending is not None and self.pending.verdict.needs_self_check:
+            self.notify("Confirm the key points first (ctrl+y), then rate.", timeout=3)
+            return
         pending, self.pending = self.pending, None
         if pending is None:
             return
@@ -227,8 +250,12 @@ class PracticeScreen(QuizScreen):
 
     @work(thread=True, exit_on_error=False, group="store")
     def store_short(self, pending: PendingShort, rating: str | None) -> None:
-        self.backend.submit_practice(
-            pending.instance, pending.answer, duration_s=pending.duration_s, self_rating=rating
+        self.backend.submit_verdict(
+            pending.instance,
+            pending.answer,
+            pending.verdict,
+            duration_s=pending.duration_s,
+            self_rating=rating,
         )
         self.post_message(self.AnswerStored(rating))
 
@@ -282,6 +309,6 @@ class PracticeScreen(QuizScreen):
         """Quitting with a rated-or-not free-text answer on screen still stores it."""
         pending, self.pending = self.pending, None
         if pending is not None:
-            self.backend.submit_practice(
-                pending.instance, pending.answer, duration_s=pending.duration_s
+            self.backend.submit_verdict(
+                pending.instance, pending.answer, pending.verdict, duration_s=pending.duration_s
             )

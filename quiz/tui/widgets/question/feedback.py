@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Markdown, Static
 
+from quiz.tui.widgets.question.self_check import SelfCheck
+
 if TYPE_CHECKING:
     from quiz.bank import Instance
     from quiz.grading import Verdict
@@ -52,6 +54,8 @@ class FeedbackPanel(Vertical):
         if is_short:
             yield Static("Model answer", classes="section-title")
             yield Markdown(self.instance.model_answer or verdict.expected, id="model-answer")
+            if verdict.needs_self_check:
+                yield SelfCheck(self.instance, verdict)
         else:
             yield Static(Text.assemble(("Expected: ", "bold"), verdict.expected), id="expected")
         yield Static("Why", classes="section-title")
