@@ -24,6 +24,9 @@ from pathlib import Path
 SANDBOX_ENV = "LATENCY_QUIZ_SANDBOX"
 LEVELS = ("namespaces", "rlimits")
 _PR_SET_PDEATHSIG = 1
+_PR_CAPBSET_DROP = 24
+_PR_SET_NO_NEW_PRIVS = 38
+_CAPABILITIES = 64  # more than the kernel has: dropping an unknown one fails harmlessly
 _OPEN_FILES = 256
 _FILE_SIZE = 1 << 30
 
@@ -101,9 +104,9 @@ def confine(
     a needed one are hidden again)."""
     chosen = level or sandbox_level().level
     env = contestant_env(scratch, threads, extra_env)
-    preexec = _limits(cpu_seconds)
     if chosen != "namespaces":
-        return Confinement(command, env, preexec, "rlimits")
+        return Confinement(command, env, _limits(cpu_seconds, drop_capabilities=True), "rlimits")
+    preexec = _limits(cpu_seconds)  # bubblewrap needs root's capabilities to set up; it drops them
     bwrap = shutil.which("bwrap") or "bwrap"
     hidden_dirs = sorted({p.resolve() for p in hidden if p.is_dir()}, key=lambda p: len(p.parts))
     needed_dirs = sorted({p.resolve() for p in needed if p.exists()}, key=lambda p: len(p.parts))
@@ -153,7 +156,7 @@ def contestant_env(scratch: Path, threads: int, extra: dict[str, str] | None) ->
     return env
 
 
-def _limits(cpu_seconds: int) -> Callable[[], None]:
+def _limits(cpu_seconds: int, *, drop_capabilities: bool = False) -> Callable[[], None]:
     def apply() -> None:  # runs in the child between fork and exec
         _set_limit(resource.RLIMIT_NOFILE, _OPEN_FILES)
         _set_limit(resource.RLIMIT_FSIZE, _FILE_SIZE)
@@ -162,8 +165,19 @@ def _limits(cpu_seconds: int) -> Callable[[], None]:
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if drop_capabilities:
+                _drop_capabilities(libc)
 
     return apply
+
+
+def _drop_capabilities(libc: ctypes.CDLL) -> None:
+    """No capabilities after exec, even as root: with an empty bounding set and no new privileges
+    a root contestant cannot read or write the referee's memory through /proc (the referee is
+    not dumpable, which only CAP_SYS_PTRACE overrides) nor regain them through a setuid file."""
+    for capability in range(_CAPABILITIES):
+        libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0)
+    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
 def limit_address_space(budget_bytes: int) -> None:
