@@ -58,6 +58,9 @@ async def _corrections_are_the_score() -> None:
         await pilot.pause()
         score = str(app.query_one("#self-check-score").render())
         assert "Score with these ticks: 89%" in score
+        labels = [str(box.label) for box in boxes]  # ticks read in words, not colour alone
+        assert all(label.startswith("✓") for label in labels[:-1])
+        assert labels[-1].startswith("○")
         await pilot.press("ctrl+y")
         await pilot.pause()
         (message,) = app.confirmed
@@ -106,7 +109,9 @@ async def _practice_self_check(tmp_path: Path) -> None:
         await pilot.press("ctrl+s")
         await settle(pilot)
         check = screen.query_one(SelfCheck)
-        assert "Not sure" in screen_text(app)
+        assert "Not sure" in screen_text(app) and "until you check the key points" in screen_text(
+            app
+        )
         await pilot.press("3")  # rating waits for the self-check
         await settle(pilot)
         assert app.backend.store.attempts() == []

@@ -47,7 +47,11 @@ class FeedbackPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         verdict = self.verdict
-        yield Static(verdict_text(verdict.score, verdict.correct), id="verdict")
+        if verdict.needs_self_check:
+            unsure = f"? Not sure — {verdict.score:.0%} until you check the key points below"
+            yield Static(Text(unsure, style="bold yellow"), id="verdict")
+        else:
+            yield Static(verdict_text(verdict.score, verdict.correct), id="verdict")
         is_short = self.instance.kind == "short"
         if verdict.feedback:
             yield Static(verdict.feedback, id="verdict-feedback", markup=False)

@@ -60,13 +60,15 @@ class SelfCheck(Vertical):
             classes="section-title",
         )
         for index, point in enumerate(self.verdict.points):
-            yield Checkbox(
-                f"{point.text}{STATUS_NOTES[point.status]}",
-                value=point.status == "covered",
-                id=f"point-{index}",
-            )
+            ticked = point.status == "covered"
+            yield Checkbox(self._label(index, ticked), value=ticked, id=f"point-{index}")
         yield Static(self._score_line(), id="self-check-score")
         yield Button("Confirm points (ctrl+y)", id="self-check-confirm", variant="primary")
+
+    def _label(self, index: int, ticked: bool) -> str:
+        """The point, marked in words as well as by the box's colour."""
+        point = self.verdict.points[index]
+        return f"{'✓' if ticked else '○'} {point.text}{STATUS_NOTES[point.status]}"
 
     def covered(self) -> frozenset[int]:
         return frozenset(
@@ -85,6 +87,8 @@ class SelfCheck(Vertical):
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
+        index = int((event.checkbox.id or "point-0").removeprefix("point-"))
+        event.checkbox.label = self._label(index, event.value)
         if not self.confirmed:
             self.query_one("#self-check-score", Static).update(self._score_line())
 
