@@ -71,19 +71,24 @@ class PracticalsScreen(QuizScreen):
         table.clear(columns=True)
         # the id (what the CLI takes) first, the long title last: the short columns stay
         # visible in an 80-column terminal
-        table.add_columns("id", "level", "device", "here", "result", "title")
-        for practical in message.practicals:
-            spec, availability = practical.spec, practical.availability
-            run = message.last.get(practical.id)
-            table.add_row(
+        rows = [
+            (
                 practical.id,
-                spec.level,
-                spec.device,
-                "yes" if availability.available else "no",
-                _result(run, practical.id in message.passed),
-                spec.title,
-                key=practical.id,
+                practical.spec.level,
+                practical.spec.device,
+                "yes" if practical.availability.available else "no",
+                _result(message.last.get(practical.id), practical.id in message.passed),
+                practical.spec.title,
             )
+            for practical in message.practicals
+        ]
+        labels = ("id", "level", "device", "here", "result")
+        # explicit widths: a reloaded table otherwise keeps the header's width for its cells
+        for i, label in enumerate(labels):
+            table.add_column(label, width=max([len(label), *(len(row[i]) for row in rows)]))
+        table.add_column("title")
+        for row in rows:
+            table.add_row(*row, key=row[0])
         if not message.practicals:
             table.add_row("", "", "", "", "", "No practicals are installed.")
         table.focus()
