@@ -14,6 +14,7 @@ import faulthandler
 import importlib.util
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -24,6 +25,7 @@ from typing import IO, Any
 
 _DEFAULT_MEMORY_FRACTION = 0.5
 _CPU_SECONDS_SLACK = 60
+_ORPHAN_SWEEPS = 20
 
 
 class _Channel:
@@ -43,6 +45,7 @@ def main() -> int:
     sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     channel = _Channel(int(request["channel_fd"]), str(request["nonce"]))
     _not_dumpable()
+    _adopt_orphans()
     faulthandler.enable()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="referee-", dir=request.get("scratch")) as scratch:
@@ -60,6 +63,7 @@ def main() -> int:
             }
         finally:
             setup["ctx"].close_contestants()
+            _kill_adopted_orphans()
     result["duration_s"] = round(time.perf_counter() - started, 3)
     channel.send(result=result)
     return 0
@@ -160,6 +164,46 @@ def _not_dumpable() -> None:
     pr_set_dumpable = 4
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0)
+
+
+def _adopt_orphans() -> None:
+    """Become the child subreaper: a process a contestant detaches (fork, setsid, parent exits)
+    is reparented to this process instead of init, so it can be found and stopped. Bubblewrap's
+    PID namespace does the same for the sandboxed level; this covers the rlimits level."""
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1)
+
+
+def _kill_adopted_orphans() -> None:
+    """Kill what is left of the contestants once they are closed: every remaining child of this
+    process is one they detached (and what those start is adopted in turn)."""
+    for _ in range(_ORPHAN_SWEEPS):
+        orphans = _children(os.getpid())
+        if not orphans:
+            return
+        for pid in orphans:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in orphans:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, 0)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == parent:
+            found.append(int(entry))
+    return found
 
 
 def _import_file(path: Path, name: str) -> ModuleType:
