@@ -1,0 +1,228 @@
+"""Red-team submissions against the referee/contestant split (docs/lab.md), beyond the classes of
+test_lab_referee.py: each was first written as a cheat a candidate could submit, and each test
+asserts that the lab refuses it or measures it honestly. Graded through the real runner, referee
+and sandbox, on the toy practical (a grade here takes seconds, not a minute)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from quiz import config
+from quiz.lab import channel
+from tests.lab_fixtures import write_practical
+from tests.test_lab_referee import (
+    MEMORY_GRADER,
+    SPEED_DRIVER,
+    SPEED_GRADER,
+    WORK,
+    grade,
+    needs_namespaces,
+    outside,  # noqa: F401 - the fixture, used by name
+    probe,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@needs_namespaces
+def test_the_installed_copy_of_the_practicals_is_out_of_sight(
+    outside: dict,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A wheel, and an editable install too, carries the bank and every practical (model
+    solutions included) as quiz/_data in site-packages, which the contestant's Python needs:
+    reading reference.py from there by path passed kv-cache outright."""
+    code = probe(
+        """
+        import glob, sys
+        found = [g for e in sys.path for g in glob.glob(e + "/quiz/_data/*")]
+        if found:
+            problems.append("can see the installed package data: " + str(found[:3]))
+        """
+    )
+    result = grade(tmp_path, code)
+    assert result.passed, result.error
+
+
+CACHE_IN_FILES = """
+import os
+
+_CHUNK = bytes(32 * 2**20)
+for place in ("/tmp/cache.bin", "/dev/shm/cache.bin", "cache.bin"):
+    with open(place, "wb") as out:
+        out.write(_CHUNK)
+del _CHUNK
+
+
+def double(x):
+    return 2 * x
+"""
+
+
+SHARED_WITH_A_CHILD = """
+import mmap
+import os
+import time
+
+_CACHE = mmap.mmap(-1, 96 * 2**20)  # anonymous shared memory
+_CACHE.write(bytes(range(256)) * (96 * 2**20 // 256))
+if os.fork() == 0:  # a child that maps it too: the pages are no longer private to either
+    time.sleep(3600)
+    os._exit(0)
+
+
+def double(x):
+    return 2 * x
+"""
+
+
+@needs_namespaces
+def test_a_cache_in_files_or_shared_with_a_child_counts_as_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """96 MiB kept in tmpfs files (the sandbox's /tmp and /dev/shm) and the working folder, not
+    in the process, or in memory shared with a forked child: /proc's private page counts of
+    the processes showed none of it."""
+    root = tmp_path / "practicals"
+    write_practical(root, grader=MEMORY_GRADER)
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    small = grade(tmp_path, "def double(x):\n    return 2 * x\n")
+    for cheat in (CACHE_IN_FILES, SHARED_WITH_A_CHILD):
+        hidden = grade(tmp_path, cheat)
+        assert small.passed and hidden.passed, (small.error, hidden.error)
+        extra = float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
+        assert 80 <= extra <= 200, extra
+
+
+def test_a_detached_process_does_not_outlive_the_grade(
+    outside: dict,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A submission that double-forks into a new session escapes the contestant's process
+    group; at the rlimits level (no PID namespace) it used to keep running after the grade,
+    free to touch the user's files later."""
+    tag = f"37.{os.getpid()}{int(time.time()) % 1000}"
+    code = f"""
+        import os
+
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execvp("sleep", ["sleep", "{tag}"])
+            os._exit(0)
+
+
+        def double(x):
+            return 2 * x
+    """
+    result = grade(tmp_path, code, sandbox="rlimits")
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", f"sleep {tag}"], capture_output=True, text=True)
+    survivors = [int(pid) for pid in left.stdout.split()]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert result.passed, result.error
+    assert survivors == []
+
+
+def test_at_the_rlimits_level_a_root_contestant_cannot_read_the_referee(
+    outside: dict,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Run as root (a container, this machine), the fallback level's contestant kept root's
+    capabilities: it read the referee's memory through /proc/<referee>/mem (the referee's
+    "not dumpable" yields to CAP_SYS_PTRACE), where the secret seed and thresholds live."""
+    code = probe(
+        """
+        try:
+            with open(f"/proc/{os.getppid()}/maps") as maps:
+                first = int(maps.readline().split("-")[0], 16)
+            with open(f"/proc/{os.getppid()}/mem", "rb") as memory:
+                memory.seek(first)
+                memory.read(16)
+            problems.append("read the referee's memory")
+        except OSError:
+            pass
+        """
+    )
+    result = grade(tmp_path, code, sandbox="rlimits")
+    assert result.passed, result.error
+
+
+HELPERS_STARTED_LATE = """
+import mmap
+import os
+import time
+
+_IN_CALL = mmap.mmap(-1, 1)
+_HELPERS = []
+
+
+def _burn_while_idle():
+    while True:
+        if _IN_CALL[0]:
+            time.sleep(0.0002)
+        else:
+            for _ in range(2000):
+                pass
+
+
+def _start_helpers():
+    for _ in range(4):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _burn_while_idle()
+            finally:
+                os._exit(0)
+        _HELPERS.append(pid)
+
+
+_honest_work = work
+
+
+def work(x):
+    if not _HELPERS:
+        _start_helpers()  # after the referee noted this contestant's processes
+    _IN_CALL[0] = 1
+    try:
+        return _honest_work(x)
+    finally:
+        _IN_CALL[0] = 0
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the CPU meter (quiz/lab/api.py _CpuMeter) reads only the processes the candidate "
+    "had when compare() began; helpers forked later slow the baseline unseen",
+)
+def test_helper_processes_started_during_timing_cannot_slow_the_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The candidate does exactly the baseline's work (a true 1.0x) and, at its first call,
+    forks helpers that burn CPU only while it is not being called, i.e. while the baseline is
+    timed: the measured speed-up must stay near 1 or the grade must refuse it."""
+    root = tmp_path / "practicals"
+    folder = write_practical(root, grader=SPEED_GRADER, time_limit_s=120)
+    (folder / "toy_driver.py").write_text(SPEED_DRIVER)
+    (folder / "baseline.py").write_text(WORK.format(rounds=40))
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    result = grade(tmp_path, WORK.format(rounds=40) + HELPERS_STARTED_LATE)
+    refused = not result.passed and "outside its calls" in (result.error or "")
+    speedup = float(result.checks[0].measured or 0) if result.checks else 0.0
+    assert refused or speedup < 1.1, (speedup, result.error)
+
+
+def test_a_frame_nested_past_the_parser_stack_is_a_channel_error() -> None:
+    """JSON nested deeper than the parser's recursion limit raised RecursionError in the
+    referee, reported as a grader bug instead of the contestant's broken reply."""
+    depth = 100_000
+    with pytest.raises(channel.ChannelError, match="nested too deeply"):
+        channel.decode(b"[" * depth + b"]" * depth, bytearray())
