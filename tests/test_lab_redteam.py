@@ -208,16 +208,17 @@ def test_helper_processes_started_during_timing_cannot_slow_the_baseline(
 ) -> None:
     """The candidate does exactly the baseline's work (a true 1.0x) and, at its first call,
     forks helpers that burn CPU only while it is not being called, i.e. while the baseline is
-    timed: the measured speed-up must stay near 1 or the grade must refuse it."""
+    timed (measured once on this machine: 1.23x, passing with the meter reading 0.01 CPU-s
+    "while the baseline was timed"; how much the baseline slows depends on the load, so what is
+    asserted is that the helpers' CPU is seen and refused)."""
     root = tmp_path / "practicals"
     folder = write_practical(root, grader=SPEED_GRADER, time_limit_s=120)
     (folder / "toy_driver.py").write_text(SPEED_DRIVER)
     (folder / "baseline.py").write_text(WORK.format(rounds=40))
     monkeypatch.setattr(config, "practicals_dir", lambda: root)
     result = grade(tmp_path, WORK.format(rounds=40) + HELPERS_STARTED_LATE)
-    refused = not result.passed and "outside its calls" in (result.error or "")
-    speedup = float(result.checks[0].measured or 0) if result.checks else 0.0
-    assert refused or speedup < 1.1, (speedup, result.error)
+    assert not result.passed, result.details.get("candidate_cpu")
+    assert "outside its calls" in (result.error or ""), result.error
 
 
 def test_a_frame_nested_past_the_parser_stack_is_a_channel_error() -> None:
