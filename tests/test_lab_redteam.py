@@ -198,11 +198,6 @@ def work(x):
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the CPU meter (quiz/lab/api.py _CpuMeter) reads only the processes the candidate "
-    "had when compare() began; helpers forked later slow the baseline unseen",
-)
 def test_helper_processes_started_during_timing_cannot_slow_the_baseline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -191,6 +191,8 @@ class _CpuMeter:
     def __init__(self, candidate: Contestant) -> None:
         self._candidate = candidate
         self._pids = candidate.processes()
+        self._reaped_s = candidate.reaped_cpu_seconds(self._pids)
+        self.late_processes_s = 0.0
         self.while_baseline_s = 0.0
         self.baseline_wall_s = 0.0
         self.in_calls_s = 0.0
@@ -217,6 +219,16 @@ class _CpuMeter:
         return run
 
     def problem(self, threads: int) -> str | None:
+        late = [pid for pid in self._candidate.processes() if pid not in self._pids]
+        self.late_processes_s = self._candidate.cpu_seconds(late) + (
+            self._candidate.reaped_cpu_seconds(self._pids) - self._reaped_s
+        )
+        if self.late_processes_s > self._GRACE_S:
+            return (
+                f"processes your code started during the timing used "
+                f"{self.late_processes_s:.1f} CPU-seconds: work outside its calls cannot be told "
+                "apart from slowing the baseline down"
+            )
         idle_allowed = self.baseline_wall_s * self._IDLE_SHARE + self._GRACE_S
         if self.while_baseline_s > idle_allowed:
             return (
@@ -238,6 +250,7 @@ class _CpuMeter:
             "in_calls_wall_s": round(self.calls_wall_s, 3),
             "while_baseline_cpu_s": round(self.while_baseline_s, 3),
             "baseline_wall_s": round(self.baseline_wall_s, 3),
+            "late_processes_cpu_s": round(self.late_processes_s, 3),
         }
 
 

@@ -170,6 +170,15 @@ class Contestant:
                 total += int(fields[11]) + int(fields[12])  # utime, stime
         return total / _CLK_TCK
 
+    def reaped_cpu_seconds(self, pids: list[int]) -> float:
+        """CPU time of children that ``pids`` have waited for (they no longer show in /proc)."""
+        total = 0
+        for pid in pids:
+            fields = _stat_fields(pid)
+            if fields:
+                total += int(fields[13]) + int(fields[14])  # cutime, cstime
+        return total / _CLK_TCK
+
     def processes(self) -> list[int]:
         """The pids of its process tree now."""
         return self._tree()
