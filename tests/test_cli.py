@@ -150,6 +150,16 @@ def test_ask_reads_piped_stdin_and_records(db_url: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Question 1/2" in proc.stdout and "Summary:" in proc.stdout
+    assert "> A\n" in proc.stdout  # a piped answer is echoed after the prompt
+
+
+def test_plain_text_drops_markdown_marks() -> None:
+    from quiz.cli.bank import plain
+
+    assert plain("the **memory-bound** `decode` step is __slow__") == (
+        "the memory-bound decode step is slow"
+    )
+    assert plain("2 * 3 * 4 stays") == "2 * 3 * 4 stays"
 
 
 def test_ask_counts_skips_apart_from_answers(db_url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -149,17 +150,25 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
+_EMPHASIS = re.compile(r"\*\*(.+?)\*\*|__(.+?)__|`([^`]+)`")
+
+
+def plain(markdown: str) -> str:
+    """Markdown's inline marks removed, for a plain terminal (``**x**``, ``__x__``, `` `x` ``)."""
+    return _EMPHASIS.sub(lambda m: next(g for g in m.groups() if g is not None), markdown)
+
+
 def render_instance_text(instance: Any) -> str:
     lines = [
         f"[{instance.question_id}] {instance.title}",
         f"{instance.phase} · {instance.level} · {instance.topic} · {instance.kind} · "
         f"budget {instance.time_budget_s}s",
         "",
-        instance.prompt.rstrip(),
+        plain(instance.prompt.rstrip()),
     ]
     if instance.choices:
         lines.append("")
-        lines.extend(f"  {c.id}) {c.text}" for c in instance.choices)
+        lines.extend(f"  {c.id}) {plain(c.text)}" for c in instance.choices)
     if instance.unit:
         lines.append(f"\n(answer in {instance.unit}, or any unit of the same kind)")
     return "\n".join(lines)

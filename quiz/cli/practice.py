@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from quiz.cli._common import CliContext, print_json
-from quiz.cli.bank import add_filters, render_instance_text
+from quiz.cli.bank import add_filters, plain, render_instance_text
 from quiz.errors import AnswerFormatError
 
 if TYPE_CHECKING:
@@ -171,6 +171,8 @@ def ask_one(
             print()
             return None
         text = line.strip()
+        if not interactive:
+            print(text)  # a piped answer is echoed, so the transcript reads like a session
         if not text:
             print("skipped")
             return SKIPPED
@@ -182,7 +184,7 @@ def ask_one(
         if notice:
             print(notice)
         print_verdict(verdict)
-        print(f"\nWhy: {instance.explanation.strip()}")
+        print(f"\nWhy: {plain(instance.explanation.strip())}")
         if verdict.needs_self_check and interactive:
             verdict = self_check(instance, verdict, stdin)
         self_rating = ask_self_rating(stdin) if instance.kind == "short" and interactive else None
