@@ -287,9 +287,9 @@ def test_a_known_two_x_workload_measures_two_through_the_channel(
     root = tmp_path / "practicals"
     folder = write_practical(root, grader=SPEED_GRADER, time_limit_s=120)
     (folder / "toy_driver.py").write_text(SPEED_DRIVER)
-    (folder / "baseline.py").write_text(WORK.format(rounds=40))
+    (folder / "baseline.py").write_text(WORK.format(rounds=120))
     monkeypatch.setattr(config, "practicals_dir", lambda: root)
-    result = grade(tmp_path, WORK.format(rounds=20))
+    result = grade(tmp_path, WORK.format(rounds=60))
     assert result.passed, result.error
     speedup, share = result.checks[0].measured, result.checks[0].threshold
     assert isinstance(speedup, float) and isinstance(share, float)

@@ -84,11 +84,15 @@ class PracticalsScreen(QuizScreen):
         ]
         labels = ("id", "level", "device", "here", "result")
         # explicit widths: a reloaded table otherwise keeps the header's width for its cells
-        for i, label in enumerate(labels):
-            table.add_column(label, width=max([len(label), *(len(row[i]) for row in rows)]))
+        widths = [
+            max([len(label), *(len(row[i]) for row in rows)]) for i, label in enumerate(labels)
+        ]
+        for label, width in zip(labels, widths, strict=True):
+            table.add_column(label, width=width)
         table.add_column("title")
+        room = table.size.width - sum(widths) - 2 * table.cell_padding * (len(widths) + 1) - 1
         for row in rows:
-            table.add_row(*row, key=row[0])
+            table.add_row(*row[:-1], _fit(row[-1], room), key=row[0])
         if not message.practicals:
             table.add_row("", "", "", "", "", "No practicals are installed.")
         table.focus()
@@ -113,3 +117,10 @@ def _result(last: PracticalRunRow | None, ever_passed: bool) -> str:
         failed = str(last.result.get("verdict") or "failed")
     failed = f"{failed} {last.score:.0%}"
     return f"passed (last {failed})" if ever_passed else failed
+
+
+def _fit(text: str, room: int) -> str:
+    """``text`` cut to ``room`` cells with an ellipsis (whole when the width is unknown)."""
+    if room <= 8 or len(text) <= room:
+        return text
+    return text[: room - 1].rstrip() + "…"
