@@ -40,8 +40,35 @@ def submit_answer(
     An unreadable answer raises AnswerFormatError before anything is stored."""
     from quiz.grading import grade
 
-    verdict = grade(instance, answer)
-    store.write(  # run again if the database asks (a deadlock, a locked file)
+    return submit_verdict(
+        store,
+        instance,
+        answer,
+        grade(instance, answer),
+        duration_s=duration_s,
+        mode=mode,
+        session_id=session_id,
+        self_rating=self_rating,
+        now=now,
+    )
+
+
+def submit_verdict(
+    store: Store,
+    instance: Instance,
+    answer: str,
+    verdict: Verdict,
+    *,
+    duration_s: float | None,
+    mode: str,
+    session_id: int | None = None,
+    self_rating: str | int | None = None,
+    now: datetime | None = None,
+) -> Verdict:
+    """Store ``verdict`` for ``answer`` (attempt + card review in one transaction, run again if
+    the database asks: a deadlock, a locked file); returns it. The verdict may come from the
+    grader, a self-check or a judge."""
+    store.write(
         lambda db: record_graded(
             db,
             instance,

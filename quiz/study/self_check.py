@@ -16,41 +16,12 @@ from sqlalchemy import select
 
 from quiz.errors import UsageError
 from quiz.store import AttemptRow, ops
-from quiz.study.practice import record_graded
-from quiz.study.reviews import utc
+from quiz.study.practice import submit_verdict
 
 if TYPE_CHECKING:
     from quiz.bank import Bank, Instance
     from quiz.grading import Verdict
     from quiz.store import Store
-
-
-def submit_verdict(
-    store: Store,
-    instance: Instance,
-    answer: str,
-    verdict: Verdict,
-    *,
-    duration_s: float | None,
-    mode: str,
-    session_id: int | None = None,
-    self_rating: str | int | None = None,
-    now: datetime | None = None,
-) -> Verdict:
-    """Store ``verdict`` for ``answer`` (attempt + card review); returns it."""
-    with store.session() as db:
-        record_graded(
-            db,
-            instance,
-            answer,
-            verdict,
-            duration_s=duration_s,
-            mode=mode,
-            session_id=session_id,
-            self_rating=self_rating,
-            now=utc(now),
-        )
-    return verdict
 
 
 def submit_self_checked(
