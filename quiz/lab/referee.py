@@ -274,11 +274,11 @@ def start_contestant(
     # graded); trusted contestants always get the practical's, and so does the driver module
     # (an older workspace copy of it may predate the endpoints it must define).
     user_folder = options.submission.parent if role == "candidate" else None
+    practicals_own = (*extras, driver.partition(":")[0] + ".py")
     for name in (*options.public_files, *extras):
         source = options.practical_dir / name
         users = user_folder / Path(name).name if user_folder is not None else None
-        driver_file = driver.partition(":")[0] + ".py"  # the endpoints are the practical's
-        if users is not None and name not in (*extras, driver_file) and users.is_file():
+        if users is not None and name not in practicals_own and users.is_file():
             source = users
         if source.is_file():
             shutil.copyfile(source, workdir / Path(name).name)
