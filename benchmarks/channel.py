@@ -4,9 +4,10 @@ workload still measures 2x when both sides are timed through it from the referee
 Starts real sandboxed contestants (the level `latency-quiz doctor` reports) on a throwaway
 practical folder, then prints
 - the echo round trip (request there, the same bytes back) for payloads from 4 KiB to 16 MiB;
-- a 2x workload (40 vs 20 rounds of tanh(y @ x) on 160x160 fp32, one thread each) timed
-  interleaved through the channel: the speed-up, its 95 % CI and the channel's share of a
-  baseline call.
+- a known 2x workload (the very same 240 rounds of tanh(y @ x) on 160x160 fp32, done twice by
+  the baseline and once by the candidate, one thread each, both pinned to the same core as in a
+  grade) timed interleaved through the channel: the speed-up, its 95 % CI and the channel's
+  share of a baseline call.
 Usage: python benchmarks/channel.py [REPEATS]    (default 3 repeats of the 2x comparison)
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from quiz.lab.device import grading_threads
+from quiz.lab.device import cores_by_idleness, grading_threads
 from quiz.lab.harness import Harness
 from quiz.lab.referee import ContestantOptions, start_contestant
 from quiz.lab.sandbox import sandbox_level
@@ -37,10 +38,11 @@ WORK = """
 import torch
 
 
-def work(x, rounds={rounds}):
-    y = x
-    for _ in range(rounds):
-        y = torch.tanh(y @ x)
+def work(x, repeats={repeats}):
+    for _ in range(repeats):
+        y = x
+        for _ in range(240):
+            y = torch.tanh(y @ x)
     return y
 """
 SIZES = (4 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20)
@@ -53,8 +55,8 @@ def main() -> int:
         folder = Path(tmp) / "practical"
         folder.mkdir()
         (folder / "bench_driver.py").write_text(DRIVER)
-        (folder / "baseline.py").write_text(WORK.format(rounds=40))
-        (folder / "candidate.py").write_text(WORK.format(rounds=20))
+        (folder / "baseline.py").write_text(WORK.format(repeats=2))
+        (folder / "candidate.py").write_text(WORK.format(repeats=1))
         scratch = Path(tmp) / "scratch"
         scratch.mkdir()
         options = ContestantOptions(
@@ -67,8 +69,10 @@ def main() -> int:
             cuda=False,
             memory_budget=4 << 30,
             cpu_seconds=3600,
+            core_order=cores_by_idleness(),
         )
         print(f"sandbox: {sandbox_level().describe()}; {os.cpu_count()} cores")
+        print(f"contestants pinned to core(s) {options.cores_for()}")
         candidate = start_contestant(options, "bench_driver:serve", role="candidate",
                                      solution=folder / "candidate.py")  # fmt: skip
         baseline = start_contestant(options, "bench_driver:serve", role="baseline",

@@ -136,6 +136,46 @@ def test_the_fallback_strips_the_environment_and_runs_in_a_scratch_folder(
     assert result.device["sandbox"] == "rlimits"
 
 
+@pytest.mark.parametrize("level", ["namespaces", "rlimits"])
+def test_a_contestant_stays_on_the_core_it_was_pinned_to(
+    outside: dict[str, Path], tmp_path: Path, level: str
+) -> None:
+    """Baseline and candidate share the grade's idlest core; a candidate cannot move its calls
+    to another (idler or faster) one, even from a thread or a child process it starts."""
+    if level == "namespaces" and not NAMESPACES:
+        pytest.skip(f"sandbox level here: {sandbox_level().describe()}")
+    code = probe(
+        """
+        import subprocess, sys, threading
+        pinned = os.sched_getaffinity(0)
+        if len(pinned) != 1:
+            problems.append(f"not pinned to one core: {pinned}")
+        everything = set(range(os.cpu_count() or 1)) | {0, 1}
+        def move():
+            try:
+                os.sched_setaffinity(0, everything)
+                problems.append("sched_setaffinity was allowed")
+            except PermissionError:
+                pass
+        move()
+        thread = threading.Thread(target=move)
+        thread.start()
+        thread.join()
+        child = subprocess.run(
+            [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {everything})"],
+            capture_output=True,
+        )
+        if child.returncode == 0:
+            problems.append("a child process moved itself")
+        if os.sched_getaffinity(0) != pinned:
+            problems.append("the affinity changed")
+        """
+    )
+    result = grade(tmp_path, code, sandbox=level)
+    assert result.passed, result.error
+    assert len(result.device["contestant_cores"]) == 1
+
+
 def test_a_forged_result_on_every_descriptor_is_ignored(outside: dict, tmp_path: Path) -> None:
     code = """
         import gc, json, os
@@ -288,9 +328,57 @@ import torch
 def work(x, repeats={repeats}):
     for _ in range(repeats):  # the very same computation, once or twice
         y = x
-        for _ in range(60):
+        for _ in range(240):
             y = torch.tanh(y @ x)
     return y
+"""
+
+# The driver also reports how long the work took inside the contestant, so the test can tell
+# what the channel adds from how fast each process did the work.
+SELF_TIMED_DRIVER = """
+import time
+
+
+def serve(solution, init):
+    def work(x):
+        start = time.perf_counter_ns()
+        y = solution.work(x)
+        return [y, (time.perf_counter_ns() - start) / 1e9]
+
+    return {"work": work}
+"""
+
+SELF_TIMED_GRADER = """
+import statistics
+
+import torch
+
+from quiz.lab.api import Check
+
+
+def grade(ctx):
+    candidate = ctx.start_contestant("toy_driver:serve")
+    baseline = ctx.start_contestant("toy_driver:serve", solution="baseline.py")
+    inside = ([], [])
+
+    def inputs(seed):
+        return torch.randn(160, 160, generator=torch.Generator().manual_seed(seed % 2**63)) / 16
+
+    def record(_inputs, base_out, cand_out):
+        inside[0].append(base_out[1])
+        inside[1].append(cand_out[1])
+
+    comparison = ctx.compare(
+        baseline, candidate, "work", inputs, check=record, label="known 2x", max_time_s=8
+    )
+    # the last len(samples) trials are the timed ones (the rest were warm-up)
+    n = comparison.trials
+    own = statistics.median(inside[0][-n:]) / statistics.median(inside[1][-n:])
+    share = comparison.channel_overhead_share
+    return [
+        Check("through the channel", True, comparison.speedup, own, "x"),
+        Check("channel share", True, share, 0.02, ""),
+    ]
 """
 
 
@@ -298,21 +386,23 @@ def test_a_known_two_x_workload_measures_two_through_the_channel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "practicals"
-    folder = write_practical(root, grader=SPEED_GRADER, time_limit_s=120)
-    (folder / "toy_driver.py").write_text(SPEED_DRIVER)
+    folder = write_practical(root, grader=SELF_TIMED_GRADER, time_limit_s=120)
+    (folder / "toy_driver.py").write_text(SELF_TIMED_DRIVER)
     (folder / "baseline.py").write_text(TWICE.format(repeats=2))
     monkeypatch.setattr(config, "practicals_dir", lambda: root)
     result = grade(tmp_path, TWICE.format(repeats=1))
     assert result.passed, result.error
-    speedup, share = result.checks[0].measured, result.checks[0].threshold
-    assert isinstance(speedup, float) and isinstance(share, float)
-    # The issue's bar is 3 % of 2.0. Not met yet: the very same work done twice measured
-    # 1.66-1.69x on this machine when nothing else ran (2.09x when it was busy), so something
-    # in a call that goes through the channel does not scale with the work (issue 9, open).
-    # What is held here: the comparison runs, sees a clear speed-up, and the channel's own
-    # share of a call stays small.
-    assert 1.5 <= speedup <= 2.5, result.checks[0]
-    assert share <= 0.03
+    outside, inside = result.checks[0].measured, result.checks[0].threshold
+    share = result.checks[1].measured
+    assert isinstance(outside, float) and isinstance(inside, float) and isinstance(share, float)
+    # What the channel adds: the speed-up timed from the referee is within 3 % of the one the
+    # two processes saw from inside, and the channel is under 2 % of a baseline call.
+    assert abs(outside / inside - 1) <= 0.03, result.checks
+    assert share <= 0.02
+    # Against 2.0 itself the bar is wider: even pinned to one core, two processes doing the very
+    # same work can differ in speed by up to 13 % on this VM (about one pair in five; measured
+    # from inside each process, so not the channel). See benchmarks/channel.py.
+    assert 1.7 <= outside <= 2.3, result.checks
 
 
 def test_working_between_calls_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

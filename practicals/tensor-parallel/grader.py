@@ -44,9 +44,13 @@ def grade(ctx: GradeContext) -> list[Check]:
     )
     base = ctx.start_contestant(DRIVER, solution="baseline.py", init={"world_size": 1})
     split = ctx.start_contestant(
-        DRIVER, solution="reference.py", init={"world_size": WORLD_SIZE}, role="megatron"
+        DRIVER,
+        solution="reference.py",
+        init={"world_size": WORLD_SIZE},
+        role="megatron",
+        cores=WORLD_SIZE,
     )
-    cand = ctx.start_contestant(DRIVER, init={"world_size": WORLD_SIZE})
+    cand = ctx.start_contestant(DRIVER, init={"world_size": WORLD_SIZE}, cores=WORLD_SIZE)
     try:
         base.wait_started()
         # A rank with torch imported and gloo started, before any weights: what "bare" means.

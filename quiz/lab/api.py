@@ -113,16 +113,21 @@ class GradeContext:
         solution: str | None = None,
         init: Any = None,
         role: str = "candidate",
+        cores: int | None = None,
     ) -> Contestant:
         """Start a sandboxed contestant running ``driver`` ("module:function", a public module)
-        over the graded submission, or over the practical's trusted file ``solution``."""
+        over the graded submission, or over the practical's trusted file ``solution``. It is
+        pinned to the grade's idlest core(s), the same ones for every contestant; ``cores``
+        asks for more (a contestant that is a group of ranks)."""
         from quiz.lab.referee import start_contestant
 
         options = self.contestant_options
         code = options.submission if solution is None else self.practical_dir / solution
         if solution is not None and role == "candidate":
             role = "baseline"
-        contestant = start_contestant(options, driver, role=role, solution=code, init=init)
+        contestant = start_contestant(
+            options, driver, role=role, solution=code, init=init, cores=cores
+        )
         self.contestants.append(contestant)
         return contestant
 

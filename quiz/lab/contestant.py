@@ -33,6 +33,9 @@ _MAX_FRAMES = 12
 
 
 def main(argv: list[str]) -> int:
+    from quiz.lab.sandbox import forbid_affinity_changes
+
+    forbid_affinity_changes()  # before any thread or any user code exists
     request_fd, reply_fd = int(argv[0]), int(argv[1])
     try:
         setup = channel.receive(request_fd)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import time
 from functools import cache
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,38 @@ def grading_threads() -> int:
     headroom for the OS, load generators and whatever else the machine runs, which keeps
     small-op timings from collapsing under oversubscription."""
     return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def cores_by_idleness(sample_s: float = 0.2) -> tuple[int, ...]:
+    """The cores this process may use, idlest first over a short sample of ``/proc/stat``.
+
+    Every contestant of a grade is pinned to the same leading ones, so the baseline and the
+    candidate run on the same core: on a VM two vCPUs can differ in speed by 20 % (a neighbour
+    on the host), and two unpinned processes each settle on one of them, which biased every
+    speed-up. Empty where the platform has no affinity or no ``/proc/stat``."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return ()
+    before = _idle_ticks()
+    time.sleep(sample_s)
+    after = _idle_ticks()
+    if not before or not after:
+        return tuple(allowed)
+    return tuple(sorted(allowed, key=lambda cpu: -(after.get(cpu, 0) - before.get(cpu, 0))))
+
+
+def _idle_ticks() -> dict[int, int]:
+    ticks: dict[int, int] = {}
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            for line in stat:
+                name, *fields = line.split()
+                if name.startswith("cpu") and name[3:].isdigit() and len(fields) >= 5:
+                    ticks[int(name[3:])] = int(fields[3]) + int(fields[4])  # idle + iowait
+    except (OSError, ValueError):
+        return {}
+    return ticks
 
 
 def torch_version() -> str:

@@ -67,6 +67,13 @@ class ContestantOptions:
     # Files of the practical a candidate may import on top of the public ones: the model
     # solution, when what is graded is one of the practical's own negative controls.
     trusted_extras: tuple[str, ...] = ()
+    # The cores, idlest first; a contestant is pinned to the first ``threads`` of them (or as
+    # many as it asks for), so every contestant of a grade runs on the same core(s).
+    core_order: tuple[int, ...] = ()
+
+    def cores_for(self, count: int | None = None) -> tuple[int, ...] | None:
+        wanted = max(1, count or self.threads)
+        return self.core_order[:wanted] if len(self.core_order) >= wanted else None
 
 
 class Contestant:
@@ -261,10 +268,12 @@ def start_contestant(
     role: str,
     solution: Path,
     init: Any = None,
+    cores: int | None = None,
 ) -> Contestant:
     """Copy the public files and ``solution`` into a fresh scratch folder and start a contestant
-    there. Returns at once (so several start side by side); the first call waits for its driver
-    to have built the endpoints."""
+    there, pinned to ``cores`` cores (default: the grade's thread count). Returns at once (so
+    several start side by side); the first call waits for its driver to have built the
+    endpoints."""
     scratch = Path(tempfile.mkdtemp(prefix=f"{role}-", dir=options.scratch_root))
     workdir = scratch / "work"
     workdir.mkdir()
@@ -300,6 +309,7 @@ def start_contestant(
         cuda=options.cuda,
         cpu_seconds=options.cpu_seconds,
         level=options.sandbox_level,
+        cpus=options.cores_for(cores),
     )
     try:
         with log_path.open("wb") as log:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import platform
 import resource
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -98,15 +100,18 @@ def confine(
     cpu_seconds: int,
     extra_env: dict[str, str] | None = None,
     level: str | None = None,
+    cpus: tuple[int, ...] | None = None,
 ) -> Confinement:
     """``command`` wrapped for the sandbox: ``hidden`` folders are replaced by empty ones (then
     ``needed`` folders below them are mounted back read-only, and the hidden ones that lie below
-    a needed one are hidden again)."""
+    a needed one are hidden again). ``cpus``: the cores the contestant is pinned to."""
     chosen = level or sandbox_level().level
     env = contestant_env(scratch, threads, extra_env)
     if chosen != "namespaces":
-        return Confinement(command, env, _limits(cpu_seconds, drop_capabilities=True), "rlimits")
-    preexec = _limits(cpu_seconds)  # bubblewrap needs root's capabilities to set up; it drops them
+        preexec = _limits(cpu_seconds, cpus, drop_capabilities=True)
+        return Confinement(command, env, preexec, "rlimits")
+    # bubblewrap needs root's capabilities to set up; it drops them itself
+    preexec = _limits(cpu_seconds, cpus)
     bwrap = shutil.which("bwrap") or "bwrap"
     hidden_dirs = sorted({p.resolve() for p in hidden if p.is_dir()}, key=lambda p: len(p.parts))
     needed_dirs = sorted({p.resolve() for p in needed if p.exists()}, key=lambda p: len(p.parts))
@@ -158,8 +163,13 @@ def contestant_env(scratch: Path, threads: int, extra: dict[str, str] | None) ->
     return env
 
 
-def _limits(cpu_seconds: int, *, drop_capabilities: bool = False) -> Callable[[], None]:
+def _limits(
+    cpu_seconds: int, cpus: tuple[int, ...] | None, *, drop_capabilities: bool = False
+) -> Callable[[], None]:
     def apply() -> None:  # runs in the child between fork and exec
+        if cpus:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, cpus)
         _set_limit(resource.RLIMIT_NOFILE, _OPEN_FILES)
         _set_limit(resource.RLIMIT_FSIZE, _FILE_SIZE)
         _set_limit(resource.RLIMIT_CORE, 0)
@@ -180,6 +190,54 @@ def _drop_capabilities(libc: ctypes.CDLL) -> None:
     for capability in range(_CAPABILITIES):
         libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0)
     libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+# Classic BPF for seccomp: "return EPERM for sched_setaffinity, and for every system call made
+# through another ABI (x32 numbers, 32-bit int 0x80), allow the rest".
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_AND_K, _BPF_RET_K = 0x20, 0x15, 0x54, 0x06
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_EPERM = 0x7FFF0000, 0x00050000 | 1
+_X32_SYSCALL_BIT = 0x40000000
+_SETAFFINITY = {"x86_64": (0xC000003E, 203), "aarch64": (0xC00000B7, 122)}
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+
+
+def forbid_affinity_changes() -> bool:
+    """Install a seccomp filter on the calling process (inherited by every thread and child it
+    starts later, and never removable) that refuses ``sched_setaffinity``: a contestant stays on
+    the cores the referee pinned it to, so it cannot move its calls to an idler core than the
+    baseline gets. False where the architecture or kernel does not allow it."""
+    arch = _SETAFFINITY.get(platform.machine())
+    if arch is None:
+        return False
+    audit_arch, number = arch
+    program = [
+        (_BPF_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+        (_BPF_JEQ_K, 1, 0, audit_arch),
+        (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM),
+        (_BPF_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+        (_BPF_JEQ_K, 0, 1, number),
+        (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM),
+        (_BPF_AND_K, 0, 0, _X32_SYSCALL_BIT),
+        (_BPF_JEQ_K, 0, 1, 0),
+        (_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
+        (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM),
+    ]
+    if platform.machine() != "x86_64":
+        program = program[:6] + [(_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW)]
+    filters = b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
+    buffer = ctypes.create_string_buffer(filters, len(filters))
+
+    class _Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = _Program(len(program), ctypes.addressof(buffer))
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    return bool(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0)
 
 
 def limit_address_space(budget_bytes: int) -> None:

@@ -73,7 +73,7 @@ def _set_up(request: dict[str, Any], channel: _Channel, scratch: Path) -> dict[s
     import torch
 
     from quiz.lab.api import GradeContext, PracticalSpec
-    from quiz.lab.device import environment_stamp, grading_threads
+    from quiz.lab.device import cores_by_idleness, environment_stamp, grading_threads
     from quiz.lab.harness import Harness
     from quiz.lab.referee import ContestantOptions
     from quiz.lab.sandbox import sandbox_level
@@ -99,6 +99,7 @@ def _set_up(request: dict[str, Any], channel: _Channel, scratch: Path) -> dict[s
         cpu_seconds=int(spec.time_limit_s * threads) + _CPU_SECONDS_SLACK,
         sandbox_level=level,
         trusted_extras=tuple(request.get("trusted_extras", [])),
+        core_order=cores_by_idleness(),
     )
     seed = int.from_bytes(os.urandom(8), "little")
     ctx = GradeContext(
@@ -113,6 +114,7 @@ def _set_up(request: dict[str, Any], channel: _Channel, scratch: Path) -> dict[s
     )
     stamp = environment_stamp(device)
     stamp["sandbox"] = level
+    stamp["contestant_cores"] = list(options.cores_for() or [])
     return {"ctx": ctx, "grader": grader, "stamp": stamp}
 
 
