@@ -114,11 +114,13 @@ def test_reference_passes_with_a_cold_build() -> None:
     assert result.duration_s < 60 + build.measured
     speed = [c for c in result.checks if c.unit == "x"]
     assert all(c.passed for c in result.checks if c not in speed), failed_checks(result)
+    assert speed and all(c.passed or c.inconclusive for c in speed), failed_checks(result)
     if not all(c.passed for c in speed):
-        # Known, open (issue 9): the 32 MiB output crosses the channel inside the timed call,
-        # which costs as much as the memory-bound op itself, so the reference's speed-up is
-        # often inconclusive. Everything else about the grade is asserted above.
-        pytest.xfail(f"speed-up not demonstrable through the channel: {failed_checks(result)}")
+        # Still open (issue 9): the 32 MiB output crosses the channel inside the timed call
+        # (about 70 % of an eager call), which dilutes the speed-up. Since contestants are
+        # pinned to one core the reference has passed every grade seen here (1.75-2.12x idle,
+        # 5/5 with a core busy), but a noisy machine can still leave it inconclusive.
+        pytest.xfail(f"speed-up inconclusive through the channel: {failed_checks(result)}")
 
 
 @pytest.mark.slow
