@@ -99,3 +99,56 @@ def test_frames_cross_a_pipe_and_a_closed_pipe_or_timeout_is_an_error() -> None:
     with pytest.raises(channel.ChannelError, match="closed"):
         channel.receive(read)
     os.close(read)
+
+
+def payload_of(chunks: list[memoryview]) -> bytearray:
+    return bytearray(b"".join(bytes(c) for c in chunks))
+
+
+def test_large_tensors_cross_in_the_arena_and_the_referee_gets_its_own_copy() -> None:
+    arena = channel.Arena.create(8 << 20)
+    try:
+        big = torch.randn(1 << 19)  # 2 MiB: through the arena
+        small = torch.randn(16)  # through the pipe's payload
+        header, chunks = channel.encode({"big": big, "small": small}, arena, region=1)
+        assert b'"m"' in header and sum(c.nbytes for c in chunks) == small.nbytes
+        out = channel.decode(header, payload_of(chunks), arena, region=1)
+        assert isinstance(out, dict)
+        torch.testing.assert_close(out["big"], big)
+        torch.testing.assert_close(out["small"], small)
+        arena.tensor(*arena.bounds(1)[:1], 8).zero_()  # the contestant writes there later
+        torch.testing.assert_close(out["big"], big)
+        view = channel.decode(header, payload_of(chunks), arena, region=1, copy=False)
+        assert not torch.equal(view["big"], big)  # a view (what a contestant gets) sees it
+    finally:
+        arena.close()
+
+
+def test_a_reply_pointing_outside_the_reply_half_or_a_tensor_too_big_for_it_is_handled() -> None:
+    arena = channel.Arena.create(8 << 20)
+    try:
+        into_requests = json.dumps({"m": [0, 4096, "float32", [1024]]}).encode()
+        with pytest.raises(channel.ChannelError):
+            channel.decode(into_requests, bytearray(), arena, region=1)
+        past_the_end = json.dumps({"m": [8 << 20, 4, "float32", [1]]}).encode()
+        with pytest.raises(channel.ChannelError):
+            channel.decode(past_the_end, bytearray(), arena, region=1)
+        without_arena = json.dumps({"m": [0, 4, "float32", [1]]}).encode()
+        with pytest.raises(channel.ChannelError):
+            channel.decode(without_arena, bytearray())
+        too_big = torch.randn(2 << 20)  # 8 MiB: not in a 4 MiB half, so through the pipe
+        header, chunks = channel.encode(too_big, arena, region=0)
+        assert b'"t"' in header
+        torch.testing.assert_close(channel.decode(header, payload_of(chunks)), too_big)
+    finally:
+        arena.close()
+
+
+def test_the_arena_cannot_be_shrunk_or_grown() -> None:
+    arena = channel.Arena.create(1 << 20)
+    try:
+        for size in (0, 2 << 20):
+            with pytest.raises(PermissionError):
+                os.ftruncate(arena.fd, size)
+    finally:
+        arena.close()

@@ -93,12 +93,11 @@ def test_correctness_scoring_catches_a_wrong_kernel() -> None:
     assert bad < 10 and "transposed" in message
 
 
-def test_driver_runs_the_kernel_on_a_drawn_input_with_the_requests_weight() -> None:
+def test_driver_runs_the_kernel_on_the_requests_input_and_weight() -> None:
     endpoints = driver(rmsnorm_ops.eager_rms_norm)
     weight = torch.randn(rmsnorm_ops.CPU_SHAPE[1])
-    out = endpoints["run"]({"index": 1, "weight": weight, "eps": 1e-6})
-    cpu = torch.device("cpu")
-    x = rmsnorm_ops.timed_inputs(rmsnorm_ops.CPU_SHAPE, cpu, torch.float32)[1]
+    x = torch.randn(rmsnorm_ops.CPU_SHAPE)
+    out = endpoints["run"]({"x": x, "weight": weight, "eps": 1e-6})
     torch.testing.assert_close(out, rmsnorm_ops.eager_rms_norm(x, weight))
 
 
@@ -188,6 +187,38 @@ def rms_norm(x, weight, eps):
 @pytest.mark.slow
 def test_patched_torch_ops_do_not_reach_the_baseline(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(SLOWS_DOWN_THE_BASELINE_OPS, encoding="utf-8")
+    result = grade_shipped(PRACTICAL, tmp_path, "path")
+    assert result.error is None, result.error
+    assert failed_names(result) == {"speed-up vs eager"}, failed_checks(result)
+
+
+# Class 3's cousin: work done once and reused across timed calls. When the timed inputs were a
+# pool of three tensors every process drew from a public seed, caching each one's row
+# statistics made an eager kernel measure 2.09x; every timed request now brings a fresh input.
+CACHES_ROW_STATISTICS = """
+import torch
+
+_seen = {}
+
+
+def build():
+    pass
+
+
+def rms_norm(x, weight, eps):
+    xf = x.float()
+    key = (tuple(xf.shape), xf.reshape(-1)[:4].tolist(), xf.reshape(-1)[-4:].tolist(), eps)
+    scale = _seen.get(str(key))
+    if scale is None:
+        scale = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+        _seen[str(key)] = scale
+    return (xf * scale * weight.float()).to(x.dtype)
+"""
+
+
+@pytest.mark.slow
+def test_caching_statistics_of_an_input_gains_nothing(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(CACHES_ROW_STATISTICS, encoding="utf-8")
     result = grade_shipped(PRACTICAL, tmp_path, "path")
     assert result.error is None, result.error
     assert failed_names(result) == {"speed-up vs eager"}, failed_checks(result)

@@ -1,9 +1,10 @@
 """Grades a fused RMSNorm from the referee: your kernel is built and run in a sandboxed
 contestant process, the eager composition (the baseline) in another. Correctness is checked
 here against the eager composition on odd shapes and strided inputs, the build is timed from
-here, and the speed-up is timed from here, interleaved: each timed request brings a fresh weight
-(without which no output can be computed ahead) for one of a few large inputs both processes
-drew at start, and the whole output comes back and is compared with the baseline's."""
+here, and the speed-up is timed from here, interleaved: on the CPU each timed request brings a
+fresh input and weight drawn here (in shared memory, so the channel costs a copy, not a pipe);
+on a GPU a fresh weight for one of a few large inputs both processes drew at start. The whole
+output comes back and is compared with the baseline's."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ from quiz.lab.referee import Contestant
 Case = dict[str, Any]
 # How long past the build threshold the grader waits before it stops a build.
 BUILD_GRACE_S = 30.0
+# Shared memory per contestant on the CPU: room for an input in the request half and for an
+# input and an output in the reply half (the channel-overhead probe echoes both back).
+CPU_ARENA_BYTES = 4 * CPU_SHAPE[0] * CPU_SHAPE[1] * 4 + (1 << 20)
 
 
 def grade(ctx: GradeContext) -> list[Check]:
@@ -36,8 +40,11 @@ def grade(ctx: GradeContext) -> list[Check]:
     dtype = torch.bfloat16 if cuda else torch.float32
     init = {"device": ctx.device.type, "dtype": str(dtype).removeprefix("torch.")}
     ctx.log("starting your kernel and the eager composition in separate processes")
-    candidate = ctx.start_contestant("rmsnorm_ops:serve", init=init)
-    baseline = ctx.start_contestant("rmsnorm_ops:serve", solution="baseline.py", init=init)
+    arena = None if cuda else CPU_ARENA_BYTES
+    candidate = ctx.start_contestant("rmsnorm_ops:serve", init=init, arena_bytes=arena)
+    baseline = ctx.start_contestant(
+        "rmsnorm_ops:serve", solution="baseline.py", init=init, arena_bytes=arena
+    )
     candidate.wait_started()
     build_max = ctx.thresholds["build_s_max"]
     ctx.log("building your kernel (timed, and kept out of the speed comparison)")
@@ -132,10 +139,21 @@ def _speed(
     name = "speed-up vs eager"
     shape = CUDA_SHAPE if ctx.device.type == "cuda" else CPU_SHAPE
 
+    drawn: dict[int, dict[str, Any]] = {}
+
     def make_inputs(seed: int) -> dict[str, Any]:
-        generator = torch.Generator().manual_seed(seed % 2**63)
-        weight = torch.randn(shape[-1], generator=generator).to(dtype)
-        return {"index": seed % POOL_SIZE, "weight": weight, "eps": EPS}
+        # both sides get the same trial's inputs: drawn once (contestants get copies)
+        if seed not in drawn:
+            generator = torch.Generator().manual_seed(seed % 2**63)
+            weight = torch.randn(shape[-1], generator=generator).to(dtype)
+            request: dict[str, Any] = {"weight": weight, "eps": EPS}
+            if ctx.device.type == "cuda":
+                request["index"] = seed % POOL_SIZE
+            else:
+                request["x"] = torch.empty(shape).uniform_(-3, 3, generator=generator)
+            drawn.clear()
+            drawn[seed] = request
+        return drawn[seed]
 
     def check(inputs: Any, base: torch.Tensor, cand: Any) -> None:
         assert_close(cand, base, **tolerance(dtype))

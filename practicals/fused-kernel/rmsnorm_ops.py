@@ -50,8 +50,10 @@ def tolerance(dtype: torch.dtype) -> dict[str, float]:
 
 
 def timed_inputs(shape: tuple[int, int], device: torch.device, dtype: torch.dtype) -> list[Tensor]:
-    """The large inputs the timed trials cycle through (drawn once per process, before any
-    trial; each trial brings a fresh weight, without which no output can be computed ahead)."""
+    """On a GPU, the large inputs the timed trials cycle through (drawn once per process, before
+    any trial; each trial brings a fresh weight): shipping a fresh input to the GPU would cost
+    more than the kernel. On the CPU every timed request brings a fresh input instead, through
+    shared memory."""
     generator = torch.Generator().manual_seed(POOL_SEED)
     return [torch.randn(shape, generator=generator).to(device, dtype) for _ in range(POOL_SIZE)]
 
@@ -59,17 +61,17 @@ def timed_inputs(shape: tuple[int, int], device: torch.device, dtype: torch.dtyp
 def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     """The contestant's endpoints (run in the sandboxed contestant process, never in the
     referee): ``build()``; ``rms_norm(case)`` on one correctness case (base tensors and the
-    names of the views to apply); ``run({"index", "weight", "eps"})`` on one of the timed
-    inputs with the trial's fresh weight, which only arrives with the timed request. Only the
-    output crosses the channel in a timed call: a memory-bound op's input would cost the channel
-    as much as the op."""
+    names of the views to apply); ``run({"x", "weight", "eps"})`` on the CPU, a fresh input
+    and weight in every timed request (both cross in shared memory, so the channel costs a
+    copy rather than a pipe); ``run({"index", "weight", "eps"})`` on a GPU, one of the timed
+    inputs already there with the trial's fresh weight."""
     build = getattr(solution, "build", None)
     kernel = getattr(solution, "rms_norm", None)
     if not callable(build) or not callable(kernel):
         raise AttributeError("solution.py must define build() and rms_norm(x, weight, eps)")
     device = torch.device(init["device"])
     dtype = getattr(torch, init["dtype"])
-    inputs = timed_inputs(CUDA_SHAPE if device.type == "cuda" else CPU_SHAPE, device, dtype)
+    inputs = timed_inputs(CUDA_SHAPE, device, dtype) if device.type == "cuda" else []
 
     def build_kernel() -> None:
         build()
@@ -81,6 +83,7 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
 
     def run(request: dict[str, Any]) -> Tensor:
         weight = request["weight"].to(device, dtype)
-        return kernel(inputs[int(request["index"])], weight, float(request["eps"]))
+        x = request["x"] if "x" in request else inputs[int(request["index"])]
+        return kernel(x.to(device, dtype), weight, float(request["eps"]))
 
     return {"build": build_kernel, "rms_norm": rms_norm, "run": run}

@@ -25,7 +25,9 @@ def grade(ctx: GradeContext) -> list[Check]:
     server = InferenceServer(ctx.seed % 2**31)
     ctx.log("starting the inference server")
     with server:
-        candidate = ctx.start_contestant("server_link:serve")
+        # Not pinned: the server runs in this process, and a client pinned to one core while
+        # the server shares the other with whatever else runs measured a different server.
+        candidate = ctx.start_contestant("server_link:serve", pinned=False)
         server.serve_unix(candidate.workdir / SOCKET_NAME)
         ctx.log("running your diagnose() in its own process")
         try:
@@ -34,7 +36,7 @@ def grade(ctx: GradeContext) -> list[Check]:
             candidate.close()
         component, share = _read_answer(answer)
         ctx.log(f"your answer: {component} at {share:.1f}%; load-testing the server twice")
-        loader = ctx.start_contestant("server_link:load_test", solution="baseline.py")
+        loader = ctx.start_contestant("server_link:load_test", solution="baseline.py", pinned=False)
         server.serve_unix(loader.workdir / SOCKET_NAME)
         loads = [_own_load(server, loader, seed) for seed in (1, 2)]
     truth = p50_shares(loads[0] + loads[1])

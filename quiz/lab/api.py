@@ -114,11 +114,17 @@ class GradeContext:
         init: Any = None,
         role: str = "candidate",
         cores: int | None = None,
+        arena_bytes: int | None = None,
+        pinned: bool = True,
     ) -> Contestant:
         """Start a sandboxed contestant running ``driver`` ("module:function", a public module)
         over the graded submission, or over the practical's trusted file ``solution``. It is
         pinned to the grade's idlest core(s), the same ones for every contestant; ``cores``
-        asks for more (a contestant that is a group of ranks)."""
+        asks for more (a contestant that is a group of ranks); ``pinned=False`` leaves it to the
+        scheduler (a load generator whose measurement is not compared with another contestant's
+        and shares the machine with a server in the referee). ``arena_bytes``: shared memory
+        for the large tensors of its calls (half for requests, half for replies), so that they
+        do not cross the pipe."""
         from quiz.lab.referee import start_contestant
 
         options = self.contestant_options
@@ -126,7 +132,14 @@ class GradeContext:
         if solution is not None and role == "candidate":
             role = "baseline"
         contestant = start_contestant(
-            options, driver, role=role, solution=code, init=init, cores=cores
+            options,
+            driver,
+            role=role,
+            solution=code,
+            init=init,
+            cores=cores,
+            arena_bytes=arena_bytes,
+            pinned=pinned,
         )
         self.contestants.append(contestant)
         return contestant

@@ -6,12 +6,20 @@ dicts with ``str`` keys (sent as ``{"d": {...}}``) and tensors (sent as ``{"t": 
 dtype, shape]}`` with their bytes in the payload). The decoder builds exact ``torch.Tensor``
 objects from bytes it owns, so nothing the contestant sends can run code in the referee (no
 pickle), and a reply that is not plain data is refused with the reason.
+
+A contestant started with an ``Arena`` (a sealed shared-memory file of fixed size, for graders
+whose timed calls move tens of megabytes) sends large tensors through it instead of the pipe
+(``{"m": [offset, nbytes, dtype, shape]}``): requests in its first half, replies in its second.
+The referee copies every reply tensor out of the arena before it uses it (the contestant can
+write there at any time); a contestant gets views of its request's tensors, valid until the
+next request.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import select
 import struct
@@ -38,6 +46,10 @@ _DTYPES = (
 )
 
 
+ARENA_MIN_TENSOR_BYTES = 1 << 20  # smaller tensors cost less through the pipe than a memcpy
+_ALIGN = 64
+
+
 class ChannelError(Exception):
     """The other side broke the protocol, closed the pipe, or took longer than allowed."""
 
@@ -46,10 +58,54 @@ class ChannelTimeout(ChannelError):
     pass
 
 
-def encode(value: Any) -> tuple[bytes, list[memoryview]]:
-    """(JSON header bytes, payload chunks) for ``value``; TypeError for anything not plain."""
+class Arena:
+    """A shared-memory file both sides map: ``region`` 0 carries requests, 1 replies."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.size = size
+        self._map = mmap.mmap(fd, size)
+
+    @classmethod
+    def create(cls, size: int) -> Arena:
+        """A new arena of ``size`` bytes, sealed so that no side can shrink or grow it (a
+        shrunk file would crash the other side's reads)."""
+        import fcntl
+
+        fd = os.memfd_create("latency-quiz-arena", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        os.ftruncate(fd, size)
+        seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+        return cls(fd, size)
+
+    def bounds(self, region: int) -> tuple[int, int]:
+        half = (self.size // 2) // _ALIGN * _ALIGN
+        return (0, half) if region == 0 else (half, self.size)
+
+    def tensor(self, offset: int, nbytes: int) -> torch.Tensor:
+        import torch
+
+        return torch.frombuffer(self._map, dtype=torch.uint8, count=nbytes, offset=offset)
+
+    def close(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(BufferError, ValueError):
+            self._map.close()
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def encode(
+    value: Any, arena: Arena | None = None, region: int = 0
+) -> tuple[bytes, list[memoryview]]:
+    """(JSON header bytes, payload chunks) for ``value``; TypeError for anything not plain.
+    With an ``arena``, tensors of at least ``ARENA_MIN_TENSOR_BYTES`` that still fit in its
+    ``region`` are written there instead of the payload."""
     chunks: list[memoryview] = []
     offset = [0]
+    free, end = arena.bounds(region) if arena is not None else (0, 0)
+    shared = [free]
 
     def walk(item: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
@@ -71,6 +127,14 @@ def encode(value: Any) -> tuple[bytes, list[memoryview]]:
             return {"d": out}
         if _is_tensor(item):
             raw, dtype, shape = _tensor_bytes(item)
+            size = raw.nbytes
+            if arena is not None and size >= ARENA_MIN_TENSOR_BYTES and shared[0] + size <= end:
+                import torch
+
+                start = shared[0]
+                arena.tensor(start, size).copy_(torch.frombuffer(raw, dtype=torch.uint8))
+                shared[0] = -(-(start + size) // _ALIGN) * _ALIGN
+                return {"m": [start, size, dtype, shape]}
             start = offset[0]
             chunks.append(raw)
             offset[0] += raw.nbytes
@@ -81,26 +145,43 @@ def encode(value: Any) -> tuple[bytes, list[memoryview]]:
     return header, chunks
 
 
-def decode(header: bytes, payload: bytearray) -> Any:
-    """The value a frame carries; ChannelError when it is malformed."""
+def decode(
+    header: bytes,
+    payload: bytearray,
+    arena: Arena | None = None,
+    *,
+    region: int = 0,
+    copy: bool = True,
+) -> Any:
+    """The value a frame carries; ChannelError when it is malformed. Tensors in the ``arena``
+    must lie in ``region``; they are copied out unless ``copy`` is False (views)."""
     try:
         tree = json.loads(header)
     except ValueError as err:
         raise ChannelError(f"malformed frame header ({err})") from None
     except RecursionError:  # JSON nested deeper than the parser's own stack allows
         raise ChannelError("value nested too deeply") from None
-    return _build(tree, payload, 0)
+    shared = (arena, region, copy) if arena is not None else None
+    return _build(tree, payload, 0, shared)
 
 
-def send(fd: int, value: Any) -> None:
-    header, chunks = encode(value)
+def send(fd: int, value: Any, arena: Arena | None = None, region: int = 0) -> None:
+    header, chunks = encode(value, arena, region)
     total = sum(c.nbytes for c in chunks)
     _write_all(fd, _PREFIX.pack(len(header), total) + header)
     for chunk in chunks:
         _write_all(fd, chunk)
 
 
-def receive(fd: int, *, deadline: float | None = None, max_payload: int | None = None) -> Any:
+def receive(
+    fd: int,
+    *,
+    deadline: float | None = None,
+    max_payload: int | None = None,
+    arena: Arena | None = None,
+    region: int = 0,
+    copy: bool = True,
+) -> Any:
     """Read one frame; ``deadline`` is a ``time.monotonic()`` value."""
     prefix = _read_exact(fd, _PREFIX.size, deadline)
     header_len, payload_len = _PREFIX.unpack(prefix)
@@ -112,7 +193,7 @@ def receive(fd: int, *, deadline: float | None = None, max_payload: int | None =
         )
     header = bytes(_read_exact(fd, header_len, deadline))
     payload = _read_exact(fd, payload_len, deadline)
-    return decode(header, payload)
+    return decode(header, payload, arena, region=region, copy=copy)
 
 
 def _is_tensor(item: Any) -> bool:
@@ -139,7 +220,10 @@ def _tensor_bytes(tensor: torch.Tensor) -> tuple[memoryview, str, list[int]]:
     return memoryview(raw.numpy()).cast("B"), dtype, shape  # type: ignore[arg-type]
 
 
-def _build(node: Any, payload: bytearray, depth: int) -> Any:
+_Shared = tuple["Arena", int, bool] | None
+
+
+def _build(node: Any, payload: bytearray, depth: int, shared: _Shared = None) -> Any:
     if depth > MAX_DEPTH:
         raise ChannelError("value nested too deeply")
     if node is None or isinstance(node, (bool, int, str)):
@@ -147,16 +231,19 @@ def _build(node: Any, payload: bytearray, depth: int) -> Any:
     if isinstance(node, float):
         return node
     if isinstance(node, list):
-        return [_build(x, payload, depth + 1) for x in node]
+        return [_build(x, payload, depth + 1, shared) for x in node]
     if isinstance(node, dict) and len(node) == 1:
         if "d" in node and isinstance(node["d"], dict):
-            return {str(k): _build(v, payload, depth + 1) for k, v in node["d"].items()}
+            return {str(k): _build(v, payload, depth + 1, shared) for k, v in node["d"].items()}
         if "t" in node:
             return _build_tensor(node["t"], payload)
+        if "m" in node and shared is not None:
+            return _build_shared_tensor(node["m"], *shared)
     raise ChannelError("malformed value in frame")
 
 
-def _build_tensor(spec: Any, payload: bytearray) -> torch.Tensor:
+def _tensor_spec(spec: Any, low: int, high: int) -> tuple[int, int, torch.dtype, list[int]]:
+    """(start, nbytes, dtype, shape) of a tensor whose bytes must lie in [low, high)."""
     import torch
 
     try:
@@ -169,11 +256,30 @@ def _build_tensor(spec: Any, payload: bytearray) -> torch.Tensor:
         raise ChannelError(f"bad tensor dtype or shape ({dtype_name}, {shape})")
     dtype = getattr(torch, dtype_name)
     itemsize = torch.empty((), dtype=dtype).element_size()
-    if nbytes != math.prod(shape) * itemsize or start < 0 or start + nbytes > len(payload):
+    if nbytes != math.prod(shape) * itemsize or start < low or start + nbytes > high:
         raise ChannelError("tensor bytes do not match its shape")
+    return start, nbytes, dtype, shape
+
+
+def _build_tensor(spec: Any, payload: bytearray) -> torch.Tensor:
+    import torch
+
+    start, nbytes, dtype, shape = _tensor_spec(spec, 0, len(payload))
     if nbytes == 0:
         return torch.empty(shape, dtype=dtype)
     flat = torch.frombuffer(payload, dtype=torch.uint8, count=nbytes, offset=start)
+    return flat.view(dtype).reshape(shape)
+
+
+def _build_shared_tensor(spec: Any, arena: Arena, region: int, copy: bool) -> torch.Tensor:
+    import torch
+
+    start, nbytes, dtype, shape = _tensor_spec(spec, *arena.bounds(region))
+    if nbytes == 0:
+        return torch.empty(shape, dtype=dtype)
+    flat = arena.tensor(start, nbytes)
+    if copy:
+        flat = flat.clone()
     return flat.view(dtype).reshape(shape)
 
 

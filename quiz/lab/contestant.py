@@ -42,6 +42,9 @@ def main(argv: list[str]) -> int:
     except channel.ChannelError:
         return 2
     workdir = Path.cwd()
+    shared = setup.get("arena")
+    # mapped before the driver starts, so the address-space limit counts it
+    arena = channel.Arena(int(shared[0]), int(shared[1])) if shared else None
     try:
         endpoints = _start(setup, workdir)
     except BaseException as err:  # noqa: BLE001 - every failure of the user's code is reported
@@ -51,12 +54,12 @@ def main(argv: list[str]) -> int:
     cuda = bool(setup.get("cuda"))
     while True:
         try:
-            request = channel.receive(request_fd)
+            request = channel.receive(request_fd, arena=arena, region=0, copy=False)
         except channel.ChannelError:
             return 0
         reply = _serve(endpoints, request, cuda, workdir)
         try:
-            channel.send(reply_fd, reply)
+            channel.send(reply_fd, reply, arena, region=1)
         except TypeError as err:  # encoding fails before anything is written
             error = {"type": "TypeError", "message": f"the reply is not plain data: {err}"}
             channel.send(reply_fd, {"ok": False, "error": error})

@@ -90,6 +90,7 @@ class Contestant:
         self.endpoints: list[str] = []
         self.closed = False
         self._started = False
+        self.arena: channel.Arena | None = None
 
     @property
     def pid(self) -> int:
@@ -109,8 +110,15 @@ class Contestant:
             raise SubmissionError(f"the {self.role} process has already stopped")
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
-            channel.send(self._request_fd, {"call": endpoint, "args": list(args)})
-            reply = channel.receive(self._reply_fd, deadline=deadline, max_payload=_MAX_REPLY_BYTES)
+            request = {"call": endpoint, "args": list(args)}
+            channel.send(self._request_fd, request, self.arena, region=0)
+            reply = channel.receive(
+                self._reply_fd,
+                deadline=deadline,
+                max_payload=_MAX_REPLY_BYTES,
+                arena=self.arena,
+                region=1,
+            )
         except channel.ChannelTimeout:
             self.close()
             raise SubmissionError(
@@ -209,6 +217,8 @@ class Contestant:
             os.killpg(self._proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=5)
+        if self.arena is not None:
+            self.arena.close()
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _unwrap(self, reply: Any, what: str) -> Any:
@@ -269,11 +279,14 @@ def start_contestant(
     solution: Path,
     init: Any = None,
     cores: int | None = None,
+    arena_bytes: int | None = None,
+    pinned: bool = True,
 ) -> Contestant:
     """Copy the public files and ``solution`` into a fresh scratch folder and start a contestant
-    there, pinned to ``cores`` cores (default: the grade's thread count). Returns at once (so
-    several start side by side); the first call waits for its driver to have built the
-    endpoints."""
+    there, pinned (unless ``pinned`` is False) to ``cores`` cores (default: the grade's thread
+    count), with a shared-memory
+    arena of ``arena_bytes`` for large tensors (see ``channel``). Returns at once (so several
+    start side by side); the first call waits for its driver to have built the endpoints."""
     scratch = Path(tempfile.mkdtemp(prefix=f"{role}-", dir=options.scratch_root))
     workdir = scratch / "work"
     workdir.mkdir()
@@ -309,8 +322,10 @@ def start_contestant(
         cuda=options.cuda,
         cpu_seconds=options.cpu_seconds,
         level=options.sandbox_level,
-        cpus=options.cores_for(cores),
+        cpus=options.cores_for(cores) if pinned else None,
     )
+    arena = channel.Arena.create(arena_bytes) if arena_bytes else None
+    passed = (request_r, reply_w) if arena is None else (request_r, reply_w, arena.fd)
     try:
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
@@ -318,22 +333,28 @@ def start_contestant(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                pass_fds=(request_r, reply_w),
+                pass_fds=passed,
                 cwd=workdir,
                 env=confinement.env,
                 start_new_session=True,
                 preexec_fn=confinement.preexec,
             )
+    except BaseException:
+        if arena is not None:
+            arena.close()
+        raise
     finally:
         os.close(request_r)
         os.close(reply_w)
     contestant = Contestant(role, proc, request_w, reply_r, log_path, scratch)
+    contestant.arena = arena
     setup = {
         "driver": driver,
         "init": init,
         "threads": options.threads,
         "cuda": options.cuda,
         "memory_budget": options.memory_budget,
+        "arena": None if arena is None else [arena.fd, arena.size],
     }
     try:
         channel.send(request_w, setup)
