@@ -15,7 +15,7 @@ import pytest
 
 from quiz import config
 from quiz.lab.runner import LabResult, grade_practical
-from quiz.lab.sandbox import sandbox_level
+from quiz.lab.sandbox import HIDDEN_TMPFS_BYTES, TMP_BYTES, sandbox_level
 from tests.lab_fixtures import write_practical
 
 pytestmark = pytest.mark.slow
@@ -105,6 +105,10 @@ def test_nothing_of_the_user_or_the_lab_is_visible_or_writable(
             pass
         if len(os.listdir("/proc/self/fd")) > 6:
             problems.append("inherited file descriptors: " + str(os.listdir("/proc/self/fd")))
+        for folder, cap in (("/tmp", {TMP_BYTES}), ({str(outside["home"])!r}, {HIDDEN_TMPFS_BYTES})):
+            stat = os.statvfs(folder)
+            if stat.f_blocks * stat.f_frsize > cap:
+                problems.append(f"{{folder}} holds up to {{stat.f_blocks * stat.f_frsize}} bytes")
         """
     )
     try:

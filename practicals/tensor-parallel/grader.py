@@ -7,8 +7,9 @@ reports): the logits against the unsplit baseline on fresh inputs; the resident 
 process of the group holds beyond a bare rank; the bytes the group writes per forward pass
 (socket traffic included) beyond what the one-rank baseline writes; the latency against the
 Megatron split and (a figure) against the unsplit model on one rank, timed from the referee,
-interleaved. What it only reports: the collective
-calls and the time spent in them, as counted by the driver inside the contestant.
+interleaved, and against the unsplit model on 1 rank when Megatron's split shows the machine
+can give a speed-up in this run. What it only reports: the collective calls and the time spent
+in them, as counted by the driver inside the contestant.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ CHECKED_SHAPES = ((1, 1), (2, 17), (1, 96))
 COMM_FORWARDS = 3
 FIGURE_TIMING_S = 3.0  # per round, world size 2 vs 1: a reported figure
 CHECK_TIMING_S = 6.0  # per round, vs Megatron's split: the check
+# CPU seconds the submission's ranks may use while they are not called (idle gloo threads)
+IDLE_CPU_GRACE_S = 0.3
 MB = 1e6
 # Relative error allowed against the unsplit model: fp32 split sums differ by ~1e-7; fp16 or
 # bf16 weights differ by 1e-4 and more.
@@ -73,7 +76,7 @@ def grade(ctx: GradeContext) -> list[Check]:
         return [outputs, hold_check(held, {})]
     communication = _communication_check(ctx, base, cand, rng)
     reset_peaks(cand.pid)
-    speed = _speed_check(ctx, base, split, cand)
+    speed = _speed_checks(ctx, base, split, cand)
     peaks = {pid: s.peak_rss - bare for pid, s in sample_tree(cand.pid).items()}
     _report_collectives(ctx, cand)
     ctx.details["memory_mb"] = {
@@ -83,7 +86,7 @@ def grade(ctx: GradeContext) -> list[Check]:
         "split_weights": round(sharded_bytes() / MB, 1),
         "whole_on_every_rank": round(replicated_bytes() / MB, 1),
     }
-    return [outputs, hold_check(held, peaks), communication, speed]
+    return [outputs, hold_check(held, peaks), communication, *speed]
 
 
 def _outputs_check(ctx: GradeContext, base: Any, cand: Any, rng: random.Random) -> Check:
@@ -199,12 +202,16 @@ def _written(before: dict[int, ProcessSample], after: dict[int, ProcessSample]) 
     )
 
 
-def _speed_check(ctx: GradeContext, base: Any, split: Any, cand: Any) -> Check:
-    """The speed-up at world size 2 over the unsplit model on 1 rank (a figure), then the check:
-    the submission's latency against Megatron's split (the reference, a trusted contestant) on
-    the same machine in the same run, so that what the machine's cores allow cancels out."""
+def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> list[Check]:
+    """Timed from the referee, interleaved, on fresh inputs: the submission against Megatron's
+    split at the same world size (the check that holds on any machine: what its cores allow
+    cancels out), and the speed-up at world size 2 over the unsplit model on 1 rank, graded
+    when Megatron's own split shows this machine can give it in this run (with a core busy it
+    cannot, and the figure is reported instead)."""
     threshold = ctx.thresholds["min_speed_vs_megatron"]
+    wanted = ctx.thresholds["min_speedup_vs_one_rank"]
     name = f"latency vs Megatron's split at world size {WORLD_SIZE}"
+    over_one = f"speed-up at world size {WORLD_SIZE} vs 1 rank"
 
     def make_inputs(seed: int) -> torch.Tensor:
         return random_tokens(seed, *TIMED_SHAPE)
@@ -223,7 +230,8 @@ def _speed_check(ctx: GradeContext, base: Any, split: Any, cand: Any) -> Check:
             "forward",
             make_inputs,
             check=check,
-            label=f"world size {WORLD_SIZE} vs 1",
+            label=over_one,
+            threshold=wanted,
             max_time_s=FIGURE_TIMING_S,
             candidate_threads=WORLD_SIZE,  # one thread per rank
         )
@@ -239,29 +247,57 @@ def _speed_check(ctx: GradeContext, base: Any, split: Any, cand: Any) -> Check:
             max_time_s=CHECK_TIMING_S,
             candidate_threads=WORLD_SIZE,
         )
+        ctx.log("timing Megatron's split against 1 rank: what this machine allows now")
+        idle_cpu = cand.cpu_seconds()
+        machine = ctx.harness.compare(
+            base.remote("forward"),
+            split.remote("forward"),
+            make_inputs,
+            label="Megatron's split vs 1 rank",
+            threshold=wanted,
+            max_time_s=FIGURE_TIMING_S,
+            wall_clock=True,
+        )
+        if cand.cpu_seconds() - idle_cpu > IDLE_CPU_GRACE_S:
+            raise SubmissionError(
+                "your ranks used the CPU while Megatron's split was being timed (between your "
+                "calls): work belongs inside forward()"
+            )
     except SubmissionError as err:
-        return Check(name, False, None, threshold, "x", str(err))
+        return [Check(name, False, None, threshold, "x", str(err))]
     after = sample_tree(cand.pid)
     cpu = {pid: s.cpu_s - before.get(pid, s).cpu_s for pid, s in after.items()}
     ideal = vs_one.baseline.median_s / WORLD_SIZE
     ctx.details["speedup"] = vs_one.to_dict()
     ctx.details["vs_megatron"] = vs_split.to_dict()
+    ctx.details["megatron_vs_one_rank"] = machine.to_dict()
     ctx.details["overhead_beyond_perfect_split"] = vs_one.candidate.median_s / ideal - 1
     ctx.details["cpu_s_per_process"] = sorted((round(s, 2) for s in cpu.values()), reverse=True)
     ctx.details["headline"] = {
-        "name": f"speed-up at world size {WORLD_SIZE} vs 1",
+        "name": over_one,
         "value": round(vs_one.speedup, 3),
         "unit": "x",
         "ci_low": vs_one.ci_low,
         "ci_high": vs_one.ci_high,
     }
-    verdict = speedup_check(name, vs_split, threshold)
-    verdict.message += (
-        f". At world size {WORLD_SIZE} vs the unsplit model on 1 rank: {vs_one.speedup:.2f}x "
-        f"(95% CI {vs_one.ci_low:.2f}-{vs_one.ci_high:.2f}x; "
-        f"{vs_one.baseline.median_s * 1e3:.0f} ms vs {vs_one.candidate.median_s * 1e3:.0f} ms)"
+    figure = (
+        f"{vs_one.speedup:.2f}x (95% CI {vs_one.ci_low:.2f}-{vs_one.ci_high:.2f}x; "
+        f"{vs_one.baseline.median_s * 1e3:.0f} ms on 1 rank vs "
+        f"{vs_one.candidate.median_s * 1e3:.0f} ms on {WORLD_SIZE})"
     )
-    return verdict
+    checks = [speedup_check(name, vs_split, threshold)]
+    if machine.ci_low >= wanted:
+        over = speedup_check(over_one, vs_one, wanted)
+        over.message += f"; Megatron's split got {machine.speedup:.2f}x here in the same run"
+        checks.append(over)
+    else:
+        checks[0].message += (
+            f". At world size {WORLD_SIZE} vs 1 rank you got {figure}; not graded in this run: "
+            f"Megatron's own split got only {machine.speedup:.2f}x (95% CI {machine.ci_low:.2f}-"
+            f"{machine.ci_high:.2f}x), so this machine's cores were busy; a quiet machine "
+            f"grades it (at least {wanted:g}x)"
+        )
+    return checks
 
 
 def _report_collectives(ctx: GradeContext, cand: Any) -> None:

@@ -31,6 +31,8 @@ _PR_SET_NO_NEW_PRIVS = 38
 _CAPABILITIES = 64  # more than the kernel has: dropping an unknown one fails harmlessly
 _OPEN_FILES = 256
 _FILE_SIZE = 1 << 30
+TMP_BYTES = 1 << 30
+HIDDEN_TMPFS_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -115,20 +117,36 @@ def confine(
     bwrap = shutil.which("bwrap") or "bwrap"
     hidden_dirs = sorted({p.resolve() for p in hidden if p.is_dir()}, key=lambda p: len(p.parts))
     needed_dirs = sorted({p.resolve() for p in needed if p.exists()}, key=lambda p: len(p.parts))
+    tmp_size, hidden_size = _tmpfs_sizes(bwrap)
     argv = [bwrap, "--ro-bind", "/", "/"]
     argv += ["--dev-bind", "/dev", "/dev"] if cuda else ["--dev", "/dev"]
-    argv += ["--proc", "/proc", "--tmpfs", "/tmp"]
+    argv += ["--proc", "/proc", *tmp_size, "--tmpfs", "/tmp"]
     for path in hidden_dirs:
-        argv += ["--tmpfs", str(path)]
+        argv += [*hidden_size, "--tmpfs", str(path)]
     for path in needed_dirs:
         if any(_below(path, h) for h in hidden_dirs):
             argv += ["--ro-bind", str(path), str(path)]
     for path in hidden_dirs:
         if any(_below(path, n) and path != n for n in needed_dirs):
-            argv += ["--tmpfs", str(path)]
+            argv += [*hidden_size, "--tmpfs", str(path)]
     argv += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     argv += [*_NAMESPACE_FLAGS, "--cap-drop", "ALL", "--", *command]
     return Confinement(argv, env, preexec, "namespaces")
+
+
+@cache
+def _tmpfs_sizes(bwrap: str) -> tuple[list[str], list[str]]:
+    """bubblewrap's size options for the in-memory /tmp and for the empty folders over hidden
+    ones (files there live in RAM; the referee counts them against the contestant's memory,
+    and the caps keep a runaway writer from filling the machine's memory first). Empty where
+    this bubblewrap predates --size (0.8)."""
+    try:
+        usage = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return [], []
+    if "--size" not in usage.stdout + usage.stderr:
+        return [], []
+    return ["--size", str(TMP_BYTES)], ["--size", str(HIDDEN_TMPFS_BYTES)]
 
 
 def contestant_env(scratch: Path, threads: int, extra: dict[str, str] | None) -> dict[str, str]:
