@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -425,3 +426,43 @@ def test_working_between_calls_is_caught(tmp_path: Path, monkeypatch: pytest.Mon
     result = grade(tmp_path, hog + WORK.format(rounds=20))
     assert not result.passed
     assert "works outside its calls" in (result.error or ""), result.error
+
+
+@needs_namespaces
+def test_a_python_installed_under_tmp_stays_visible(tmp_path: Path) -> None:
+    """The sandbox puts an empty /tmp over the real one; what the contestant's Python needs
+    (a virtual environment created under /tmp, say) is mounted back, read-only."""
+    import shutil
+    import subprocess
+
+    from quiz.lab.sandbox import confine
+
+    venv = Path(tempfile.mkdtemp(prefix="lq-venv-", dir="/tmp")) / "lib"
+    venv.mkdir()
+    (venv / "site.py").write_text("# the interpreter's files\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    script = f"import pathlib; print(pathlib.Path({str(venv / 'site.py')!r}).read_text())"
+    confinement = confine(
+        [sys.executable, "-c", script],
+        scratch=scratch,
+        hidden=[],
+        needed=[venv],
+        threads=1,
+        cuda=False,
+        cpu_seconds=30,
+        level="namespaces",
+    )
+    try:
+        done = subprocess.run(
+            confinement.argv,
+            env=confinement.env,
+            preexec_fn=confinement.preexec,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        shutil.rmtree(venv.parent, ignore_errors=True)
+    assert done.returncode == 0, done.stderr
+    assert "the interpreter's files" in done.stdout

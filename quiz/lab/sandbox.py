@@ -123,8 +123,9 @@ def confine(
     argv += ["--proc", "/proc", *tmp_size, "--tmpfs", "/tmp"]
     for path in hidden_dirs:
         argv += [*hidden_size, "--tmpfs", str(path)]
-    for path in needed_dirs:
-        if any(_below(path, h) for h in hidden_dirs):
+    tmp = Path("/tmp").resolve()
+    for path in needed_dirs:  # e.g. a Python installed under /tmp, or in a hidden home
+        if _below(path, tmp) or any(_below(path, h) for h in hidden_dirs):
             argv += ["--ro-bind", str(path), str(path)]
     for path in hidden_dirs:
         if any(_below(path, n) and path != n for n in needed_dirs):
