@@ -45,8 +45,9 @@ def _bytes_check(
     ratio = max(0.0, held / fp32_bytes)
     ctx.details["memory"] = {"candidate": cand.to_dict(), "baseline": base.to_dict()}
     message = (
-        f"your process holds {(cand.uss - base.uss) / 2**20:+.1f} MiB next to the fp32 "
-        f"baseline's {fp32_bytes / 2**20:.1f} MiB of weights (private memory read from /proc)"
+        f"your process holds about {held / 2**20:.1f} MiB of weights against the fp32 model's "
+        f"{fp32_bytes / 2**20:.1f} MiB (its private memory beyond the fp32 baseline process's, "
+        "read from /proc)"
     )
     return Check("weight bytes", ratio <= limit, round(ratio, 4), limit, "x fp32", message)
 
