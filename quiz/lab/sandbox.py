@@ -44,9 +44,12 @@ class SandboxLevel:
         if self.level == "namespaces":
             return (
                 "namespaces (bubblewrap): read-only file system, home, data and practicals "
-                "hidden, own PID namespace, no network, rlimits"
+                "hidden, own PID namespace, no network, rlimits, pinned to the grade's cores"
             )
-        return f"rlimits only ({self.reason}): stripped environment, scratch folder, rlimits"
+        return (
+            f"rlimits only ({self.reason}): stripped environment, scratch folder, rlimits, "
+            "pinned to the grade's cores"
+        )
 
 
 @cache
