@@ -125,9 +125,10 @@ def logits_mismatch(expected: torch.Tensor, actual: Any) -> str:
 
 def hold_check(held: dict[int, int], peaks: dict[int, int]) -> Check:
     """Every process of the group holds at most its share of the split weights, plus the
-    whole embedding and head, with 20 % slack (30 % at its peak during the timed forwards)."""
+    whole embedding and head, with 20 % slack (40 % at its peak during the timed forwards: the
+    reference peaked at +34 % once in CI; gathering one layer's weights to run it is +50 %)."""
     share = sharded_bytes() / WORLD_SIZE
-    allowed, allowed_peak = replicated_bytes() + 1.2 * share, replicated_bytes() + 1.3 * share
+    allowed, allowed_peak = replicated_bytes() + 1.2 * share, replicated_bytes() + 1.4 * share
     most = max(held.values())
     most_peak = max(peaks.values(), default=0)
     holdings = ", ".join(f"{b / MB:.0f}" for b in sorted(held.values(), reverse=True) if b > MB)
