@@ -450,7 +450,7 @@ def test_a_python_installed_under_tmp_stays_visible(tmp_path: Path) -> None:
         [sys.executable, "-c", script],
         scratch=scratch,
         hidden=[],
-        needed=[venv],
+        needed=[venv, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()],
         threads=1,
         cuda=False,
         cpu_seconds=30,
