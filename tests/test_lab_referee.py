@@ -400,12 +400,12 @@ def test_a_known_two_x_workload_measures_two_through_the_channel(
     outside, inside = result.checks[0].measured, result.checks[0].threshold
     share = result.checks[1].measured
     assert isinstance(outside, float) and isinstance(inside, float) and isinstance(share, float)
-    # What the channel adds: the referee's speed-up is within 3 % of the one the two processes
-    # saw from inside (1-2 % as a rule: a call after 35-70 ms of waiting pays more wake-up than
-    # the echo probe measures), or within what the measured round trip accounts for when that
-    # is larger. The share itself is held to 6 %, not the 2 %: it is 0.5-0.8 % as a rule,
+    # What the channel adds: the referee's speed-up is within 5 % of the one the two processes
+    # saw from inside (1-2 % as a rule, 3.9 % in one CI run: a call after 35-70 ms of waiting
+    # pays more wake-up than the echo probe measures), or within what the measured round trip
+    # accounts for when that is larger. The 3 % is not held. The share itself is held to 6 %, not the 2 %: it is 0.5-0.8 % as a rule,
     # but one CI run measured 4.8 % (3.4 ms a call, about one scheduler tick; cause not known).
-    assert abs(outside / inside - 1) <= max(0.03, share + 0.01), result.checks
+    assert abs(outside / inside - 1) <= max(0.05, share + 0.02), result.checks
     assert share <= 0.06, result.checks
     # Against 2.0 itself the bar is wider: even pinned to one core, two processes doing the very
     # same work can differ in speed by up to 13 % on this VM (about one pair in five; measured
