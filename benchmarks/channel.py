@@ -4,7 +4,7 @@ workload still measures 2x when both sides are timed through it from the referee
 Starts real sandboxed contestants (the level `latency-quiz doctor` reports) on a throwaway
 practical folder, then prints
 - the echo round trip (request there, the same bytes back) for payloads from 4 KiB to 16 MiB;
-- a known 2x workload (the very same 240 rounds of tanh(y @ x) on 160x160 fp32, done twice by
+- a known 2x workload (the very same 480 rounds of tanh(y @ x) on 160x160 fp32, done twice by
   the baseline and once by the candidate, one thread each, both pinned to the same core as in a
   grade) timed interleaved through the channel: the speed-up, its 95 % CI and the channel's
   share of a baseline call.
@@ -41,7 +41,7 @@ import torch
 def work(x, repeats={repeats}):
     for _ in range(repeats):
         y = x
-        for _ in range(240):
+        for _ in range(480):
             y = torch.tanh(y @ x)
     return y
 """

@@ -181,6 +181,32 @@ def test_a_contestant_stays_on_the_core_it_was_pinned_to(
     assert len(result.device["contestant_cores"]) == 1
 
 
+@pytest.mark.parametrize("level", ["namespaces", "rlimits"])
+def test_memory_is_capped_by_a_private_memory_limit_not_an_address_space_one(
+    outside: dict[str, Path], tmp_path: Path, level: str
+) -> None:
+    """The toy's 1 GiB budget stops a 2 GiB allocation; the cap is RLIMIT_DATA, because any
+    finite RLIMIT_AS made about half of the processes 16-30 % slower at the same work here."""
+    if level == "namespaces" and not NAMESPACES:
+        pytest.skip(f"sandbox level here: {sandbox_level().describe()}")
+    code = probe(
+        """
+        import resource
+        import torch
+        if resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY:
+            problems.append("an address-space limit")
+        try:
+            torch.ones(2**31, dtype=torch.uint8)
+            problems.append("allocated 2 GiB past a 1 GiB budget")
+        except RuntimeError:
+            pass
+        torch.ones(2**28, dtype=torch.uint8)  # 256 MiB is within it
+        """
+    )
+    result = grade(tmp_path, code, sandbox=level)
+    assert result.passed, result.error
+
+
 def test_a_forged_result_on_every_descriptor_is_ignored(outside: dict, tmp_path: Path) -> None:
     code = """
         import gc, json, os
@@ -333,7 +359,7 @@ import torch
 def work(x, repeats={repeats}):
     for _ in range(repeats):  # the very same computation, once or twice
         y = x
-        for _ in range(240):
+        for _ in range(480):
             y = torch.tanh(y @ x)
     return y
 """
@@ -400,17 +426,12 @@ def test_a_known_two_x_workload_measures_two_through_the_channel(
     outside, inside = result.checks[0].measured, result.checks[0].threshold
     share = result.checks[1].measured
     assert isinstance(outside, float) and isinstance(inside, float) and isinstance(share, float)
-    # What the channel adds: the referee's speed-up is within 5 % of the one the two processes
-    # saw from inside (1-2 % as a rule, 3.9 % in one CI run: a call after 35-70 ms of waiting
-    # pays more wake-up than the echo probe measures), or within what the measured round trip
-    # accounts for when that is larger. The issue's 3 % is not held. The share itself is held to 6 %, not the issue's 2 %: it is 0.5-0.8 % as a rule,
-    # but one CI run measured 4.8 % (3.4 ms a call, about one scheduler tick; cause not known).
-    assert abs(outside / inside - 1) <= max(0.05, share + 0.02), result.checks
-    assert share <= 0.06, result.checks
-    # Against 2.0 itself the bar is wider: even pinned to one core, two processes doing the very
-    # same work can differ in speed by up to 13 % on this VM (about one pair in five; measured
-    # from inside each process, so not the channel). See benchmarks/channel.py.
-    assert 1.7 <= outside <= 2.3, result.checks
+    # The issue's bar: within 3 % of 2.0 (1.98-2.02 as a rule on the 2-core CI machine, the
+    # processes' own figure 2.00-2.04), with the channel's own share small (0.3-0.5 % as a rule of
+    # a 145 ms baseline call; one CI run once measured a 3.4 ms round trip, so 3 % is allowed).
+    assert abs(outside / 2 - 1) <= 0.03, result.checks
+    assert abs(outside / inside - 1) <= 0.03, result.checks
+    assert share <= 0.03, result.checks
 
 
 def test_working_between_calls_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

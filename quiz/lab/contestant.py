@@ -72,9 +72,9 @@ def _start(setup: dict[str, Any], workdir: Path) -> dict[str, Callable[..., Any]
     torch.set_num_threads(threads)
     budget = setup.get("memory_budget")
     if budget and not setup.get("cuda"):
-        from quiz.lab.sandbox import limit_address_space
+        from quiz.lab.sandbox import limit_private_memory
 
-        limit_address_space(int(budget))
+        limit_private_memory(int(budget))
     sys.path.insert(0, str(workdir))
     module_name, _, function_name = str(setup["driver"]).partition(":")
     solution = _import_solution(workdir / "solution.py")
