@@ -452,6 +452,51 @@ def test_working_between_calls_is_caught(tmp_path: Path, monkeypatch: pytest.Mon
     assert "works outside its calls" in (result.error or ""), result.error
 
 
+TRUSTED_GRADER = """
+import torch
+
+from quiz.lab.api import Check
+
+
+def grade(ctx):
+    candidate = ctx.start_contestant("toy_driver:serve")
+    baseline = ctx.start_contestant("toy_driver:serve", solution="baseline.py")
+    other = ctx.start_contestant("toy_driver:serve", solution="baseline.py")
+    candidate.wait_started()
+
+    def inputs(seed):
+        return torch.randn(160, 160, generator=torch.Generator().manual_seed(seed % 2**63)) / 16
+
+    same = ctx.compare_trusted(
+        baseline, other, "work", inputs, candidate=candidate, label="same", max_time_s=3
+    )
+    return [Check("timed", True, same.speedup, None, "x")]
+"""
+
+
+def test_working_while_trusted_contestants_are_timed_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``compare_trusted`` (tensor-parallel times Megatron's split against 1 rank with it) holds
+    the idle candidate to what it may use between its own calls: a busy thread cannot make the
+    machine look slow."""
+    root = tmp_path / "practicals"
+    folder = write_practical(root, grader=TRUSTED_GRADER, time_limit_s=120)
+    (folder / "toy_driver.py").write_text(SPEED_DRIVER)
+    (folder / "baseline.py").write_text(WORK.format(rounds=40))
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    hog = (
+        "import threading\n\n"
+        "def _spin():\n    while True:\n        sum(range(10000))\n\n"
+        "threading.Thread(target=_spin, daemon=True).start()\n"
+    )
+    quiet = grade(tmp_path, WORK.format(rounds=20))
+    assert quiet.passed, quiet.error
+    busy = grade(tmp_path, hog + WORK.format(rounds=20))
+    assert not busy.passed
+    assert "works outside its calls" in (busy.error or ""), busy.error
+
+
 @needs_namespaces
 def test_a_python_installed_under_tmp_stays_visible(tmp_path: Path) -> None:
     """The sandbox puts an empty /tmp over the real one; what the contestant's Python needs

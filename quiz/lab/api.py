@@ -188,6 +188,38 @@ class GradeContext:
         self.details.setdefault("comparisons", []).append(comparison.to_dict())
         return comparison
 
+    def compare_trusted(
+        self,
+        baseline: Contestant,
+        other: Contestant,
+        endpoint: str,
+        make_inputs: Callable[[int], Any],
+        *,
+        candidate: Contestant,
+        label: str = "",
+        threshold: float | None = None,
+        max_time_s: float | None = None,
+    ) -> Comparison:
+        """Time two trusted contestants (say the baseline and a reference split) against each
+        other while the ``candidate`` is not called: it may use only the CPU it may use between
+        its own calls in ``compare``, so it cannot make the machine look busy; SubmissionError
+        otherwise."""
+        meter = _CpuMeter(candidate)
+        comparison = self.harness.compare(
+            meter.timed(baseline.remote(endpoint), candidate_is_called=False),
+            meter.timed(other.remote(endpoint), candidate_is_called=False),
+            make_inputs,
+            label=label,
+            threshold=threshold,
+            max_time_s=max_time_s,
+            wall_clock=True,
+        )
+        self.details.setdefault("candidate_cpu", []).append(meter.to_dict())
+        problem = meter.problem(self.contestant_options.threads)
+        if problem:
+            raise SubmissionError(problem)
+        return comparison
+
     def reveal(self, text: str) -> None:
         """The answer, shown to the user only when the grade passes."""
         self.revealed.append(text)
@@ -254,8 +286,8 @@ class _CpuMeter:
         if self.while_baseline_s > idle_allowed:
             return (
                 f"your code used {self.while_baseline_s:.1f} CPU-seconds while it was not being "
-                f"called (during {self.baseline_wall_s:.1f} s of baseline calls): it works "
-                "outside its calls, which would slow the baseline down"
+                f"called (during {self.baseline_wall_s:.1f} s of other calls being timed): it "
+                "works outside its calls, which would slow the others down"
             )
         calls_allowed = self.calls_wall_s * threads * self._SLACK + self._GRACE_S
         if self.in_calls_s > calls_allowed:
