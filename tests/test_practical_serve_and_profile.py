@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from quiz.lab.api import Check
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import LabResult, grade_practical
-from tests.lab_fixtures import failed_checks, failed_names, shipped_files, support_module
+from tests.lab_fixtures import (
+    failed_checks,
+    failed_names,
+    practical_module,
+    shipped_files,
+    support_module,
+)
 
 PRACTICAL = "serve-and-profile"
 FILES = shipped_files(PRACTICAL)
@@ -98,3 +105,28 @@ def test_hunting_the_heap_for_the_server_finds_nothing(tmp_path: Path) -> None:
     assert result.details["your_answer"] == {"component": "nothing-found", "share_pct": 0.0}
     assert "primary latency component" in failed_names(result)
     _assert_no_answer_in(result)
+
+
+def test_a_failure_the_servers_own_record_of_its_window_supports_is_inconclusive() -> None:
+    """With a core busy the server itself can behave differently while diagnose() runs than
+    under the grader's later load: an answer that the server's record of the diagnose window
+    supports, where the two windows disagree by more than the tolerance, is inconclusive (never
+    a pass); a wrong answer, or one where the windows agree, stays a failure."""
+    grader = practical_module(PRACTICAL, "grader.py")
+    truth = {"queue": 10.0, "preprocess": 70.0, "model": 15.0, "serialize": 5.0}
+    changed = {"queue": 30.0, "preprocess": 50.0, "model": 15.0, "serialize": 5.0}
+    share_failed = Check("p50 share", False, 51.7, "±13.6", "%", "your 51.7% ...")
+    verdict = grader.machine_changed(share_failed, "preprocess", 51.7, truth, changed, 10.0)
+    assert verdict.inconclusive and not verdict.passed
+    assert "70" not in verdict.message  # the grader's figure stays hidden
+    wrong = grader.machine_changed(share_failed, "preprocess", 20.0, truth, changed, 10.0)
+    assert not wrong.inconclusive
+    steady = grader.machine_changed(share_failed, "preprocess", 51.7, truth, truth, 10.0)
+    assert not steady.inconclusive
+    passed = Check("p50 share", True, 68.0, "±10.0", "%", "")
+    assert grader.machine_changed(passed, "preprocess", 68.0, truth, changed, 10.0) is passed
+
+    top_failed = Check("primary latency component", False, "queue", "largest p50 share", "", "")
+    flipped = {"queue": 60.0, "preprocess": 20.0, "model": 15.0, "serialize": 5.0}
+    assert grader.machine_changed(top_failed, "queue", 60.0, truth, flipped, 10.0).inconclusive
+    assert not grader.machine_changed(top_failed, "queue", 60.0, truth, truth, 10.0).inconclusive
