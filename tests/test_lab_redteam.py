@@ -18,6 +18,7 @@ from quiz.lab import channel
 from tests.lab_fixtures import write_practical
 from tests.test_lab_referee import (
     MEMORY_GRADER,
+    NAMESPACES,
     SPEED_DRIVER,
     SPEED_GRADER,
     WORK,
@@ -98,6 +99,63 @@ def test_a_cache_in_files_or_shared_with_a_child_counts_as_memory(
         assert small.passed and hidden.passed, (small.error, hidden.error)
         extra = float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
         assert 80 <= extra <= 200, extra
+
+
+IN_AN_UNMAPPED_MEMFD = """
+import os
+
+_FD = os.memfd_create("cache")  # written and read back with pread: no mapping shows it
+os.write(_FD, bytes(range(256)) * (96 * 2**20 // 256))
+
+
+def double(x):
+    return 2 * x
+"""
+
+IN_A_DELETED_FILE = """
+import os
+
+_FD = os.open("cache.bin", os.O_RDWR | os.O_CREAT)  # in the scratch folder, then unlinked
+os.unlink("cache.bin")
+os.write(_FD, bytes(range(256)) * (96 * 2**20 // 256))
+
+
+def double(x):
+    return 2 * x
+"""
+
+MAPPED_MEMFD = """
+import mmap
+import os
+
+_FD = os.memfd_create("cache")  # held open and mapped: counted once, not twice
+os.ftruncate(_FD, 96 * 2**20)
+_MAP = mmap.mmap(_FD, 96 * 2**20)
+_MAP.write(bytes(range(256)) * (96 * 2**20 // 256))
+
+
+def double(x):
+    return 2 * x
+"""
+
+
+@pytest.mark.parametrize("level", ["namespaces", "rlimits"])
+def test_a_cache_in_a_memfd_or_a_deleted_file_counts_as_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str
+) -> None:
+    """96 MiB held in a memfd or an unlinked file, written and read with file calls: no folder
+    walk finds it and no mapping shows it, so the referee counts the files the tree holds open."""
+    if level == "namespaces" and not NAMESPACES:
+        pytest.skip("no bubblewrap namespaces here")
+    root = tmp_path / "practicals"
+    write_practical(root, grader=MEMORY_GRADER)
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    small = grade(tmp_path, "def double(x):\n    return 2 * x\n", sandbox=level)
+    for cheat in (IN_AN_UNMAPPED_MEMFD, IN_A_DELETED_FILE, MAPPED_MEMFD):
+        hidden = grade(tmp_path, cheat, sandbox=level)
+        assert small.passed and hidden.passed, (small.error, hidden.error)
+        extra = float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
+        assert 80 <= extra <= 140, (cheat, extra)
 
 
 def test_a_detached_process_does_not_outlive_the_grade(

@@ -17,9 +17,10 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from quiz.lab import channel
@@ -163,11 +164,14 @@ class Contestant:
         rss = uss = peak = 0
         pids = self._tree()
         stored, file_systems = _stored_bytes(pids, self._scratch)
+        arena = {_file_key(os.fstat(self.arena.fd))} if self.arena is not None else set()
+        held, counted = _held_files_bytes(pids, file_systems, arena)
+        stored += held
         for pid in pids:
             status = _status_fields(pid)
             rss += status.get("VmRSS", 0)
             peak += status.get("VmHWM", 0)
-            uss += _private_bytes(pid, file_systems)
+            uss += _private_bytes(pid, file_systems, counted | arena)
         return ProcessMemory(rss + stored, uss + stored, peak + stored)
 
     def reset_peak(self) -> None:
@@ -468,7 +472,46 @@ def _writable_tmpfs_bytes(pid: int) -> tuple[int, set[str]]:
     return total, {f"{os.major(d):02x}:{os.minor(d):02x}" for d in counted}
 
 
-def _private_bytes(pid: int, counted_file_systems: set[str]) -> int:
+def _file_key(stat: os.stat_result) -> tuple[str, int]:
+    """A file as /proc/<pid>/smaps names a mapping of it: ("major:minor" in hex, inode)."""
+    return f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}", stat.st_ino
+
+
+def _held_files_bytes(
+    pids: list[int], counted_file_systems: set[str], skip: Set[tuple[str, int]]
+) -> tuple[int, set[tuple[str, int]]]:
+    """Bytes of the files the tree holds open that no folder walk finds: memfds and deleted
+    files (a cache written to one and read back with pread is memory no mapping shows), each
+    counted once and in full; and their keys, so their mappings are not counted again. Files on
+    ``counted_file_systems`` (counted whole already) and ``skip`` (the arena) stay out."""
+    total = 0
+    counted: set[tuple[str, int]] = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            path = f"/proc/{pid}/fd/{fd}"
+            try:
+                target = os.readlink(path)
+                stat = os.stat(path)
+            except OSError:
+                continue
+            key = _file_key(stat)
+            if not S_ISREG(stat.st_mode) or key in counted or key in skip:
+                continue
+            if key[0] in counted_file_systems:
+                continue
+            if target.startswith("/memfd:") or stat.st_nlink == 0:
+                counted.add(key)
+                total += stat.st_blocks * 512
+    return total, counted
+
+
+def _private_bytes(
+    pid: int, counted_file_systems: set[str], counted_files: Set[tuple[str, int]] = frozenset()
+) -> int:
     """The process's own pages: private ones, plus its proportional share of anonymous and
     shared-memory pages it shares (summed over a process tree, a page shared among its
     processes counts once: a child forked to share the parent's pages, or shared memory both
@@ -489,7 +532,7 @@ def _private_bytes(pid: int, counted_file_systems: set[str]) -> int:
             continue
         parts = line.split(maxsplit=5)  # a mapping: address perms offset dev inode [path]
         path = parts[5] if len(parts) > 5 else ""
-        if parts[3] in counted_file_systems:
+        if parts[3] in counted_file_systems or (parts[3], int(parts[4])) in counted_files:
             counted_fields = ()
         elif parts[4] == "0" or path.startswith(_SHARED_MEMORY_PATHS):
             counted_fields = ("Pss",)
