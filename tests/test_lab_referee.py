@@ -434,6 +434,14 @@ def test_a_known_two_x_workload_measures_two_through_the_channel(
     assert share <= 0.03, result.checks
 
 
+# Keeps a thread busy from import on, whether or not the candidate is being called.
+HOG = (
+    "import threading\n\n"
+    "def _spin():\n    while True:\n        sum(range(10000))\n\n"
+    "threading.Thread(target=_spin, daemon=True).start()\n"
+)
+
+
 def test_working_between_calls_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A candidate that keeps a thread busy while the baseline is being timed (stealing its core
     on a small machine) uses more CPU than its own calls allow."""
@@ -442,12 +450,7 @@ def test_working_between_calls_is_caught(tmp_path: Path, monkeypatch: pytest.Mon
     (folder / "toy_driver.py").write_text(SPEED_DRIVER)
     (folder / "baseline.py").write_text(WORK.format(rounds=40))
     monkeypatch.setattr(config, "practicals_dir", lambda: root)
-    hog = (
-        "import threading\n\n"
-        "def _spin():\n    while True:\n        sum(range(10000))\n\n"
-        "threading.Thread(target=_spin, daemon=True).start()\n"
-    )
-    result = grade(tmp_path, hog + WORK.format(rounds=20))
+    result = grade(tmp_path, HOG + WORK.format(rounds=20))
     assert not result.passed
     assert "works outside its calls" in (result.error or ""), result.error
 
@@ -485,14 +488,9 @@ def test_working_while_trusted_contestants_are_timed_is_caught(
     (folder / "toy_driver.py").write_text(SPEED_DRIVER)
     (folder / "baseline.py").write_text(WORK.format(rounds=40))
     monkeypatch.setattr(config, "practicals_dir", lambda: root)
-    hog = (
-        "import threading\n\n"
-        "def _spin():\n    while True:\n        sum(range(10000))\n\n"
-        "threading.Thread(target=_spin, daemon=True).start()\n"
-    )
     quiet = grade(tmp_path, WORK.format(rounds=20))
     assert quiet.passed, quiet.error
-    busy = grade(tmp_path, hog + WORK.format(rounds=20))
+    busy = grade(tmp_path, HOG + WORK.format(rounds=20))
     assert not busy.passed
     assert "works outside its calls" in (busy.error or ""), busy.error
 

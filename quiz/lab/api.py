@@ -166,23 +166,19 @@ class GradeContext:
         is a group of processes allows their total): work done between calls (while the
         baseline is timed) or on extra threads is a SubmissionError."""
         candidate.wait_started()
-        meter = _CpuMeter(candidate)
-        comparison = self.harness.compare(
-            meter.timed(baseline.remote(endpoint), candidate_is_called=False),
-            meter.timed(candidate.remote(endpoint), candidate_is_called=True),
+        comparison = self._metered_compare(
+            baseline,
+            candidate,
+            endpoint,
             make_inputs,
+            candidate=candidate,
+            threads=candidate_threads or self.contestant_options.threads,
             check=check,
             label=label,
             threshold=threshold,
             max_time_s=max_time_s,
             min_trials=min_trials,
-            wall_clock=True,
         )
-        threads = candidate_threads or self.contestant_options.threads
-        self.details.setdefault("candidate_cpu", []).append(meter.to_dict())
-        problem = meter.problem(threads)
-        if problem:
-            raise SubmissionError(problem)
         overhead = self.harness.channel_overhead(baseline, endpoint, make_inputs)
         comparison = comparison.with_overhead(overhead)
         self.details.setdefault("comparisons", []).append(comparison.to_dict())
@@ -204,18 +200,42 @@ class GradeContext:
         other while the ``candidate`` is not called: it may use only the CPU it may use between
         its own calls in ``compare``, so it cannot make the machine look busy; SubmissionError
         otherwise."""
-        meter = _CpuMeter(candidate)
-        comparison = self.harness.compare(
-            meter.timed(baseline.remote(endpoint), candidate_is_called=False),
-            meter.timed(other.remote(endpoint), candidate_is_called=False),
+        return self._metered_compare(
+            baseline,
+            other,
+            endpoint,
             make_inputs,
+            candidate=candidate,
+            threads=self.contestant_options.threads,
             label=label,
             threshold=threshold,
             max_time_s=max_time_s,
+        )
+
+    def _metered_compare(
+        self,
+        first: Contestant,
+        second: Contestant,
+        endpoint: str,
+        make_inputs: Callable[[int], Any],
+        *,
+        candidate: Contestant,
+        threads: int,
+        **options: Any,
+    ) -> Comparison:
+        """``first`` against ``second`` timed from here (wall clock) while ``_CpuMeter`` watches
+        the candidate (which may be ``second``); SubmissionError if it used more CPU than
+        allowed."""
+        meter = _CpuMeter(candidate)
+        comparison = self.harness.compare(
+            meter.timed(first.remote(endpoint), candidate_is_called=first is candidate),
+            meter.timed(second.remote(endpoint), candidate_is_called=second is candidate),
+            make_inputs,
             wall_clock=True,
+            **options,
         )
         self.details.setdefault("candidate_cpu", []).append(meter.to_dict())
-        problem = meter.problem(self.contestant_options.threads)
+        problem = meter.problem(threads)
         if problem:
             raise SubmissionError(problem)
         return comparison
