@@ -154,9 +154,11 @@ def test_static_batching_never_joins_a_running_batch() -> None:
 
 
 def test_reference_meets_the_sla_and_beats_static_batching() -> None:
+    """On the traces that were hardest for it: with 2,048 KV blocks its p99 TTFT was 2.6 s (seed
+    0) and 3.2 s (seed 281); with 2,560, 2.0 s (seed 595)."""
     reference = practical_module(PRACTICAL, "reference.py")
     spec_thresholds = {"ratio": 2.0, "ttft": 2.0, "tpot": 0.025}
-    for seed in (11, 12):
+    for seed in (0, 281, 595):
         engine = se.Engine(se.make_trace(seed), CONFIG)
         static = engine.run(se.StaticBatching(CONFIG))
         first = engine.run(reference.Scheduler(CONFIG))
@@ -167,6 +169,20 @@ def test_reference_meets_the_sla_and_beats_static_batching() -> None:
         assert first.p99_ttft() <= spec_thresholds["ttft"]
         assert first.p99_tpot() <= spec_thresholds["tpot"]
         assert first.peak_blocks <= CONFIG.num_blocks
+
+
+def test_a_scheduler_that_never_counts_blocks_overflows_in_the_burst() -> None:
+    never_counts = practical_module(PRACTICAL, "controls/no_kv_check.py")
+    reference = practical_module(PRACTICAL, "reference.py")
+    for seed in range(5):
+        burst = se.make_burst(seed)
+        assert len(burst) == 48 and max(r.arrival_s for r in burst) <= 0.1
+        demand = sum(CONFIG.blocks_for(r.prompt_len + r.output_len) for r in burst)
+        assert demand > 2 * CONFIG.num_blocks
+        engine = se.Engine(burst, CONFIG)
+        assert engine.run(never_counts.Scheduler(CONFIG)).kv_violation is not None
+        honest = engine.run(reference.Scheduler(CONFIG))
+        assert honest.kv_violation is None and honest.completed == honest.total
 
 
 def test_states_and_plans_cross_as_plain_data() -> None:

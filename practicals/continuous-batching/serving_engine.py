@@ -124,6 +124,16 @@ def make_trace(seed: int, config: TraceConfig | None = None) -> tuple[TraceReque
     return tuple(trace)
 
 
+def make_burst(seed: int, requests: int = 48) -> tuple[TraceRequest, ...]:
+    """A burst: ``requests`` long prompts arriving within 100 ms, two to three times what the KV
+    cache holds at once, so a scheduler that admits without counting blocks runs out."""
+    rng = random.Random(seed)
+    return tuple(
+        TraceRequest(i, rng.uniform(0.0, 0.1), rng.randint(1024, 4096), rng.randint(16, 256))
+        for i in range(requests)
+    )
+
+
 def _lognormal(rng: random.Random, median: float, sigma: float, bounds: tuple[int, int]) -> int:
     value = round(median * math.exp(rng.gauss(0.0, sigma)))
     return min(max(value, bounds[0]), bounds[1])
@@ -135,7 +145,7 @@ class EngineConfig:
     ``block_size`` tokens; a sequence holding k tokens of KV holds ceil(k / block_size) blocks."""
 
     block_size: int = 16
-    num_blocks: int = 2048
+    num_blocks: int = 2816
     max_output_tokens: int = 1024  # the API's max_tokens: no output is longer
     cost: CostModel = field(default_factory=CostModel.from_facts)
 
