@@ -189,6 +189,48 @@ def test_a_detached_process_does_not_outlive_the_grade(
     assert survivors == []
 
 
+FORKS_UNTIL_REFUSED = """
+import signal, time
+
+started, refused = [], None
+try:
+    for _ in range(4 * {limit}):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        started.append(pid)
+except OSError as err:
+    refused = err
+for pid in started:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+if refused is None:
+    problems.append(f"started {{len(started)}} processes and none was refused")
+elif not isinstance(refused, BlockingIOError) or len(started) > {limit}:
+    problems.append(f"{{len(started)}} started, then {{refused!r}}")
+"""
+
+
+@pytest.mark.parametrize("level", ["namespaces", "rlimits"])
+def test_a_fork_bomb_is_stopped_at_the_contestants_task_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str
+) -> None:
+    """A submission that forks until the machine refuses: without a cap (root is exempt from
+    RLIMIT_NPROC) it would take every pid the machine has, and the user's own programs with it."""
+    from quiz.lab.sandbox import MAX_TASKS, process_cap
+
+    if level == "namespaces" and not NAMESPACES:
+        pytest.skip("no bubblewrap namespaces here")
+    if process_cap().kind == "none":
+        pytest.skip(process_cap().description)
+    root = tmp_path / "practicals"
+    write_practical(root)
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    result = grade(tmp_path, probe(FORKS_UNTIL_REFUSED.format(limit=MAX_TASKS)), sandbox=level)
+    assert result.passed, result.error
+
+
 def test_at_the_rlimits_level_a_root_contestant_cannot_read_the_referee(
     outside: dict,  # noqa: F811
     tmp_path: Path,

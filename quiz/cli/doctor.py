@@ -122,10 +122,16 @@ def collect(ctx: CliContext) -> dict[str, Any]:
 
 def sandbox_report() -> dict[str, str]:
     """How graded code is confined on this machine (docs/lab.md)."""
-    from quiz.lab.sandbox import sandbox_level
+    from quiz.lab.sandbox import process_cap, sandbox_level
 
     level = sandbox_level()
-    return {"level": level.level, "reason": level.reason, "description": level.describe()}
+    cap = process_cap()
+    return {
+        "level": level.level,
+        "reason": level.reason,
+        "description": level.describe(),
+        "processes": cap.description,
+    }
 
 
 def _backend_line(store: dict[str, Any]) -> str:
@@ -164,6 +170,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
         ("GPU", gpus),
         ("Distributed", _distributed_line(info["distributed"])),
         ("Sandbox", info["sandbox"]["description"]),
+        ("Processes", info["sandbox"]["processes"]),
         ("Data dir", info["paths"]["data_dir"]),
         ("Database", info["paths"]["database"]),
         ("Backend", _backend_line(info["store"])),

@@ -26,7 +26,7 @@ from typing import Any
 from quiz.lab import channel
 from quiz.lab.api import SubmissionError
 from quiz.lab.contestant import BOOT
-from quiz.lab.sandbox import confine
+from quiz.lab.sandbox import confine, release_cgroup
 
 _QUIZ_PARENT = Path(__file__).resolve().parents[2]
 _QUIZ_PACKAGE = Path(__file__).resolve().parents[1]
@@ -92,6 +92,7 @@ class Contestant:
         self.closed = False
         self._started = False
         self.arena: channel.Arena | None = None
+        self.cgroup: Path | None = None
 
     @property
     def pid(self) -> int:
@@ -221,6 +222,8 @@ class Contestant:
             os.killpg(self._proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=5)
+        if self.cgroup is not None:
+            release_cgroup(self.cgroup)
         if self.arena is not None:
             self.arena.close()
         shutil.rmtree(self._scratch, ignore_errors=True)
@@ -346,12 +349,15 @@ def start_contestant(
     except BaseException:
         if arena is not None:
             arena.close()
+        if confinement.cgroup is not None:
+            release_cgroup(confinement.cgroup)
         raise
     finally:
         os.close(request_r)
         os.close(reply_w)
     contestant = Contestant(role, proc, request_w, reply_r, log_path, scratch)
     contestant.arena = arena
+    contestant.cgroup = confinement.cgroup
     setup = {
         "driver": driver,
         "init": init,

@@ -18,6 +18,8 @@ import signal
 import struct
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +32,7 @@ _PR_CAPBSET_DROP = 24
 _PR_SET_NO_NEW_PRIVS = 38
 _CAPABILITIES = 64  # more than the kernel has: dropping an unknown one fails harmlessly
 _OPEN_FILES = 256
+MAX_TASKS = 512  # processes and threads one contestant may have at once
 _FILE_SIZE = 1 << 30
 TMP_BYTES = 1 << 30
 HIDDEN_TMPFS_BYTES = 1 << 20
@@ -92,6 +95,7 @@ class Confinement:
     env: dict[str, str]
     preexec: Callable[[], None]
     level: str
+    cgroup: Path | None = None  # its pids cgroup, for release_cgroup() once it has ended
 
 
 def confine(
@@ -112,11 +116,13 @@ def confine(
     a needed one are hidden again). ``cpus``: the cores the contestant is pinned to."""
     chosen = level or sandbox_level().level
     env = contestant_env(scratch, threads, extra_env)
+    cgroup = new_cgroup()
+    tasks = None if cgroup is not None or os.geteuid() == 0 else _user_tasks() + MAX_TASKS
     if chosen != "namespaces":
-        preexec = _limits(cpu_seconds, cpus, drop_capabilities=True)
-        return Confinement(command, env, preexec, "rlimits")
+        preexec = _limits(cpu_seconds, cpus, cgroup, tasks, drop_capabilities=True)
+        return Confinement(command, env, preexec, "rlimits", cgroup)
     # bubblewrap needs root's capabilities to set up; it drops them itself
-    preexec = _limits(cpu_seconds, cpus)
+    preexec = _limits(cpu_seconds, cpus, cgroup, tasks)
     bwrap = shutil.which("bwrap") or "bwrap"
     hidden_dirs = sorted({p.resolve() for p in hidden if p.is_dir()}, key=lambda p: len(p.parts))
     needed_dirs = sorted({p.resolve() for p in needed if p.exists()}, key=lambda p: len(p.parts))
@@ -135,7 +141,7 @@ def confine(
             argv += [*hidden_size, "--tmpfs", str(path)]
     argv += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     argv += [*_NAMESPACE_FLAGS, "--cap-drop", "ALL", "--", *command]
-    return Confinement(argv, env, preexec, "namespaces")
+    return Confinement(argv, env, preexec, "namespaces", cgroup)
 
 
 @cache
@@ -186,9 +192,19 @@ def contestant_env(scratch: Path, threads: int, extra: dict[str, str] | None) ->
 
 
 def _limits(
-    cpu_seconds: int, cpus: tuple[int, ...] | None, *, drop_capabilities: bool = False
+    cpu_seconds: int,
+    cpus: tuple[int, ...] | None,
+    cgroup: Path | None,
+    tasks: int | None,
+    *,
+    drop_capabilities: bool = False,
 ) -> Callable[[], None]:
     def apply() -> None:  # runs in the child between fork and exec
+        if cgroup is not None:  # first, while it may still write there
+            with contextlib.suppress(OSError):
+                (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+        if tasks is not None:
+            _set_limit(resource.RLIMIT_NPROC, tasks)
         if cpus:
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(0, cpus)
@@ -203,6 +219,106 @@ def _limits(
                 _drop_capabilities(libc)
 
     return apply
+
+
+@dataclass(frozen=True)
+class ProcessCap:
+    kind: str  # "cgroup", "rlimit" or "none"
+    description: str
+
+
+@cache
+def process_cap() -> ProcessCap:
+    """How the number of processes and threads of a contestant is capped on this machine."""
+    root = _cgroup_root()
+    if root is not None:
+        return ProcessCap("cgroup", f"{MAX_TASKS} tasks per contestant (a pids cgroup in {root})")
+    if os.geteuid() != 0:
+        return ProcessCap("rlimit", f"RLIMIT_NPROC: this user's tasks plus {MAX_TASKS}")
+    return ProcessCap(
+        "none",
+        "not capped: root is exempt from RLIMIT_NPROC and no pids cgroup can be made here",
+    )
+
+
+@cache
+def _cgroup_root() -> Path | None:
+    """A folder where this process may make pids cgroups (cgroup v1's pids hierarchy, or the
+    root of cgroup v2 with the pids controller on), probed by making one; None if nowhere."""
+    v1 = Path("/sys/fs/cgroup/pids")
+    v2 = Path("/sys/fs/cgroup")
+    candidates = [v1] if (v1 / "cgroup.procs").exists() else []
+    with contextlib.suppress(OSError):
+        if "pids" in (v2 / "cgroup.subtree_control").read_text().split():
+            candidates.append(v2)
+    for parent in candidates:
+        root = parent / "latency-quiz"
+        try:
+            root.mkdir(exist_ok=True)
+            probe = root / f"probe-{os.getpid()}"
+            probe.mkdir(exist_ok=True)
+            (probe / "pids.max").write_text(str(MAX_TASKS))
+            probe.rmdir()
+        except OSError:
+            continue
+        return root
+    return None
+
+
+def new_cgroup() -> Path | None:
+    """A fresh pids cgroup capped at ``MAX_TASKS`` (None where none can be made). Empty ones left
+    by processes that no longer exist are removed on the way."""
+    root = _cgroup_root()
+    if root is None:
+        return None
+    for stale in root.iterdir():
+        owner = stale.name.partition("-")[0]
+        if stale.is_dir() and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(OSError):
+                stale.rmdir()
+    path = root / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    try:
+        path.mkdir()
+        (path / "pids.max").write_text(str(MAX_TASKS))
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.rmdir()
+        return None
+    return path
+
+
+def release_cgroup(path: Path) -> None:
+    """Kill whatever is still in the cgroup (a process that left the contestant's session or
+    PID tree included) and remove it."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            pids = [int(pid) for pid in (path / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+    with contextlib.suppress(OSError):
+        path.rmdir()
+
+
+def _user_tasks() -> int:
+    """Processes and threads of this user now (what RLIMIT_NPROC counts)."""
+    uid = str(os.getuid())
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            if fields["Uid"].split()[0] == uid:
+                total += int(fields["Threads"])
+    return total
 
 
 def _drop_capabilities(libc: ctypes.CDLL) -> None:
