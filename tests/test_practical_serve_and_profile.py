@@ -116,17 +116,48 @@ def test_a_failure_the_servers_own_record_of_its_window_supports_is_inconclusive
     truth = {"queue": 10.0, "preprocess": 70.0, "model": 15.0, "serialize": 5.0}
     changed = {"queue": 30.0, "preprocess": 50.0, "model": 15.0, "serialize": 5.0}
     share_failed = Check("p50 share", False, 51.7, "±13.6", "%", "your 51.7% ...")
-    verdict = grader.machine_changed(share_failed, "preprocess", 51.7, truth, changed, 10.0)
+    verdict = grader.machine_changed(
+        share_failed, "preprocess", 51.7, truth, [truth, changed], 10.0
+    )
     assert verdict.inconclusive and not verdict.passed
     assert "70" not in verdict.message  # the grader's figure stays hidden
-    wrong = grader.machine_changed(share_failed, "preprocess", 20.0, truth, changed, 10.0)
+    wrong = grader.machine_changed(share_failed, "preprocess", 20.0, truth, [changed], 10.0)
     assert not wrong.inconclusive
-    steady = grader.machine_changed(share_failed, "preprocess", 51.7, truth, truth, 10.0)
+    steady = grader.machine_changed(share_failed, "preprocess", 51.7, truth, [truth], 10.0)
     assert not steady.inconclusive
     passed = Check("p50 share", True, 68.0, "±10.0", "%", "")
-    assert grader.machine_changed(passed, "preprocess", 68.0, truth, changed, 10.0) is passed
+    assert grader.machine_changed(passed, "preprocess", 68.0, truth, [changed], 10.0) is passed
 
     top_failed = Check("primary latency component", False, "queue", "largest p50 share", "", "")
     flipped = {"queue": 60.0, "preprocess": 20.0, "model": 15.0, "serialize": 5.0}
-    assert grader.machine_changed(top_failed, "queue", 60.0, truth, flipped, 10.0).inconclusive
-    assert not grader.machine_changed(top_failed, "queue", 60.0, truth, truth, 10.0).inconclusive
+    assert grader.machine_changed(
+        top_failed, "queue", 60.0, truth, [truth, flipped], 10.0
+    ).inconclusive
+    assert not grader.machine_changed(
+        top_failed, "queue", 60.0, truth, [truth, truth], 10.0
+    ).inconclusive
+
+
+def test_a_component_the_graders_own_load_tests_disagree_on_is_inconclusive() -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    first = {"queue": 26.0, "preprocess": 3.2, "model": 11.1, "serialize": 58.6}
+    second = {"queue": 69.4, "preprocess": 1.2, "model": 3.5, "serialize": 25.9}
+    failed = Check("primary latency component", False, "serialize", "largest p50 share", "", "")
+    verdict = grader.loads_disagree(failed, "serialize", first, second)
+    assert verdict.inconclusive and not verdict.passed
+    assert "serialize" not in verdict.message and "queue" not in verdict.message
+    assert not grader.loads_disagree(failed, "model", first, second).inconclusive
+    assert not grader.loads_disagree(failed, "serialize", first, first).inconclusive
+    passed = Check("primary latency component", True, "queue", "largest p50 share", "", "")
+    assert grader.loads_disagree(passed, "queue", first, second) is passed
+
+
+def test_the_diagnose_window_is_also_read_in_stretches() -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    log = list(range(100))
+    parts = grader.stretches(log)
+    assert parts[0] == log
+    size = 2 * grader.MIN_WINDOW_REQUESTS
+    assert all(len(part) == size for part in parts[1:])
+    assert parts[1][0] == 0 and parts[-1][-1] == 99 - (100 - size) % grader.MIN_WINDOW_REQUESTS
+    assert grader.stretches(log[:10]) == [log[:10]]

@@ -85,12 +85,27 @@ def _start(setup: dict[str, Any], workdir: Path) -> dict[str, Callable[..., Any]
         raise TypeError(f"{module_name}.{function_name} must return a dict of callables")
     endpoints = dict(endpoints)
     endpoints["__echo__"] = _echo
+    endpoints["__keep__"] = _keep
+    endpoints["__kept__"] = _kept
     endpoints["__settle__"] = _settle
     return endpoints
 
 
 def _echo(*args: Any) -> Any:
     return args[0] if len(args) == 1 else list(args)
+
+
+_KEPT: list[Any] = [None]
+
+
+def _keep(value: Any) -> None:
+    """Hold ``value`` for ``__kept__`` (None lets go of it)."""
+    _KEPT[0] = value
+
+
+def _kept(*_inputs: Any) -> Any:
+    """Take a call's inputs and reply with the kept value: a call's traffic without its work."""
+    return _KEPT[0]
 
 
 def _settle() -> None:
