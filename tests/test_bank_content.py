@@ -79,6 +79,22 @@ def test_every_explanation_has_two_sentences(bank: Bank) -> None:
     assert not short, f"explanations under two sentences: {short}"
 
 
+_LIST_ITEM = re.compile(r"^\s*(?:[-+*]|\d+[.)])\s")
+
+
+def test_no_wrapped_line_turns_into_a_list_item(bank: Bank) -> None:
+    """Markdown starts a list at a line opening with "+ ", "- " or "* " even mid-paragraph: a
+    formula wrapped before "+ m·n" rendered as a bullet in the middle of an explanation."""
+    found = []
+    for q in bank:
+        for field, text in (("prompt", q.prompt), ("explanation", q.explanation)):
+            lines = text.splitlines()
+            for before, line in zip(lines, lines[1:], strict=False):
+                if _LIST_ITEM.match(line) and before.strip() and not _LIST_ITEM.match(before):
+                    found.append(f"{q.id} {field}: {line.strip()[:40]}")
+    assert not found, found
+
+
 def test_every_question_has_a_reference(bank: Bank) -> None:
     bare = [q.id for q in bank if not any(ref.strip() for ref in q.references)]
     assert not bare, f"questions without a reference: {bare}"
