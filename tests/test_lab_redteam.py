@@ -139,6 +139,41 @@ def double(x):
 """
 
 
+IN_PIPES = """
+import fcntl
+import os
+
+_PIPES = []
+for _ in range(48):  # 48 MiB queued in pipes of 1 MiB, read back only when needed
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 2**20)
+    os.write(write_end, bytes(range(256)) * (2**20 // 256))
+    _PIPES.append((read_end, write_end))
+
+
+def double(x):
+    return 2 * x
+"""
+
+
+@pytest.mark.parametrize("level", ["namespaces", "rlimits"])
+def test_a_cache_queued_in_pipes_counts_as_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str
+) -> None:
+    """Bytes written into pipes the contestant holds stay in the kernel until read: no mapping
+    and no file shows them, so the referee asks each pipe how much it holds."""
+    if level == "namespaces" and not NAMESPACES:
+        pytest.skip("no bubblewrap namespaces here")
+    root = tmp_path / "practicals"
+    write_practical(root, grader=MEMORY_GRADER)
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    small = grade(tmp_path, "def double(x):\n    return 2 * x\n", sandbox=level)
+    hidden = grade(tmp_path, IN_PIPES, sandbox=level)
+    assert small.passed and hidden.passed, (small.error, hidden.error)
+    extra = float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
+    assert 40 <= extra <= 70, extra
+
+
 @pytest.mark.parametrize("level", ["namespaces", "rlimits"])
 def test_a_cache_in_a_memfd_or_a_deleted_file_counts_as_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str

@@ -12,15 +12,17 @@ import fcntl
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_ISFIFO, S_ISREG
 from typing import Any
 
 from quiz.lab import channel
@@ -166,7 +168,8 @@ class Contestant:
         pids = self._tree()
         stored, file_systems = _stored_bytes(pids, self._scratch)
         arena = {_file_key(os.fstat(self.arena.fd))} if self.arena is not None else set()
-        held, counted = _held_files_bytes(pids, file_systems, arena)
+        channel_pipes = {_file_key(os.fstat(fd)) for fd in (self._request_fd, self._reply_fd)}
+        held, counted = _held_files_bytes(pids, file_systems, arena | channel_pipes)
         stored += held
         for pid in pids:
             status = _status_fields(pid)
@@ -488,8 +491,10 @@ def _held_files_bytes(
 ) -> tuple[int, set[tuple[str, int]]]:
     """Bytes of the files the tree holds open that no folder walk finds: memfds and deleted
     files (a cache written to one and read back with pread is memory no mapping shows), each
-    counted once and in full; and their keys, so their mappings are not counted again. Files on
-    ``counted_file_systems`` (counted whole already) and ``skip`` (the arena) stay out."""
+    counted once and in full, and the bytes queued in its pipes (up to 1 MiB each, 64 MiB in
+    all by default: a cache too); and the files' keys, so their mappings are not counted
+    again. Files on ``counted_file_systems`` (counted whole already) and ``skip`` (the arena,
+    the channel's pipes) stay out."""
     total = 0
     counted: set[tuple[str, int]] = set()
     for pid in pids:
@@ -505,7 +510,13 @@ def _held_files_bytes(
             except OSError:
                 continue
             key = _file_key(stat)
-            if not S_ISREG(stat.st_mode) or key in counted or key in skip:
+            if key in counted or key in skip:
+                continue
+            if S_ISFIFO(stat.st_mode) and target.startswith("pipe:"):
+                counted.add(key)
+                total += _queued_bytes(path)
+                continue
+            if not S_ISREG(stat.st_mode):
                 continue
             if key[0] in counted_file_systems:
                 continue
@@ -513,6 +524,22 @@ def _held_files_bytes(
                 counted.add(key)
                 total += stat.st_blocks * 512
     return total, counted
+
+
+def _queued_bytes(pipe_path: str) -> int:
+    """Bytes waiting in a pipe another process holds, read without taking them: its
+    /proc/<pid>/fd entry opened as a reader, and FIONREAD."""
+    try:
+        fd = os.open(pipe_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        queued = fcntl.ioctl(fd, termios.FIONREAD, struct.pack("i", 0))
+        return int(struct.unpack("i", queued)[0])
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
 
 
 def _private_bytes(
