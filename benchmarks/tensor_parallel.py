@@ -5,11 +5,11 @@
 
 Per grade, from the grade's own details: the speed-up at world size 2 over the unsplit model on
 one rank (median and 95 % CI, timed by the referee), the speed against the grader's own
-Megatron split (the check; 1.0 for the reference graded against itself), the time beyond a perfect split
-(t2 / (t1 / 2) - 1, from the same timings), the share of a forward pass spent in collectives (as
-counted by the driver inside the sandbox: reported, not verified), the bytes written per forward
-beyond the one-rank baseline (from /proc) and what each process holds beyond a bare rank (from
-/proc). Exit status 1 if a grade failed or could not run.
+Megatron split (the check; 1.0 for the reference graded against itself), the time beyond a
+perfect split (t2 / (t1 / 2) - 1, from the same timings), the share of a forward pass each rank
+waited in collectives and the collectives per forward with the bytes they carried (both from the
+referee's relay, which carries every collective), and what each rank holds beyond a bare rank
+(from /proc). Exit status 1 if a grade failed or could not run.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ def figures(result: LabResult) -> dict[str, Any]:
     """The figures of one grade, from its details (None where the grade stopped early)."""
     details = result.details
     speedup = details.get("speedup") or {}
-    reported = details.get("reported_by_contestant") or {}
     memory = details.get("memory_mb") or {}
     communication = details.get("communication") or {}
     return {
@@ -43,10 +42,11 @@ def figures(result: LabResult) -> dict[str, Any]:
         "t2_ms": _ms(speedup.get("candidate")),
         "beyond_perfect_split": details.get("overhead_beyond_perfect_split"),
         "vs_megatron": (details.get("vs_megatron") or {}).get("speedup"),
-        "collective_share_reported": reported.get("collective_share_of_forward"),
-        "comm_mb_per_forward": _mb(communication.get("bytes_per_forward")),
-        "held_mb": memory.get("held_per_process"),
-        "peak_mb": memory.get("peak_per_process"),
+        "collective_share": details.get("collectives_share_per_rank"),
+        "calls_per_forward": communication.get("calls_per_forward"),
+        "comm_mb_per_forward": _mb(communication.get("bytes_sent_per_forward")),
+        "held_mb": memory.get("held_per_rank"),
+        "peak_mb": memory.get("peak_per_rank"),
     }
 
 
@@ -62,10 +62,12 @@ def line(number: int, f: dict[str, Any]) -> str:
         parts.append(f"beyond a perfect split {f['beyond_perfect_split']:+.0%}")
     if f["vs_megatron"] is not None:
         parts.append(f"{f['vs_megatron']:.2f}x as fast as Megatron's split")
-    if f["collective_share_reported"] is not None:
-        parts.append(f"collectives {f['collective_share_reported']:.0%} of a forward (reported)")
-    if f["comm_mb_per_forward"] is not None:
-        parts.append(f"{f['comm_mb_per_forward']:.2f} MB written per forward")
+    if f["collective_share"]:
+        shares = "/".join(f"{s:.0%}" for s in f["collective_share"])
+        parts.append(f"ranks waited in collectives {shares} of a forward")
+    if f["calls_per_forward"] is not None:
+        calls = ", ".join(f"{op} {n:g}" for op, n in f["calls_per_forward"].items())
+        parts.append(f"per forward: {calls or 'no collectives'}, {f['comm_mb_per_forward']:.2f} MB")
     if f["held_mb"]:
         parts.append(f"held per rank {_ranks(f['held_mb'])} MB, peak {_ranks(f['peak_mb'])} MB")
     return "; ".join(parts)

@@ -1,26 +1,24 @@
-"""Grades tensor-parallel: the submission runs as a group of 2 ranks (one sandboxed contestant
-whose driver starts the rank processes); the baseline runs the unsplit model as one rank, and
-the reference (Megatron's split, trusted) runs as 2 ranks in a contestant of its own.
+"""Grades tensor-parallel: the submission runs as 2 ranks, each a sandboxed contestant of its
+own; the baseline runs the unsplit model as 1 rank, and the reference (Megatron's split, trusted)
+runs as 2 ranks of its own.
 
-What the referee verifies itself (from the channel and /proc, not from anything the submission
-reports): the logits against the unsplit baseline on fresh inputs; the resident memory every
-process of the group holds beyond a bare rank; the bytes the group writes per forward pass
-(socket traffic included) beyond what the one-rank baseline writes; the latency against the
-Megatron split and (a figure) against the unsplit model on one rank, timed from the referee,
-interleaved, and against the unsplit model on 1 rank when Megatron's split shows the machine
-can give a speed-up in this run. What it only reports: the collective calls and the time spent
-in them, as counted by the driver inside the contestant.
+The ranks cannot reach each other; their process group is the referee (``quiz.lab.rank_group``),
+which computes every collective once all ranks have called it. So everything graded is measured
+here, not reported by the submission: the logits against the unsplit baseline on fresh inputs;
+the collective calls per forward pass and the bytes they carry, counted by the relay; the memory
+each rank's processes hold beyond a bare rank, read from /proc; the latency against the Megatron
+split (the check) and against the unsplit model on one rank (graded when Megatron's split shows
+this machine can give a speed-up in this run), timed from the referee, interleaved; and the
+share of a forward pass the ranks spent waiting in collectives, timed by the relay.
 """
 
 from __future__ import annotations
 
 import random
-import statistics
 from typing import Any
 
 import torch
 from tp_model import CONFIG, TIMED_SHAPE, WORLD_SIZE, random_tokens, replicated_bytes, sharded_bytes
-from tp_probe import ProcessSample, reset_peaks, sample_tree
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
 from quiz.lab.harness import speedup_check
@@ -40,47 +38,39 @@ def grade(ctx: GradeContext) -> list[Check]:
     rng = random.Random(ctx.seed)
     weight_seed = rng.getrandbits(31)
     ctx.log(
-        f"starting the unsplit model as 1 gloo rank, Megatron's split as {WORLD_SIZE} and your "
-        f"submission as {WORLD_SIZE}"
+        f"starting the unsplit model as 1 rank, Megatron's split as {WORLD_SIZE} and your "
+        f"submission as {WORLD_SIZE}, each rank in a sandbox of its own"
     )
-    base = ctx.start_contestant(DRIVER, solution="baseline.py", init={"world_size": 1})
-    split = ctx.start_contestant(
-        DRIVER,
-        solution="reference.py",
-        init={"world_size": WORLD_SIZE},
-        role="megatron",
-        cores=WORLD_SIZE,
-    )
-    cand = ctx.start_contestant(DRIVER, init={"world_size": WORLD_SIZE}, cores=WORLD_SIZE)
+    base = ctx.start_rank_group(DRIVER, 1, solution="baseline.py")
+    split = ctx.start_rank_group(DRIVER, WORLD_SIZE, solution="reference.py", role="megatron")
+    cand = ctx.start_rank_group(DRIVER, WORLD_SIZE)
     try:
         base.wait_started()
-        # A rank with torch imported and gloo started, before any weights: what "bare" means.
-        bare = max(s.rss for s in sample_tree(base.pid).values())
+        # A rank with torch imported and its process group joined, before any weights.
+        bare = base.memory()[0].rss
         base.call("load", weight_seed)
         split.call("load", weight_seed)
     except SubmissionError as err:
-        message = (
-            "the grader's own one-rank gloo group failed, so this machine cannot run the "
-            f"practical: {err}"
-        )
-        return [Check("gloo starts", False, message=message)]
+        message = f"the grader's own ranks failed, so this machine cannot run the practical: {err}"
+        return [Check("the grader's ranks start", False, message=message)]
     try:
         cand.call("load", weight_seed)
+        held = [m.rss - bare for m in cand.memory()]
     except SubmissionError as err:
         return [Check("ranks start and shard the model", False, message=str(err))]
-    held = {pid: s.rss - bare for pid, s in sample_tree(cand.pid).items()}
     outputs = _outputs_check(ctx, base, cand, rng)
     if not outputs.passed:
-        return [outputs, hold_check(held, {})]
-    communication = _communication_check(ctx, base, cand, rng)
-    reset_peaks(cand.pid)
+        return [outputs, hold_check(held, [])]
+    communication = _communication_check(ctx, cand, rng)
+    settled = [m.rss - bare for m in cand.memory()]
+    cand.reset_peak()
     speed = _speed_checks(ctx, base, split, cand)
-    peaks = {pid: s.peak_rss - bare for pid, s in sample_tree(cand.pid).items()}
-    _report_collectives(ctx, cand)
+    peaks = [m.peak_rss - bare for m in cand.memory()]
     ctx.details["memory_mb"] = {
         "bare_rank": round(bare / MB, 1),
-        "held_per_process": sorted((round(b / MB, 1) for b in held.values()), reverse=True),
-        "peak_per_process": sorted((round(b / MB, 1) for b in peaks.values()), reverse=True),
+        "held_per_rank": [round(b / MB, 1) for b in held],
+        "after_forwards_per_rank": [round(b / MB, 1) for b in settled],
+        "peak_per_rank": [round(b / MB, 1) for b in peaks],
         "split_weights": round(sharded_bytes() / MB, 1),
         "whole_on_every_rank": round(replicated_bytes() / MB, 1),
     }
@@ -121,15 +111,15 @@ def logits_mismatch(expected: torch.Tensor, actual: Any) -> str:
     return ""
 
 
-def hold_check(held: dict[int, int], peaks: dict[int, int]) -> Check:
-    """Every process of the group holds at most its share of the split weights, plus the
-    whole embedding and head, with 20 % slack (40 % at its peak during the timed forwards: the
-    reference peaked at +34 % once in CI; gathering one layer's weights to run it is +50 %)."""
+def hold_check(held: list[int], peaks: list[int]) -> Check:
+    """Every rank holds at most its share of the split weights, plus the whole embedding and
+    head, with 20 % slack (40 % at its peak during the timed forwards: the reference peaked at
+    +34 % once in CI; gathering one layer's weights to run it is +50 %)."""
     share = sharded_bytes() / WORLD_SIZE
     allowed, allowed_peak = replicated_bytes() + 1.2 * share, replicated_bytes() + 1.4 * share
-    most = max(held.values())
-    most_peak = max(peaks.values(), default=0)
-    holdings = ", ".join(f"{b / MB:.0f}" for b in sorted(held.values(), reverse=True) if b > MB)
+    most = max(held)
+    most_peak = max(peaks, default=0)
+    holdings = ", ".join(f"{b / MB:.0f}" for b in held)
     name = "each rank holds 1/2 of the weights"
     facts = (
         f"the attention and MLP weights are {sharded_bytes() / MB:.0f} MB, so a rank should hold "
@@ -139,7 +129,7 @@ def hold_check(held: dict[int, int], peaks: dict[int, int]) -> Check:
     if most > allowed:
         fraction = max(0.0, most - replicated_bytes()) / sharded_bytes()
         message = (
-            f"the group's processes hold {holdings} MB beyond a bare rank (read from /proc), "
+            f"ranks 0..{len(held) - 1} hold {holdings} MB beyond a bare rank (read from /proc), "
             f"one of them about {fraction:.0%} of the split weights; {facts}. Keep only this "
             "rank's shard, as a copy: a slice is a view that keeps the whole matrix alive"
         )
@@ -155,50 +145,53 @@ def hold_check(held: dict[int, int], peaks: dict[int, int]) -> Check:
     return Check(name, True, round(most / MB), round(allowed / MB), "MB", message)
 
 
-def _communication_check(ctx: GradeContext, base: Any, cand: Any, rng: random.Random) -> Check:
-    ctx.log(f"measuring the bytes {COMM_FORWARDS} forward passes write, from /proc")
-    per_forward = []
-    for contestant in (base, cand):
-        before = sample_tree(contestant.pid)
-        for _ in range(COMM_FORWARDS):
-            contestant.call("forward", random_tokens(rng.getrandbits(63), *TIMED_SHAPE))
-        per_forward.append(_written(before, sample_tree(contestant.pid)) / COMM_FORWARDS)
-    check = communication_check(per_forward[1] - per_forward[0])
-    ctx.details["communication"] = {"bytes_per_forward": per_forward[1] - per_forward[0]}
-    return check
+def _communication_check(ctx: GradeContext, cand: Any, rng: random.Random) -> Check:
+    ctx.log(f"counting the collectives of {COMM_FORWARDS} forward passes")
+    cand.take_stats()
+    for _ in range(COMM_FORWARDS):
+        cand.call("forward", random_tokens(rng.getrandbits(63), *TIMED_SHAPE))
+    stats = cand.take_stats()
+    calls = {op: n / COMM_FORWARDS for op, n in sorted(stats.calls.items())}
+    sent = stats.bytes_in / COMM_FORWARDS
+    ctx.details["communication"] = {"calls_per_forward": calls, "bytes_sent_per_forward": sent}
+    return communication_check(calls, sent)
 
 
-def all_reduce_bytes() -> int:
-    """Bytes a ring all-reduce of one [batch, seq, d_model] fp32 activation writes, all ranks
-    together: 2 (p - 1) times the tensor."""
+def activation_bytes() -> int:
+    """fp32 bytes of one [batch, seq, d_model] activation of a timed forward pass: what each rank
+    sends to one Megatron all-reduce."""
     batch, length = TIMED_SHAPE
-    return 2 * (WORLD_SIZE - 1) * batch * length * CONFIG.d_model * 4
+    return batch * length * CONFIG.d_model * 4
 
 
-def communication_check(bytes_per_forward: float) -> Check:
-    """At most Megatron's two activation all-reduces per layer (with 25 % slack)."""
+def communication_check(calls: dict[str, float], sent_per_forward: float) -> Check:
+    """At most Megatron's collectives: two activation all-reduces per layer, and no more bytes
+    than they carry (25 % slack)."""
     megatron = 2 * CONFIG.n_layers
-    equivalent = bytes_per_forward / all_reduce_bytes()
-    name = "all-reduces per forward pass"
+    megatron_bytes = megatron * WORLD_SIZE * activation_bytes()
+    total = sum(calls.values())
+    listed = ", ".join(f"{op} {n:g}" for op, n in calls.items()) or "none"
+    name = "collectives per forward pass"
     measured = (
-        f"{bytes_per_forward / MB:.2f} MB written per forward pass beyond the one-rank "
-        f"baseline (read from /proc), {equivalent:.1f}x an all-reduce of the activations "
-        f"([{TIMED_SHAPE[0]}, {TIMED_SHAPE[1]}, {CONFIG.d_model}] fp32, {all_reduce_bytes() / MB:.2f} MB on the wire)"
+        f"{total:g} collective calls per forward pass ({listed}) carrying "
+        f"{sent_per_forward / MB:.2f} MB from the ranks, counted by the referee, which relays "
+        f"every collective; Megatron's split makes {megatron} all-reduces of the "
+        f"[{TIMED_SHAPE[0]}, {TIMED_SHAPE[1]}, {CONFIG.d_model}] fp32 activations "
+        f"({megatron_bytes / MB:.2f} MB)"
     )
-    if equivalent > 1.25 * megatron:
+    if total > megatron:
         message = (
-            f"{measured}; {CONFIG.n_layers} layers need only {megatron}: which of your "
-            "linears really need their output summed across ranks?"
+            f"{measured}; {CONFIG.n_layers} layers need only {megatron}: which of your linears "
+            "really need their output summed across ranks?"
         )
-        return Check(name, False, round(equivalent, 2), megatron, "all-reduces", message)
-    return Check(name, True, round(equivalent, 2), megatron, "all-reduces", measured)
-
-
-def _written(before: dict[int, ProcessSample], after: dict[int, ProcessSample]) -> int:
-    """Bytes the tree wrote between two samples (processes that started meanwhile count all)."""
-    return sum(
-        s.written - (before[pid].written if pid in before else 0) for pid, s in after.items()
-    )
+        return Check(name, False, total, megatron, "calls", message)
+    if sent_per_forward > 1.25 * megatron_bytes:
+        message = (
+            f"{measured}; yours carry {sent_per_forward / megatron_bytes:.1f}x those bytes: "
+            "send activations, not weights, and only the partial sums that need adding"
+        )
+        return Check(name, False, total, megatron, "calls", message)
+    return Check(name, True, total, megatron, "calls", measured)
 
 
 def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> list[Check]:
@@ -220,7 +213,8 @@ def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> list[C
         if problem:
             raise AssertionError(problem)
 
-    before = sample_tree(cand.pid)
+    cpu_before = [rank.cpu_seconds() for rank in cand.ranks]
+    cand.take_stats()
     try:
         ctx.log(f"timing world size {WORLD_SIZE} against the unsplit model on 1 rank")
         vs_one = ctx.compare(
@@ -259,14 +253,16 @@ def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> list[C
         )
     except SubmissionError as err:
         return [Check(name, False, None, threshold, "x", str(err))]
-    after = sample_tree(cand.pid)
-    cpu = {pid: s.cpu_s - before.get(pid, s).cpu_s for pid, s in after.items()}
+    stats = cand.take_stats()
+    cpu = [rank.cpu_seconds() - before for rank, before in zip(cand.ranks, cpu_before, strict=True)]
+    waits = [s / stats.group_call_s for s in stats.waited_s] if stats.group_call_s else []
+    ctx.details["collectives_share_per_rank"] = [round(w, 3) for w in waits]
     ideal = vs_one.baseline.median_s / WORLD_SIZE
     ctx.details["speedup"] = vs_one.to_dict()
     ctx.details["vs_megatron"] = vs_split.to_dict()
     ctx.details["megatron_vs_one_rank"] = machine.to_dict()
     ctx.details["overhead_beyond_perfect_split"] = vs_one.candidate.median_s / ideal - 1
-    ctx.details["cpu_s_per_process"] = sorted((round(s, 2) for s in cpu.values()), reverse=True)
+    ctx.details["cpu_s_per_rank"] = [round(s, 2) for s in cpu]
     ctx.details["headline"] = {
         "name": over_one,
         "value": round(vs_one.speedup, 3),
@@ -280,6 +276,11 @@ def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> list[C
         f"{vs_one.candidate.median_s * 1e3:.0f} ms on {WORLD_SIZE})"
     )
     checks = [speedup_check(name, vs_split, threshold)]
+    if waits:
+        checks[0].message += (
+            f"; your ranks waited in collectives for {min(waits):.0%}-{max(waits):.0%} of a "
+            "forward pass (timed by the referee, which relays them)"
+        )
     if machine.ci_low >= wanted:
         over = speedup_check(over_one, vs_one, wanted)
         over.message += f"; Megatron's split got {machine.speedup:.2f}x here in the same run"
@@ -292,17 +293,3 @@ def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> list[C
             f"grades it (at least {wanted:g}x)"
         )
     return checks
-
-
-def _report_collectives(ctx: GradeContext, cand: Any) -> None:
-    """What the driver counted inside the contestant: reported, not verified."""
-    try:
-        stats = cand.call("collective_stats")
-    except SubmissionError:
-        return
-    shares = [s["collective_s"] / s["forward_s"] for s in stats if s.get("forward_s")]
-    calls = [sum(s["calls"].values()) / max(s["forwards"], 1) for s in stats]
-    ctx.details["reported_by_contestant"] = {
-        "collective_calls_per_forward": calls,
-        "collective_share_of_forward": statistics.mean(shares) if shares else None,
-    }

@@ -1,9 +1,10 @@
 """Tensor parallelism for the TinyLM: your solution.
 
-The grader runs this file in 2 rank processes that share a gloo process group (already
-initialised: use ``torch.distributed`` directly). On every rank it builds the unsplit model and
-calls ``shard_model(model, rank, world_size)``; the model is dropped afterwards, so whatever your
-module keeps is what the rank holds. Then every rank runs ``forward(tokens)`` on the same token
+The grader runs this file in 2 rank processes that share a ``torch.distributed`` process group
+(already initialised: use ``torch.distributed`` directly; the grader relays and counts every
+collective). On every rank it builds the unsplit model and calls ``shard_model(model, rank,
+world_size)``; the model is dropped afterwards, so whatever your module keeps is what the rank
+holds. Then every rank runs ``forward(tokens)`` on the same token
 ids ``[batch, seq]`` and rank 0's logits ``[batch, seq, vocab]`` must equal the unsplit model's.
 
 As written, every rank keeps and runs the whole model: correct, but no faster and no smaller.

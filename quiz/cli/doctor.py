@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from typing import Any
 
 from quiz import __version__
@@ -42,40 +40,33 @@ def torch_report() -> dict[str, Any]:
 
 
 def distributed_report() -> dict[str, Any]:
-    """The torch.distributed backends this torch build has, and whether gloo starts here."""
+    """The torch.distributed backends this torch build has, and whether the process group the
+    tensor-parallel practical's ranks use (the referee's, ``quiz.lab.collectives``) starts."""
     try:
         import torch.distributed as dist
     except ImportError as err:
-        return {"backends": [], "gloo": f"not importable: {err}"}
+        return {
+            "backends": [],
+            "group": f"cannot start: torch.distributed is not importable: {err}",
+        }
     if not dist.is_available():
-        return {"backends": [], "gloo": "this torch build has no torch.distributed"}
+        return {"backends": [], "group": "cannot start: this torch build has no torch.distributed"}
     found = {"gloo": dist.is_gloo_available(), "nccl": dist.is_nccl_available()}
     found["mpi"] = dist.is_mpi_available()
     backends = [name for name, present in found.items() if present]
-    if "gloo" not in backends:
-        return {"backends": backends, "gloo": "not built into this torch"}
-    return {"backends": backends, "gloo": _gloo_starts(dist)}
+    return {"backends": backends, "group": _referee_group_starts(dist)}
 
 
-def _gloo_starts(dist: Any) -> str:
-    """Start and stop a one-rank gloo group on the loopback interface, as the tensor-parallel
-    practical's ranks start theirs."""
-    previous = os.environ.get("GLOO_SOCKET_IFNAME")
-    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+def _referee_group_starts(dist: Any) -> str:
+    """Start and stop a one-rank group of the referee's backend, as a tensor-parallel rank does."""
+    from quiz.lab.collectives import init_rank
+
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            dist.init_process_group(
-                "gloo", init_method=f"file://{folder}/store", rank=0, world_size=1
-            )
-            dist.destroy_process_group()
+        init_rank(0, 1)
+        dist.destroy_process_group()
     except Exception as err:  # noqa: BLE001 - whatever stops it is the answer
         return f"cannot start: {err}"
-    finally:
-        if previous is None:
-            os.environ.pop("GLOO_SOCKET_IFNAME", None)
-        else:
-            os.environ["GLOO_SOCKET_IFNAME"] = previous
-    return "starts (one rank on the loopback interface)"
+    return "starts"
 
 
 def store_report(ctx: CliContext) -> dict[str, Any]:
@@ -142,7 +133,10 @@ def _backend_line(store: dict[str, Any]) -> str:
 
 def _distributed_line(report: dict[str, Any]) -> str:
     backends = ", ".join(report["backends"]) or "none"
-    return f"backends: {backends}; gloo {report['gloo']}"
+    return (
+        f"backends: {backends}; the referee's process group (tensor-parallel's ranks) "
+        f"{report['group']}"
+    )
 
 
 def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:

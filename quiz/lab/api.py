@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import torch
 
     from quiz.lab.harness import Comparison, Harness
+    from quiz.lab.rank_group import RankGroup
     from quiz.lab.referee import Contestant, ContestantOptions
 
 Phase = Literal["foundations", "core", "advanced"]
@@ -116,6 +117,7 @@ class GradeContext:
         cores: int | None = None,
         arena_bytes: int | None = None,
         pinned: bool = True,
+        threads: int | None = None,
     ) -> Contestant:
         """Start a sandboxed contestant running ``driver`` ("module:function", a public module)
         over the graded submission, or over the practical's trusted file ``solution``. It is
@@ -140,14 +142,43 @@ class GradeContext:
             cores=cores,
             arena_bytes=arena_bytes,
             pinned=pinned,
+            threads=threads,
         )
         self.contestants.append(contestant)
         return contestant
 
+    def start_rank_group(
+        self,
+        driver: str,
+        world_size: int,
+        *,
+        solution: str | None = None,
+        init: dict[str, Any] | None = None,
+        role: str = "candidate",
+    ) -> RankGroup:
+        """Start ``world_size`` contestants, each one rank of a ``torch.distributed`` group with
+        one torch thread, in a sandbox of its own (pinned to the grade's first ``world_size``
+        cores), their collectives relayed and counted by the referee (``quiz.lab.rank_group``).
+        The driver gets ``{"rank": r, "world_size": n, **init}``."""
+        from quiz.lab.rank_group import RankGroup
+
+        ranks = [
+            self.start_contestant(
+                driver,
+                solution=solution,
+                init={**(init or {}), "rank": rank, "world_size": world_size},
+                role=role if world_size == 1 else f"{role} rank {rank}",
+                cores=world_size,
+                threads=1,
+            )
+            for rank in range(world_size)
+        ]
+        return RankGroup(ranks)
+
     def compare(
         self,
-        baseline: Contestant,
-        candidate: Contestant,
+        baseline: Contestant | RankGroup,
+        candidate: Contestant | RankGroup,
         endpoint: str,
         make_inputs: Callable[[int], Any],
         *,
@@ -186,12 +217,12 @@ class GradeContext:
 
     def compare_trusted(
         self,
-        baseline: Contestant,
-        other: Contestant,
+        baseline: Contestant | RankGroup,
+        other: Contestant | RankGroup,
         endpoint: str,
         make_inputs: Callable[[int], Any],
         *,
-        candidate: Contestant,
+        candidate: Contestant | RankGroup,
         label: str = "",
         threshold: float | None = None,
         max_time_s: float | None = None,
@@ -214,12 +245,12 @@ class GradeContext:
 
     def _metered_compare(
         self,
-        first: Contestant,
-        second: Contestant,
+        first: Contestant | RankGroup,
+        second: Contestant | RankGroup,
         endpoint: str,
         make_inputs: Callable[[int], Any],
         *,
-        candidate: Contestant,
+        candidate: Contestant | RankGroup,
         threads: int,
         **options: Any,
     ) -> Comparison:
@@ -261,7 +292,7 @@ class _CpuMeter:
     # its calls is taken from the baseline's timed calls: only a few clock ticks are excused.
     _IDLE_GRACE_S = 0.05
 
-    def __init__(self, candidate: Contestant) -> None:
+    def __init__(self, candidate: Contestant | RankGroup) -> None:
         self._candidate = candidate
         self._pids = candidate.processes()
         self._reaped_s = candidate.reaped_cpu_seconds(self._pids)

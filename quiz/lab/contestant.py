@@ -8,7 +8,10 @@ data it replies with and what the referee measures from outside.
 Protocol: the first request is ``{"driver": "module:function", "init": ..., "threads": n,
 "memory_budget": bytes|None, "cuda": bool}``; the reply is ``{"ok": true, "endpoints": [...]}``
 or an error. Then each request ``{"call": name, "args": [...]}`` gets ``{"ok": true, "value": v}``
-or ``{"ok": false, "error": {...}}``. End of input ends the process.
+or ``{"ok": false, "error": {...}}``. During a call a driver may ask the referee something
+(``ask_referee``): it sends ``{"ask": question}`` instead of the reply and reads ``{"answer": v}``
+or ``{"refused": reason}``; a group of ranks runs its collectives this way. End of input ends the
+process.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ BOOT = (
     "from quiz.lab.contestant import main; sys.exit(main(sys.argv[2:]))"
 )
 _MAX_FRAMES = 12
+_CHANNEL: list[int] = []  # this process's request and reply pipes, once main() has them
 
 
 def main(argv: list[str]) -> int:
@@ -37,6 +41,7 @@ def main(argv: list[str]) -> int:
 
     forbid_affinity_changes()  # before any thread or any user code exists
     request_fd, reply_fd = int(argv[0]), int(argv[1])
+    _CHANNEL[:] = [request_fd, reply_fd]
     try:
         setup = channel.receive(request_fd)
     except channel.ChannelError:
@@ -89,6 +94,24 @@ def _start(setup: dict[str, Any], workdir: Path) -> dict[str, Callable[..., Any]
     endpoints["__kept__"] = _kept
     endpoints["__settle__"] = _settle
     return endpoints
+
+
+def ask_referee(question: Any) -> Any:
+    """Send ``question`` (plain data) to the referee in the middle of a call and return its
+    answer; RuntimeError with the referee's reason when it refuses. Only a referee that expects
+    questions in that call answers them (a group of ranks' collectives, ``quiz.lab.collectives``)."""
+    if not _CHANNEL:
+        raise RuntimeError("ask_referee() works only in a contestant process")
+    request_fd, reply_fd = _CHANNEL
+    channel.send(reply_fd, {"ask": question})
+    try:
+        answer = channel.receive(request_fd)
+    except channel.ChannelError as err:
+        raise RuntimeError(f"the referee did not answer: {err}") from None
+    if isinstance(answer, dict) and "answer" in answer:
+        return answer["answer"]
+    reason = answer.get("refused") if isinstance(answer, dict) else None
+    raise RuntimeError(str(reason or "the referee refused the question"))
 
 
 def _echo(*args: Any) -> Any:

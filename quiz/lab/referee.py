@@ -41,6 +41,10 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _SIGNALS = {int(s) for s in signal.Signals}
 
 
+class Refused(Exception):
+    """A contestant's question the referee will not answer, with the reason it is given."""
+
+
 @dataclass(frozen=True)
 class ProcessMemory:
     """Bytes held by a contestant's process tree, read from /proc by the referee."""
@@ -107,8 +111,17 @@ class Contestant:
         (serve-and-profile's inference server)."""
         return self._scratch / "work"
 
-    def call(self, endpoint: str, *args: Any, timeout_s: float | None = None) -> Any:
-        """Call ``endpoint(*args)`` in the contestant; its plain-data reply, or SubmissionError."""
+    def call(
+        self,
+        endpoint: str,
+        *args: Any,
+        timeout_s: float | None = None,
+        on_ask: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """Call ``endpoint(*args)`` in the contestant; its plain-data reply, or SubmissionError.
+        ``on_ask(question)`` answers what the contestant asks during the call (see
+        ``contestant.ask_referee``); it raises ``Refused`` to refuse one. Without it a question
+        is a malformed reply."""
         self.wait_started()
         if self.closed:
             raise SubmissionError(f"the {self.role} process has already stopped")
@@ -116,13 +129,21 @@ class Contestant:
         try:
             request = {"call": endpoint, "args": list(args)}
             channel.send(self._request_fd, request, self.arena, region=0)
-            reply = channel.receive(
-                self._reply_fd,
-                deadline=deadline,
-                max_payload=_MAX_REPLY_BYTES,
-                arena=self.arena,
-                region=1,
-            )
+            while True:
+                reply = channel.receive(
+                    self._reply_fd,
+                    deadline=deadline,
+                    max_payload=_MAX_REPLY_BYTES,
+                    arena=self.arena,
+                    region=1,
+                )
+                if on_ask is None or not (isinstance(reply, dict) and set(reply) == {"ask"}):
+                    break
+                try:
+                    answer = {"answer": on_ask(reply["ask"])}
+                except Refused as refusal:
+                    answer = {"refused": str(refusal)}
+                channel.send(self._request_fd, answer)
         except channel.ChannelTimeout:
             self.close()
             raise SubmissionError(
@@ -291,10 +312,11 @@ def start_contestant(
     cores: int | None = None,
     arena_bytes: int | None = None,
     pinned: bool = True,
+    threads: int | None = None,
 ) -> Contestant:
     """Copy the public files and ``solution`` into a fresh scratch folder and start a contestant
     there, pinned (unless ``pinned`` is False) to ``cores`` cores (default: the grade's thread
-    count), with a shared-memory
+    count), running ``threads`` torch threads (default: the grade's), with a shared-memory
     arena of ``arena_bytes`` for large tensors (see ``channel``). Returns at once (so several
     start side by side); the first call waits for its driver to have built the endpoints."""
     scratch = Path(tempfile.mkdtemp(prefix=f"{role}-", dir=options.scratch_root))
@@ -328,7 +350,7 @@ def start_contestant(
         scratch=workdir,
         hidden=(*options.hidden, options.scratch_root),
         needed=_needed_paths(),
-        threads=options.threads,
+        threads=threads or options.threads,
         cuda=options.cuda,
         cpu_seconds=options.cpu_seconds,
         level=options.sandbox_level,
@@ -364,7 +386,7 @@ def start_contestant(
     setup = {
         "driver": driver,
         "init": init,
-        "threads": options.threads,
+        "threads": threads or options.threads,
         "cuda": options.cuda,
         "memory_budget": options.memory_budget,
         "arena": None if arena is None else [arena.fd, arena.size],
