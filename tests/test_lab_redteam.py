@@ -348,3 +348,31 @@ def test_a_frame_nested_past_the_parser_stack_is_a_channel_error() -> None:
     depth = 100_000
     with pytest.raises(channel.ChannelError, match="nested too deeply"):
         channel.decode(b"[" * depth + b"]" * depth, bytearray())
+
+
+@pytest.mark.parametrize("level", ["namespaces", "rlimits"])
+def test_system_v_shared_memory_and_message_queues_are_refused(
+    outside: dict,  # noqa: F811
+    tmp_path: Path,
+    level: str,
+) -> None:
+    """A System V segment detached from every process, or a message queue, holds memory that no
+    process maps or holds open, so nothing the referee reads in /proc shows it: the contestant's
+    seccomp filter refuses creating either (EPERM), at both sandbox levels."""
+    if level == "namespaces" and not NAMESPACES:
+        pytest.skip("no bubblewrap namespaces here")
+    code = probe(
+        """
+        import ctypes, errno
+        libc = ctypes.CDLL(None, use_errno=True)
+        IPC_PRIVATE, IPC_CREAT = 0, 0o1000
+        if libc.shmget(IPC_PRIVATE, 64 * 2**20, IPC_CREAT | 0o600) != -1:
+            problems.append("shmget created a segment")
+        elif ctypes.get_errno() != errno.EPERM:
+            problems.append(f"shmget failed with errno {ctypes.get_errno()}, not EPERM")
+        if libc.msgget(IPC_PRIVATE, IPC_CREAT | 0o600) != -1:
+            problems.append("msgget created a queue")
+        """
+    )
+    result = grade(tmp_path, code, sandbox=level)
+    assert result.passed, (result.error, [c.message for c in result.checks])

@@ -37,9 +37,9 @@ _CHANNEL: list[int] = []  # this process's request and reply pipes, once main() 
 
 
 def main(argv: list[str]) -> int:
-    from quiz.lab.sandbox import forbid_affinity_changes
+    from quiz.lab.sandbox import refuse_syscalls
 
-    forbid_affinity_changes()  # before any thread or any user code exists
+    refuse_syscalls()  # before any thread or any user code exists
     request_fd, reply_fd = int(argv[0]), int(argv[1])
     _CHANNEL[:] = [request_fd, reply_fd]
     try:

@@ -335,33 +335,43 @@ def _drop_capabilities(libc: ctypes.CDLL) -> None:
 _BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_AND_K, _BPF_RET_K = 0x20, 0x15, 0x54, 0x06
 _SECCOMP_RET_ALLOW, _SECCOMP_RET_EPERM = 0x7FFF0000, 0x00050000 | 1
 _X32_SYSCALL_BIT = 0x40000000
-_SETAFFINITY = {"x86_64": (0xC000003E, 203), "aarch64": (0xC00000B7, 122)}
+# The system calls a contestant is refused: sched_setaffinity (it stays on the cores it was
+# pinned to), shmget and msgget (System V shared memory and message queues outlive every
+# process that used them and hold memory the referee cannot read from outside).
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_REFUSED_SYSCALLS = {
+    "x86_64": {"sched_setaffinity": 203, "shmget": 29, "msgget": 68},
+    "aarch64": {"sched_setaffinity": 122, "shmget": 194, "msgget": 186},
+}
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 
 
-def forbid_affinity_changes() -> bool:
+def refuse_syscalls() -> bool:
     """Install a seccomp filter on the calling process (inherited by every thread and child it
-    starts later, and never removable) that refuses ``sched_setaffinity``: a contestant stays on
+    starts later, and never removable) that refuses ``sched_setaffinity`` (a contestant stays on
     the cores the referee pinned it to, so it cannot move its calls to an idler core than the
-    baseline gets. False where the architecture or kernel does not allow it."""
-    arch = _SETAFFINITY.get(platform.machine())
-    if arch is None:
+    baseline gets) and System V ``shmget`` and ``msgget`` (memory that no process holds, so
+    ``/proc`` cannot show it). False where the architecture or kernel does not allow it."""
+    machine = platform.machine()
+    if machine not in _AUDIT_ARCH:
         return False
-    audit_arch, number = arch
     program = [
         (_BPF_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
-        (_BPF_JEQ_K, 1, 0, audit_arch),
+        (_BPF_JEQ_K, 1, 0, _AUDIT_ARCH[machine]),
         (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM),
         (_BPF_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
-        (_BPF_JEQ_K, 0, 1, number),
-        (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM),
-        (_BPF_AND_K, 0, 0, _X32_SYSCALL_BIT),
-        (_BPF_JEQ_K, 0, 1, 0),
-        (_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
-        (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM),
     ]
-    if platform.machine() != "x86_64":
-        program = program[:6] + [(_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW)]
+    for number in _REFUSED_SYSCALLS[machine].values():
+        program += [(_BPF_JEQ_K, 0, 1, number), (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM)]
+    if machine == "x86_64":  # x32 numbers are the same calls with a high bit set: refused
+        program += [
+            (_BPF_AND_K, 0, 0, _X32_SYSCALL_BIT),
+            (_BPF_JEQ_K, 0, 1, 0),
+            (_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
+            (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM),
+        ]
+    else:
+        program.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
     filters = b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
     buffer = ctypes.create_string_buffer(filters, len(filters))
 
