@@ -156,6 +156,22 @@ def double(x):
 """
 
 
+IN_SOCKETS = """
+import socket
+
+_PAIRS = []
+for _ in range(104):  # 13 MiB queued in socket pairs, 128 KiB each, read back only when needed
+    sender, receiver = socket.socketpair()
+    for _ in range(2):
+        sender.sendall(bytes(range(256)) * 256)
+    _PAIRS.append((sender, receiver))
+
+
+def double(x):
+    return 2 * x
+"""
+
+
 @pytest.mark.parametrize("level", ["namespaces", "rlimits"])
 @pytest.mark.parametrize(
     ("cheat", "held_mib"),
@@ -164,14 +180,15 @@ def double(x):
         pytest.param(IN_A_DELETED_FILE, 96, id="deleted-file"),
         pytest.param(MAPPED_MEMFD, 96, id="mapped-memfd-once"),
         pytest.param(IN_PIPES, 48, id="pipes"),
+        pytest.param(IN_SOCKETS, 13, id="sockets"),
     ],
 )
 def test_a_cache_no_mapping_or_folder_shows_counts_as_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str, cheat: str, held_mib: int
 ) -> None:
     """A cache held in a memfd or an unlinked file (written and read with file calls), or queued
-    in pipes: no folder walk finds it and no mapping shows it, so the referee counts the files
-    the tree holds open and asks each of its pipes how much it holds."""
+    in pipes or sockets: no folder walk finds it and no mapping shows it, so the referee counts
+    the files the tree holds open and asks each of its pipes and sockets how much it holds."""
     if level == "namespaces" and not NAMESPACES:
         pytest.skip("no bubblewrap namespaces here")
     root = tmp_path / "practicals"

@@ -8,6 +8,7 @@ whole process tree, never asked of it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import shutil
@@ -22,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
-from stat import S_ISFIFO, S_ISREG
+from stat import S_ISFIFO, S_ISREG, S_ISSOCK
 from typing import Any
 
 from quiz.lab import channel
@@ -39,6 +40,8 @@ _MAX_REPLY_BYTES = 4 << 30
 _LOG_TAIL = 20
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _SIGNALS = {int(s) for s in signal.Signals}
+_SYS_PIDFD_GETFD = 438  # the same number on x86_64 and aarch64 (asm-generic)
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class Refused(Exception):
@@ -513,11 +516,12 @@ def _held_files_bytes(
 ) -> tuple[int, set[tuple[str, int]]]:
     """Bytes of the files the tree holds open that no folder walk finds: memfds and deleted
     files (a cache written to one and read back with pread is memory no mapping shows), each
-    counted once and in full, and the bytes queued in its pipes (up to 1 MiB each, 64 MiB in
-    all by default: a cache too); and the files' keys, so their mappings are not counted
-    again. Files on ``counted_file_systems`` (counted whole already) and ``skip`` (the arena,
-    the channel's pipes) stay out."""
+    counted once and in full, the bytes queued in its pipes (up to 1 MiB each, 64 MiB in all
+    by default: a cache too) and in its sockets; and the files' keys, so their mappings are not
+    counted again. Files on ``counted_file_systems`` (counted whole already) and ``skip`` (the
+    arena, the channel's pipes) stay out."""
     total = 0
+    socket_in = socket_out = 0
     counted: set[tuple[str, int]] = set()
     for pid in pids:
         try:
@@ -538,6 +542,12 @@ def _held_files_bytes(
                 counted.add(key)
                 total += _queued_bytes(path)
                 continue
+            if S_ISSOCK(stat.st_mode):
+                counted.add(key)
+                received, sent = _socket_queues(pid, int(fd))
+                socket_in += received
+                socket_out += sent
+                continue
             if not S_ISREG(stat.st_mode):
                 continue
             if key[0] in counted_file_systems:
@@ -545,7 +555,10 @@ def _held_files_bytes(
             if target.startswith("/memfd:") or stat.st_nlink == 0:
                 counted.add(key)
                 total += stat.st_blocks * 512
-    return total, counted
+    # A byte sent from one of its sockets to another shows in both queues: count it once. What
+    # a socket it closed sent shows only in the receiver's queue (all of it for a stream; only
+    # the first datagram for a datagram socket).
+    return total + max(socket_in, socket_out), counted
 
 
 def _queued_bytes(pipe_path: str) -> int:
@@ -562,6 +575,33 @@ def _queued_bytes(pipe_path: str) -> int:
         return 0
     finally:
         os.close(fd)
+
+
+def _socket_queues(pid: int, fd: int) -> tuple[int, int]:
+    """(bytes waiting to be read, bytes sent and not yet read) of a socket a contestant process
+    holds: a duplicate of its descriptor (``pidfd_getfd``, Linux 5.6+; the referee, its
+    ancestor, may take it), then ``SIOCINQ`` and ``SIOCOUTQ``. (0, 0) where that is refused."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        return 0, 0
+    try:
+        duplicate = _LIBC.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
+    finally:
+        os.close(pidfd)
+    if duplicate < 0:
+        return 0, 0
+    queues = []
+    try:
+        for request in (termios.FIONREAD, termios.TIOCOUTQ):  # SIOCINQ, SIOCOUTQ
+            try:
+                raw = fcntl.ioctl(duplicate, request, struct.pack("i", 0))
+                queues.append(max(0, int(struct.unpack("i", raw)[0])))
+            except OSError:  # a listening socket, say
+                queues.append(0)
+    finally:
+        os.close(duplicate)
+    return queues[0], queues[1]
 
 
 def _private_bytes(
