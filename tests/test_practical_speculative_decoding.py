@@ -1,6 +1,7 @@
 """speculative-decoding: the models and cache behind it, the reference's exactness and call
-count, the driver, and (slow) reference, starter, controls and a baseline-sabotaging submission
-through the real runner, referee and sandboxed contestants."""
+count, the driver and the grader's remote target, and (slow) reference, starter, controls, a
+baseline-sabotaging submission and one that never calls the target it is given, through the
+real runner, referee and sandboxed contestants."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ spec_models.greedy_generate = _slow_greedy
 
 @torch.inference_mode()
 def speculative_generate(target, draft, prompt, max_new_tokens, gamma=GAMMA):
-    if id(target.model) not in _HOOKED:
+    if hasattr(target, "model") and id(target.model) not in _HOOKED:
         target.model.norm.register_forward_pre_hook(_slow_unless_mine)
         _HOOKED.add(id(target.model))
     _MINE[0] = True
@@ -150,23 +151,56 @@ def test_reference_is_exact_and_calls_the_target_rarely(models) -> None:
         assert torch.equal(got, sm.greedy_generate(sm.CachedLM(target), prompt, n))
 
 
-def test_driver_counts_target_calls_and_checks_gamma(models) -> None:
-    reference = practical_module(PRACTICAL, "reference.py")
-    endpoints = sm.serve(reference, None)
+def test_the_grader_runs_and_counts_every_call_of_the_remote_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    target, draft = sm.build_models(seed=12345)  # not the workspace's weights
     prompt = random_prompt(sm.TARGET_CONFIG, 12, 3)
-    reply = endpoints["generate"](prompt)
-    target, _ = models
-    assert torch.equal(reply["tokens"], sm.greedy_generate(sm.CachedLM(target), prompt, 64))
-    assert 0 < reply["target_calls"] <= 32 and reply["gamma"] == 4
-    baseline = practical_module(PRACTICAL, "baseline.py")
-    assert sm.serve(baseline, None)["generate"](prompt)["target_calls"] == 64
+    want = sm.greedy_generate(sm.CachedLM(target), prompt, 64)
+    for name, most_calls in (("reference.py", 32), ("baseline.py", 64)):
+        server = grader.TargetServer(target)
+        monkeypatch.setattr(sm, "ask_referee", server.answer)
+        endpoints = sm.serve(practical_module(PRACTICAL, name), None)
+        endpoints["use_draft"](draft.state_dict())
+        reply = endpoints["generate_counted"](prompt)
+        assert torch.equal(reply["tokens"], want), name
+        assert 0 < server.lm.calls <= most_calls, (name, server.lm.calls)
+    local = sm.serve(practical_module(PRACTICAL, "reference.py"), None)["generate"](prompt)
+    workspace_target = sm.build_models()[0]
+    assert torch.equal(
+        local["tokens"], sm.greedy_generate(sm.CachedLM(workspace_target), prompt, 64)
+    )
+    assert not torch.equal(local["tokens"], want)  # the secret target decodes differently
 
     class BadGamma:
         GAMMA = 40
-        speculative_generate = reference.speculative_generate
+        speculative_generate = practical_module(PRACTICAL, "reference.py").speculative_generate
 
     with pytest.raises(ValueError, match="GAMMA"):
         sm.serve(BadGamma, None)
+
+
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        ({"forward": torch.tensor([1.5])}, "integers"),
+        ({"forward": torch.tensor([[1, 2]])}, "1-D"),
+        ({"forward": torch.tensor([256])}, "0..255"),
+        ({"forward": torch.zeros(513, dtype=torch.long)}, "at most 512"),
+        ({"rollback": 3}, "cannot roll back"),
+        ({"rollback": True}, "whole number"),
+        ({"forward": torch.tensor([1]), "extra": 1}, "only"),
+    ],
+)
+def test_the_remote_target_refuses_what_it_cannot_run(question: object, reason: str) -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    server = grader.TargetServer(sm.build_models()[0])
+    from quiz.lab.referee import Refused
+
+    with pytest.raises(Refused, match=reason):
+        server.answer(question)
+    assert server.lm.calls == 0
 
 
 def test_token_difference_names_the_first_wrong_token() -> None:
@@ -188,7 +222,7 @@ def test_reference_passes() -> None:
     assert result.error is None, result.error
     assert result.passed, [c for c in result.checks if not c.passed]
     spec = result.details["speculation"]
-    assert 0.5 <= spec["acceptance_rate_alpha"] <= 0.95
+    assert 0.5 <= spec["acceptance_rate_alpha"] <= 0.98  # secret weights: 0.72-0.94 over 30 seeds
     assert spec["tokens_per_target_call"] >= 2
 
 
@@ -227,3 +261,26 @@ def test_hooks_and_patches_do_not_reach_the_baseline(tmp_path: Path) -> None:
     assert "speed-up vs greedy" in failed_names(result), failed_checks(result)
     speed = next(c for c in result.checks if c.name == "speed-up vs greedy")
     assert speed.measured is not None and speed.measured < 1.2, speed.message
+
+
+# Never calls the target it is given: greedy decoding of the workspace's own target, built
+# locally. When the call count was taken in the contestant this made 0 target calls; the counted
+# target now has secret weights and runs in the grader, so the tokens are wrong instead.
+LOCAL_TARGET = """
+from spec_models import CachedLM, build_models, greedy_generate
+
+GAMMA = 4
+_TARGET = build_models()[0]
+
+
+def speculative_generate(target, draft, prompt, max_new_tokens, gamma=GAMMA):
+    return greedy_generate(CachedLM(_TARGET), prompt, max_new_tokens)
+"""
+
+
+@pytest.mark.slow
+def test_a_target_of_its_own_is_not_the_one_the_grader_counts(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(LOCAL_TARGET, encoding="utf-8")
+    result = grade_shipped(PRACTICAL, tmp_path, "path")
+    assert result.error is None, result.error
+    assert "identical to greedy decoding" in failed_names(result), failed_checks(result)

@@ -1,9 +1,12 @@
 """Grades greedy speculative decoding from the referee: your ``speculative_generate`` runs in a
-sandboxed contestant process, plain greedy decoding (the baseline) in another. Tokens are
-compared with greedy decoding done here on five seeded prompts; the speed-up is timed from here,
-interleaved, on fresh prompts. The number of target calls is counted in your process (by a hook
-the driver puts on the target) and reported beside Leviathan et al.'s expectation for the
-acceptance rate measured here."""
+sandboxed contestant process, plain greedy decoding (the baseline) in another.
+
+On five secret prompts, a target with secret weights runs here: your code gets a ``RemoteLM``
+whose every ``forward`` is run (and counted) by the grader, and a draft with that target's first
+block. Its tokens are compared with greedy decoding done here, and the target calls it made are
+the grader's own count, reported beside Leviathan et al.'s expectation for the acceptance rate
+measured here. The speed-up is timed from here, interleaved, on fresh prompts, with both models
+in your process (the workspace's weights)."""
 
 from __future__ import annotations
 
@@ -19,10 +22,11 @@ from spec_models import (
     build_models,
     greedy_generate,
 )
+from torch import nn
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
 from quiz.lab.harness import speedup_check
-from quiz.lab.referee import Contestant
+from quiz.lab.referee import Contestant, Refused
 
 PROMPTS = 5
 PROMPT_LENGTHS = (8, 32)
@@ -32,20 +36,25 @@ def grade(ctx: GradeContext) -> list[Check]:
     ctx.log("starting your speculative decoder and plain greedy decoding in separate processes")
     candidate = ctx.start_contestant("spec_models:serve")
     baseline = ctx.start_contestant("spec_models:serve", solution="baseline.py")
-    target, draft = build_models()
     rng = random.Random(ctx.seed)
+    target, draft = build_models(rng.getrandbits(31))  # secret weights
     prompts = [_prompt(rng.getrandbits(63)) for _ in range(PROMPTS)]
     expected = [greedy_generate(CachedLM(target), p, NEW_TOKENS) for p in prompts]
 
-    ctx.log(f"checking tokens on {PROMPTS} seeded prompts")
+    ctx.log(f"checking tokens and counting target calls on {PROMPTS} secret prompts")
     identical, first_bad, target_calls, gamma = 0, "", 0, 0
+    try:
+        candidate.call("use_draft", draft.state_dict())
+    except SubmissionError as err:
+        return [Check("identical to greedy decoding", False, message=str(err))]
     for i, (prompt, want) in enumerate(zip(prompts, expected, strict=True)):
-        reply = candidate.call("generate", prompt)
-        got, target_calls, gamma = (
-            reply["tokens"],
-            target_calls + reply["target_calls"],
-            reply["gamma"],
-        )
+        served = TargetServer(target)
+        try:
+            reply = candidate.call("generate_counted", prompt, on_ask=served.answer)
+        except SubmissionError as err:
+            return [Check("identical to greedy decoding", False, message=str(err))]
+        got, gamma = reply["tokens"], reply["gamma"]
+        target_calls += served.lm.calls
         problem = token_difference(got, want)
         if problem is None:
             identical += 1
@@ -78,7 +87,7 @@ def grade(ctx: GradeContext) -> list[Check]:
             round(target_calls / tokens, 3),
             ctx.thresholds["target_calls_per_token_max"],
             "calls/token",
-            f"{target_calls} target forward calls (counted in your process) for {tokens} tokens: "
+            f"{target_calls} target forward calls (run and counted by the grader) for {tokens} tokens: "
             f"{per_call:.2f} tokens per call; Leviathan et al. expect (1 - a^(g+1)) / (1 - a) = "
             f"{leviathan:.2f} for the acceptance rate a = {alpha:.2f} measured here and g = "
             f"{gamma}",
@@ -89,6 +98,39 @@ def grade(ctx: GradeContext) -> list[Check]:
     ctx.log("timing plain greedy vs speculative decoding, interleaved")
     checks.append(_speed_check(ctx, candidate, baseline, gamma))
     return checks
+
+
+class TargetServer:
+    """The secret target behind a contestant's ``RemoteLM`` for one generation: it runs each
+    forward pass the contestant asks for, with a KV cache here, and counts them."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.lm = CachedLM(model)
+
+    def answer(self, question: Any) -> Any:
+        if isinstance(question, dict) and set(question) == {"forward"}:
+            return self.lm.forward(self._tokens(question["forward"]))
+        if isinstance(question, dict) and set(question) == {"rollback"}:
+            length = question["rollback"]
+            if not isinstance(length, int) or isinstance(length, bool):
+                raise Refused("target.rollback takes a whole number of positions")
+            try:
+                self.lm.rollback(length)
+            except ValueError as err:
+                raise Refused(str(err)) from None
+            return None
+        raise Refused("the target answers forward(tokens) and rollback(length) only")
+
+    def _tokens(self, tokens: Any) -> torch.Tensor:
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 1 or tokens.numel() == 0:
+            raise Refused("target.forward takes a 1-D tensor of token ids")
+        if tokens.is_floating_point() or tokens.is_complex():
+            raise Refused("token ids must be integers")
+        if int(tokens.min()) < 0 or int(tokens.max()) >= TARGET_CONFIG.vocab_size:
+            raise Refused(f"token ids must lie in 0..{TARGET_CONFIG.vocab_size - 1}")
+        if self.lm.length + tokens.numel() > TARGET_CONFIG.max_seq_len:
+            raise Refused(f"the target's cache holds at most {TARGET_CONFIG.max_seq_len} positions")
+        return tokens.to(torch.long)
 
 
 def _prompt(seed: int) -> torch.Tensor:

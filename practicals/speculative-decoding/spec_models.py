@@ -15,6 +15,7 @@ per token (its embedding, head and Python overhead are not cut down with the blo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from quiz.lab.contestant import ask_referee
 from quiz.lab.tinylm import TinyLM, TinyLMConfig, draft_config
 
 TARGET_CONFIG = TinyLMConfig(
@@ -40,9 +42,10 @@ NEW_TOKENS = 64
 MAX_GAMMA = 16
 
 
-def build_models() -> tuple[TinyLM, TinyLM]:
-    """(target, draft), deterministic."""
-    target = TinyLM(TARGET_CONFIG)
+def build_models(seed: int = TARGET_CONFIG.seed) -> tuple[TinyLM, TinyLM]:
+    """(target, draft) with the weights drawn from ``seed`` (by default the ones your workspace
+    and the timed comparison use; the grader counts target calls on secret ones)."""
+    target = TinyLM(dataclasses.replace(TARGET_CONFIG, seed=seed))
     with torch.no_grad():
         for block in target.blocks[DRAFT_LAYERS:]:
             block.attn.o_proj.weight.mul_(EXTRA_BLOCK_SCALE)
@@ -116,13 +119,38 @@ def acceptance_rate(target: TinyLM, draft: TinyLM, prompt: Tensor, continuation:
     return float((picks == continuation).float().mean())
 
 
+class RemoteLM:
+    """The target while the grader counts its calls: ``CachedLM``'s interface (``forward``,
+    ``rollback``, ``length``), but the model, with weights drawn from a secret seed, and its KV
+    cache live in the grader's process, which runs every forward pass and counts it. Nothing in
+    this process can compute that target's logits, so every target call is one the grader sees."""
+
+    def __init__(self) -> None:
+        self.length = 0
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        logits = ask_referee({"forward": tokens.reshape(-1).to(torch.long)})
+        self.length += tokens.numel()
+        return logits
+
+    def rollback(self, length: int) -> None:
+        ask_referee({"rollback": int(length)})
+        self.length = int(length)
+
+
 def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     """The contestant's endpoints (run in the sandboxed contestant process, never in the
-    referee): ``generate(prompt)`` runs ``solution.speculative_generate`` with two fresh
-    ``CachedLM``s and returns the tokens and the number of target forward passes, counted by
-    a hook on the target's final norm, which every path to its logits runs. Batch-1 decoding
-    of a model this small is bound by per-op overhead, which extra threads only add to: one
-    thread."""
+    referee):
+
+    - ``generate(prompt)``: ``solution.speculative_generate`` with two fresh ``CachedLM``s of
+      the models above; the tokens (what the grader times);
+    - ``use_draft(state)``: keeps a draft with the weights ``state`` (the secret target's first
+      block, embedding and head);
+    - ``generate_counted(prompt)``: the same with a ``RemoteLM`` target (secret weights, in the
+      grader, which counts its calls) and a ``CachedLM`` of that draft.
+
+    Batch-1 decoding of a model this small is bound by per-op overhead, which extra threads only
+    add to: one thread."""
     torch.set_num_threads(1)
     speculate = getattr(solution, "speculative_generate", None)
     if not callable(speculate):
@@ -131,16 +159,21 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     if not isinstance(gamma, int) or not 1 <= gamma <= MAX_GAMMA:
         raise ValueError(f"GAMMA must be an int between 1 and {MAX_GAMMA}, not {gamma!r}")
     target, draft = build_models()
-    calls = [0]
-
-    def count(*_: Any) -> None:
-        calls[0] += 1
-
-    target.norm.register_forward_hook(count)
+    counted_draft: list[TinyLM] = []
 
     def generate(prompt: Tensor) -> dict[str, Any]:
-        calls[0] = 0
         tokens = speculate(CachedLM(target), CachedLM(draft), prompt, NEW_TOKENS, gamma)
-        return {"tokens": tokens, "target_calls": calls[0], "gamma": gamma}
+        return {"tokens": tokens, "gamma": gamma}
 
-    return {"generate": generate}
+    def use_draft(state: dict[str, Tensor]) -> None:
+        model = TinyLM(draft_config(TARGET_CONFIG, DRAFT_LAYERS))
+        model.load_state_dict(state)
+        counted_draft[:] = [model]
+
+    def generate_counted(prompt: Tensor) -> dict[str, Any]:
+        if not counted_draft:
+            raise RuntimeError("generate_counted before use_draft")
+        tokens = speculate(RemoteLM(), CachedLM(counted_draft[0]), prompt, NEW_TOKENS, gamma)
+        return {"tokens": tokens, "gamma": gamma}
+
+    return {"generate": generate, "use_draft": use_draft, "generate_counted": generate_counted}
