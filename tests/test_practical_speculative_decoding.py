@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from quiz.config import practicals_dir
+from quiz.lab.runner import LabResult
 from quiz.lab.tinylm import generate_full_recompute, random_prompt
 from tests.lab_fixtures import (
     failed_checks,
@@ -253,11 +254,17 @@ def test_control_fails_for_its_reason(name: str) -> None:
     assert CONTROL_FAILURES[name] in failed_names(result)
 
 
-@pytest.mark.slow
-def test_hooks_and_patches_do_not_reach_the_baseline(tmp_path: Path) -> None:
-    (tmp_path / "solution.py").write_text(SABOTAGE_THE_BASELINE, encoding="utf-8")
+def grade_submission(tmp_path: Path, code: str) -> LabResult:
+    """``code`` graded as the user's solution; it must be graded, not crash the lab."""
+    (tmp_path / "solution.py").write_text(code, encoding="utf-8")
     result = grade_shipped(PRACTICAL, tmp_path, "path")
     assert result.error is None, result.error
+    return result
+
+
+@pytest.mark.slow
+def test_hooks_and_patches_do_not_reach_the_baseline(tmp_path: Path) -> None:
+    result = grade_submission(tmp_path, SABOTAGE_THE_BASELINE)
     assert "speed-up vs greedy" in failed_names(result), failed_checks(result)
     speed = next(c for c in result.checks if c.name == "speed-up vs greedy")
     assert speed.measured is not None and speed.measured < 1.2, speed.message
@@ -280,7 +287,5 @@ def speculative_generate(target, draft, prompt, max_new_tokens, gamma=GAMMA):
 
 @pytest.mark.slow
 def test_a_target_of_its_own_is_not_the_one_the_grader_counts(tmp_path: Path) -> None:
-    (tmp_path / "solution.py").write_text(LOCAL_TARGET, encoding="utf-8")
-    result = grade_shipped(PRACTICAL, tmp_path, "path")
-    assert result.error is None, result.error
+    result = grade_submission(tmp_path, LOCAL_TARGET)
     assert "identical to greedy decoding" in failed_names(result), failed_checks(result)

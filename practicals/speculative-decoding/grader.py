@@ -45,21 +45,18 @@ def grade(ctx: GradeContext) -> list[Check]:
     identical, first_bad, target_calls, gamma = 0, "", 0, 0
     try:
         candidate.call("use_draft", draft.state_dict())
+        for i, (prompt, want) in enumerate(zip(prompts, expected, strict=True)):
+            served = TargetServer(target)
+            reply = candidate.call("generate_counted", prompt, on_ask=served.answer)
+            gamma = reply["gamma"]
+            target_calls += served.lm.calls
+            problem = token_difference(reply["tokens"], want)
+            if problem is None:
+                identical += 1
+            elif not first_bad:
+                first_bad = f"prompt {i + 1}: {problem}"
     except SubmissionError as err:
         return [Check("identical to greedy decoding", False, message=str(err))]
-    for i, (prompt, want) in enumerate(zip(prompts, expected, strict=True)):
-        served = TargetServer(target)
-        try:
-            reply = candidate.call("generate_counted", prompt, on_ask=served.answer)
-        except SubmissionError as err:
-            return [Check("identical to greedy decoding", False, message=str(err))]
-        got, gamma = reply["tokens"], reply["gamma"]
-        target_calls += served.lm.calls
-        problem = token_difference(got, want)
-        if problem is None:
-            identical += 1
-        elif not first_bad:
-            first_bad = f"prompt {i + 1}: {problem}"
     tokens = PROMPTS * NEW_TOKENS
     alpha = _mean_acceptance(target, draft, prompts, expected)
     per_call = tokens / target_calls if target_calls else float("inf")

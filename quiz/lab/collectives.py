@@ -72,7 +72,6 @@ class RefereeGroup(dist.ProcessGroup):
 
     def __init__(self, rank: int, world_size: int) -> None:
         super().__init__(rank, world_size)  # type: ignore[call-arg]
-        self._world_size = world_size
 
     def getBackendName(self) -> str:  # noqa: N802 - torch's name
         return BACKEND
@@ -117,7 +116,7 @@ class RefereeGroup(dist.ProcessGroup):
         return _Done(outputs)
 
     def reduce_scatter_single(self, output: torch.Tensor, input: torch.Tensor, opts: Any) -> _Done:
-        chunks = list(input.reshape(-1).chunk(self._world_size))
+        chunks = list(input.reshape(-1).chunk(self.size()))
         (result,) = self._ask("reduce_scatter", chunks, reduce=_reduce_op(opts))
         output.copy_(result.view_as(output))
         return _Done([output])

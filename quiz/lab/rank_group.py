@@ -57,7 +57,6 @@ class Relay:
         self.world_size = world_size
         self._lock = threading.Condition()
         self._asked: dict[int, dict[str, Any]] = {}
-        self._arrived: dict[int, float] = {}
         self._answers: dict[int, Any] = {}
         self._generation = 0
         self._left: set[int] = set()
@@ -69,7 +68,6 @@ class Relay:
         """A new call of the whole group: every rank is expected again."""
         with self._lock:
             self._asked.clear()
-            self._arrived.clear()
             self._left.clear()
             self._broken = ""
             self.refused.clear()
@@ -84,7 +82,6 @@ class Relay:
                 if self._broken:
                     raise Refused(self._broken)
                 self._asked[rank] = _validated(question, self.world_size)
-                self._arrived[rank] = asked_at
                 generation = self._generation
                 if len(self._asked) == self.world_size:
                     self._complete()
@@ -137,7 +134,6 @@ class Relay:
         self.stats.bytes_out += sum(_nbytes(a) for a in answers)
         self._answers = dict(enumerate(answers))
         self._asked.clear()
-        self._arrived.clear()
         self._generation += 1
         self._lock.notify_all()
 
@@ -238,10 +234,6 @@ class RankGroup:
     @property
     def world_size(self) -> int:
         return len(self.ranks)
-
-    @property
-    def closed(self) -> bool:
-        return any(rank.closed for rank in self.ranks)
 
     def wait_started(self) -> None:
         for rank in self.ranks:

@@ -569,10 +569,7 @@ def _queued_bytes(pipe_path: str) -> int:
     except OSError:
         return 0
     try:
-        queued = fcntl.ioctl(fd, termios.FIONREAD, struct.pack("i", 0))
-        return int(struct.unpack("i", queued)[0])
-    except OSError:
-        return 0
+        return _ioctl_count(fd, termios.FIONREAD)
     finally:
         os.close(fd)
 
@@ -591,17 +588,20 @@ def _socket_queues(pid: int, fd: int) -> tuple[int, int]:
         os.close(pidfd)
     if duplicate < 0:
         return 0, 0
-    queues = []
-    try:
-        for request in (termios.FIONREAD, termios.TIOCOUTQ):  # SIOCINQ, SIOCOUTQ
-            try:
-                raw = fcntl.ioctl(duplicate, request, struct.pack("i", 0))
-                queues.append(max(0, int(struct.unpack("i", raw)[0])))
-            except OSError:  # a listening socket, say
-                queues.append(0)
+    try:  # FIONREAD is SIOCINQ on a socket, TIOCOUTQ is SIOCOUTQ
+        return _ioctl_count(duplicate, termios.FIONREAD), _ioctl_count(duplicate, termios.TIOCOUTQ)
     finally:
         os.close(duplicate)
-    return queues[0], queues[1]
+
+
+def _ioctl_count(fd: int, request: int) -> int:
+    """The byte count ``request`` (FIONREAD, TIOCOUTQ) reports for ``fd``; 0 where the ioctl is
+    refused (a listening socket, say)."""
+    try:
+        raw = fcntl.ioctl(fd, request, struct.pack("i", 0))
+    except OSError:
+        return 0
+    return max(0, int(struct.unpack("i", raw)[0]))
 
 
 def _private_bytes(
