@@ -359,6 +359,68 @@ def test_helper_processes_started_during_timing_cannot_slow_the_baseline(
     assert "outside its calls" in (result.error or ""), result.error
 
 
+# Any process may call itself "bwrap" (prctl PR_SET_NAME); the referee once left processes of
+# that name out of the contestant's tree, as bubblewrap's own.
+DISGUISED_AS_BWRAP = """
+import ctypes
+
+
+def _disguise():
+    ctypes.CDLL(None).prctl(15, b"bwrap", 0, 0, 0)  # PR_SET_NAME
+"""
+
+HELD_IN_A_DISGUISED_CHILD = (
+    DISGUISED_AS_BWRAP
+    + """
+import os
+import time
+
+if os.fork() == 0:
+    _disguise()
+    _HELD = bytearray(os.urandom(1 << 20) * 96)
+    time.sleep(3600)
+    os._exit(0)
+
+
+def double(x):
+    return 2 * x
+"""
+)
+
+
+@pytest.mark.parametrize("level", ["namespaces", "rlimits"])
+def test_a_child_named_like_the_sandbox_still_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str
+) -> None:
+    """96 MiB held by a child that renamed itself "bwrap" (measured -54 MiB before: the fork
+    only made the parent's pages shared), and helpers with that name burning CPU while the
+    baseline is timed (seen as 0.0 CPU-s and passed): the sandbox's own processes are told by
+    their place in the tree, not by name."""
+    if level == "namespaces" and not NAMESPACES:
+        pytest.skip("no bubblewrap namespaces here")
+    root = tmp_path / "practicals"
+    write_practical(root, grader=MEMORY_GRADER)
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    small = grade(tmp_path, "def double(x):\n    return 2 * x\n", sandbox=level)
+    hidden = grade(tmp_path, HELD_IN_A_DISGUISED_CHILD, sandbox=level)
+    assert small.passed and hidden.passed, (small.error, hidden.error)
+    extra = float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
+    assert extra >= 80, extra
+
+    root = tmp_path / "timed"
+    folder = write_practical(root, grader=SPEED_GRADER, time_limit_s=120)
+    (folder / "toy_driver.py").write_text(SPEED_DRIVER)
+    (folder / "baseline.py").write_text(WORK.format(rounds=40))
+    disguised_helpers = HELPERS_STARTED_LATE.replace(
+        "            try:\n", "            try:\n                _disguise()\n"
+    )
+    assert disguised_helpers != HELPERS_STARTED_LATE
+    result = grade(tmp_path, WORK.format(rounds=40) + DISGUISED_AS_BWRAP + disguised_helpers,
+                   sandbox=level)  # fmt: skip
+    assert not result.passed, result.details.get("candidate_cpu")
+    assert "outside its calls" in (result.error or ""), result.error
+
+
 def test_a_frame_nested_past_the_parser_stack_is_a_channel_error() -> None:
     """JSON nested deeper than the parser's recursion limit raised RecursionError in the
     referee, reported as a grader bug instead of the contestant's broken reply."""

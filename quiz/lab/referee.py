@@ -102,6 +102,9 @@ class Contestant:
         self._started = False
         self.arena: channel.Arena | None = None
         self.cgroup: Path | None = None
+        # Processes of the sandbox itself above the contestant's own: bubblewrap and the PID
+        # namespace's init at the namespaces level, none at the rlimits level.
+        self.wrapper_depth = 0
 
     @property
     def pid(self) -> int:
@@ -263,22 +266,22 @@ class Contestant:
         raise SubmissionError(format_error(reply.get("error"), what))
 
     def _tree(self) -> list[int]:
-        """The contestant's processes (bubblewrap's own small processes left out)."""
+        """The contestant's processes, bubblewrap's own left out: those are told by their place
+        in the tree (the process the referee started and the PID namespace's init below it),
+        never by a name, which any process can give itself."""
         children: dict[int, list[int]] = {}
-        comm: dict[int, str] = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             fields = _stat_fields(int(entry))
             if fields:
                 children.setdefault(int(fields[1]), []).append(int(entry))
-                comm[int(entry)] = fields[-1]
-        found, stack = [], [self._proc.pid]
+        found, stack = [], [(self._proc.pid, 0)]
         while stack:
-            pid = stack.pop()
-            if comm.get(pid) != "bwrap":
+            pid, depth = stack.pop()
+            if depth >= self.wrapper_depth:
                 found.append(pid)
-            stack.extend(children.get(pid, []))
+            stack.extend((child, depth + 1) for child in children.get(pid, []))
         return found
 
     def _death_reason(self, detail: str) -> str:
@@ -386,6 +389,7 @@ def start_contestant(
     contestant = Contestant(role, proc, request_w, reply_r, log_path, scratch)
     contestant.arena = arena
     contestant.cgroup = confinement.cgroup
+    contestant.wrapper_depth = 2 if confinement.level == "namespaces" else 0
     setup = {
         "driver": driver,
         "init": init,
@@ -438,9 +442,7 @@ def _stat_fields(pid: int) -> list[str]:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return []
-    head, _, rest = raw.rpartition(")")
-    name = head.partition("(")[2]
-    return [*rest.split(), name]  # [state, ppid, ...] then comm last
+    return raw.rpartition(")")[2].split()  # [state, ppid, ...]: the name before it is free text
 
 
 def _status_fields(pid: int) -> dict[str, int]:
