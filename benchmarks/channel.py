@@ -4,6 +4,9 @@ workload still measures 2x when both sides are timed through it from the referee
 Starts real sandboxed contestants (the level `latency-quiz doctor` reports) on a throwaway
 practical folder, then prints
 - the echo round trip (request there, the same bytes back) for payloads from 4 KiB to 16 MiB;
+- a 32 MiB input there and a 32 MiB output back (fused-kernel's timed call, without the work),
+  copied through the shared-memory arena inside the call, and staged before the call and read
+  after it from a contestant that is stopped between calls (``frozen``);
 - a known 2x workload (the very same 480 rounds of tanh(y @ x) on 160x160 fp32, done twice by
   the baseline and once by the candidate, one thread each, both pinned to the same core as in a
   grade) timed interleaved through the channel: the speed-up, its 95 % CI and the channel's
@@ -84,7 +87,24 @@ def main() -> int:
         finally:
             candidate.close()
             baseline.close()
+        large_tensors(options, folder)
     return 0
+
+
+def large_tensors(options: ContestantOptions, folder: Path) -> None:
+    print("\n32 MiB there and 32 MiB back, no work (median of 15):")
+    x = torch.randn(2048, 4096)
+    harness = Harness(torch.device("cpu"), seed=1)
+    for frozen in (False, True):
+        contestant = start_contestant(options, "bench_driver:serve", role="candidate",
+                                      solution=folder / "candidate.py", arena_bytes=80 << 20,
+                                      frozen=frozen)  # fmt: skip
+        try:
+            seconds = harness.channel_overhead(contestant, "__echo__", lambda _seed: x, trials=15)
+        finally:
+            contestant.close()
+        how = "staged and read while stopped" if frozen else "copied through the arena"
+        print(f"  {how:>30}: {seconds * 1e3:7.3f} ms")
 
 
 def echo_table(contestant: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import os
@@ -13,9 +14,13 @@ import torch
 from quiz.lab import channel
 
 
+def payload_of(chunks: list[memoryview]) -> bytearray:
+    return bytearray(b"".join(bytes(c) for c in chunks))
+
+
 def roundtrip(value: object) -> object:
-    header, chunks = channel.encode(value)
-    return channel.decode(header, bytearray(b"".join(bytes(c) for c in chunks)))
+    encoded = channel.encode(value)
+    return channel.decode(encoded.header, payload_of(encoded.chunks))
 
 
 def test_plain_values_and_every_dtype_cross_exactly() -> None:
@@ -102,16 +107,13 @@ def test_frames_cross_a_pipe_and_a_closed_pipe_or_timeout_is_an_error() -> None:
     os.close(read)
 
 
-def payload_of(chunks: list[memoryview]) -> bytearray:
-    return bytearray(b"".join(bytes(c) for c in chunks))
-
-
 def test_large_tensors_cross_in_the_arena_and_the_referee_gets_its_own_copy() -> None:
     arena = channel.Arena.create(8 << 20)
     try:
         big = torch.randn(1 << 19)  # 2 MiB: through the arena
         small = torch.randn(16)  # through the pipe's payload
-        header, chunks = channel.encode({"big": big, "small": small}, arena, region=1)
+        encoded = channel.encode({"big": big, "small": small}, arena, region=1)
+        header, chunks = encoded.header, encoded.chunks
         assert b'"m"' in header and sum(c.nbytes for c in chunks) == small.nbytes
         out = channel.decode(header, payload_of(chunks), arena, region=1)
         assert isinstance(out, dict)
@@ -138,9 +140,10 @@ def test_a_reply_pointing_outside_the_reply_half_or_a_tensor_too_big_for_it_is_h
         with pytest.raises(channel.ChannelError):
             channel.decode(without_arena, bytearray())
         too_big = torch.randn(2 << 20)  # 8 MiB: not in a 4 MiB half, so through the pipe
-        header, chunks = channel.encode(too_big, arena, region=0)
-        assert b'"t"' in header
-        torch.testing.assert_close(channel.decode(header, payload_of(chunks)), too_big)
+        encoded = channel.encode(too_big, arena, region=0)
+        assert b'"t"' in encoded.header
+        decoded = channel.decode(encoded.header, payload_of(encoded.chunks))
+        torch.testing.assert_close(decoded, too_big)
     finally:
         arena.close()
 
@@ -161,8 +164,29 @@ def test_encoding_leaves_no_garbage_cycle_holding_the_tensors() -> None:
     gc.collect()
     gc.disable()
     try:
-        header, chunks = channel.encode({"x": [torch.ones(1000), torch.zeros(3, 4)]})
-        del header, chunks
+        encoded = channel.encode({"x": [torch.ones(1000), torch.zeros(3, 4)]})
+        del encoded
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_tensors_sent_by_address_are_read_through_the_given_reader_within_a_budget() -> None:
+    """What a contestant stopped on its reply sends: addresses, read by the referee."""
+    x = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    strided = torch.arange(20, dtype=torch.int64)[::2]
+    encoded = channel.encode({"x": x, "s": strided, "e": torch.empty(0, 3)}, by_address=True)
+    assert b'"a"' in encoded.header and not encoded.chunks and len(encoded.held) == 3
+    reads: list[tuple[int, int]] = []
+
+    def read_memory(address: int, nbytes: int) -> bytearray:
+        reads.append((address, nbytes))
+        return bytearray(ctypes.string_at(address, nbytes))
+
+    out = channel.decode(encoded.header, bytearray(), read_memory=read_memory, max_bytes=1 << 20)
+    assert torch.equal(out["x"], x) and torch.equal(out["s"], strided)
+    assert out["e"].shape == (0, 3) and reads[0] == (x.data_ptr(), x.nbytes)
+    with pytest.raises(channel.ChannelError, match="malformed"):  # never without a reader
+        channel.decode(encoded.header, bytearray())
+    with pytest.raises(channel.ChannelError, match="over the reply limit"):
+        channel.decode(encoded.header, bytearray(), read_memory=read_memory, max_bytes=64)

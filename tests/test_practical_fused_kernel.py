@@ -111,15 +111,12 @@ def test_reference_passes_with_a_cold_build() -> None:
     build = next(c for c in result.checks if c.name.startswith("build time"))
     assert isinstance(build.measured, float) and build.measured <= 120
     assert result.duration_s < 60 + build.measured
-    speed = [c for c in result.checks if c.unit == "x"]
-    assert all(c.passed for c in result.checks if c not in speed), failed_checks(result)
-    assert speed and all(c.passed or c.inconclusive for c in speed), failed_checks(result)
-    if not all(c.passed for c in speed):
-        # Still open (issue 9): the 32 MiB output crosses the channel inside the timed call
-        # (about 70 % of an eager call), which dilutes the speed-up. Since contestants are
-        # pinned to one core the reference has passed every grade seen here (1.75-2.12x idle,
-        # 5/5 with a core busy), but a noisy machine can still leave it inconclusive.
-        pytest.xfail(f"speed-up inconclusive through the channel: {failed_checks(result)}")
+    assert result.passed, failed_checks(result)
+    # Inputs are staged and the output read while the contestants are stopped, so the channel
+    # is a pipe round trip and a stop and start: 1.4-1.7 % of an eager call here (it was 37 %
+    # when both 32 MB tensors were copied inside the timed call).
+    comparison = result.details["comparisons"][0]
+    assert comparison["channel_overhead_share"] <= 0.03, comparison
 
 
 @pytest.mark.slow

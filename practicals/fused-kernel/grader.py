@@ -2,9 +2,11 @@
 contestant process, the eager composition (the baseline) in another. Correctness is checked
 here against the eager composition on odd shapes and strided inputs, the build is timed from
 here, and the speed-up is timed from here, interleaved: on the CPU each timed request brings a
-fresh input and weight drawn here (in shared memory, so the channel costs a copy, not a pipe);
-on a GPU a fresh weight for one of a few large inputs both processes drew at start. The whole
-output comes back and is compared with the baseline's."""
+fresh input and weight drawn here, staged in shared memory while both processes are stopped
+(``frozen`` contestants), and the whole output is read from the process's memory once it has
+been stopped again on its reply, so no copy of 32 MB lies inside the timed call; on a GPU a
+fresh weight for one of a few large inputs both processes drew at start. The output is compared
+with the baseline's on every trial."""
 
 from __future__ import annotations
 
@@ -30,9 +32,9 @@ from quiz.lab.referee import Contestant
 Case = dict[str, Any]
 # How long past the build threshold the grader waits before it stops a build.
 BUILD_GRACE_S = 30.0
-# Shared memory per contestant on the CPU: room for an input in the request half and for an
-# input and an output in the reply half (the channel-overhead probe echoes both back).
-CPU_ARENA_BYTES = 4 * CPU_SHAPE[0] * CPU_SHAPE[1] * 4 + (1 << 20)
+# Shared memory per contestant on the CPU: the request half holds one timed input (or the
+# output the channel-overhead probe hands back); replies go by address, not through it.
+CPU_ARENA_BYTES = 2 * (CPU_SHAPE[0] * CPU_SHAPE[1] * 4 + (1 << 20))
 
 
 def grade(ctx: GradeContext) -> list[Check]:
@@ -41,9 +43,10 @@ def grade(ctx: GradeContext) -> list[Check]:
     init = {"device": ctx.device.type, "dtype": str(dtype).removeprefix("torch.")}
     ctx.log("starting your kernel and the eager composition in separate processes")
     arena = None if cuda else CPU_ARENA_BYTES
-    candidate = ctx.start_contestant("rmsnorm_ops:serve", init=init, arena_bytes=arena)
+    staged = {"arena_bytes": arena, "frozen": not cuda}
+    candidate = ctx.start_contestant("rmsnorm_ops:serve", init=init, **staged)
     baseline = ctx.start_contestant(
-        "rmsnorm_ops:serve", solution="baseline.py", init=init, arena_bytes=arena
+        "rmsnorm_ops:serve", solution="baseline.py", init=init, **staged
     )
     candidate.wait_started()
     build_max = ctx.thresholds["build_s_max"]

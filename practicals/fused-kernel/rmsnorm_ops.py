@@ -52,7 +52,7 @@ def tolerance(dtype: torch.dtype) -> dict[str, float]:
 def timed_inputs(shape: tuple[int, int], device: torch.device, dtype: torch.dtype) -> list[Tensor]:
     """On a GPU, the large inputs the timed trials cycle through (drawn once per process, before
     any trial; each trial brings a fresh weight): shipping a fresh input to the GPU would cost
-    more than the kernel. On the CPU every timed request brings a fresh input instead, through
+    more than the kernel. On the CPU every timed request brings a fresh input instead, in
     shared memory."""
     generator = torch.Generator().manual_seed(POOL_SEED)
     return [torch.randn(shape, generator=generator).to(device, dtype) for _ in range(POOL_SIZE)]
@@ -62,8 +62,9 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     """The contestant's endpoints (run in the sandboxed contestant process, never in the
     referee): ``build()``; ``rms_norm(case)`` on one correctness case (base tensors and the
     names of the views to apply); ``run({"x", "weight", "eps"})`` on the CPU, a fresh input
-    and weight in every timed request (both cross in shared memory, so the channel costs a
-    copy rather than a pipe); ``run({"index", "weight", "eps"})`` on a GPU, one of the timed
+    and weight in every timed request (staged in shared memory while this process is stopped;
+    its output is read from its memory after it is stopped again, see the grader);
+    ``run({"index", "weight", "eps"})`` on a GPU, one of the timed
     inputs already there with the trial's fresh weight."""
     build = getattr(solution, "build", None)
     kernel = getattr(solution, "rms_norm", None)

@@ -118,6 +118,7 @@ class GradeContext:
         arena_bytes: int | None = None,
         pinned: bool = True,
         threads: int | None = None,
+        frozen: bool = False,
     ) -> Contestant:
         """Start a sandboxed contestant running ``driver`` ("module:function", a public module)
         over the graded submission, or over the practical's trusted file ``solution``. It is
@@ -126,7 +127,10 @@ class GradeContext:
         scheduler (a load generator whose measurement is not compared with another contestant's
         and shares the machine with a server in the referee). ``arena_bytes``: shared memory
         for the large tensors of its calls (half for requests, half for replies), so that they
-        do not cross the pipe."""
+        do not cross the pipe. ``frozen``: stopped whenever it is not being called, its requests
+        staged in the arena before the clock starts and its reply tensors read from its memory
+        after it stops (``quiz.lab.referee``): for a call that moves tens of megabytes, where
+        copies through the channel would be a large share of the call."""
         from quiz.lab.referee import start_contestant
 
         options = self.contestant_options
@@ -143,6 +147,7 @@ class GradeContext:
             arena_bytes=arena_bytes,
             pinned=pinned,
             threads=threads,
+            frozen=frozen,
         )
         self.contestants.append(contestant)
         return contestant
@@ -305,22 +310,27 @@ class _CpuMeter:
     def timed(
         self, call: Callable[[Any], Any], *, candidate_is_called: bool
     ) -> Callable[[Any], Any]:
-        def run(inputs: Any) -> Any:
-            cpu = self._candidate.cpu_seconds(self._pids)
-            start = time.perf_counter()
-            try:
-                return call(inputs)
-            finally:
-                wall = time.perf_counter() - start
-                used = self._candidate.cpu_seconds(self._pids) - cpu
-                if candidate_is_called:
-                    self.in_calls_s += used
-                    self.calls_wall_s += wall
-                else:
-                    self.while_baseline_s += used
-                    self.baseline_wall_s += wall
+        """``call`` with the candidate's CPU time read around it; a call that can be prepared
+        (``RemoteEndpoint``) keeps its ``prepare``, metered around its ``run``."""
+        prepare = getattr(call, "prepare", None)
+        if prepare is None:
+            return lambda inputs: self._metered(lambda: call(inputs), candidate_is_called)
+        return _MeteredEndpoint(self, prepare, candidate_is_called)
 
-        return run
+    def _metered(self, run: Callable[[], Any], candidate_is_called: bool) -> Any:
+        cpu = self._candidate.cpu_seconds(self._pids)
+        start = time.perf_counter()
+        try:
+            return run()
+        finally:
+            wall = time.perf_counter() - start
+            used = self._candidate.cpu_seconds(self._pids) - cpu
+            if candidate_is_called:
+                self.in_calls_s += used
+                self.calls_wall_s += wall
+            else:
+                self.while_baseline_s += used
+                self.baseline_wall_s += wall
 
     def problem(self, threads: int) -> str | None:
         late = [pid for pid in self._candidate.processes() if pid not in self._pids]
@@ -359,6 +369,36 @@ class _CpuMeter:
 
 
 MAX_SLACK_PTS = 5.0  # at most this much extra tolerance for a grader's own measurement noise
+
+
+class _MeteredEndpoint:
+    """A contestant's endpoint whose prepared calls run under a ``_CpuMeter``."""
+
+    def __init__(self, meter: _CpuMeter, prepare: Callable[[Any], Any], candidate: bool) -> None:
+        self._meter = meter
+        self._prepare = prepare
+        self._candidate = candidate
+
+    def __call__(self, inputs: Any) -> Any:
+        prepared = self.prepare(inputs)
+        prepared.run()
+        return prepared.result()
+
+    def prepare(self, inputs: Any) -> _MeteredCall:
+        return _MeteredCall(self._meter, self._prepare(inputs), self._candidate)
+
+
+class _MeteredCall:
+    def __init__(self, meter: _CpuMeter, prepared: Any, candidate: bool) -> None:
+        self._meter = meter
+        self._prepared = prepared
+        self._candidate = candidate
+
+    def run(self) -> None:
+        self._meter._metered(self._prepared.run, self._candidate)
+
+    def result(self) -> Any:
+        return self._prepared.result()
 
 
 def share_check(

@@ -13,6 +13,12 @@ whose timed calls move tens of megabytes) sends large tensors through it instead
 The referee copies every reply tensor out of the arena before it uses it (the contestant can
 write there at any time); a contestant gets views of its request's tensors, valid until the
 next request.
+
+A contestant the referee keeps stopped between calls (``referee.Contestant``, ``frozen``) replies
+with the address of each tensor in its own memory instead (``{"a": [address, nbytes, dtype,
+shape]}``, ``by_address``): the referee stops it on the reply, then reads those bytes itself
+(``process_vm_readv``), so a large output costs no copy inside the timed call and cannot change
+after the clock stopped.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import os
 import select
 import struct
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -96,15 +103,25 @@ class Arena:
             os.close(self.fd)
 
 
+class Encoded:
+    """One value's frame, ready to write: its JSON header, its payload chunks, and the
+    tensors sent by address (which must stay alive until the other side has read them)."""
+
+    def __init__(self, header: bytes, chunks: list[memoryview], held: list[memoryview]) -> None:
+        self.header = header
+        self.chunks = chunks
+        self.held = held
+
+
 def encode(
-    value: Any, arena: Arena | None = None, region: int = 0
-) -> tuple[bytes, list[memoryview]]:
-    """(JSON header bytes, payload chunks) for ``value``; TypeError for anything not plain.
-    With an ``arena``, tensors of at least ``ARENA_MIN_TENSOR_BYTES`` that still fit in its
-    ``region`` are written there instead of the payload."""
-    encoder = _Encoder(arena, region)
+    value: Any, arena: Arena | None = None, region: int = 0, *, by_address: bool = False
+) -> Encoded:
+    """``value``'s frame; TypeError for anything not plain. With an ``arena``, tensors of at
+    least ``ARENA_MIN_TENSOR_BYTES`` that still fit in its ``region`` are written there instead
+    of the payload; ``by_address`` sends every tensor as its address in this process."""
+    encoder = _Encoder(arena, region, by_address)
     header = json.dumps(encoder.walk(value, 0), separators=(",", ":")).encode()
-    return header, encoder.chunks
+    return Encoded(header, encoder.chunks, encoder.held)
 
 
 class _Encoder:
@@ -112,9 +129,11 @@ class _Encoder:
     reference cycle, which kept every encoded tensor alive until the garbage collector ran
     (tens of MB of a rank's activations piled up between collections)."""
 
-    def __init__(self, arena: Arena | None, region: int) -> None:
+    def __init__(self, arena: Arena | None, region: int, by_address: bool) -> None:
         self.arena = arena
+        self.by_address = by_address
         self.chunks: list[memoryview] = []
+        self.held: list[memoryview] = []
         self.offset = 0
         self.shared, self.end = arena.bounds(region) if arena is not None else (0, 0)
 
@@ -143,6 +162,9 @@ class _Encoder:
     def tensor(self, item: Any) -> dict[str, list[Any]]:
         raw, dtype, shape = _tensor_bytes(item)
         size = raw.nbytes
+        if self.by_address:
+            self.held.append(raw)
+            return {"a": [_address(raw), size, dtype, shape]}
         arena = self.arena
         if arena is not None and size >= ARENA_MIN_TENSOR_BYTES and self.shared + size <= self.end:
             import torch
@@ -157,6 +179,9 @@ class _Encoder:
         return {"t": [start, size, dtype, shape]}
 
 
+ReadMemory = Callable[[int, int], bytearray]
+
+
 def decode(
     header: bytes,
     payload: bytearray,
@@ -164,9 +189,13 @@ def decode(
     *,
     region: int = 0,
     copy: bool = True,
+    read_memory: ReadMemory | None = None,
+    max_bytes: int | None = None,
 ) -> Any:
     """The value a frame carries; ChannelError when it is malformed. Tensors in the ``arena``
-    must lie in ``region``; they are copied out unless ``copy`` is False (views)."""
+    must lie in ``region``; they are copied out unless ``copy`` is False (views). Tensors sent
+    by address are read with ``read_memory(address, nbytes)`` (refused without it), at most
+    ``max_bytes`` of them in all."""
     try:
         tree = json.loads(header)
     except ValueError as err:
@@ -174,15 +203,40 @@ def decode(
     except RecursionError:  # JSON nested deeper than the parser's own stack allows
         raise ChannelError("value nested too deeply") from None
     shared = (arena, region, copy) if arena is not None else None
-    return _build(tree, payload, 0, shared)
+    remote = _Remote(read_memory, max_bytes) if read_memory is not None else None
+    return _build(tree, payload, 0, shared, remote)
 
 
-def send(fd: int, value: Any, arena: Arena | None = None, region: int = 0) -> None:
-    header, chunks = encode(value, arena, region)
-    total = sum(c.nbytes for c in chunks)
-    _write_all(fd, _PREFIX.pack(len(header), total) + header)
-    for chunk in chunks:
+def send(
+    fd: int, value: Any, arena: Arena | None = None, region: int = 0, *, by_address: bool = False
+) -> list[memoryview]:
+    """Write ``value``'s frame; returns what was sent by address (keep it alive until read)."""
+    encoded = encode(value, arena, region, by_address=by_address)
+    write_frame(fd, encoded)
+    return encoded.held
+
+
+def write_frame(fd: int, encoded: Encoded) -> None:
+    total = sum(c.nbytes for c in encoded.chunks)
+    _write_all(fd, _PREFIX.pack(len(encoded.header), total) + encoded.header)
+    for chunk in encoded.chunks:
         _write_all(fd, chunk)
+
+
+def read_frame(
+    fd: int, *, deadline: float | None = None, max_payload: int | None = None
+) -> tuple[bytes, bytearray]:
+    """One frame's (header, payload); ``deadline`` is a ``time.monotonic()`` value."""
+    prefix = _read_exact(fd, _PREFIX.size, deadline)
+    header_len, payload_len = _PREFIX.unpack(prefix)
+    if header_len > MAX_HEADER_BYTES:
+        raise ChannelError(f"frame header of {header_len} bytes is over the limit")
+    if max_payload is not None and payload_len > max_payload:
+        raise ChannelError(
+            f"reply of {payload_len / 2**20:.0f} MiB is over the {max_payload / 2**20:.0f} MiB limit"
+        )
+    header = bytes(_read_exact(fd, header_len, deadline))
+    return header, _read_exact(fd, payload_len, deadline)
 
 
 def receive(
@@ -194,17 +248,8 @@ def receive(
     region: int = 0,
     copy: bool = True,
 ) -> Any:
-    """Read one frame; ``deadline`` is a ``time.monotonic()`` value."""
-    prefix = _read_exact(fd, _PREFIX.size, deadline)
-    header_len, payload_len = _PREFIX.unpack(prefix)
-    if header_len > MAX_HEADER_BYTES:
-        raise ChannelError(f"frame header of {header_len} bytes is over the limit")
-    if max_payload is not None and payload_len > max_payload:
-        raise ChannelError(
-            f"reply of {payload_len / 2**20:.0f} MiB is over the {max_payload / 2**20:.0f} MiB limit"
-        )
-    header = bytes(_read_exact(fd, header_len, deadline))
-    payload = _read_exact(fd, payload_len, deadline)
+    """Read and decode one frame (tensors sent by address are refused)."""
+    header, payload = read_frame(fd, deadline=deadline, max_payload=max_payload)
     return decode(header, payload, arena, region=region, copy=copy)
 
 
@@ -213,6 +258,15 @@ def _is_tensor(item: Any) -> bool:
 
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(item, torch.Tensor)
+
+
+def _address(raw: memoryview) -> int:
+    """Where ``raw``'s bytes lie in this process (0 for none)."""
+    if not raw.nbytes:
+        return 0
+    import numpy
+
+    return int(numpy.asarray(raw).ctypes.data)
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> tuple[memoryview, str, list[int]]:
@@ -235,7 +289,30 @@ def _tensor_bytes(tensor: torch.Tensor) -> tuple[memoryview, str, list[int]]:
 _Shared = tuple["Arena", int, bool] | None
 
 
-def _build(node: Any, payload: bytearray, depth: int, shared: _Shared = None) -> Any:
+class _Remote:
+    """Reads the tensors of one reply sent by address, within a byte budget."""
+
+    def __init__(self, read_memory: ReadMemory, max_bytes: int | None) -> None:
+        self.read_memory = read_memory
+        self.left = max_bytes
+
+    def tensor(self, spec: Any) -> torch.Tensor:
+        import torch
+
+        address, nbytes, dtype, shape = _tensor_spec(spec, 0, 2**64)
+        if self.left is not None:
+            if nbytes > self.left:
+                raise ChannelError("tensors sent by address are over the reply limit")
+            self.left -= nbytes
+        if nbytes == 0:
+            return torch.empty(shape, dtype=dtype)
+        flat = torch.frombuffer(self.read_memory(address, nbytes), dtype=torch.uint8)
+        return flat.view(dtype).reshape(shape)
+
+
+def _build(
+    node: Any, payload: bytearray, depth: int, shared: _Shared = None, remote: _Remote | None = None
+) -> Any:
     if depth > MAX_DEPTH:
         raise ChannelError("value nested too deeply")
     if node is None or isinstance(node, (bool, int, str)):
@@ -243,14 +320,17 @@ def _build(node: Any, payload: bytearray, depth: int, shared: _Shared = None) ->
     if isinstance(node, float):
         return node
     if isinstance(node, list):
-        return [_build(x, payload, depth + 1, shared) for x in node]
+        return [_build(x, payload, depth + 1, shared, remote) for x in node]
     if isinstance(node, dict) and len(node) == 1:
         if "d" in node and isinstance(node["d"], dict):
-            return {str(k): _build(v, payload, depth + 1, shared) for k, v in node["d"].items()}
+            items = node["d"].items()
+            return {str(k): _build(v, payload, depth + 1, shared, remote) for k, v in items}
         if "t" in node:
             return _build_tensor(node["t"], payload)
         if "m" in node and shared is not None:
             return _build_shared_tensor(node["m"], *shared)
+        if "a" in node and remote is not None:
+            return remote.tensor(node["a"])
     raise ChannelError("malformed value in frame")
 
 

@@ -11,7 +11,8 @@ or an error. Then each request ``{"call": name, "args": [...]}`` gets ``{"ok": t
 or ``{"ok": false, "error": {...}}``. During a call a driver may ask the referee something
 (``ask_referee``): it sends ``{"ask": question}`` instead of the reply and reads ``{"answer": v}``
 or ``{"refused": reason}``; a group of ranks runs its collectives this way. End of input ends the
-process.
+process. A contestant set up ``frozen`` (the referee stops it between calls) replies with its
+tensors' addresses (``channel``), kept alive until the next request.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ BOOT = (
 )
 _MAX_FRAMES = 12
 _CHANNEL: list[int] = []  # this process's request and reply pipes, once main() has them
+_SENT_BY_ADDRESS: list[Any] = []  # the last reply's tensors, read from here by the referee
 
 
 def main(argv: list[str]) -> int:
@@ -57,6 +59,7 @@ def main(argv: list[str]) -> int:
         return 1
     channel.send(reply_fd, {"ok": True, "endpoints": sorted(endpoints)})
     cuda = bool(setup.get("cuda"))
+    by_address = bool(setup.get("frozen"))
     while True:
         try:
             request = channel.receive(request_fd, arena=arena, region=0, copy=False)
@@ -64,7 +67,10 @@ def main(argv: list[str]) -> int:
             return 0
         reply = _serve(endpoints, request, cuda, workdir)
         try:
-            channel.send(reply_fd, reply, arena, region=1)
+            # what went by address stays alive until the next reply replaces it
+            _SENT_BY_ADDRESS[:] = channel.send(
+                reply_fd, reply, arena, region=1, by_address=by_address
+            )
         except TypeError as err:  # encoding fails before anything is written
             error = {"type": "TypeError", "message": f"the reply is not plain data: {err}"}
             channel.send(reply_fd, {"ok": False, "error": error})
@@ -122,8 +128,18 @@ _KEPT: list[Any] = [None]
 
 
 def _keep(value: Any) -> None:
-    """Hold ``value`` for ``__kept__`` (None lets go of it)."""
-    _KEPT[0] = value
+    """Hold a copy of ``value`` for ``__kept__`` (None lets go of it): its tensors may be views
+    of the arena, which the next request overwrites."""
+    _KEPT[0] = _copied(value)
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    clone = getattr(value, "clone", None)  # a tensor
+    return clone() if clone is not None else value
 
 
 def _kept(*_inputs: Any) -> Any:

@@ -10,12 +10,14 @@ warm-up, and raises AssertionError on a mismatch (``assert_close`` does the usua
 
 A call is timed with ``perf_counter_ns`` in the referee, so no submission can reach the clock. A
 remote call (``wall_clock=True``) is timed from request to complete reply, the contestant having
-synchronised its device and materialised its output; the referee's own CUDA functions are timed
-with CUDA events. On CUDA an L2 flush (on the same GPU) runs before every timed call, outside the
-timed region. Repetition is adaptive: trials continue until the relative spread (IQR / median)
-of both sides is at most ``noise_target`` and, given a ``threshold``, the speed-up's CI is clear
-of it, or until the round's time cap; ``speedup_check`` passes only when the CI's lower bound
-clears the threshold and calls a CI that still straddles it inconclusive.
+synchronised its device and materialised its output; a function with ``prepare(inputs)`` (a
+contestant's endpoint) has its request encoded before the clock starts and its reply decoded
+after it stops, and a frozen contestant's call ends when it has been stopped again. The
+referee's own CUDA functions are timed with CUDA events. On CUDA an L2 flush (on the same GPU) runs
+before every timed call, outside the timed region. Repetition is adaptive: trials continue until the
+relative spread (IQR / median) of both sides is at most ``noise_target`` and, given a ``threshold``,
+the speed-up's CI is clear of it, or until the round's time cap; ``speedup_check`` passes only when
+the CI's lower bound clears the threshold and calls a CI that still straddles it inconclusive.
 """
 
 from __future__ import annotations
@@ -176,11 +178,8 @@ class Harness:
         seed = self._rng.getrandbits(63)
         inputs = make_inputs(seed)
         contestant.call("__keep__", contestant.call(endpoint, inputs))
-        times = []
-        for _ in range(trials):
-            t0 = perf_counter_ns()
-            contestant.call("__kept__", inputs)
-            times.append((perf_counter_ns() - t0) / 1e9)
+        kept = contestant.remote("__kept__")
+        times = [self.timed_call(kept, inputs)[0] for _ in range(trials)]
         contestant.call("__keep__", None)
         return statistics.median(times)
 
@@ -252,7 +251,16 @@ class Harness:
         return Timing.of(best)
 
     def timed_call(self, fn: Fn, inputs: Any) -> tuple[float, Any]:
-        """One measured call: (seconds, output). L2 flush and synchronisation stay outside."""
+        """One measured call: (seconds, output). L2 flush and synchronisation stay outside, and
+        so do a prepared call's encoding and decoding."""
+        prepare = getattr(fn, "prepare", None)
+        if prepare is not None:
+            prepared = prepare(inputs)
+            seconds, _ = self._clocked(lambda _inputs: prepared.run(), None)
+            return seconds, prepared.result()
+        return self._clocked(fn, inputs)
+
+    def _clocked(self, fn: Fn, inputs: Any) -> tuple[float, Any]:
         if self._l2_flush is not None:
             self._l2_flush.zero_()
             torch.cuda.synchronize(self.device)

@@ -3,6 +3,11 @@
 Everything here runs in the referee (``quiz.lab.worker``), the trusted process. A contestant's
 replies are decoded as plain data only; its memory and CPU time are read from ``/proc`` over its
 whole process tree, never asked of it.
+
+A contestant started ``frozen`` is stopped (SIGSTOP to each of its processes, confirmed from
+``/proc``) whenever it is not being called: its next request is staged in shared memory while it
+cannot look, a timed call ends when it has been stopped again on its reply (so no work can go on
+after the clock), and the tensors of its reply are then read from its memory by the referee.
 """
 
 from __future__ import annotations
@@ -42,6 +47,13 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _SIGNALS = {int(s) for s in signal.Signals}
 _SYS_PIDFD_GETFD = 438  # the same number on x86_64 and aarch64 (asm-generic)
 _LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.process_vm_readv.restype = ctypes.c_ssize_t
+_STOPPED_STATES = frozenset("TtZX")  # stopped, traced, or gone
+_FREEZE_TIMEOUT_S = 5.0
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("length", ctypes.c_size_t)]
 
 
 class Refused(Exception):
@@ -105,6 +117,10 @@ class Contestant:
         # Processes of the sandbox itself above the contestant's own: bubblewrap and the PID
         # namespace's init at the namespaces level, none at the rlimits level.
         self.wrapper_depth = 0
+        self.frozen = False  # stopped between calls (see the module docstring)
+        self._stopped: list[int] = []
+        self._wrappers: set[int] = set()
+        self._main_pid = proc.pid
 
     @property
     def pid(self) -> int:
@@ -128,41 +144,131 @@ class Contestant:
         ``on_ask(question)`` answers what the contestant asks during the call (see
         ``contestant.ask_referee``); it raises ``Refused`` to refuse one. Without it a question
         is a malformed reply."""
+        prepared = self.prepare(endpoint, *args, timeout_s=timeout_s, on_ask=on_ask)
+        prepared.run()
+        return prepared.result()
+
+    def prepare(
+        self,
+        endpoint: str,
+        *args: Any,
+        timeout_s: float | None = None,
+        on_ask: Callable[[Any], Any] | None = None,
+    ) -> PreparedCall:
+        """The call ``call`` makes, not yet sent: ``run()`` is what a timer brackets, ``result()``
+        the reply. A frozen contestant's request is encoded here, its large tensors put in the
+        arena while it cannot look; a running one's only in ``run()``, since it could start on
+        inputs staged before the clock."""
         self.wait_started()
         if self.closed:
             raise SubmissionError(f"the {self.role} process has already stopped")
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        try:
-            request = {"call": endpoint, "args": list(args)}
-            channel.send(self._request_fd, request, self.arena, region=0)
-            while True:
-                reply = channel.receive(
-                    self._reply_fd,
-                    deadline=deadline,
-                    max_payload=_MAX_REPLY_BYTES,
-                    arena=self.arena,
-                    region=1,
-                )
-                if on_ask is None or not (isinstance(reply, dict) and set(reply) == {"ask"}):
-                    break
-                try:
-                    answer = {"answer": on_ask(reply["ask"])}
-                except Refused as refusal:
-                    answer = {"refused": str(refusal)}
-                channel.send(self._request_fd, answer)
-        except channel.ChannelTimeout:
-            self.close()
-            raise SubmissionError(
-                f"{endpoint}() did not answer within {timeout_s:g} s; the {self.role} process "
-                "was stopped"
-            ) from None
-        except channel.ChannelError as err:
-            raise SubmissionError(self._death_reason(str(err))) from None
-        return self._unwrap(reply, f"{endpoint}()")
+        if on_ask is not None and self.frozen:
+            raise ValueError("a frozen contestant's calls cannot ask the referee questions")
+        request = {"call": endpoint, "args": list(args)}
+        return PreparedCall(self, endpoint, request, timeout_s, on_ask)
 
-    def remote(self, endpoint: str) -> Callable[[Any], Any]:
-        """``fn(inputs)`` calling ``endpoint(inputs)``: what the harness times."""
-        return lambda inputs: self.call(endpoint, inputs)
+    def _encode(self, request: dict[str, Any]) -> channel.Encoded:
+        return channel.encode(request, self.arena, region=0)
+
+    def _exchange(
+        self,
+        encoded: channel.Encoded,
+        deadline: float | None,
+        on_ask: Callable[[Any], Any] | None,
+    ) -> Any:
+        """Send a request and wait for its reply: decoded, or for a frozen contestant the raw
+        frame, read once it has been stopped again."""
+        self._thaw()
+        channel.write_frame(self._request_fd, encoded)
+        while True:
+            header, payload = channel.read_frame(
+                self._reply_fd, deadline=deadline, max_payload=_MAX_REPLY_BYTES
+            )
+            if self.frozen:
+                self._freeze()
+                return header, payload
+            reply = channel.decode(header, payload, self.arena, region=1)
+            if on_ask is None or not (isinstance(reply, dict) and set(reply) == {"ask"}):
+                return reply
+            try:
+                answer = {"answer": on_ask(reply["ask"])}
+            except Refused as refusal:
+                answer = {"refused": str(refusal)}
+            channel.send(self._request_fd, answer)
+
+    def _decode_frozen_reply(self, frame: tuple[bytes, bytearray]) -> Any:
+        header, payload = frame
+        return channel.decode(
+            header,
+            payload,
+            self.arena,
+            region=1,
+            read_memory=self._read_memory,
+            max_bytes=_MAX_REPLY_BYTES,
+        )
+
+    def _read_memory(self, address: int, nbytes: int) -> bytearray:
+        """``nbytes`` at ``address`` in the contestant's main process (stopped)."""
+        buffer = bytearray(nbytes)
+        base = ctypes.addressof((ctypes.c_char * nbytes).from_buffer(buffer))
+        done = 0
+        while done < nbytes:
+            local = _IoVec(base + done, nbytes - done)
+            remote = _IoVec(address + done, nbytes - done)
+            count = _LIBC.process_vm_readv(
+                self._main_pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0
+            )
+            if count <= 0:
+                errno = ctypes.get_errno()
+                why = (
+                    "this machine does not let the grader read its contestants' memory (ptrace "
+                    "is restricted: see kernel.yama.ptrace_scope)"
+                    if errno == 1  # EPERM
+                    else f"a reply tensor points at memory the process cannot give "
+                    f"({os.strerror(errno) if errno else 'nothing read'})"
+                )
+                raise channel.ChannelError(why)
+            done += count
+        return buffer
+
+    def _freeze(self) -> None:
+        """Stop every process of the contestant and wait until /proc shows each thread stopped;
+        processes it started meanwhile are stopped too."""
+        deadline = time.monotonic() + _FREEZE_TIMEOUT_S
+        stopped: set[int] = set(self._stopped)
+        while True:
+            new = [pid for pid in self._own_processes() if pid not in stopped]
+            if not new:
+                break
+            for pid in new:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                stopped.add(pid)
+            while not all(_all_threads_stopped(pid) for pid in new):
+                if time.monotonic() > deadline:
+                    raise channel.ChannelError("a process did not stop when asked")
+                time.sleep(0.00005)
+        self._stopped = list(stopped)
+
+    def _thaw(self) -> None:
+        for pid in self._stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self._stopped = []
+
+    def _own_processes(self) -> list[int]:
+        """The contestant's processes, from its cgroup where it has one (a quick read that
+        nothing it starts escapes), else from the process tree."""
+        if self.cgroup is not None:
+            with contextlib.suppress(OSError, ValueError):
+                pids = (self.cgroup / "cgroup.procs").read_text().split()
+                return [int(pid) for pid in pids if int(pid) not in self._wrappers]
+        return self._tree()
+
+    def remote(self, endpoint: str) -> RemoteEndpoint:
+        """``fn(inputs)`` calling ``endpoint(inputs)``: what the harness times (its
+        ``prepare`` keeps the request's encoding out of the timed call)."""
+        return RemoteEndpoint(self, endpoint)
 
     def wait_started(self) -> None:
         """Wait for the driver to have built its endpoints (SubmissionError if it failed)."""
@@ -185,6 +291,12 @@ class Contestant:
             raise SubmissionError(format_error(error, f"starting the {self.role}"))
         endpoints = reply.get("endpoints")
         self.endpoints = [str(e) for e in endpoints] if isinstance(endpoints, list) else []
+        if self.frozen:
+            self._wrappers, self._main_pid = self._sandbox_processes()
+            try:
+                self._freeze()
+            except channel.ChannelError as err:
+                raise SubmissionError(self._death_reason(str(err))) from None
 
     def memory(self, *, settle: bool = True) -> ProcessMemory:
         """What the process tree holds now; ``settle`` first asks it to collect garbage and trim
@@ -269,6 +381,19 @@ class Contestant:
         """The contestant's processes, bubblewrap's own left out: those are told by their place
         in the tree (the process the referee started and the PID namespace's init below it),
         never by a name, which any process can give itself."""
+        return [pid for pid, depth in self._scan() if depth >= self.wrapper_depth]
+
+    def _sandbox_processes(self) -> tuple[set[int], int]:
+        """(the sandbox's own processes, the contestant's first process: the one that runs the
+        channel, whose memory its replies' addresses refer to)."""
+        scan = self._scan()
+        wrappers = {pid for pid, depth in scan if depth < self.wrapper_depth}
+        top = [pid for pid, depth in scan if depth == self.wrapper_depth]
+        started = {pid: int((_stat_fields(pid) or ["0"] * 20)[19]) for pid in top}
+        return wrappers, min(top, key=lambda pid: (started[pid], pid), default=self._proc.pid)
+
+    def _scan(self) -> list[tuple[int, int]]:
+        """(pid, depth below the process the referee started) for its whole tree."""
         children: dict[int, list[int]] = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -279,8 +404,7 @@ class Contestant:
         found, stack = [], [(self._proc.pid, 0)]
         while stack:
             pid, depth = stack.pop()
-            if depth >= self.wrapper_depth:
-                found.append(pid)
+            found.append((pid, depth))
             stack.extend((child, depth + 1) for child in children.get(pid, []))
         return found
 
@@ -308,6 +432,82 @@ class Contestant:
         return f"{message}\n{tail}" if tail else message
 
 
+class PreparedCall:
+    """One call with its request encoded: ``run()`` sends it and waits for the reply (for a
+    frozen contestant, until it is stopped again), ``result()`` then decodes the reply."""
+
+    def __init__(
+        self,
+        contestant: Contestant,
+        endpoint: str,
+        request: dict[str, Any],
+        timeout_s: float | None,
+        on_ask: Callable[[Any], Any] | None,
+    ) -> None:
+        self._contestant = contestant
+        self._endpoint = endpoint
+        self._request = request
+        self._encoded = contestant._encode(request) if contestant.frozen else None
+        self._timeout_s = timeout_s
+        self._on_ask = on_ask
+        self._reply: Any = None
+
+    def run(self) -> None:
+        who = self._contestant
+        deadline = None if self._timeout_s is None else time.monotonic() + self._timeout_s
+        encoded = self._encoded or who._encode(self._request)
+        try:
+            self._reply = who._exchange(encoded, deadline, self._on_ask)
+        except channel.ChannelTimeout:
+            who.close()
+            raise SubmissionError(
+                f"{self._endpoint}() did not answer within {self._timeout_s:g} s; the "
+                f"{who.role} process was stopped"
+            ) from None
+        except channel.ChannelError as err:
+            raise SubmissionError(who._death_reason(str(err))) from None
+
+    def result(self) -> Any:
+        who = self._contestant
+        reply = self._reply
+        if who.frozen:
+            try:
+                reply = who._decode_frozen_reply(reply)
+            except channel.ChannelError as err:
+                raise SubmissionError(f"{self._endpoint}(): {err}") from None
+        return who._unwrap(reply, f"{self._endpoint}()")
+
+
+class RemoteEndpoint:
+    """A contestant's endpoint as a function of one argument, with ``prepare(inputs)`` for a
+    timer that keeps the request's encoding out of what it times."""
+
+    def __init__(self, contestant: Contestant, endpoint: str) -> None:
+        self.contestant = contestant
+        self.endpoint = endpoint
+
+    def __call__(self, inputs: Any) -> Any:
+        return self.contestant.call(self.endpoint, inputs)
+
+    def prepare(self, inputs: Any) -> PreparedCall:
+        return self.contestant.prepare(self.endpoint, inputs)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True  # gone
+    for task in tasks:
+        try:
+            stat = Path(f"/proc/{pid}/task/{task}/stat").read_bytes()
+        except OSError:
+            continue
+        if chr(stat[stat.rindex(b")") + 2]) not in _STOPPED_STATES:
+            return False
+    return True
+
+
 def start_contestant(
     options: ContestantOptions,
     driver: str,
@@ -319,12 +519,14 @@ def start_contestant(
     arena_bytes: int | None = None,
     pinned: bool = True,
     threads: int | None = None,
+    frozen: bool = False,
 ) -> Contestant:
     """Copy the public files and ``solution`` into a fresh scratch folder and start a contestant
     there, pinned (unless ``pinned`` is False) to ``cores`` cores (default: the grade's thread
     count), running ``threads`` torch threads (default: the grade's), with a shared-memory
-    arena of ``arena_bytes`` for large tensors (see ``channel``). Returns at once (so several
-    start side by side); the first call waits for its driver to have built the endpoints."""
+    arena of ``arena_bytes`` for large tensors (see ``channel``), ``frozen`` between calls (see
+    the module docstring). Returns at once (so several start side by side); the first call
+    waits for its driver to have built the endpoints."""
     scratch = Path(tempfile.mkdtemp(prefix=f"{role}-", dir=options.scratch_root))
     workdir = scratch / "work"
     workdir.mkdir()
@@ -390,6 +592,7 @@ def start_contestant(
     contestant.arena = arena
     contestant.cgroup = confinement.cgroup
     contestant.wrapper_depth = 2 if confinement.level == "namespaces" else 0
+    contestant.frozen = frozen
     setup = {
         "driver": driver,
         "init": init,
@@ -397,6 +600,7 @@ def start_contestant(
         "cuda": options.cuda,
         "memory_budget": options.memory_budget,
         "arena": None if arena is None else [arena.fd, arena.size],
+        "frozen": frozen,
     }
     try:
         channel.send(request_w, setup)
