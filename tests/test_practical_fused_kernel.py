@@ -219,3 +219,42 @@ def test_caching_statistics_of_an_input_gains_nothing(tmp_path: Path) -> None:
     result = grade_shipped(PRACTICAL, tmp_path, "path")
     assert result.error is None, result.error
     assert failed_names(result) == {"speed-up vs eager"}, failed_checks(result)
+
+
+# Class 3 with the output read from the contestant's memory: reply at once with half the rows
+# done and finish the rest on a thread after the reply, outside the timed call (a true 2x of
+# the eager work). The output is taken as it is on the reply (the process stopped, then read),
+# so the late half is missing from every trial.
+FINISHES_AFTER_REPLYING = """
+import threading
+
+import torch
+
+
+def build():
+    pass
+
+
+def _eager(x, weight, eps):
+    xf = x.float()
+    return xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * weight.float()
+
+
+def rms_norm(x, weight, eps):
+    out = torch.zeros(x.shape, dtype=x.dtype)
+    half = x.shape[0] // 2 if x.dim() == 2 and x.shape[0] >= 1024 else x.shape[0]
+    out[:half] = _eager(x[:half], weight, eps)
+    if half < x.shape[0]:
+        late = lambda: out[half:].copy_(_eager(x[half:], weight, eps))
+        threading.Thread(target=late, daemon=True).start()
+    return out
+"""
+
+
+@pytest.mark.slow
+def test_work_finished_after_the_reply_never_lands(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(FINISHES_AFTER_REPLYING, encoding="utf-8")
+    result = grade_shipped(PRACTICAL, tmp_path, "path")
+    assert not result.passed
+    speed = next(c for c in result.checks if c.name == "speed-up vs eager")
+    assert "wrong result" in speed.message, failed_checks(result)

@@ -175,4 +175,12 @@ def _speed(
         )
     except SubmissionError as err:
         return Check(name, False, None, threshold, "x", str(err))
+    ctx.details["headline"] = {
+        "name": "speed-up vs eager",
+        "value": round(comparison.speedup, 3),
+        "unit": "x",
+        "ci_low": round(comparison.ci_low, 3),
+        "ci_high": round(comparison.ci_high, 3),
+        "channel_share": round(comparison.channel_overhead_share or 0.0, 4),
+    }
     return speedup_check(name, comparison, threshold)
