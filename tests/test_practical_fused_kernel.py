@@ -78,27 +78,56 @@ def driver(kernel: object) -> dict[str, object]:
     return rmsnorm_ops.serve(Solution, {"device": "cpu", "dtype": "float32"})
 
 
+def eager_into(x: torch.Tensor, w: torch.Tensor, eps: float, out: torch.Tensor) -> torch.Tensor:
+    return rmsnorm_ops.eager_rms_norm_into(out, x, w, eps)
+
+
+def test_both_baselines_compute_rms_norm_into_the_output() -> None:
+    x, w = torch.randn(7, 300), torch.randn(300)
+    want = rmsnorm_ops.eager_rms_norm(x, w)
+    for into in (rmsnorm_ops.eager_rms_norm_into, rmsnorm_ops.fewest_pass_rms_norm_into):
+        out = torch.empty(7, 300)
+        assert into(out, x, w, 1e-6) is out
+        torch.testing.assert_close(out, want, **rmsnorm_ops.tolerance(torch.float32))
+
+
 def test_correctness_scoring_catches_a_wrong_kernel() -> None:
     grader = practical_module(PRACTICAL, "grader.py")
-    endpoints = driver(rmsnorm_ops.eager_rms_norm)
+    endpoints = driver(eager_into)
     good, message = grader.correctness(endpoints["rms_norm"], cases(), torch.float32)
     assert (good, message) == (10, "")
 
-    def contiguous_only(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+    def contiguous_only(
+        x: torch.Tensor, w: torch.Tensor, eps: float, out: torch.Tensor
+    ) -> torch.Tensor:
         flat = x.as_strided(x.shape, x.contiguous().stride())  # reads storage as if contiguous
-        return rmsnorm_ops.eager_rms_norm(flat, w.contiguous(), eps)
+        return rmsnorm_ops.eager_rms_norm_into(out, flat, w.contiguous(), eps)
 
     wrong = driver(contiguous_only)["rms_norm"]
     bad, message = grader.correctness(wrong, cases(), torch.float32)
     assert bad < 10 and "transposed" in message
 
 
-def test_driver_runs_the_kernel_on_the_requests_input_and_weight() -> None:
-    endpoints = driver(rmsnorm_ops.eager_rms_norm)
+def test_driver_runs_the_kernel_on_the_requests_input_and_weight_into_one_output() -> None:
+    endpoints = driver(eager_into)
     weight = torch.randn(rmsnorm_ops.CPU_SHAPE[1])
     x = torch.randn(rmsnorm_ops.CPU_SHAPE)
     out = endpoints["run"]({"x": x, "weight": weight, "eps": 1e-6})
     torch.testing.assert_close(out, rmsnorm_ops.eager_rms_norm(x, weight))
+    again = endpoints["run"]({"x": 2 * x, "weight": weight, "eps": 1e-6})
+    assert again.data_ptr() == out.data_ptr()  # the same buffer, faulted in once
+
+
+def test_a_kernel_with_the_old_signature_or_its_own_output_gets_a_clear_error() -> None:
+    with pytest.raises(TypeError, match=r"\(x, weight, eps, out\)"):
+        driver(rmsnorm_ops.eager_rms_norm)  # rms_norm(x, weight, eps): the old starter
+
+    def fresh_output(x: torch.Tensor, w: torch.Tensor, eps: float, out: torch.Tensor) -> object:
+        return rmsnorm_ops.eager_rms_norm(x, w, eps)
+
+    endpoints = driver(fresh_output)
+    with pytest.raises(TypeError, match="into out"):
+        endpoints["run"]({"x": torch.randn(4, 8), "weight": torch.randn(8), "eps": 1e-6})
 
 
 # --- through the real runner --------------------------------------------------------------
@@ -119,11 +148,14 @@ def test_reference_passes_with_a_cold_build() -> None:
     assert comparison["channel_overhead_share"] <= 0.03, comparison
 
 
+SPEED_CHECKS = {"speed-up vs eager", "speed-up vs fewest-pass torch ops"}
+
+
 @pytest.mark.slow
 def test_starter_fails_on_speed() -> None:
     result = grade_shipped(PRACTICAL, FOLDER / "starter.py", "starter")
     assert result.error is None, result.error
-    assert failed_names(result) == {"speed-up vs eager"}
+    assert failed_names(result) == SPEED_CHECKS
 
 
 CONTROL_FAILURES = {
@@ -174,10 +206,10 @@ def build():
     pass
 
 
-def rms_norm(x, weight, eps):
+def rms_norm(x, weight, eps, out):
     xf = x.float()
     scale = 1.0 / torch.sqrt((xf * xf).mean(-1, keepdim=True) + eps)
-    return (xf * scale * weight.float()).to(x.dtype)
+    return torch.mul(xf * scale, weight.float(), out=out)
 """
 
 
@@ -186,7 +218,7 @@ def test_patched_torch_ops_do_not_reach_the_baseline(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(SLOWS_DOWN_THE_BASELINE_OPS, encoding="utf-8")
     result = grade_shipped(PRACTICAL, tmp_path, "path")
     assert result.error is None, result.error
-    assert failed_names(result) == {"speed-up vs eager"}, failed_checks(result)
+    assert failed_names(result) == SPEED_CHECKS, failed_checks(result)
 
 
 # Class 3's cousin: work done once and reused across timed calls. When the timed inputs were a
@@ -202,14 +234,14 @@ def build():
     pass
 
 
-def rms_norm(x, weight, eps):
+def rms_norm(x, weight, eps, out):
     xf = x.float()
     key = (tuple(xf.shape), xf.reshape(-1)[:4].tolist(), xf.reshape(-1)[-4:].tolist(), eps)
     scale = _seen.get(str(key))
     if scale is None:
         scale = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
         _seen[str(key)] = scale
-    return (xf * scale * weight.float()).to(x.dtype)
+    return torch.mul(xf * scale, weight.float(), out=out)
 """
 
 
@@ -218,7 +250,7 @@ def test_caching_statistics_of_an_input_gains_nothing(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(CACHES_ROW_STATISTICS, encoding="utf-8")
     result = grade_shipped(PRACTICAL, tmp_path, "path")
     assert result.error is None, result.error
-    assert failed_names(result) == {"speed-up vs eager"}, failed_checks(result)
+    assert failed_names(result) == SPEED_CHECKS, failed_checks(result)
 
 
 # Class 3 with the output read from the contestant's memory: reply at once with half the rows
@@ -240,8 +272,8 @@ def _eager(x, weight, eps):
     return xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * weight.float()
 
 
-def rms_norm(x, weight, eps):
-    out = torch.zeros(x.shape, dtype=x.dtype)
+def rms_norm(x, weight, eps, out):
+    out.zero_()
     half = x.shape[0] // 2 if x.dim() == 2 and x.shape[0] >= 1024 else x.shape[0]
     out[:half] = _eager(x[:half], weight, eps)
     if half < x.shape[0]:
@@ -258,3 +290,31 @@ def test_work_finished_after_the_reply_never_lands(tmp_path: Path) -> None:
     assert not result.passed
     speed = next(c for c in result.checks if c.name == "speed-up vs eager")
     assert "wrong result" in speed.message, failed_checks(result)
+
+
+# Not a fused kernel: the same op in the fewest passes separate torch ops allow (the norm of each
+# row, then two multiplies, in place into out). Against the eager composition alone it measured
+# 2.49x here when outputs were fresh tensors, so a speed-up over eager did not show fusion; it
+# must also beat this composition by 1.3x, which a kernel making two passes over memory does.
+FEWEST_TORCH_PASSES = """
+import torch
+
+
+def build():
+    pass
+
+
+def rms_norm(x, weight, eps, out):
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    scale = torch.rsqrt(norm.square_().div_(x.shape[-1]).add_(eps))
+    torch.mul(x, scale, out=out)
+    return out.mul_(weight)
+"""
+
+
+@pytest.mark.slow
+def test_the_fewest_torch_passes_beat_eager_but_not_the_second_bar(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(FEWEST_TORCH_PASSES, encoding="utf-8")
+    result = grade_shipped(PRACTICAL, tmp_path, "path")
+    assert result.error is None, result.error
+    assert failed_names(result) == {"speed-up vs fewest-pass torch ops"}, failed_checks(result)

@@ -1,6 +1,7 @@
 """Fused RMSNorm. The grader imports this file, calls ``build()`` once (compile time is
-measured and bounded, not timed against the baseline), then ``rms_norm(x, weight, eps)`` on
-odd shapes, strided inputs and a large tensor. See README.md.
+measured and bounded, not timed against the baseline), then ``rms_norm(x, weight, eps, out)``
+on odd shapes, strided inputs and a large tensor; write the result into ``out`` (contiguous,
+``x``'s shape and dtype) and return it. See README.md.
 
 This version is the eager composition: five kernels, five passes over memory. Replace it with
 one kernel that reads each row once and writes it once.
@@ -14,6 +15,7 @@ def build() -> None:
     """Compile your kernel here, e.g. with kernel_build.load_cpu_kernel (cached by source)."""
 
 
-def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
+def rms_norm(x: Tensor, weight: Tensor, eps: float, out: Tensor) -> Tensor:
     xf = x.float()
-    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * weight.float()).to(x.dtype)
+    scaled = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return torch.mul(scaled, weight.float(), out=out)

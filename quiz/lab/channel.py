@@ -107,7 +107,7 @@ class Encoded:
     """One value's frame, ready to write: its JSON header, its payload chunks, and the
     tensors sent by address (which must stay alive until the other side has read them)."""
 
-    def __init__(self, header: bytes, chunks: list[memoryview], held: list[memoryview]) -> None:
+    def __init__(self, header: bytes, chunks: list[memoryview], held: list[Any]) -> None:
         self.header = header
         self.chunks = chunks
         self.held = held
@@ -133,7 +133,7 @@ class _Encoder:
         self.arena = arena
         self.by_address = by_address
         self.chunks: list[memoryview] = []
-        self.held: list[memoryview] = []
+        self.held: list[Any] = []
         self.offset = 0
         self.shared, self.end = arena.bounds(region) if arena is not None else (0, 0)
 
@@ -160,11 +160,13 @@ class _Encoder:
         raise TypeError(f"{type(item).__name__} cannot cross the channel (plain data only)")
 
     def tensor(self, item: Any) -> dict[str, list[Any]]:
+        if self.by_address:
+            plain, dtype, shape = _plain_tensor(item)
+            self.held.append(plain)
+            size = plain.numel() * plain.element_size()
+            return {"a": [plain.data_ptr() if size else 0, size, dtype, shape]}
         raw, dtype, shape = _tensor_bytes(item)
         size = raw.nbytes
-        if self.by_address:
-            self.held.append(raw)
-            return {"a": [_address(raw), size, dtype, shape]}
         arena = self.arena
         if arena is not None and size >= ARENA_MIN_TENSOR_BYTES and self.shared + size <= self.end:
             import torch
@@ -260,16 +262,9 @@ def _is_tensor(item: Any) -> bool:
     return torch is not None and isinstance(item, torch.Tensor)
 
 
-def _address(raw: memoryview) -> int:
-    """Where ``raw``'s bytes lie in this process (0 for none)."""
-    if not raw.nbytes:
-        return 0
-    import numpy
-
-    return int(numpy.asarray(raw).ctypes.data)
-
-
-def _tensor_bytes(tensor: torch.Tensor) -> tuple[memoryview, str, list[int]]:
+def _plain_tensor(tensor: torch.Tensor) -> tuple[torch.Tensor, str, list[int]]:
+    """(an exact, contiguous CPU tensor with ``tensor``'s values, its dtype name, its shape);
+    TypeError for a dtype the channel does not carry."""
     import torch
 
     plain = tensor.detach()
@@ -279,7 +274,13 @@ def _tensor_bytes(tensor: torch.Tensor) -> tuple[memoryview, str, list[int]]:
     dtype = str(plain.dtype).removeprefix("torch.")
     if dtype not in _DTYPES:
         raise TypeError(f"tensors of dtype {dtype} cannot cross the channel")
-    shape = list(plain.shape)
+    return plain, dtype, list(plain.shape)
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> tuple[memoryview, str, list[int]]:
+    import torch
+
+    plain, dtype, shape = _plain_tensor(tensor)
     raw = (
         plain.reshape(-1).view(torch.uint8) if plain.numel() else torch.empty(0, dtype=torch.uint8)
     )
