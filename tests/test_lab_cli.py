@@ -119,6 +119,7 @@ def test_doctor_reports_the_sandbox_level_and_the_forced_fallback(
     report = json.loads(capsys.readouterr().out)["sandbox"]
     assert report["level"] in LEVELS and report["description"]
     assert "tasks" in report["processes"] or report["processes"].startswith("not capped")
+    assert report["memory_reads"].startswith(("allowed", "refused"))
     monkeypatch.setenv("LATENCY_QUIZ_SANDBOX", "rlimits")
     sandbox_level.cache_clear()
     try:
@@ -139,3 +140,23 @@ def test_grade_text_shows_the_users_traceback_and_not_the_labs(
     out = capsys.readouterr().out
     assert "toy: FAILED" in out and "KeyError: 'oops'" in out
     assert 'File "solution.py", line 2, in double' in out
+
+
+@pytest.mark.parametrize(
+    ("scope", "root", "allowed"),
+    [("0", False, True), ("1", False, True), ("2", True, True), ("2", False, False),
+     ("3", True, False), ("not a number", False, True)],
+)  # fmt: skip
+def test_memory_reads_follow_the_ptrace_scope(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scope: str, root: bool, allowed: bool
+) -> None:
+    from quiz.lab import sandbox
+
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0 if root else 1000)
+    scope_file = tmp_path / "ptrace_scope"
+    scope_file.write_text(scope + "\n")
+    ok, why = sandbox.contestant_memory_reads(scope_file)
+    assert ok is allowed
+    assert why.startswith("allowed" if allowed else "refused")
+    if not allowed:
+        assert "ptrace_scope=1" in why

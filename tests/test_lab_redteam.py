@@ -189,6 +189,14 @@ def test_a_cache_no_mapping_or_folder_shows_counts_as_memory(
     """A cache held in a memfd or an unlinked file (written and read with file calls), or queued
     in pipes or sockets: no folder walk finds it and no mapping shows it, so the referee counts
     the files the tree holds open and asks each of its pipes and sockets how much it holds."""
+    extra = extra_mib_held(tmp_path, monkeypatch, cheat, level)
+    assert 0.85 * held_mib <= extra <= 1.45 * held_mib, extra
+
+
+def extra_mib_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cheat: str, level: str
+) -> float:
+    """What ``cheat`` measures held (MiB) over an honest submission, at ``level``."""
     if level == "namespaces" and not NAMESPACES:
         pytest.skip("no bubblewrap namespaces here")
     root = tmp_path / "practicals"
@@ -197,8 +205,7 @@ def test_a_cache_no_mapping_or_folder_shows_counts_as_memory(
     small = grade(tmp_path, "def double(x):\n    return 2 * x\n", sandbox=level)
     hidden = grade(tmp_path, cheat, sandbox=level)
     assert small.passed and hidden.passed, (small.error, hidden.error)
-    extra = float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
-    assert 0.85 * held_mib <= extra <= 1.45 * held_mib, extra
+    return float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
 
 
 def test_a_detached_process_does_not_outlive_the_grade(
@@ -396,15 +403,7 @@ def test_a_child_named_like_the_sandbox_still_counts(
     only made the parent's pages shared), and helpers with that name burning CPU while the
     baseline is timed (seen as 0.0 CPU-s and passed): the sandbox's own processes are told by
     their place in the tree, not by name."""
-    if level == "namespaces" and not NAMESPACES:
-        pytest.skip("no bubblewrap namespaces here")
-    root = tmp_path / "practicals"
-    write_practical(root, grader=MEMORY_GRADER)
-    monkeypatch.setattr(config, "practicals_dir", lambda: root)
-    small = grade(tmp_path, "def double(x):\n    return 2 * x\n", sandbox=level)
-    hidden = grade(tmp_path, HELD_IN_A_DISGUISED_CHILD, sandbox=level)
-    assert small.passed and hidden.passed, (small.error, hidden.error)
-    extra = float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
+    extra = extra_mib_held(tmp_path, monkeypatch, HELD_IN_A_DISGUISED_CHILD, level)
     assert extra >= 80, extra
 
     root = tmp_path / "timed"

@@ -142,10 +142,10 @@ def test_reference_passes_with_a_cold_build() -> None:
     assert result.duration_s < 60 + build.measured
     assert result.passed, failed_checks(result)
     # Inputs are staged and the output read while the contestants are stopped, so the channel
-    # is a pipe round trip and a stop and start: 1.4-1.7 % of an eager call here (it was 37 %
-    # when both 32 MB tensors were copied inside the timed call).
+    # is a pipe round trip and a stop and start: about 1.5 ms, 1.7-2.0 % of an eager call here
+    # (it was 56 ms, 37 %, when both 32 MB tensors were copied inside the timed call).
     comparison = result.details["comparisons"][0]
-    assert comparison["channel_overhead_share"] <= 0.03, comparison
+    assert comparison["channel_overhead_share"] <= 0.05, comparison
 
 
 SPEED_CHECKS = {"speed-up vs eager", "speed-up vs fewest-pass torch ops"}

@@ -113,7 +113,7 @@ def collect(ctx: CliContext) -> dict[str, Any]:
 
 def sandbox_report() -> dict[str, str]:
     """How graded code is confined on this machine (docs/lab.md)."""
-    from quiz.lab.sandbox import process_cap, sandbox_level
+    from quiz.lab.sandbox import contestant_memory_reads, process_cap, sandbox_level
 
     level = sandbox_level()
     cap = process_cap()
@@ -122,6 +122,7 @@ def sandbox_report() -> dict[str, str]:
         "reason": level.reason,
         "description": level.describe(),
         "processes": cap.description,
+        "memory_reads": contestant_memory_reads()[1],
     }
 
 
@@ -165,6 +166,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
         ("Distributed", _distributed_line(info["distributed"])),
         ("Sandbox", info["sandbox"]["description"]),
         ("Processes", info["sandbox"]["processes"]),
+        ("Memory reads", info["sandbox"]["memory_reads"]),
         ("Data dir", info["paths"]["data_dir"]),
         ("Database", info["paths"]["database"]),
         ("Backend", _backend_line(info["store"])),

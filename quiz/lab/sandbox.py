@@ -241,6 +241,26 @@ def process_cap() -> ProcessCap:
     )
 
 
+_PTRACE_SCOPE = Path("/proc/sys/kernel/yama/ptrace_scope")
+
+
+def contestant_memory_reads(scope_file: Path = _PTRACE_SCOPE) -> tuple[bool, str]:
+    """Whether the referee may read a contestant's memory (``process_vm_readv``: how a frozen
+    contestant's reply tensors are read, fused-kernel's on a CPU), and why. Yama's ptrace scope
+    decides: 0 or 1 let a process read its descendants, 2 only with CAP_SYS_PTRACE, 3 never."""
+    try:
+        scope = int(scope_file.read_text().strip())
+    except (OSError, ValueError):
+        return True, "allowed (no Yama ptrace restriction here)"
+    setting = f"kernel.yama.ptrace_scope = {scope}"
+    if scope <= 1 or (scope == 2 and os.geteuid() == 0):
+        return True, f"allowed ({setting})"
+    return False, (
+        f"refused ({setting}): fused-kernel's CPU grade cannot read its contestants' output; "
+        "set it to 1 (sysctl kernel.yama.ptrace_scope=1) or grade as root"
+    )
+
+
 @cache
 def _cgroup_root() -> Path | None:
     """A folder where this process may make pids cgroups (cgroup v1's pids hierarchy, or the
