@@ -17,6 +17,40 @@ from tests.lab_fixtures import failed_checks, practical_module, shipped_files
 
 PRACTICAL = "int8-ptq"
 FILES = shipped_files(PRACTICAL)
+
+
+def _int8_gemm_slowdown() -> float:
+    """How many times slower torch's int8 GEMM is than fp32 on this CPU (one thread)."""
+    import time
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a = torch.randint(-127, 127, (64, 256), dtype=torch.int8)
+        b = torch.randint(-127, 127, (256, 512), dtype=torch.int8)
+        af, bf = a.float(), b.float()
+        times = []
+        for run in (lambda: torch._int_mm(a, b), lambda: af @ bf):
+            run()
+            start = time.perf_counter()
+            for _ in range(5):
+                run()
+            times.append(time.perf_counter() - start)
+        return times[0] / times[1]
+    finally:
+        torch.set_num_threads(threads)
+
+
+# The 2x milestone needs an int8 GEMM faster than fp32. On a CPU without AVX-512 (VNNI) torch
+# has none: torch._int_mm fell back to a loop 48x slower than fp32 matmul on an AVX2-only EPYC
+# (2026-12-02; the reference measured 0.05x there), and fbgemm's dynamic int8 linear reached
+# 1.83-1.89x. Elsewhere these grades must pass; there they are expected to fail, and say so.
+INT8_GEMM_SLOWDOWN = _int8_gemm_slowdown()
+needs_fast_int8 = pytest.mark.xfail(
+    INT8_GEMM_SLOWDOWN > 1.0,
+    reason=f"torch's int8 GEMM is {INT8_GEMM_SLOWDOWN:.0f}x slower than fp32 on this CPU",
+    strict=False,
+)
 FAILING = [name for name in FILES if name != "reference"]
 
 TORCH_DYNAMIC_PER_CHANNEL = """
@@ -68,6 +102,7 @@ def test_per_tensor_scales_lose_accuracy() -> None:
 
 
 @pytest.mark.slow
+@needs_fast_int8
 def test_reference_passes() -> None:
     result = grade_practical(PRACTICAL, FILES["reference"], source="reference")
     assert result.passed, failed_checks(result)
@@ -75,6 +110,7 @@ def test_reference_passes() -> None:
 
 
 @pytest.mark.slow
+@needs_fast_int8
 def test_torch_dynamic_per_channel_quantization_passes(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(TORCH_DYNAMIC_PER_CHANNEL, encoding="utf-8")
     result = grade_practical(PRACTICAL, tmp_path, source="path")
