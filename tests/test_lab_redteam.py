@@ -382,11 +382,14 @@ HELD_IN_A_DISGUISED_CHILD = (
 import os
 import time
 
+_READY_READ, _READY_WRITE = os.pipe()
 if os.fork() == 0:
     _disguise()
     _HELD = bytearray(os.urandom(1 << 20) * 96)
+    os.write(_READY_WRITE, b"1")
     time.sleep(3600)
     os._exit(0)
+os.read(_READY_READ, 1)  # the child holds it all before the grader looks (slow under load)
 
 
 def double(x):
@@ -406,8 +409,9 @@ def test_a_child_named_like_the_sandbox_still_counts(
     extra = extra_mib_held(tmp_path, monkeypatch, HELD_IN_A_DISGUISED_CHILD, level)
     assert extra >= 80, extra
 
-    root = tmp_path / "timed"
-    folder = write_practical(root, grader=SPEED_GRADER, time_limit_s=120)
+    timed = tmp_path / "timed"
+    folder = write_practical(timed, grader=SPEED_GRADER, time_limit_s=120)
+    monkeypatch.setattr(config, "practicals_dir", lambda: timed)
     (folder / "toy_driver.py").write_text(SPEED_DRIVER)
     (folder / "baseline.py").write_text(WORK.format(rounds=40))
     disguised_helpers = HELPERS_STARTED_LATE.replace(
