@@ -13,11 +13,12 @@ remote call (``wall_clock=True``) is timed from request to complete reply, the c
 synchronised its device and materialised its output; a function with ``prepare(inputs)`` (a
 contestant's endpoint) has its request encoded before the clock starts and its reply decoded
 after it stops, and a frozen contestant's call ends when it has been stopped again. The
-referee's own CUDA functions are timed with CUDA events. On CUDA an L2 flush (on the same GPU) runs
-before every timed call, outside the timed region. Repetition is adaptive: trials continue until the
-relative spread (IQR / median) of both sides is at most ``noise_target`` and, given a ``threshold``,
-the speed-up's CI is clear of it, or until the round's time cap; ``speedup_check`` passes only when
-the CI's lower bound clears the threshold and calls a CI that still straddles it inconclusive.
+referee's own CUDA functions are timed with CUDA events. On CUDA an L2 flush (on the same GPU)
+runs before every timed call, outside the timed region. Repetition is adaptive: trials continue
+until the relative spread (IQR / median) of both sides is at most ``noise_target`` and, given a
+``threshold``, the speed-up's CI is clear of it, or until the round's time cap;
+``speedup_check`` passes only when the CI's lower bound clears the threshold and calls a CI that
+still straddles it inconclusive.
 """
 
 from __future__ import annotations
