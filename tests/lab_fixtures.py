@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -122,7 +123,8 @@ def support_module(practical_id: str, name: str) -> ModuleType:
 def practical_module(practical_id: str, name: str) -> ModuleType:
     """A file of a shipped practical (``reference.py``, ``grader.py``, ``controls/x.py``), run
     under a module name of its own with the practical folder on sys.path only while importing,
-    so its own imports of support modules resolve as they do in the worker."""
+    so its own imports of support modules resolve as they do in the worker (which also enters
+    it in ``sys.modules``, as dataclasses need)."""
     folder = practicals_dir() / practical_id
     unique = f"_{practical_id.replace('-', '_')}_{Path(name).stem}"
     with pytest.MonkeyPatch.context() as patch:
@@ -130,6 +132,7 @@ def practical_module(practical_id: str, name: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(unique, folder / name)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        patch.setitem(sys.modules, unique, module)
         spec.loader.exec_module(module)
         return module
 

@@ -1,17 +1,21 @@
 """int8-ptq: the reference (and torch's own per-channel dynamic quantization) passes; the
-starter and every control fail; graded through the real runner and worker. The fast tests check
-the model punishes per-tensor scales and rewards per-channel ones."""
+starter and every control fail; graded through the real runner and worker. On a CPU whose int8
+GEMMs cannot reach the milestone (measured by the grader) those two grades must instead be
+inconclusive for that reason, every other check passed. The fast tests check the model punishes
+per-tensor scales and rewards per-channel ones, and the CPU verdict's logic."""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from quiz.lab.api import Check
 from quiz.lab.catalog import get_practical
-from quiz.lab.runner import grade_practical
+from quiz.lab.runner import LabResult, grade_practical
 from quiz.lab.tinylm import tensor_bytes
 from tests.lab_fixtures import failed_checks, practical_module, shipped_files
 
@@ -19,38 +23,6 @@ PRACTICAL = "int8-ptq"
 FILES = shipped_files(PRACTICAL)
 
 
-def _int8_gemm_slowdown() -> float:
-    """How many times slower torch's int8 GEMM is than fp32 on this CPU (one thread)."""
-    import time
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        a = torch.randint(-127, 127, (64, 256), dtype=torch.int8)
-        b = torch.randint(-127, 127, (256, 512), dtype=torch.int8)
-        af, bf = a.float(), b.float()
-        times = []
-        for run in (lambda: torch._int_mm(a, b), lambda: af @ bf):
-            run()
-            start = time.perf_counter()
-            for _ in range(5):
-                run()
-            times.append(time.perf_counter() - start)
-        return times[0] / times[1]
-    finally:
-        torch.set_num_threads(threads)
-
-
-# The 2x milestone needs an int8 GEMM faster than fp32. On a CPU without AVX-512 (VNNI) torch
-# has none: torch._int_mm fell back to a loop 48x slower than fp32 matmul on an AVX2-only EPYC
-# (2026-12-02; the reference measured 0.05x there), and fbgemm's dynamic int8 linear reached
-# 1.83-1.89x. Elsewhere these grades must pass; there they are expected to fail, and say so.
-INT8_GEMM_SLOWDOWN = _int8_gemm_slowdown()
-needs_fast_int8 = pytest.mark.xfail(
-    INT8_GEMM_SLOWDOWN > 1.0,
-    reason=f"torch's int8 GEMM is {INT8_GEMM_SLOWDOWN:.0f}x slower than fp32 on this CPU",
-    strict=False,
-)
 FAILING = [name for name in FILES if name != "reference"]
 
 TORCH_DYNAMIC_PER_CHANNEL = """
@@ -101,20 +73,92 @@ def test_per_tensor_scales_lose_accuracy() -> None:
     assert error > 0.08  # the 5 % threshold fails by a wide margin
 
 
+def assert_passes_where_the_cpu_can(result: LabResult) -> None:
+    """Passed; or, where the grader measured this CPU's int8 GEMMs too slow for the milestone,
+    every check passed but throughput, which is inconclusive and says why."""
+    host = result.details["host_int8_gemm"]
+    best = max(host["int_mm"] or 0.0, host["fbgemm"] or 0.0)
+    if best >= get_practical(PRACTICAL).spec.thresholds["host_int8_gemm_min_speedup"]:
+        assert result.passed, failed_checks(result)
+        return
+    *others, throughput = result.checks
+    assert all(check.passed for check in others), failed_checks(result)
+    assert throughput.name == "throughput vs fp32" and throughput.inconclusive
+    assert throughput.message.startswith("not gradable on this CPU"), throughput.message
+    assert not result.passed
+
+
 @pytest.mark.slow
-@needs_fast_int8
 def test_reference_passes() -> None:
     result = grade_practical(PRACTICAL, FILES["reference"], source="reference")
-    assert result.passed, failed_checks(result)
+    assert_passes_where_the_cpu_can(result)
     assert result.duration_s < 60
 
 
 @pytest.mark.slow
-@needs_fast_int8
 def test_torch_dynamic_per_channel_quantization_passes(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(TORCH_DYNAMIC_PER_CHANNEL, encoding="utf-8")
     result = grade_practical(PRACTICAL, tmp_path, source="path")
-    assert result.passed, failed_checks(result)
+    assert_passes_where_the_cpu_can(result)
+
+
+MISSED = Check("throughput vs fp32", False, 1.9, 2.0, "x", "1.90x (95% CI 1.85-1.95x) is below")
+
+
+@pytest.mark.parametrize(
+    ("int_mm", "fbgemm", "inconclusive"),
+    [
+        (0.04, 1.9, True),
+        (None, 1.9, True),
+        (0.04, None, True),
+        (3.1, 1.9, False),
+        (None, 2.6, False),
+    ],
+)
+def test_a_miss_is_inconclusive_only_where_no_int8_gemm_is_fast_enough(
+    int_mm: float | None, fbgemm: float | None, inconclusive: bool
+) -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    ctx = _Context(get_practical(PRACTICAL).spec.thresholds)
+    verdict = grader._unless_host_cannot(ctx, MISSED, grader.HostInt8Gemm(int_mm, fbgemm))
+    assert verdict.inconclusive is inconclusive
+    assert not verdict.passed
+    if inconclusive:
+        assert "not gradable on this CPU" in verdict.message
+        assert "fbgemm" in verdict.message and MISSED.message in verdict.message
+    else:
+        assert verdict == MISSED
+
+
+def test_a_pass_stands_on_any_cpu() -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    ctx = _Context(get_practical(PRACTICAL).spec.thresholds)
+    passed = replace(MISSED, passed=True, measured=2.3)
+    assert grader._unless_host_cannot(ctx, passed, grader.HostInt8Gemm(0.04, 1.5)) == passed
+
+
+def test_the_cpu_probe_measures_both_int8_paths() -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    model = practical_module(PRACTICAL, "int8_model.py").build_model()
+    ctx = _Context(get_practical(PRACTICAL).spec.thresholds)
+    host = grader._host_int8_gemm(ctx, model)
+    assert host.fbgemm is not None and 0.2 < host.fbgemm < 50
+    assert host.int_mm is not None and 0.001 < host.int_mm < 50
+    assert ctx.details["host_int8_gemm"]["fbgemm"] == host.fbgemm
+    assert "torch._int_mm" in ctx.logs[-1] and "fbgemm" in ctx.logs[-1]
+
+
+class _Context:
+    """What the grader's CPU verdict reads of a GradeContext."""
+
+    def __init__(self, thresholds: dict[str, float]) -> None:
+        self.thresholds = thresholds
+        self.seed = 1234
+        self.details: dict[str, object] = {}
+        self.logs: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.logs.append(message)
 
 
 @pytest.mark.slow

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from test_tui_support import make_app, screen_text
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from quiz.tui.screens.editor import EditorScreen
 from quiz.tui.screens.practical import PracticalScreen
 from quiz.tui.screens.practicals import PracticalsScreen
-from quiz.tui.widgets.lab.checks import ChecksTable
+from quiz.tui.widgets.lab.checks import ChecksTable, check_detail, verdict_mark
 
 SIZE = (100, 30)
 PRACTICAL = "capacity-plan-70b"  # its grader is an analytic model: a grade takes seconds
@@ -67,5 +67,19 @@ async def _list_hint_workspace_and_grade(tmp_path: Path) -> None:
         checks = page.query_one(ChecksTable)
         assert checks.display and checks.row_count >= 5
         assert "Not passed" in screen_text(app)  # the untouched starter plan fails
+        first_failed = next(c for c in checks.checks if not c["passed"])
+        assert checks.cursor_row == checks.checks.index(first_failed)
+        detail = str(page.query_one("#check-detail", Static).render())
+        assert detail == check_detail(first_failed) and first_failed["message"] in detail
         runs = app.backend.store.practical_runs(PRACTICAL)
         assert len(runs) == 1 and not runs[0].passed
+
+
+def test_a_check_shows_passed_failed_or_inconclusive_with_its_whole_message() -> None:
+    long = "not gradable on this CPU: " + "x" * 300
+    inconclusive = {"name": "throughput", "passed": False, "inconclusive": True, "message": long}
+    assert verdict_mark(inconclusive).plain == "?"
+    assert check_detail(inconclusive) == f"throughput: inconclusive (not a pass) — {long}"
+    assert verdict_mark({"passed": True}).plain == "✓"
+    assert verdict_mark({"passed": False}).plain == "✗"
+    assert check_detail({"name": "bytes", "passed": False}) == "bytes: failed"

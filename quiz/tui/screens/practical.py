@@ -99,6 +99,7 @@ class PracticalScreen(QuizScreen):
             yield Log(id="grade-log", classes="hidden", max_lines=2000)
             yield Static("", id="grade-verdict")
             yield ChecksTable()
+            yield Static("", id="check-detail", markup=False)
             yield Static("Past runs", classes="section-title")
             yield DataTable(id="runs", cursor_type="none", zebra_stripes=True)
         yield Footer()
@@ -239,6 +240,7 @@ class PracticalScreen(QuizScreen):
             widget.remove_class("hidden")
         self.query_one("#grade-verdict", Static).update("Grading in a worker process…")
         self.query_one(ChecksTable).display = False
+        self.query_one("#check-detail", Static).update("")
         log.scroll_visible()
         self.grade()
 
@@ -262,6 +264,12 @@ class PracticalScreen(QuizScreen):
         result = message.result
         if result.get("error"):
             verdict = f"Failed: {result['error']}"
+        elif result.get("inconclusive"):
+            verdict = (
+                f"Inconclusive (not a pass) — {result['score']:.0%} of checks passed in "
+                f"{result['duration_s']:.1f} s; a check marked ? could not be decided here: "
+                "its message says why"
+            )
         else:
             verdict = (
                 f"{'Passed' if result['passed'] else 'Not passed'} — "
@@ -271,8 +279,14 @@ class PracticalScreen(QuizScreen):
         table = self.query_one(ChecksTable)
         table.show(result.get("checks", []))
         table.display = True
+        self.query_one("#check-detail", Static).update(table.detail(table.cursor_row))
         table.scroll_visible()
         self.load()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if isinstance(event.data_table, ChecksTable):
+            detail = event.data_table.detail(event.cursor_row)
+            self.query_one("#check-detail", Static).update(detail)
 
     def on_worker_state_changed(self, event: object) -> None:
         from textual.worker import Worker, WorkerState
