@@ -540,3 +540,26 @@ def test_a_python_installed_under_tmp_stays_visible(tmp_path: Path) -> None:
         shutil.rmtree(venv.parent, ignore_errors=True)
     assert done.returncode == 0, done.stderr
     assert "the interpreter's files" in done.stdout
+
+
+def test_probing_for_a_cgroup_leaves_no_probe_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    from quiz.lab import sandbox
+
+    root = sandbox._cgroup_root()
+    if root is None:
+        pytest.skip("no pids cgroup can be made here")
+    probe = root / f"probe-{os.getpid()}"
+    real_write = Path.write_text
+
+    def refuse_pids_max(path: Path, *args: object, **kwargs: object) -> int:
+        if path.name == "pids.max" and path.parent == probe:
+            raise OSError("refused")
+        return real_write(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", refuse_pids_max)
+    sandbox._cgroup_root.cache_clear()
+    try:
+        sandbox._cgroup_root()
+    finally:
+        sandbox._cgroup_root.cache_clear()
+    assert not probe.exists()

@@ -273,14 +273,16 @@ def _cgroup_root() -> Path | None:
             candidates.append(v2)
     for parent in candidates:
         root = parent / "latency-quiz"
+        probe = root / f"probe-{os.getpid()}"
         try:
             root.mkdir(exist_ok=True)
-            probe = root / f"probe-{os.getpid()}"
             probe.mkdir(exist_ok=True)
             (probe / "pids.max").write_text(str(MAX_TASKS))
-            probe.rmdir()
         except OSError:
             continue
+        finally:
+            with contextlib.suppress(OSError):
+                probe.rmdir()
         return root
     return None
 
