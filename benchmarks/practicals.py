@@ -25,7 +25,7 @@ from quiz.lab.runner import LabResult, grade_practical
 class Summary:
     practical_id: str
     durations: list[float] = field(default_factory=list)
-    verdicts: list[bool] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)  # passed, failed or inconclusive
     headlines: list[dict[str, object]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -50,7 +50,7 @@ def benchmark(practical_id: str, repeats: int) -> Summary:
             print(f"  {practical_id} #{run}: lab error: {err}", file=sys.stderr)
             continue
         summary.durations.append(result.duration_s)
-        summary.verdicts.append(result.passed)
+        summary.verdicts.append(result.verdict)
         summary.headlines.append(headline(result))
         if result.error:
             summary.errors.append(result.error)
@@ -63,13 +63,15 @@ def _reference(practical_id: str) -> Path:
 
 
 def _run_line(result: LabResult) -> str:
-    verdict = "pass" if result.passed else "FAIL"
+    verdict = "pass" if result.passed else "inconclusive" if result.inconclusive else "FAIL"
     line = f"{verdict} in {result.duration_s:.1f} s; {_describe(headline(result))}"
     if result.error:
         line += f"; error: {result.error}"
     for check in result.checks:
         if not check.passed:
-            line += f"; failed {check.name}: {check.message}"
+            line += (
+                f"; {'undecided' if check.inconclusive else 'failed'} {check.name}: {check.message}"
+            )
     return line
 
 
@@ -94,7 +96,10 @@ def report(summary: Summary) -> str:
         lines.append(
             f"  grade time  median {statistics.median(d):.1f} s (min {min(d):.1f}, max {max(d):.1f})"
         )
-    lines.append(f"  verdicts    {sum(summary.verdicts)}/{len(summary.verdicts)} passed")
+    passed = sum(v == "passed" for v in summary.verdicts)
+    undecided = sum(v == "inconclusive" for v in summary.verdicts)
+    tail = f" ({undecided} inconclusive)" if undecided else ""
+    lines.append(f"  verdicts    {passed}/{len(summary.verdicts)} passed{tail}")
     values = [float(v) for h in summary.headlines if isinstance(v := h.get("value"), (int, float))]
     if values:
         name = summary.headlines[0].get("name", "measured")
@@ -117,7 +122,8 @@ def main() -> int:
     wanted = args.ids or [p.id for p in list_practicals() if p.availability.available]
     summaries = [benchmark(practical_id, args.repeats) for practical_id in wanted]
     print("\n".join(report(s) for s in summaries))
-    return 0 if all(all(s.verdicts) and not s.errors for s in summaries) else 1
+    passed = all(all(v == "passed" for v in s.verdicts) and not s.errors for s in summaries)
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":
