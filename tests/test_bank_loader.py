@@ -203,9 +203,10 @@ def test_a_bank_of_a_hundred_questions_loads_well_under_200_ms(tmp_path: Path) -
 
 
 def _seconds(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
+    """CPU seconds of this process: other tests running beside this one do not count."""
+    start = time.process_time()
     action()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def test_shipped_bank_is_valid() -> None:
