@@ -249,7 +249,7 @@ def _unless_host_cannot(ctx: GradeContext, check: Check, host: HostInt8Gemm) -> 
     if check.passed or host.best >= needed:
         return check
     message = (
-        f"not gradable on this CPU: {check.message}. Its int8 GEMMs are not fast enough for 2x "
+        f"not gradable on this CPU: {check.message}. This CPU's int8 GEMMs are too slow for 2x "
         f"end to end (measured here on the model's Linear layers: {host.describe()}; 2x needs "
         f"about {needed:g}x). Grade on a CPU with a fast int8 GEMM (AVX-512 VNNI or AMX)"
     )
