@@ -219,3 +219,55 @@ def test_the_frozen_channel_clears_32_mb_each_way_in_a_few_ms(tmp_path: Path, le
             contestant.call("ep_missing", None)
     finally:
         contestant.close()
+
+
+TREE = """
+import os, sys, threading, time
+
+def child(levels):
+    if os.fork() == 0:
+        if levels > 1:
+            child(levels - 1)
+        time.sleep(60)
+        os._exit(0)
+
+child(2)  # a child and a grandchild, from the main thread
+thread = threading.Thread(target=child, args=(1,))  # and a child started by another thread
+thread.start()
+thread.join()
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
+time.sleep(60)
+"""
+
+
+def test_the_process_tree_read_down_from_its_root_matches_a_scan_of_proc() -> None:
+    """The tree of a contestant (what is frozen, measured and killed) read through each
+    thread's children file: the same processes at the same depths as a full scan of /proc."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from quiz.lab import referee
+
+    if not referee._children_files():
+        pytest.skip("this kernel has no /proc/<pid>/task/<tid>/children")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TREE], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        by_parent = referee._children_by_parent()
+        full: list[tuple[int, int]] = []
+        stack = [(proc.pid, 0)]
+        while stack:
+            pid, depth = stack.pop()
+            full.append((pid, depth))
+            stack.extend((child, depth + 1) for child in by_parent(pid))
+        tree = referee.process_tree(proc.pid)
+        assert sorted(tree) == sorted(full)
+        assert sorted(depth for _, depth in tree) == [0, 1, 1, 2]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

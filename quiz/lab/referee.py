@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from stat import S_ISFIFO, S_ISREG, S_ISSOCK
 from typing import Any
@@ -394,19 +395,7 @@ class Contestant:
 
     def _scan(self) -> list[tuple[int, int]]:
         """(pid, depth below the process the referee started) for its whole tree."""
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            fields = _stat_fields(int(entry))
-            if fields:
-                children.setdefault(int(fields[1]), []).append(int(entry))
-        found, stack = [], [(self._proc.pid, 0)]
-        while stack:
-            pid, depth = stack.pop()
-            found.append((pid, depth))
-            stack.extend((child, depth + 1) for child in children.get(pid, []))
-        return found
+        return process_tree(self._proc.pid)
 
     def _death_reason(self, detail: str) -> str:
         code = self._proc.poll()
@@ -639,6 +628,45 @@ def _needed_paths() -> Iterable[Path]:
         if path and path.is_dir() and any(p in path.parents for p in prefixes):
             paths.add(path)
     return paths
+
+
+def process_tree(root: int) -> list[tuple[int, int]]:
+    """(pid, depth below ``root``) for ``root`` and its descendants: read down from ``root``
+    through each thread's ``children`` file where the kernel has one (a few reads, however many
+    processes the machine runs), else from the parent of every process in /proc."""
+    children_of = _children_by_thread if _children_files() else _children_by_parent()
+    found, stack = [], [(root, 0)]
+    while stack:
+        pid, depth = stack.pop()
+        found.append((pid, depth))
+        stack.extend((child, depth + 1) for child in children_of(pid))
+    return found
+
+
+@cache
+def _children_files() -> bool:
+    return Path(f"/proc/self/task/{os.getpid()}/children").exists()
+
+
+def _children_by_thread(pid: int) -> list[int]:
+    """Children of any of ``pid``'s threads (a child belongs to the thread that started it)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                found.extend(map(int, Path(f"/proc/{pid}/task/{tid}/children").read_text().split()))
+    return found
+
+
+def _children_by_parent() -> Callable[[int], list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(int(entry))
+        if fields:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    return lambda pid: children.get(pid, [])
 
 
 def _stat_fields(pid: int) -> list[str]:
