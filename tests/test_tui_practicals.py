@@ -73,6 +73,28 @@ async def _list_hint_workspace_and_grade(tmp_path: Path) -> None:
         assert detail == check_detail(first_failed) and first_failed["message"] in detail
         runs = app.backend.store.practical_runs(PRACTICAL)
         assert len(runs) == 1 and not runs[0].passed
+        undecided = {
+            "name": "throughput vs fp32",
+            "passed": False,
+            "inconclusive": True,
+            "message": "not gradable on this CPU: " + "why " * 60,
+        }
+        passed = {"name": "weight bytes", "passed": True, "message": "fits"}
+        page.post_message(
+            PracticalScreen.Graded(
+                {
+                    "passed": False,
+                    "inconclusive": True,
+                    "score": 0.5,
+                    "duration_s": 40.0,
+                    "checks": [passed, undecided],
+                }
+            )
+        )
+        await settle(pilot)
+        assert "Inconclusive (not a pass)" in screen_text(app)
+        assert checks.cursor_row == 1
+        assert str(page.query_one("#check-detail", Static).render()) == check_detail(undecided)
 
 
 def test_a_check_shows_passed_failed_or_inconclusive_with_its_whole_message() -> None:
