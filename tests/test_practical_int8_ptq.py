@@ -37,13 +37,14 @@ def quantize(model):
 """
 
 
-def accuracy(quantize_file: str) -> tuple[float, float, float]:
+def accuracy(quantize_file: str, function: str = "quantize") -> tuple[float, float, float]:
     """(bytes ratio, top-1 agreement, logits relative error) on one held-out batch."""
     model_module = practical_module(PRACTICAL, "int8_model.py")
     fp32 = model_module.build_model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantized = practical_module(PRACTICAL, quantize_file).quantize(model_module.build_model())
+        quantize = getattr(practical_module(PRACTICAL, quantize_file), function)
+        quantized = quantize(model_module.build_model())
     tokens = model_module.token_batch(3, (4, 64))
     with torch.inference_mode():
         expected, actual = fp32(tokens), quantized(tokens)
@@ -61,7 +62,7 @@ def test_has_enough_controls_and_a_three_hint_readme() -> None:
 
 
 def test_per_channel_int8_keeps_the_predictions() -> None:
-    ratio, agree, error = accuracy("reference.py")
+    ratio, agree, error = accuracy("reference.py", "quantize_with_int_mm")
     assert ratio <= 0.30
     assert agree >= 0.97
     assert error <= 0.025
@@ -120,7 +121,8 @@ def test_a_miss_is_inconclusive_only_where_no_int8_gemm_is_fast_enough(
 ) -> None:
     grader = practical_module(PRACTICAL, "grader.py")
     ctx = _Context(get_practical(PRACTICAL).spec.thresholds)
-    verdict = grader._unless_host_cannot(ctx, MISSED, grader.HostInt8Gemm(int_mm, fbgemm))
+    host = grader.HostInt8Gemm(int_mm, fbgemm)
+    verdict = grader._unless_host_cannot(ctx, MISSED, host, ci_high=1.95)
     assert verdict.inconclusive is inconclusive
     assert not verdict.passed
     if inconclusive:
@@ -134,7 +136,32 @@ def test_a_pass_stands_on_any_cpu() -> None:
     grader = practical_module(PRACTICAL, "grader.py")
     ctx = _Context(get_practical(PRACTICAL).spec.thresholds)
     passed = replace(MISSED, passed=True, measured=2.3)
-    assert grader._unless_host_cannot(ctx, passed, grader.HostInt8Gemm(0.04, 1.5)) == passed
+    host = grader.HostInt8Gemm(0.04, 1.5)
+    assert grader._unless_host_cannot(ctx, passed, host, ci_high=2.5) == passed
+
+
+@pytest.mark.parametrize(
+    ("int_mm", "fbgemm", "faster"), [(0.04, 1.9, "fbgemm"), (1.6, None, "_int_mm")]
+)
+def test_slower_than_fp32_where_an_int8_path_here_is_faster_still_fails(
+    int_mm: float | None, fbgemm: float | None, faster: str
+) -> None:
+    """Fake quantization (0.6x), or torch._int_mm where it is a slow loop and fbgemm is not: not
+    the CPU's fault, so the miss stands and says which path is the fast one here."""
+    grader = practical_module(PRACTICAL, "grader.py")
+    ctx = _Context(get_practical(PRACTICAL).spec.thresholds)
+    slow = replace(MISSED, measured=0.6, message="0.60x (95% CI 0.58-0.63x) is below")
+    verdict = grader._unless_host_cannot(ctx, slow, grader.HostInt8Gemm(int_mm, fbgemm), 0.63)
+    assert not verdict.passed and not verdict.inconclusive
+    assert "slower than fp32" in verdict.message and faster in verdict.message
+
+
+def test_slower_than_fp32_is_inconclusive_where_no_int8_path_here_beats_fp32() -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    ctx = _Context(get_practical(PRACTICAL).spec.thresholds)
+    slow = replace(MISSED, measured=0.05, message="0.05x (95% CI 0.04-0.05x) is below")
+    verdict = grader._unless_host_cannot(ctx, slow, grader.HostInt8Gemm(0.04, 0.9), 0.05)
+    assert verdict.inconclusive and "not gradable on this CPU" in verdict.message
 
 
 def test_the_cpu_probe_measures_both_int8_paths() -> None:
