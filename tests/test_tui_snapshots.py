@@ -24,6 +24,17 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def question_view(pilot: Pilot, screen: MockScreen, timeout_s: float = 30) -> QuestionView:
+    """The mock's question, once mounted: on a loaded machine the next question can mount a
+    few frames after the workers that fetched it have finished."""
+    for _ in range(int(timeout_s / 0.05)):
+        views = screen.query(QuestionView)
+        if views:
+            return views.first()
+        await pilot.pause(0.05)
+    raise AssertionError(f"no question on the mock screen after {timeout_s:g} s")
+
+
 async def open_choice_question(pilot: Pilot) -> None:
     await settle(pilot)
     backend = pilot.app.backend  # type: ignore[attr-defined]
@@ -59,7 +70,7 @@ def test_mock_report(snap_compare: SnapCompare, tmp_path: Path) -> None:
             screen = pilot.app.screen
             assert isinstance(screen, MockScreen)
             clock.advance(45)
-            await pilot.press(*correct_keys(screen.query_one(QuestionView).instance))
+            await pilot.press(*correct_keys((await question_view(pilot, screen)).instance))
             await pilot.press("ctrl+s")
             await settle(pilot)
         clock.advance(15 * 60)
