@@ -224,10 +224,13 @@ def test_the_frozen_channel_clears_32_mb_each_way_in_a_few_ms(tmp_path: Path, le
 TREE = """
 import os, sys, threading, time
 
+started, born = os.pipe()
+
 def child(levels):
     if os.fork() == 0:
         if levels > 1:
             child(levels - 1)
+        os.write(born, b"+")  # once its own children exist
         time.sleep(60)
         os._exit(0)
 
@@ -235,6 +238,8 @@ child(2)  # a child and a grandchild, from the main thread
 thread = threading.Thread(target=child, args=(1,))  # and a child started by another thread
 thread.start()
 thread.join()
+for _ in range(3):  # the child, the grandchild and the thread's child
+    os.read(started, 1)
 sys.stdout.write("ready\\n")
 sys.stdout.flush()
 time.sleep(60)
