@@ -11,6 +11,7 @@ from test_tui_support import (
     FakeClock,
     correct_keys,
     make_app,
+    question_view,
     screen_text,
 )
 from textual.pilot import Pilot
@@ -21,7 +22,6 @@ from quiz.tui.screens.mock import MockScreen
 from quiz.tui.screens.mock_report import MockReportScreen
 from quiz.tui.widgets.mock.countdown import Countdown
 from quiz.tui.widgets.question.order import OrderAnswer
-from quiz.tui.widgets.question.view import QuestionView
 
 SIZE = (80, 24)
 FIFTEEN_MIN_S = 15 * 60
@@ -57,7 +57,7 @@ async def answer_correctly(pilot: Pilot, clock: FakeClock, seconds: float) -> No
     """Think for ``seconds`` of fake time, then give the right answer and submit it."""
     screen = pilot.app.screen
     assert isinstance(screen, MockScreen)
-    instance = screen.query_one(QuestionView).instance
+    instance = (await question_view(pilot, screen)).instance
     clock.advance(seconds)
     if instance.kind == "short":
         await pilot.press(*"keys and values")
@@ -99,7 +99,7 @@ async def _mock_runs_to_time_up(tmp_path: Path) -> None:
         countdown = screen.query_one(Countdown)
         assert countdown.has_class("-alarm") and not countdown.has_class("-warning")
 
-        current = screen.query_one(QuestionView).instance
+        current = (await question_view(pilot, screen)).instance
         await pilot.press(*correct_keys(current)[:1])  # a half-typed answer when time runs out
         clock.advance(31)
         await screen.tick()
@@ -225,10 +225,10 @@ def test_a_practical_item_is_skipped_by_key_and_button_and_survives_a_resume(
     asyncio.run(_practical_item_skipped(tmp_path))
 
 
-def current_kind(app: object) -> str:
-    screen = app.screen  # type: ignore[attr-defined]
-    assert isinstance(screen, MockScreen), screen_text(app)
-    return screen.query_one(QuestionView).instance.kind
+async def current_kind(pilot: Pilot) -> str:
+    screen = pilot.app.screen
+    assert isinstance(screen, MockScreen), screen_text(pilot.app)
+    return (await question_view(pilot, screen)).instance.kind
 
 
 async def _practical_item_skipped(tmp_path: Path) -> None:
@@ -237,7 +237,7 @@ async def _practical_item_skipped(tmp_path: Path) -> None:
     first = make_app(tmp_path, clock=clock, bank_text=bank, start=StartMock("L2", 15))
     async with first.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        while current_kind(first) != "practical":
+        while await current_kind(pilot) != "practical":
             clock.advance(10)
             await pilot.press("ctrl+s")
             await settle(pilot)
@@ -246,11 +246,11 @@ async def _practical_item_skipped(tmp_path: Path) -> None:
         assert isinstance(first.screen, HomeScreen)
         await pilot.press("r")
         await settle(pilot)
-        assert current_kind(first) == "practical"  # resumed on the same item
+        assert await current_kind(pilot) == "practical"  # resumed on the same item
         clock.advance(10)
         await pilot.press("ctrl+s")  # skip by key
         await settle(pilot)
-        assert current_kind(first) != "practical"
+        assert await current_kind(pilot) != "practical"
         await pilot.press("q")
         await settle(pilot)
     assert first.return_code == 0

@@ -4,8 +4,10 @@ grade through the worker subprocess, stored as a run."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
+import pytest
 from test_tui_support import make_app, screen_text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
@@ -105,3 +107,43 @@ def test_a_check_shows_passed_failed_or_inconclusive_with_its_whole_message() ->
     assert verdict_mark({"passed": True}).plain == "✓"
     assert verdict_mark({"passed": False}).plain == "✗"
     assert check_detail({"name": "bytes", "passed": False}) == "bytes: failed"
+
+
+def test_x_opens_the_workspace_in_the_users_editor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asyncio.run(_x_opens_the_editor(tmp_path, monkeypatch))
+
+
+async def _x_opens_the_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=[row.value for row in table.rows].index(PRACTICAL))
+        await pilot.press("enter")
+        await settle(pilot)
+        page = app.screen
+        assert isinstance(page, PracticalScreen)
+        await pilot.press("w")
+        await settle(pilot)
+        assert page.workspace is not None
+        solution = page.workspace / "solution.py"
+
+        monkeypatch.delenv("VISUAL", raising=False)
+        monkeypatch.delenv("EDITOR", raising=False)
+        await pilot.press("x")
+        assert "$EDITOR is not set" in notifications(app)[-1]
+
+        monkeypatch.setenv("EDITOR", 'sh -c \'echo "# edited" >> "$0"\'')
+        await pilot.press("x")  # a headless test driver cannot hand its terminal over
+        assert "Can't open the editor here" in notifications(app)[-1]
+        monkeypatch.setattr(type(app), "suspend", lambda _: contextlib.nullcontext())
+        await pilot.press("x")
+        assert solution.read_text().endswith("# edited\n")
+
+
+def notifications(app: object) -> list[str]:
+    return [note.message for note in app._notifications]  # type: ignore[attr-defined]

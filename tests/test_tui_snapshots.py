@@ -7,14 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from test_tui_support import FakeClock, correct_keys, make_app, make_history
+from test_tui_support import FakeClock, correct_keys, make_app, make_history, question_view
 from textual.pilot import Pilot
 
 from quiz.tui import StartMock
 from quiz.tui.backend import PracticeFilters
 from quiz.tui.screens.mock import MockScreen
 from quiz.tui.screens.practice import PracticeScreen
-from quiz.tui.widgets.question.view import QuestionView
 
 SnapCompare = Any
 
@@ -22,17 +21,6 @@ SnapCompare = Any
 async def settle(pilot: Pilot) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
-
-
-async def question_view(pilot: Pilot, screen: MockScreen, timeout_s: float = 30) -> QuestionView:
-    """The mock's question, once mounted: on a loaded machine the next question can mount a
-    few frames after the workers that fetched it have finished."""
-    for _ in range(int(timeout_s / 0.05)):
-        views = screen.query(QuestionView)
-        if views:
-            return views.first()
-        await pilot.pause(0.05)
-    raise AssertionError(f"no question on the mock screen after {timeout_s:g} s")
 
 
 async def open_choice_question(pilot: Pilot) -> None:

@@ -7,8 +7,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from textual.pilot import Pilot
+from textual.screen import Screen
+
 from quiz.tui import LatencyQuizApp, StartMock, create_app
 from quiz.tui.backend import Backend, PracticeFilters
+from quiz.tui.widgets.question.view import QuestionView
 
 TINY_BANK = """\
 - id: tiny-choice
@@ -144,6 +148,17 @@ def make_app(
         start_screen=start,
         seed=seed,
     )
+
+
+async def question_view(pilot: Pilot, screen: Screen, timeout_s: float = 30) -> QuestionView:
+    """The mock's question, once mounted: on a loaded machine the next question can mount a
+    few frames after the workers that fetched it have finished."""
+    for _ in range(int(timeout_s / 0.05)):
+        views = screen.query(QuestionView)
+        if views:
+            return views.first()
+        await pilot.pause(0.05)
+    raise AssertionError(f"no question on the mock screen after {timeout_s:g} s")
 
 
 def screen_text(app: Any) -> str:

@@ -1,9 +1,13 @@
-"""What every screen shares: the backend, waiting for it to open, and how a failed worker is
-shown to the user."""
+"""What every screen shares: the backend, waiting for it to open, how a failed worker is shown
+to the user, and handing a file to the user's $EDITOR."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import App
@@ -60,3 +64,15 @@ class QuizScreen(Screen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Worker messages don't bubble: each screen reports its own workers' failures.
         report_error(self.app, event)
+
+    def edit_externally(self, path: Path) -> None:
+        """Open ``path`` in $VISUAL or $EDITOR; the app suspends until the editor exits."""
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor:
+            self.notify("$EDITOR is not set: e edits here.", severity="warning")
+            return
+        try:
+            with self.app.suspend():
+                subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except Exception as err:  # no terminal to hand over (a web or headless driver)
+            self.notify(f"Can't open the editor here: {err}", severity="error")

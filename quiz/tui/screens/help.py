@@ -26,7 +26,7 @@ HELP = """\
 | question | `enter` / `ctrl+s` | submit (`ctrl+s` in a free-text answer) |
 | question (practice) | `ctrl+g` | I don't know: shows the answer, rated Again |
 | feedback | `n` / `enter` | next question |
-| round summary | `r` | retry my misses |
+| round summary | `r` `escape` | retry my misses, home |
 | feedback (free text) | `1` `2` `3` `4` | rate your recall: Again, Hard, Good, Easy |
 | mock | `ctrl+s` / `enter` | submit and go to the next question (skip a practical) |
 | mock practical | `e` `x` `g` | edit here, open in $EDITOR, grade and submit (on the clock) |

@@ -7,9 +7,6 @@ given after the time is up.
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,15 +105,7 @@ class MockPracticalItem(QuizScreen):
         folder = self._ready_folder()
         if folder is None:
             return
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if not editor:
-            self.notify("$EDITOR is not set: e edits here.", severity="warning")
-            return
-        try:
-            with self.app.suspend():
-                subprocess.run([*shlex.split(editor), str(folder / "solution.py")], check=False)
-        except Exception as err:  # no terminal to hand over (a web or headless driver)
-            self.notify(f"Can't open the editor here: {err}", severity="error")
+        self.edit_externally(folder / "solution.py")
 
     def action_grade(self) -> None:
         folder, mock = self._ready_folder(), self.mock

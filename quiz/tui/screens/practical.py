@@ -3,9 +3,6 @@ and a table of checks, and past runs."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,15 +210,7 @@ class PracticalScreen(QuizScreen):
         if solution is None or not solution.is_file():
             self.notify("Create the workspace first (w).", severity="warning")
             return
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if not editor:
-            self.notify("$EDITOR is not set: e edits here.", severity="warning")
-            return
-        try:
-            with self.app.suspend():
-                subprocess.run([*shlex.split(editor), str(solution)], check=False)
-        except Exception as err:  # no terminal to hand over (e.g. a web or headless driver)
-            self.notify(f"Can't open the editor here: {err}", severity="error")
+        self.edit_externally(solution)
 
     # Grading -------------------------------------------------------------------------------
 

@@ -291,8 +291,12 @@ class PracticeScreen(QuizScreen):
         buttons[0].focus(scroll_visible=False)
 
     async def action_leave(self) -> None:
-        """Mid-round, with something answered: the summary first; escape again leaves."""
-        if self.finished or not self.results:
+        """Mid-round, with something answered: the summary first; from the summary, home (its
+        "Another round" button goes back to the filters). Before any answer: the filters."""
+        if self.finished:
+            self.quiz_app.action_home()
+            return
+        if not self.results:
             self.app.pop_screen()
             return
         if self.pending is not None:
