@@ -214,6 +214,52 @@ def test_token_difference_names_the_first_wrong_token() -> None:
     assert "expected 64 token ids" in grader.token_difference([1, 2], want)
 
 
+def test_a_rounding_tie_counts_as_greedy_and_a_real_miss_does_not() -> None:
+    """The same greedy path computed in other shapes rounds differently (logits up to 8.6e-6
+    apart here), so where the top two logits are that close either token is greedy decoding:
+    an exact comparison once failed the reference on such a tie."""
+    grader = practical_module(PRACTICAL, "grader.py")
+    prompt, n = torch.tensor([3, 1, 4]), sm.NEW_TOKENS
+    logits = torch.zeros(1, prompt.numel() - 1 + n, sm.TARGET_CONFIG.vocab_size)
+    logits[0, :, 7] = 1.0  # token 7 is greedy everywhere ...
+    logits[0, prompt.numel() - 1 + 9, 8] = 1.0 - 1e-5  # ... 8 ties with it at position 9
+    logits[0, prompt.numel() - 1 + 20, 9] = 1.0 - 1e-3  # ... 9 comes close at 20, no tie
+
+    def model(sequence: torch.Tensor) -> torch.Tensor:
+        return torch.cat((logits, torch.zeros(1, 1, logits.shape[2])), 1)[:, : sequence.shape[1]]
+
+    want = torch.full((n,), 7)
+    assert grader.greedy_difference(model, prompt, want.clone(), want) is None
+    tie = want.clone()
+    tie[9] = 8
+    assert grader.greedy_difference(model, prompt, tie, want) is None
+    miss = tie.clone()
+    miss[20] = 9
+    assert grader.greedy_difference(model, prompt, miss, want) == (
+        "token 20 is 9, greedy decoding gives 7"
+    )
+    assert "integer token ids" in grader.greedy_difference(model, prompt, tie.float(), want)
+    out_of_range = tie.clone()
+    out_of_range[3] = sm.TARGET_CONFIG.vocab_size
+    assert "must lie in" in grader.greedy_difference(model, prompt, out_of_range, want)
+
+
+def test_a_tie_is_far_below_what_separates_real_greedy_choices(models) -> None:
+    """On the real target the grader's full forward and the cached path agree to well inside
+    the tie tolerance, and the tolerance is below the smallest top-two gap on a few prompts."""
+    grader = practical_module(PRACTICAL, "grader.py")
+    target, _ = models
+    for seed in range(3):
+        prompt = random_prompt(sm.TARGET_CONFIG, 16, seed)
+        want = sm.greedy_generate(sm.CachedLM(target), prompt, sm.NEW_TOKENS)
+        with torch.inference_mode():
+            full = target(torch.cat((prompt, want)).reshape(1, -1))[0, prompt.numel() - 1 : -1]
+        assert torch.equal(full.argmax(-1), want)
+        top2 = full.topk(2, -1).values
+        assert float((top2[:, 0] - top2[:, 1]).min()) > grader.TIE_TOLERANCE
+        assert grader.greedy_difference(target, prompt, want.clone(), want) is None
+
+
 # --- through the real runner --------------------------------------------------------------
 
 
