@@ -267,8 +267,8 @@ def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> list[C
         "name": over_one,
         "value": round(vs_one.speedup, 3),
         "unit": "x",
-        "ci_low": vs_one.ci_low,
-        "ci_high": vs_one.ci_high,
+        "ci_low": round(vs_one.ci_low, 3),
+        "ci_high": round(vs_one.ci_high, 3),
     }
     figure = (
         f"{vs_one.speedup:.2f}x (95% CI {vs_one.ci_low:.2f}-{vs_one.ci_high:.2f}x; "
