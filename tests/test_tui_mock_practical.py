@@ -30,7 +30,7 @@ async def _practical_graded_in_mock(tmp_path: Path) -> None:
     )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        while current_kind(app) != "practical":
+        while await current_kind(pilot) != "practical":
             clock.advance(10)
             await pilot.press("ctrl+s")
             await settle(pilot)
@@ -62,7 +62,7 @@ async def _practical_graded_in_mock(tmp_path: Path) -> None:
         await pilot.press("ctrl+g")  # submit: the full grade, on the mock's clock
         await settle(pilot, timeout_s=300)
         assert app.screen is mock_screen
-        assert mock_screen.mock.answered >= 1 and current_kind(app) != "practical"
+        assert mock_screen.mock.answered >= 1 and await current_kind(pilot) != "practical"
 
         while isinstance(app.screen, MockScreen):
             clock.advance(10)
