@@ -5,6 +5,7 @@ fast tests check the reference against full recompute and the grader's K/V and b
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -132,6 +133,37 @@ def test_grader_names_the_first_wrong_token() -> None:
     wrong[3] = (wrong[3] + 1) % 256
     with pytest.raises(AssertionError, match="new token 3"):
         grader.compare_tokens(model, prompt, expected, wrong)
+
+
+def test_after_a_rounding_tie_the_rest_is_still_checked() -> None:
+    """Either token of a near-tie is greedy, but what follows must be greedy given it: a
+    continuation that goes wrong after a tie fails (it used to be compared only up to the tie)."""
+    grader = practical_module(PRACTICAL, "grader.py")
+    prompt, n, vocab = torch.tensor([5, 6]), 8, 16
+    table = torch.zeros(1, prompt.numel() - 1 + n + 1, vocab)
+    table[0, :, 3] = 1.0  # token 3 is greedy everywhere ...
+    table[0, prompt.numel() - 1 + 2, 4] = 1.0 - 1e-5  # ... 4 ties with it at position 2
+
+    class Model:
+        config = SimpleNamespace(vocab_size=vocab)
+
+        def __call__(self, sequence: torch.Tensor) -> torch.Tensor:
+            return table[:, : sequence.shape[1]]
+
+    expected = torch.full((n,), 3)
+    tie = expected.clone()
+    tie[2] = 4
+    grader.compare_tokens(Model(), prompt, expected, tie)
+    wrong_after = tie.clone()
+    wrong_after[5] = 7
+    with pytest.raises(AssertionError, match="new token 5 is 7, full recompute gives 3"):
+        grader.compare_tokens(Model(), prompt, expected, wrong_after)
+    out_of_range = tie.clone()
+    out_of_range[6] = vocab
+    with pytest.raises(AssertionError, match="must lie in 0..15"):
+        grader.compare_tokens(Model(), prompt, expected, out_of_range)
+    with pytest.raises(AssertionError, match="integers"):
+        grader.compare_tokens(Model(), prompt, expected, tie.float())
 
 
 @pytest.mark.slow

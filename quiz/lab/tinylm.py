@@ -305,6 +305,33 @@ def generate_full_recompute(model: TinyLM, prompt: Tensor, max_new_tokens: int) 
     return seq[0, prompt.numel() :]
 
 
+@torch.inference_mode()
+def greedy_mismatch(
+    model: TinyLM, prompt: Tensor, tokens: Tensor, margin: float, reference: str
+) -> str | None:
+    """What makes ``tokens`` not ``model``'s greedy continuation of ``prompt``, or None.
+
+    Each token is checked against the logits for its own prefix (one full forward). A token
+    whose logit is within ``margin`` of the top one counts as greedy: the same sequence run in
+    other shapes (cached, paged, a draft verified in one call) rounds differently, so either
+    token of such a near-tie is a correct greedy choice, and what follows is checked from it."""
+    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
+        return f"token ids must be integers, not {tokens.dtype}"
+    vocab = model.config.vocab_size
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab):
+        return f"token ids must lie in 0..{vocab - 1}"
+    ids = tokens.reshape(-1).to(torch.long)
+    sequence = torch.cat((prompt.reshape(-1).to(torch.long), ids)).reshape(1, -1)
+    logits = model(sequence)[0, prompt.numel() - 1 : -1]
+    best = logits.max(-1)
+    chosen = logits.gather(1, ids.reshape(-1, 1)).reshape(-1)
+    wrong = (chosen < best.values - margin).nonzero()
+    if wrong.numel() == 0:
+        return None
+    i = int(wrong[0, 0])
+    return f"new token {i} is {int(ids[i])}, {reference} gives {int(best.indices[i])}"
+
+
 def random_prompt(config: TinyLMConfig, length: int, seed: int) -> Tensor:
     """A seeded prompt ``[length]`` of token ids."""
     gen = torch.Generator().manual_seed(seed)
