@@ -225,8 +225,14 @@ def test_a_rounding_tie_counts_as_greedy_and_a_real_miss_does_not() -> None:
     logits[0, prompt.numel() - 1 + 9, 8] = 1.0 - 1e-5  # ... 8 ties with it at position 9
     logits[0, prompt.numel() - 1 + 20, 9] = 1.0 - 1e-3  # ... 9 comes close at 20, no tie
 
-    def model(sequence: torch.Tensor) -> torch.Tensor:
-        return torch.cat((logits, torch.zeros(1, 1, logits.shape[2])), 1)[:, : sequence.shape[1]]
+    class FixedLogits:
+        config = sm.TARGET_CONFIG
+
+        def __call__(self, sequence: torch.Tensor) -> torch.Tensor:
+            padded = torch.cat((logits, torch.zeros(1, 1, logits.shape[2])), 1)
+            return padded[:, : sequence.shape[1]]
+
+    model = FixedLogits()
 
     want = torch.full((n,), 7)
     assert grader.greedy_difference(model, prompt, want.clone(), want) is None
@@ -236,12 +242,16 @@ def test_a_rounding_tie_counts_as_greedy_and_a_real_miss_does_not() -> None:
     miss = tie.clone()
     miss[20] = 9
     assert grader.greedy_difference(model, prompt, miss, want) == (
-        "token 20 is 9, greedy decoding gives 7"
+        "new token 20 is 9, greedy decoding gives 7"
     )
-    assert "integer token ids" in grader.greedy_difference(model, prompt, tie.float(), want)
+    assert grader.greedy_difference(model, prompt, tie.float(), want) == (
+        "token ids must be integers, not torch.float32"
+    )
     out_of_range = tie.clone()
     out_of_range[3] = sm.TARGET_CONFIG.vocab_size
-    assert "must lie in" in grader.greedy_difference(model, prompt, out_of_range, want)
+    assert grader.greedy_difference(model, prompt, out_of_range, want) == (
+        f"token ids must lie in 0..{sm.TARGET_CONFIG.vocab_size - 1}"
+    )
 
 
 def test_a_tie_is_far_below_what_separates_real_greedy_choices(models) -> None:
@@ -313,7 +323,7 @@ def test_hooks_and_patches_do_not_reach_the_baseline(tmp_path: Path) -> None:
     result = grade_submission(tmp_path, SABOTAGE_THE_BASELINE)
     assert "speed-up vs greedy" in failed_names(result), failed_checks(result)
     speed = next(c for c in result.checks if c.name == "speed-up vs greedy")
-    assert speed.measured is not None and speed.measured < 1.2, speed.message
+    assert isinstance(speed.measured, float) and speed.measured < 1.2, speed.message
 
 
 # Never calls the target it is given: greedy decoding of the workspace's own target, built

@@ -27,6 +27,7 @@ from torch import nn
 from quiz.lab.api import Check, GradeContext, SubmissionError
 from quiz.lab.harness import speedup_check
 from quiz.lab.referee import Contestant, Refused
+from quiz.lab.tinylm import TinyLM, greedy_mismatch
 
 PROMPTS = 5
 PROMPT_LENGTHS = (8, 32)
@@ -157,7 +158,7 @@ def token_difference(got: Any, want: torch.Tensor) -> str | None:
 
 @torch.inference_mode()
 def greedy_difference(
-    model: nn.Module, prompt: torch.Tensor, got: Any, want: torch.Tensor
+    model: TinyLM, prompt: torch.Tensor, got: Any, want: torch.Tensor
 ) -> str | None:
     """What is wrong with ``got`` as ``model``'s greedy continuation of ``prompt``, or None.
 
@@ -168,22 +169,7 @@ def greedy_difference(
     problem = token_difference(got, want)
     if problem is None or not isinstance(got, torch.Tensor) or got.shape != want.shape:
         return problem
-    if got.is_floating_point() or got.is_complex() or got.dtype == torch.bool:
-        return f"returned {got.dtype} tokens, expected integer token ids"
-    tokens = got.to(torch.long)
-    if int(tokens.min()) < 0 or int(tokens.max()) >= TARGET_CONFIG.vocab_size:
-        return f"token ids must lie in 0..{TARGET_CONFIG.vocab_size - 1}"
-    sequence = torch.cat((prompt.to(torch.long), tokens)).reshape(1, -1)
-    logits = model(sequence)[0, prompt.numel() - 1 : -1]
-    best = logits.max(-1)
-    chosen = logits.gather(1, tokens.reshape(-1, 1)).reshape(-1)
-    wrong = (chosen < best.values - TIE_TOLERANCE).nonzero()
-    if wrong.numel() == 0:
-        return None
-    index = int(wrong[0, 0])
-    return (
-        f"token {index} is {int(tokens[index])}, greedy decoding gives {int(best.indices[index])}"
-    )
+    return greedy_mismatch(model, prompt, got, TIE_TOLERANCE, "greedy decoding")
 
 
 def _mean_acceptance(target: Any, draft: Any, prompts: list, outputs: list) -> float:
