@@ -8,6 +8,7 @@ the relay against a server on a Unix socket in a folder whose path is too long t
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -161,3 +162,25 @@ def test_the_diagnose_window_is_also_read_in_stretches() -> None:
     assert all(len(part) == size for part in parts[1:])
     assert parts[1][0] == 0 and parts[-1][-1] == 99 - (100 - size) % grader.MIN_WINDOW_REQUESTS
     assert grader.stretches(log[:10]) == [log[:10]]
+
+
+def test_an_inconclusive_grade_is_measured_again_once_and_a_decision_is_final() -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    undecided = Check("p50 share", False, 51.7, "±10.0", "%", "inconclusive: ...", True)
+    passed = Check("p50 share", True, 68.0, "±10.0", "%", "")
+    failed = Check("p50 share", False, 20.0, "±10.0", "%", "")
+
+    def graded(*attempts: list[Check]) -> tuple[list[Check], SimpleNamespace, int]:
+        ctx = SimpleNamespace(details={}, logged=[])
+        ctx.log = ctx.logged.append
+        queue = list(attempts)
+        checks = grader.measured_until_decided(ctx, lambda: queue.pop(0), 2)
+        return checks, ctx, len(attempts) - len(queue)
+
+    checks, ctx, runs = graded([undecided], [passed])
+    assert checks == [passed] and runs == 2 and ctx.details["attempts"] == 2
+    assert "attempt 2 of 2" in ctx.logged[0]
+    checks, ctx, runs = graded([failed], [passed])
+    assert checks == [failed] and runs == 1 and not ctx.logged  # a failure is not retried
+    checks, ctx, runs = graded([passed, undecided], [undecided], [passed])
+    assert checks == [undecided] and runs == 2  # never more than the attempts allowed

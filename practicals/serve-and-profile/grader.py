@@ -8,6 +8,7 @@ your answer, not what the right one is (that is shown only after a pass)."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -22,9 +23,36 @@ GRADER_REQUESTS = 100
 CALL_TIMEOUT_S = 90.0
 # The server's record of the diagnose window is compared only when it holds this many requests.
 MIN_WINDOW_REQUESTS = 20
+# Runs of the whole measurement while it is inconclusive.
+ATTEMPTS = 2
 
 
 def grade(ctx: GradeContext) -> list[Check]:
+    return measured_until_decided(ctx, lambda: _grade_once(ctx), ATTEMPTS)
+
+
+def measured_until_decided(
+    ctx: GradeContext, attempt: Callable[[], list[Check]], attempts: int
+) -> list[Check]:
+    """``attempt``'s checks, measured again from the start (your diagnose() and both load tests)
+    while one of them is inconclusive, at most ``attempts`` times in all: with a core busy, about
+    one grade in five of the reference found the machine's load changed between the windows. An
+    attempt that decides is final, pass or fail; a pass still needs the grader's own load tests
+    to agree with the answer."""
+    for number in range(1, attempts + 1):
+        checks = attempt()
+        ctx.details["attempts"] = number
+        if not any(check.inconclusive for check in checks):
+            return checks
+        if number < attempts:
+            ctx.log(
+                "inconclusive: the machine's load changed while measuring; measuring again "
+                f"from the start (attempt {number + 1} of {attempts})"
+            )
+    return checks
+
+
+def _grade_once(ctx: GradeContext) -> list[Check]:
     server = InferenceServer(ctx.seed % 2**31)
     ctx.log("starting the inference server")
     with server:
@@ -43,7 +71,10 @@ def grade(ctx: GradeContext) -> list[Check]:
         ctx.log(f"your answer: {component} at {share:.1f}%; load-testing the server twice")
         loader = ctx.start_contestant("server_link:load_test", solution="baseline.py", pinned=False)
         server.serve_unix(loader.workdir / SOCKET_NAME)
-        loads = [_own_load(server, loader, seed) for seed in (1, 2)]
+        try:
+            loads = [_own_load(server, loader, seed) for seed in (1, 2)]
+        finally:
+            loader.close()
     truth = p50_shares(loads[0] + loads[1])
     first, second = p50_shares(loads[0]), p50_shares(loads[1])
     slack = {c: abs(first[c] - second[c]) / 2 for c in COMPONENTS}
