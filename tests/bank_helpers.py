@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from quiz.bank import Question, instantiate
+from quiz.bank.schema import ChoiceQuestion, MultiQuestion
 
 
 def written_order_seed(question: Question) -> int:
     """A seed whose shuffle happens to show the options in written order (A = first written)."""
-    written = list(question.choices)  # type: ignore[union-attr]
+    assert isinstance(question, ChoiceQuestion | MultiQuestion)
+    written = list(question.choices)
     return next(
         seed
         for seed in range(10_000)

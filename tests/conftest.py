@@ -45,9 +45,10 @@ TIMING_NAME = re.compile(r"passes|known_two_x|clears")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        module = item.module if isinstance(item, pytest.Function) else None
+        module_name = module.__name__.rpartition(".")[2] if module else ""
         graded_pass = item.get_closest_marker("slow") and TIMING_NAME.search(item.name)
-        if module in TIMING_MODULES or graded_pass:
+        if module_name in TIMING_MODULES or graded_pass:
             item.add_marker(pytest.mark.timing)
 
 

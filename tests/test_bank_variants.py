@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from quiz.bank import NumericKey, Question, instantiate, load_bank
-from quiz.bank.schema import MODELS
+from quiz.bank.schema import MODELS, ChoiceQuestion, MultiQuestion
 
 GOOD = Path(__file__).parent / "fixtures" / "bank" / "good"
 BANK = load_bank([GOOD])
@@ -158,7 +158,9 @@ def test_instance_fields() -> None:
     assert (instance.phase, instance.level, instance.topic) == ("foundations", "L1", "roofline")
     assert instance.skills == ("roofline",) and instance.time_budget_s == 60
     assert [c.id for c in instance.choices] == ["A", "B", "C", "D"]
-    assert sorted(c.text for c in instance.choices) == sorted(BANK.get("decode-bound").choices)
+    decode_bound = BANK.get("decode-bound")
+    assert isinstance(decode_bound, ChoiceQuestion)
+    assert sorted(c.text for c in instance.choices) == sorted(decode_bound.choices)
     assert instance.key_json() == next(
         c.id for c in instance.choices if c.text == "Memory bandwidth"
     )
@@ -226,9 +228,11 @@ def test_options_are_shuffled_per_seed_and_the_key_follows_them() -> None:
         keys.add(instance.key)
     assert keys == {"A", "B", "C", "D"}
     levers = BANK.get("kv-cache-levers")
+    assert isinstance(levers, MultiQuestion)
     written_right = {levers.choices["ABCD".index(i)] for i in levers.answer}
     for seed in range(10):
         instance = instantiate(levers, seed)
+        assert isinstance(instance.key, tuple)
         assert {c.text for c in instance.choices if c.id in instance.key} == written_right
 
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from quiz.bank import instantiate, load_bank
+from quiz.bank.schema import ShortQuestion
 from quiz.grading import Verdict, grade
 from quiz.grading.clauses import words
 
@@ -78,7 +79,7 @@ def test_fewer_than_a_third_of_correct_answers_go_to_the_self_check() -> None:
 
 
 @pytest.mark.parametrize("question", BANK.filter(kind="short"), ids=lambda q: q.id)
-def test_the_model_answer_makes_every_key_point(question) -> None:  # type: ignore[no-untyped-def]
+def test_the_model_answer_makes_every_key_point(question: ShortQuestion) -> None:
     instance = instantiate(question)
     verdict = grade(instance, instance.model_answer or "")
     assert [p.text for p in verdict.points if p.status != "covered"] == []
@@ -86,7 +87,7 @@ def test_the_model_answer_makes_every_key_point(question) -> None:  # type: igno
 
 
 @pytest.mark.parametrize("question", BANK.filter(kind="short"), ids=lambda q: q.id)
-def test_no_phrasing_of_a_point_is_also_its_misconception(question) -> None:  # type: ignore[no-untyped-def]
+def test_no_phrasing_of_a_point_is_also_its_misconception(question: ShortQuestion) -> None:
     for point in question.answer.points:
         phrasings = {tuple(words(p)) for p in point.phrases}
         for misconception in point.misconceptions:
@@ -95,7 +96,7 @@ def test_no_phrasing_of_a_point_is_also_its_misconception(question) -> None:  # 
 
 
 @pytest.mark.parametrize("question", BANK.filter(kind="short"), ids=lambda q: q.id)
-def test_no_true_sentence_contradicts_a_point(question) -> None:  # type: ignore[no-untyped-def]
+def test_no_true_sentence_contradicts_a_point(question: ShortQuestion) -> None:
     """Every sentence of the model answer and the explanation is true, so none may read as a
     contradiction of a key point (a negation scoped too widely would)."""
     instance = instantiate(question)

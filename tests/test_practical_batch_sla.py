@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -53,7 +54,7 @@ def grader(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return practical_module(PRACTICAL, "grader.py")
 
 
-def _points(grader: ModuleType, curve: dict[int, tuple[float, float]]) -> dict[int, Any]:
+def _points(grader: ModuleType, curve: Mapping[int, tuple[float, float]]) -> dict[int, Any]:
     """{batch size: Point} from {batch size: (p99 ms, throughput)}."""
     return {
         size: grader.Point(size, p99_ms / 3e3, p99_ms / 1e3, throughput)

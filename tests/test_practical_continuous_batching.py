@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ PRACTICAL = "continuous-batching"
 FOLDER = practicals_dir() / PRACTICAL
 
 
+# Imported from the practical's folder at run time, out of mypy's sight: its classes are Any.
 se = support_module(PRACTICAL, "serving_engine")
 
 CONFIG = se.EngineConfig()
@@ -58,16 +60,16 @@ def test_trace_is_seeded_and_follows_its_distributions() -> None:
 class Scripted:
     """Plays back a fixed list of plans, then does nothing."""
 
-    def __init__(self, plans: list[se.StepPlan]) -> None:
+    def __init__(self, plans: list[Any]) -> None:
         self.plans = plans
-        self.states: list[se.EngineState] = []
+        self.states: list[Any] = []
 
-    def schedule(self, state: se.EngineState) -> se.StepPlan:
+    def schedule(self, state: Any) -> Any:
         self.states.append(state)
         return self.plans.pop(0) if self.plans else se.StepPlan()
 
 
-def _engine(*requests: se.TraceRequest, blocks: int = 2048) -> se.Engine:
+def _engine(*requests: Any, blocks: int = 2048) -> Any:
     return se.Engine(tuple(requests), replace(CONFIG, num_blocks=blocks), max_idle_steps=5)
 
 
@@ -127,7 +129,7 @@ def test_preemption_frees_blocks_and_recomputes_generated_tokens() -> None:
 )
 def test_invalid_plans_end_the_run_with_a_reason(plan: object, words: str) -> None:
     req = se.TraceRequest(0, 0.0, prompt_len=40, output_len=3)
-    result = _engine(req).run(Scripted([plan]))  # type: ignore[list-item]
+    result = _engine(req).run(Scripted([plan]))
     assert result.error is not None and words in result.error
 
 
@@ -194,7 +196,7 @@ def test_states_and_plans_cross_as_plain_data() -> None:
     sizes: list[tuple[int, int]] = []
 
     class AcrossTheChannel:
-        def schedule(self, state: se.EngineState) -> se.StepPlan:
+        def schedule(self, state: Any) -> Any:
             plain = encoder.encode(state)
             assert decoder.decode(plain) == state
             sizes.append((len(plain["changed"]), len(state.waiting) + len(state.running)))

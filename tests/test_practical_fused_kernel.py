@@ -4,7 +4,9 @@ real runner, referee and sandboxed contestants (each grade compiles C++ afresh).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -67,7 +69,7 @@ def test_cases_cover_odd_shapes_strides_and_edge_values() -> None:
     assert strided == 4
 
 
-def driver(kernel: object) -> dict[str, object]:
+def driver(kernel: Callable[..., object]) -> dict[str, Callable[..., Any]]:
     class Solution:
         @staticmethod
         def build() -> None:

@@ -234,8 +234,13 @@ def test_cuda_graphs_endpoint_and_referee_agree_and_stale_outputs_are_caught() -
 def test_roofline_endpoint_calls_measure_on_the_gpu() -> None:
     from types import SimpleNamespace
 
-    seen = []
-    endpoints = rl.serve(SimpleNamespace(measure=lambda device: seen.append(device) or {}), None)
+    seen: list[torch.device] = []
+
+    def measure(device: torch.device) -> dict[str, float]:
+        seen.append(device)
+        return {}
+
+    endpoints = rl.serve(SimpleNamespace(measure=measure), None)
     assert endpoints["measure"]() == {} and seen == [torch.device("cuda")]
     with pytest.raises(AttributeError, match="measure"):
         rl.serve(SimpleNamespace(), None)

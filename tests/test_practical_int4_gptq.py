@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from quiz.lab.api import Check
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import grade_practical
 from tests.lab_fixtures import (
@@ -77,7 +78,7 @@ def quantize(model, calibration):
 """
 
 
-def score(model: torch.nn.Module, packed: object, held_out: torch.Tensor) -> dict[str, object]:
+def score(model: torch.nn.Module, packed: object, held_out: torch.Tensor) -> dict[str, Check]:
     checks, _ = grader.score(model, packed, held_out, THRESHOLDS)
     return {c.name: c for c in checks}
 

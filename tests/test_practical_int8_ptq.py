@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -181,7 +182,7 @@ class _Context:
     def __init__(self, thresholds: dict[str, float]) -> None:
         self.thresholds = thresholds
         self.seed = 1234
-        self.details: dict[str, object] = {}
+        self.details: dict[str, Any] = {}
         self.logs: list[str] = []
 
     def log(self, message: str) -> None:

@@ -5,7 +5,8 @@ fast tests check the reference against full recompute and the grader's K/V and b
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -73,7 +74,7 @@ def test_reference_matches_full_recompute_and_the_formula(prompt_len: int) -> No
     assert cache.nbytes() == 2 * 1 * 2 * 32 * 4 * (prompt_len + 24 - 1)  # 1 layer, 2 KV heads
 
 
-def cache_reply(new_tokens: int = 6) -> tuple[object, torch.Tensor, dict[str, object], int]:
+def cache_reply(new_tokens: int = 6) -> tuple[ModuleType, torch.Tensor, dict[str, Any], int]:
     """(grader module, prompt, what the driver's cache endpoint sends for the reference, fed)."""
     kv_model = practical_module(PRACTICAL, "kv_model.py")
     grader = practical_module(PRACTICAL, "grader.py")

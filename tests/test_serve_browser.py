@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def start_server(
         printed.append(line)
         if line.startswith("Open "):
             address = line.split()[1]
-            wait_until(lambda address=address: responds(address), "the server to answer")
+            wait_until(partial(responds, address), "the server to answer")
             return server, address
     raise AssertionError("serve exited without an address:\n" + "".join(printed))
 

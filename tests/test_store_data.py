@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_study_support import T0, question, tiny_bank
 
 from quiz.bank import Bank
 from quiz.errors import NotFoundError
 from quiz.store import SyncReport, open_store
+from tests.test_study_support import T0, question, tiny_bank
 
 
 def test_sync_is_idempotent(db_url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from alembic import command
@@ -10,7 +11,6 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
-from test_study_support import T0, question
 
 from quiz import config
 from quiz.bank import Bank
@@ -18,6 +18,7 @@ from quiz.errors import NotFoundError, UsageError
 from quiz.store import open_store, ops, scoping
 from quiz.store.engine import MIGRATIONS_DIR
 from quiz.store.models import QuestionFlagRow
+from tests.test_study_support import T0, question
 
 
 def test_two_users_on_one_database_see_only_their_own_rows(db_url: str) -> None:
@@ -31,7 +32,9 @@ def test_two_users_on_one_database_see_only_their_own_rows(db_url: str) -> None:
         question_id="q2", seed=0, answer="A", score=0.0, correct=False, duration_s=2.0, mode="cli"
     )
     for store, due in ((alice, T0), (bob, T0 + timedelta(days=3))):
-        store.write(lambda db, due=due: ops.put_card(db, "q1", {"due": due.isoformat()}, due, T0))
+        store.write(
+            partial(ops.put_card, question_id="q1", card={"due": due.isoformat()}, due=due, now=T0)
+        )
         store.set_setting("plan", {"owner": store.user})
     alice.set_question_flag("q1", flagged=True)
     bob.set_question_flag("q1", suspended=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from test_study_support import T0, fresh_store, tiny_bank, wrong_answer
 
 from quiz.bank import instantiate
 from quiz.errors import NotFoundError
@@ -14,6 +13,7 @@ from quiz.store import Store
 from quiz.study.browse import browse_rows, filter_rows
 from quiz.study.practice import skip_question, submit_answer
 from quiz.study.reviews import due_cards, due_counts
+from tests.test_study_support import T0, fresh_store, tiny_bank, wrong_answer
 
 BANK = tiny_bank()
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_study_support import build_history, fresh_store, tiny_bank, wrong_answer
 
 from quiz.bank import instantiate
 from quiz.cli import build_parser, main
 from quiz.cli._common import CliContext
+from tests.test_study_support import build_history, fresh_store, tiny_bank, wrong_answer
 
 BANK = tiny_bank()
 COMMANDS = ["review", "plan", "progress", "report", "export", "import"]
@@ -27,18 +29,18 @@ def run(db_url: str, *argv: str) -> int:
     return main(["--db", db_url, *argv])
 
 
-def json_out(capsys: pytest.CaptureFixture[str], db_url: str, *argv: str) -> dict:  # type: ignore[type-arg]
+def json_out(capsys: pytest.CaptureFixture[str], db_url: str, *argv: str) -> dict[str, Any]:
     assert run(db_url, *argv) == 0
     return json.loads(capsys.readouterr().out)
 
 
 def test_every_study_command_and_option_has_help() -> None:
     parser = build_parser()
-    subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    helps = {a.dest: a.help for a in subparsers._choices_actions}  # type: ignore[attr-defined]
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.dest: a.help for a in subparsers._choices_actions}
     for name in COMMANDS:
         assert helps.get(name), name
-        for action in subparsers.choices[name]._actions:  # type: ignore[attr-defined]
+        for action in subparsers.choices[name]._actions:
             assert action.help, f"{name} {action.dest}"
 
 

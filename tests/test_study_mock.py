@@ -6,7 +6,6 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
-from test_study_support import T0, fresh_store, question, right_answer
 
 from quiz.bank import Bank
 from quiz.errors import UsageError
@@ -25,6 +24,7 @@ from quiz.study.mock import (
     resume_mock,
     start_mock,
 )
+from tests.test_study_support import T0, fresh_store, question, right_answer
 
 TOPICS = ["profiling", "kv-cache", "quantization", "batching"]
 KINDS = ["choice", "numeric", "short"]

@@ -6,11 +6,11 @@ import random
 from datetime import timedelta
 
 import pytest
-from test_study_support import T0, fresh_store, right_answer, tiny_bank, wrong_answer
 
-from quiz.bank import instantiate
+from quiz.bank import Question, instantiate
 from quiz.store import Store
 from quiz.study.practice import pick_questions, submit_answer, submit_practical_run
+from tests.test_study_support import T0, fresh_store, right_answer, tiny_bank, wrong_answer
 
 BANK = tiny_bank()
 
@@ -20,7 +20,7 @@ def store(db_url: str) -> Store:
     return fresh_store(db_url, BANK)
 
 
-def ids(picks: list) -> list[str]:  # type: ignore[type-arg]
+def ids(picks: list[tuple[Question, int]]) -> list[str]:
     return [q.id for q, _ in picks]
 
 

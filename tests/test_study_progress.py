@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from test_study_support import T0, fresh_store, tiny_bank
 
 from quiz.store import Store, ops
 from quiz.study.cards import SCHEDULER
 from quiz.study.plan import load_roadmap, set_plan
 from quiz.study.progress import progress
+from tests.test_study_support import T0, fresh_store, tiny_bank
 
 NOW = T0
 DECAY = -SCHEDULER.parameters[20]

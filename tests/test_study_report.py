@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from test_study_support import T0, build_history, fresh_store, tiny_bank
 
 from quiz.errors import UsageError
 from quiz.store import Store
 from quiz.study.report import SECTIONS, write_report
+from tests.test_study_support import T0, build_history, fresh_store, tiny_bank
 
 BANK = tiny_bank()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

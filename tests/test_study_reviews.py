@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 from datetime import date, datetime, timedelta
+from typing import NoReturn
 
 import pytest
 from fsrs import Card, Rating
-from test_study_support import T0, fresh_store, right_answer, tiny_bank, wrong_answer
 
 from quiz.bank import instantiate
 from quiz.errors import AnswerFormatError, UsageError
@@ -18,6 +18,7 @@ from quiz.study.cards import SCHEDULER, new_card
 from quiz.study.plan import get_plan, set_plan
 from quiz.study.practice import submit_answer
 from quiz.study.reviews import due_cards, due_counts, parse_self_rating, rating_for
+from tests.test_study_support import T0, fresh_store, right_answer, tiny_bank, wrong_answer
 
 BANK = tiny_bank()
 RIGHT, WRONG = "<right>", "<wrong>"
@@ -131,7 +132,7 @@ def test_an_unreadable_answer_writes_nothing(store: Store) -> None:
 def test_attempt_and_review_are_one_transaction(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_review(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def broken_review(*args: object, **kwargs: object) -> NoReturn:
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(practice, "apply_review", broken_review)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_study_support import T0, build_history, fresh_store, tiny_bank
 
 from quiz.store import Store
 from quiz.study.progress import progress
@@ -18,6 +18,7 @@ from quiz.study.transfer import (
     import_data,
     import_file,
 )
+from tests.test_study_support import T0, build_history, fresh_store, tiny_bank
 
 BANK = tiny_bank()
 
@@ -86,8 +87,8 @@ def write(tmp_path: Path, data: object) -> Path:
     return path
 
 
-def corruptions(good: dict) -> list[tuple[object, str]]:  # type: ignore[type-arg]
-    def changed(**edits: object) -> dict:  # type: ignore[type-arg]
+def corruptions(good: dict[str, Any]) -> list[tuple[object, str]]:
+    def changed(**edits: object) -> dict[str, Any]:
         return {**json.loads(json.dumps(good)), **edits}
 
     attempts = json.loads(json.dumps(good["attempts"]))

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from test_study_support import T0, build_history, fresh_store, right_answer, tiny_bank
 
 from quiz.bank import instantiate
 from quiz.cli import main
@@ -14,6 +13,7 @@ from quiz.store import Store
 from quiz.study.practice import submit_answer
 from quiz.study.progress import progress
 from quiz.study.team import cohort, write_cohort_report
+from tests.test_study_support import T0, build_history, fresh_store, right_answer, tiny_bank
 
 BANK = tiny_bank()
 

@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_tui_support import FakeClock, make_app, screen_text
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
 
 from quiz.tui.backend import PracticeFilters
 from quiz.tui.screens.browser import BrowserScreen
 from quiz.tui.screens.practice import PracticeScreen
+from tests.test_tui_support import FakeClock, current_screen, make_app, screen_text
 
 SIZE = (100, 30)
 
 
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+async def settle(pilot: Pilot) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
@@ -39,8 +40,7 @@ async def _search_flag_suspend_and_open(tmp_path: Path) -> None:
 
         await pilot.press("b")
         await settle(pilot)
-        browser = app.screen
-        assert isinstance(browser, BrowserScreen)
+        browser = current_screen(app, BrowserScreen)
         assert "6 of 6 questions" in screen_text(app)
         table = browser.query_one(DataTable)
         assert table.has_focus
@@ -90,18 +90,16 @@ def test_a_practical_question_opens_its_practical_page(tmp_path: Path) -> None:
 
 
 async def _practical_opens_its_page(tmp_path: Path) -> None:
-    from test_tui_mock import PRACTICAL_QUESTION
-    from test_tui_support import TINY_BANK
-
     from quiz.tui.screens.practical import PracticalScreen
+    from tests.test_tui_mock import PRACTICAL_QUESTION
+    from tests.test_tui_support import TINY_BANK
 
     app = make_app(tmp_path, bank_text=TINY_BANK + PRACTICAL_QUESTION)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("b")
         await settle(pilot)
-        browser = app.screen
-        assert isinstance(browser, BrowserScreen)
+        browser = current_screen(app, BrowserScreen)
         browser.query_one("#filter-kind", Select).value = "practical"
         await settle(pilot)
         assert [row.question_id for row in browser.shown] == ["capacity-plan-70b"]

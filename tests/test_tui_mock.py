@@ -6,14 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_tui_support import (
-    TINY_BANK,
-    FakeClock,
-    correct_keys,
-    make_app,
-    question_view,
-    screen_text,
-)
 from textual.pilot import Pilot
 
 from quiz.tui import StartMock
@@ -22,6 +14,14 @@ from quiz.tui.screens.mock import MockScreen
 from quiz.tui.screens.mock_report import MockReportScreen
 from quiz.tui.widgets.mock.countdown import Countdown
 from quiz.tui.widgets.question.order import OrderAnswer
+from tests.test_tui_support import (
+    TINY_BANK,
+    FakeClock,
+    correct_keys,
+    make_app,
+    question_view,
+    screen_text,
+)
 
 SIZE = (80, 24)
 FIFTEEN_MIN_S = 15 * 60

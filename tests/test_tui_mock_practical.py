@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_tui_mock import PRACTICAL_QUESTION, current_kind, settle
-from test_tui_support import TINY_BANK, FakeClock, make_app, screen_text
 from textual.widgets import Log, TextArea
 
 from quiz.lab.catalog import get_practical
@@ -15,6 +13,8 @@ from quiz.tui import StartMock
 from quiz.tui.screens.editor import EditorScreen
 from quiz.tui.screens.mock import MockScreen
 from quiz.tui.screens.mock_report import MockReportScreen
+from tests.test_tui_mock import PRACTICAL_QUESTION, current_kind, settle
+from tests.test_tui_support import TINY_BANK, FakeClock, current_screen, make_app, screen_text
 
 SIZE = (100, 30)
 
@@ -34,8 +34,8 @@ async def _practical_graded_in_mock(tmp_path: Path) -> None:
             clock.advance(10)
             await pilot.press("ctrl+s")
             await settle(pilot)
-        mock_screen = app.screen
-        assert isinstance(mock_screen, MockScreen) and mock_screen.mock is not None
+        mock_screen = current_screen(app, MockScreen)
+        assert mock_screen.mock is not None
         folder = mock_screen.work_folder
         assert folder is not None and folder.name == "capacity-plan-70b"
         assert f"mock-{mock_screen.mock.session_id}" in str(folder)  # the interview's own copy

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_tui_support import make_app, screen_text
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 
 from quiz.tui.screens.help import HelpScreen
 from quiz.tui.screens.home import HomeScreen
 from quiz.tui.screens.progress import ProgressScreen
+from tests.test_tui_support import make_app, screen_text
 
 SIZE = (80, 24)
 

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from test_tui_support import TINY_BANK
+from tests.test_tui_support import TINY_BANK
 
 DRIVE_THE_APP = """
 import asyncio, sys

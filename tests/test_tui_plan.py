@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_tui_support import FakeClock, make_app, screen_text
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from quiz.tui.screens.home import HomeScreen
 from quiz.tui.screens.plan import PlanScreen
+from tests.test_tui_support import FakeClock, make_app, screen_text
 
 SIZE = (100, 30)
 
 
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+async def settle(pilot: Pilot) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 

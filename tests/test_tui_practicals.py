@@ -8,7 +8,6 @@ import contextlib
 from pathlib import Path
 
 import pytest
-from test_tui_support import make_app, screen_text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -16,6 +15,7 @@ from quiz.tui.screens.editor import EditorScreen
 from quiz.tui.screens.practical import PracticalScreen
 from quiz.tui.screens.practicals import PracticalsScreen
 from quiz.tui.widgets.lab.checks import ChecksTable, check_detail, verdict_mark
+from tests.test_tui_support import make_app, screen_text
 
 SIZE = (100, 30)
 PRACTICAL = "capacity-plan-70b"  # its grader is an analytic model: a grade takes seconds
@@ -45,7 +45,8 @@ async def _list_hint_workspace_and_grade(tmp_path: Path) -> None:
         keys = [row.value for row in table.rows]
         assert PRACTICAL in keys and "gpu-roofline" in keys
         text = screen_text(app)
-        assert "cuda" in text and "result" in text and keys[0] in text  # the ids show
+        assert "cuda" in text and "result" in text
+        assert keys[0] is not None and keys[0] in text  # the ids show
         table.move_cursor(row=keys.index(PRACTICAL))
         await pilot.press("enter")
         await settle(pilot)

@@ -6,26 +6,28 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_tui_support import TINY_BANK, correct_keys, make_app, screen_text
 from textual import events
+from textual.pilot import Pilot
 from textual.widgets import TextArea
 
 from quiz.tui.backend import MAX_ANSWER_CHARS, PracticeFilters
 from quiz.tui.screens.practice import PracticeScreen
 from quiz.tui.screens.practice_setup import PracticeSetupScreen
 from quiz.tui.widgets.question.order import OrderAnswer
+from tests.test_tui_support import TINY_BANK, correct_keys, make_app, screen_text
 
 SIZE = (80, 24)
 
 
-async def wait_ready(pilot) -> None:  # type: ignore[no-untyped-def]
+async def wait_ready(pilot: Pilot) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 
-async def answer_current(pilot, screen: PracticeScreen) -> None:  # type: ignore[no-untyped-def]
+async def answer_current(pilot: Pilot, screen: PracticeScreen) -> None:
     instance = screen.instance
     if instance.kind == "short":
+        assert instance.model_answer is not None
         text_area = screen.query_one(TextArea)
         text_area.post_message(events.Paste(instance.model_answer))
         await pilot.pause()

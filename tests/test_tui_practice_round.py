@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_tui_practice import answer_current, wait_ready
-from test_tui_support import make_app, screen_text
-
 from quiz.tui.screens.home import HomeScreen
 from quiz.tui.screens.practice import PracticeScreen
 from quiz.tui.widgets.question.round_summary import RoundSummary
+from tests.test_tui_practice import answer_current, wait_ready
+from tests.test_tui_support import current_screen, make_app, screen_text
 
 SIZE = (100, 30)
 
@@ -28,8 +27,7 @@ async def _skip_leave_early_and_retry(tmp_path: Path) -> None:
         await pilot.pause()
         await pilot.press("ctrl+s")
         await wait_ready(pilot)
-        screen = app.screen
-        assert isinstance(screen, PracticeScreen)
+        screen = current_screen(app, PracticeScreen)
         skipped = screen.instance
         await pilot.press("ctrl+g")  # I don't know
         await wait_ready(pilot)

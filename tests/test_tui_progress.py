@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from test_tui_support import FakeClock, make_app, make_history, screen_text
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from quiz.tui.screens.mock_report import MockReportScreen
 from quiz.tui.screens.progress import ProgressScreen
 from quiz.tui.widgets.progress.score_chart import ScoreChart, moving_average
+from tests.test_tui_support import FakeClock, make_app, make_history, screen_text
 
 SIZE = (100, 40)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_tui_support import make_app, screen_text
 from textual import events
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.widgets import Checkbox, TextArea
 
 from quiz.bank import instantiate, load_bank
@@ -21,6 +21,7 @@ from quiz.tui.screens.mock_report import MockReportScreen
 from quiz.tui.screens.mock_self_check import MockSelfCheckScreen
 from quiz.tui.screens.practice import PracticeScreen
 from quiz.tui.widgets.question.self_check import SelfCheck, SelfCheckConfirmed
+from tests.test_tui_support import make_app, screen_text
 
 PTQ = instantiate(load_bank().get("what-is-ptq"))
 UNSURE = grade(
@@ -82,7 +83,7 @@ UNRECOGNISED = (
 )
 
 
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+async def settle(pilot: Pilot) -> None:
     for _ in range(200):
         if not pilot.app.workers._workers:
             break

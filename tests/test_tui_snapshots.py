@@ -7,13 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from test_tui_support import FakeClock, correct_keys, make_app, make_history, question_view
 from textual.pilot import Pilot
 
 from quiz.tui import StartMock
 from quiz.tui.backend import PracticeFilters
 from quiz.tui.screens.mock import MockScreen
 from quiz.tui.screens.practice import PracticeScreen
+from tests.test_tui_support import (
+    FakeClock,
+    correct_keys,
+    current_screen,
+    make_app,
+    make_history,
+    question_view,
+)
 
 SnapCompare = Any
 
@@ -55,8 +62,7 @@ def test_mock_report(snap_compare: SnapCompare, tmp_path: Path) -> None:
     async def sit_the_mock(pilot: Pilot) -> None:
         await settle(pilot)
         for _ in range(2):
-            screen = pilot.app.screen
-            assert isinstance(screen, MockScreen)
+            screen = current_screen(pilot.app, MockScreen)
             clock.advance(45)
             await pilot.press(*correct_keys((await question_view(pilot, screen)).instance))
             await pilot.press("ctrl+s")

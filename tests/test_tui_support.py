@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
 
 from quiz.tui import LatencyQuizApp, StartMock, create_app
 from quiz.tui.backend import Backend, PracticeFilters
 from quiz.tui.widgets.question.view import QuestionView
+
+ScreenT = TypeVar("ScreenT", bound=Screen[Any])
 
 TINY_BANK = """\
 - id: tiny-choice
@@ -148,6 +151,13 @@ def make_app(
         start_screen=start,
         seed=seed,
     )
+
+
+def current_screen(app: App[Any], kind: type[ScreenT]) -> ScreenT:
+    """The screen the app shows, which must be a ``kind``."""
+    screen = app.screen
+    assert isinstance(screen, kind), type(screen).__name__
+    return screen
 
 
 async def question_view(pilot: Pilot, screen: Screen, timeout_s: float = 30) -> QuestionView:
