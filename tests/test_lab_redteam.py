@@ -6,6 +6,7 @@ and sandbox, on the toy practical (a grade here takes seconds, not a minute)."""
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import subprocess
 import time
@@ -461,3 +462,124 @@ def test_system_v_shared_memory_and_message_queues_are_refused(
     )
     result = grade(tmp_path, code, sandbox=level)
     assert result.passed, (result.error, [c.message for c in result.checks])
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="system call numbers of x86_64")
+@pytest.mark.parametrize("level", ["namespaces", "rlimits"])
+def test_no_process_can_leave_the_contestants_process_tree(
+    outside: dict,  # noqa: F811
+    tmp_path: Path,
+    level: str,
+) -> None:
+    """The referee reads a contestant's CPU time and memory, and stops it, through its process
+    tree. clone(CLONE_PARENT) would start a process as the first process's sibling, and unsetting
+    the first process's subreaper flag would hand what it detaches to the referee: both are
+    refused (EPERM); clone3, whose flags seccomp cannot read, answers ENOSYS, and threads, which
+    the C library then starts with clone, still work."""
+    if level == "namespaces" and not NAMESPACES:
+        pytest.skip("no bubblewrap namespaces here")
+    code = probe(
+        """
+        import ctypes, errno, signal, threading
+        libc = ctypes.CDLL(None, use_errno=True)
+        CLONE, CLONE3, PRCTL, CLONE_PARENT, PR_SET_CHILD_SUBREAPER = 56, 435, 157, 0x8000, 36
+        pid = libc.syscall(CLONE, CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0)
+        if pid == 0:
+            os._exit(0)
+        if pid != -1 or ctypes.get_errno() != errno.EPERM:
+            problems.append(f"clone(CLONE_PARENT) gave {pid}, errno {ctypes.get_errno()}")
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) != -1:
+            problems.append("prctl(PR_SET_CHILD_SUBREAPER, 0) was allowed")
+        if libc.syscall(CLONE3, 0, 0) != -1 or ctypes.get_errno() != errno.ENOSYS:
+            problems.append(f"clone3 was not refused with ENOSYS (errno {ctypes.get_errno()})")
+        ran = []
+        thread = threading.Thread(target=ran.append, args=(1,))
+        thread.start()
+        thread.join()
+        if ran != [1]:
+            problems.append("a thread did not run")
+        """
+    )
+    result = grade(tmp_path, code, sandbox=level)
+    assert result.passed, (result.error, [c.message for c in result.checks])
+
+
+# Helpers detached from the contestant (double fork, setsid) that burn CPU only while the baseline
+# is timed; as root they also move themselves out of the contestant's pids cgroup.
+DETACHED_HELPERS = """
+import mmap
+import os
+import time
+
+_IN_CALL = mmap.mmap(-1, 1)
+_STARTED = []
+
+
+def _leave_the_cgroup():
+    with open("/proc/self/cgroup") as groups:
+        lines = [line.split(":", 2) for line in groups.read().splitlines()]
+    for _, controllers, path in lines:
+        if "pids" in controllers.split(",") or not controllers:
+            mount = "/sys/fs/cgroup" + ("/pids" if controllers else "")
+            try:
+                with open(mount + path.rsplit("/", 1)[0] + "/cgroup.procs", "w") as procs:
+                    procs.write(str(os.getpid()))
+            except OSError:
+                pass
+
+
+def _burn_while_idle():
+    while True:
+        if _IN_CALL[0]:
+            time.sleep(0.0002)
+        else:
+            for _ in range(2000):
+                pass
+
+
+def _start_helpers():
+    for _ in range(4):
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                _leave_the_cgroup()
+                try:
+                    _burn_while_idle()
+                finally:
+                    os._exit(0)
+            os._exit(0)
+    _STARTED.append(1)
+
+
+_honest_work = work
+
+
+def work(x):
+    if not _STARTED:
+        _start_helpers()
+    _IN_CALL[0] = 1
+    try:
+        return _honest_work(x)
+    finally:
+        _IN_CALL[0] = 0
+"""
+
+
+@pytest.mark.parametrize("level", ["namespaces", "rlimits"])
+def test_detached_helpers_that_leave_the_cgroup_are_still_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str
+) -> None:
+    """At the rlimits level (no PID namespace) a detached process went to the referee, its
+    subreaper, and out of the contestant's tree: four such helpers slowed the baseline while their
+    CPU time went unseen (a true 1.0x measured 1.27x and passed, "0.0 CPU-s while the baseline
+    was timed"). The contestant is now the subreaper of its own descendants."""
+    if level == "namespaces" and not NAMESPACES:
+        pytest.skip("no bubblewrap namespaces here")
+    root = tmp_path / "practicals"
+    folder = write_practical(root, grader=SPEED_GRADER, time_limit_s=120)
+    (folder / "toy_driver.py").write_text(SPEED_DRIVER)
+    (folder / "baseline.py").write_text(WORK.format(rounds=40))
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    result = grade(tmp_path, WORK.format(rounds=40) + DETACHED_HELPERS, sandbox=level)
+    assert not result.passed, result.details.get("candidate_cpu")
+    assert "outside its calls" in (result.error or ""), result.error

@@ -258,13 +258,16 @@ class Contestant:
         self._stopped = []
 
     def _own_processes(self) -> list[int]:
-        """The contestant's processes, from its cgroup where it has one (a quick read that
-        nothing it starts escapes), else from the process tree."""
+        """The contestant's processes: its process tree, and its cgroup's where it has one. Each
+        alone can miss one: at the rlimits level a root contestant can move a process to another
+        cgroup, and a process that is not stopped can start a child between two reads of the
+        tree (the freeze reads again until it finds no new one)."""
+        pids = set(self._tree())
         if self.cgroup is not None:
             with contextlib.suppress(OSError, ValueError):
-                pids = (self.cgroup / "cgroup.procs").read_text().split()
-                return [int(pid) for pid in pids if int(pid) not in self._wrappers]
-        return self._tree()
+                members = (self.cgroup / "cgroup.procs").read_text().split()
+                pids.update(int(pid) for pid in members if int(pid) not in self._wrappers)
+        return sorted(pids)
 
     def remote(self, endpoint: str) -> RemoteEndpoint:
         """``fn(inputs)`` calling ``endpoint(inputs)``: what the harness times (its

@@ -29,6 +29,7 @@ SANDBOX_ENV = "LATENCY_QUIZ_SANDBOX"
 LEVELS = ("namespaces", "rlimits")
 _PR_SET_PDEATHSIG = 1
 _PR_CAPBSET_DROP = 24
+_PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_NO_NEW_PRIVS = 38
 _CAPABILITIES = 64  # more than the kernel has: dropping an unknown one fails harmlessly
 _OPEN_FILES = 256
@@ -119,7 +120,7 @@ def confine(
     cgroup = new_cgroup()
     tasks = None if cgroup is not None or os.geteuid() == 0 else _user_tasks() + MAX_TASKS
     if chosen != "namespaces":
-        preexec = _limits(cpu_seconds, cpus, cgroup, tasks, drop_capabilities=True)
+        preexec = _limits(cpu_seconds, cpus, cgroup, tasks, outside_namespaces=True)
         return Confinement(command, env, preexec, "rlimits", cgroup)
     # bubblewrap needs root's capabilities to set up; it drops them itself
     preexec = _limits(cpu_seconds, cpus, cgroup, tasks)
@@ -197,8 +198,13 @@ def _limits(
     cgroup: Path | None,
     tasks: int | None,
     *,
-    drop_capabilities: bool = False,
+    outside_namespaces: bool = False,
 ) -> Callable[[], None]:
+    """The child's limits. ``outside_namespaces`` (the rlimits level): it also drops root's
+    capabilities, and becomes the subreaper of its own descendants, so that a process it detaches
+    (fork, ``setsid``, parent exits) stays in its process tree, where the referee counts its CPU
+    time and memory and stops it with the rest; in a PID namespace its init does that."""
+
     def apply() -> None:  # runs in the child between fork and exec
         if cgroup is not None:  # first, while it may still write there
             with contextlib.suppress(OSError):
@@ -215,7 +221,8 @@ def _limits(
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-            if drop_capabilities:
+            if outside_namespaces:
+                libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
                 _drop_capabilities(libc)
 
     return apply
@@ -354,9 +361,12 @@ def _drop_capabilities(libc: ctypes.CDLL) -> None:
 
 # Classic BPF for seccomp: "return EPERM for sched_setaffinity, and for every system call made
 # through another ABI (x32 numbers, 32-bit int 0x80), allow the rest".
-_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_AND_K, _BPF_RET_K = 0x20, 0x15, 0x54, 0x06
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JSET_K, _BPF_AND_K, _BPF_RET_K = 0x20, 0x15, 0x45, 0x54, 0x06
 _SECCOMP_RET_ALLOW, _SECCOMP_RET_EPERM = 0x7FFF0000, 0x00050000 | 1
+_SECCOMP_RET_ENOSYS = 0x00050000 | 38
 _X32_SYSCALL_BIT = 0x40000000
+_SECCOMP_ARG0 = 16  # offset of the low 32 bits of args[0] in seccomp_data (little-endian)
+_CLONE_PARENT = 0x00008000
 # The system calls a contestant is refused: sched_setaffinity (it stays on the cores it was
 # pinned to), shmget and msgget (System V shared memory and message queues outlive every
 # process that used them and hold memory the referee cannot read from outside).
@@ -365,6 +375,16 @@ _REFUSED_SYSCALLS = {
     "x86_64": {"sched_setaffinity": 203, "shmget": 29, "msgget": 68},
     "aarch64": {"sched_setaffinity": 122, "shmget": 194, "msgget": 186},
 }
+# Refused by their first argument, so that no process leaves the contestant's process tree:
+# clone with CLONE_PARENT (the new process would be its parent's child: the first process's
+# sibling, outside the tree) and prctl(PR_SET_CHILD_SUBREAPER) (unset, what it detaches would go
+# to the referee). clone3 passes its flags in memory, which seccomp cannot read: it answers
+# ENOSYS, on which the C library falls back to clone.
+_REFUSED_ARGUMENTS = {
+    "x86_64": {"clone": (56, _BPF_JSET_K, _CLONE_PARENT), "prctl": (157, _BPF_JEQ_K, 36)},
+    "aarch64": {"clone": (220, _BPF_JSET_K, _CLONE_PARENT), "prctl": (167, _BPF_JEQ_K, 36)},
+}
+_CLONE3 = 435
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 
 
@@ -372,8 +392,9 @@ def refuse_syscalls() -> bool:
     """Install a seccomp filter on the calling process (inherited by every thread and child it
     starts later, and never removable) that refuses ``sched_setaffinity`` (a contestant stays on
     the cores the referee pinned it to, so it cannot move its calls to an idler core than the
-    baseline gets) and System V ``shmget`` and ``msgget`` (memory that no process holds, so
-    ``/proc`` cannot show it). False where the architecture or kernel does not allow it."""
+    baseline gets), System V ``shmget`` and ``msgget`` (memory that no process holds, so
+    ``/proc`` cannot show it), and the ways out of its process tree (``_REFUSED_ARGUMENTS``).
+    False where the architecture or kernel does not allow it."""
     machine = platform.machine()
     if machine not in _AUDIT_ARCH:
         return False
@@ -385,6 +406,15 @@ def refuse_syscalls() -> bool:
     ]
     for number in _REFUSED_SYSCALLS[machine].values():
         program += [(_BPF_JEQ_K, 0, 1, number), (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM)]
+    program += [(_BPF_JEQ_K, 0, 1, _CLONE3), (_BPF_RET_K, 0, 0, _SECCOMP_RET_ENOSYS)]
+    for number, test, value in _REFUSED_ARGUMENTS[machine].values():
+        program += [
+            (_BPF_JEQ_K, 0, 4, number),
+            (_BPF_LD_W_ABS, 0, 0, _SECCOMP_ARG0),
+            (test, 0, 1, value),
+            (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM),
+            (_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
+        ]
     if machine == "x86_64":  # x32 numbers are the same calls with a high bit set: refused
         program += [
             (_BPF_AND_K, 0, 0, _X32_SYSCALL_BIT),
