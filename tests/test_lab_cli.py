@@ -126,6 +126,7 @@ def test_doctor_reports_the_sandbox_level_and_the_forced_fallback(
         assert main(["doctor"]) == 0
         line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Sandbox"))
         assert "rlimits only (LATENCY_QUIZ_SANDBOX=rlimits)" in line
+        assert "install bubblewrap" in line
     finally:
         sandbox_level.cache_clear()
 

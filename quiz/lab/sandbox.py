@@ -52,7 +52,8 @@ class SandboxLevel:
             )
         return (
             f"rlimits only ({self.reason}): stripped environment, scratch folder, rlimits, "
-            "pinned to the grade's cores"
+            "pinned to the grade's cores; graded code can still read the solutions and signal "
+            "the baseline, so install bubblewrap for grades to trust"
         )
 
 
