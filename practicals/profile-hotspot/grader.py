@@ -88,7 +88,9 @@ def _read_answer(answer: Any) -> tuple[str, float]:
 
 def _stage_check(ctx: GradeContext, stage: str, truth: dict[str, float]) -> Check:
     """Your stage against the largest measured share (a stage within ``stage_tie_pts`` of it
-    counts too). The threshold column and a failure's message never name the top stage."""
+    counts too). The threshold column and the messages name neither the top stage nor any
+    measured share: the variant is the same in every grade of a workspace, so a share told on a
+    failure, one stage per grade, would give them all away (a pass reveals them)."""
     tie = ctx.thresholds["stage_tie_pts"]
     top_share = max(truth.values())
     threshold = f"largest share (±{tie:g} pts)"
@@ -97,10 +99,10 @@ def _stage_check(ctx: GradeContext, stage: str, truth: dict[str, float]) -> Chec
         return Check("dominant stage", False, stage, threshold, "", message)
     passed = truth[stage] >= top_share - tie
     if passed:
-        message = f"{stage} takes {truth[stage]:.1f}% of a steady-state step, the largest share"
+        message = f"{stage} takes the largest share of a steady-state step"
     else:
         message = (
-            f"{stage} takes {truth[stage]:.1f}% of a steady-state step in the grader's profile; "
-            f"another stage takes more than {tie:g} points more"
+            f"{stage} is not the hotspot: in the grader's profile of a steady-state step another "
+            f"stage takes more than {tie:g} points more than {stage}"
         )
     return Check("dominant stage", passed, stage, threshold, "", message)

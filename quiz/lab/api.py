@@ -413,8 +413,11 @@ def share_check(
 ) -> Check:
     """The submission's claimed share (percent) of ``part`` against the grader's ``truth``:
     within the practical's ``share_tolerance_pts``, widened by ``slack[part]`` (half of the
-    disagreement between the grader's own two measurements), at most MAX_SLACK_PTS. A failure
-    says which way the claim is off, not the measured share (that may be the answer)."""
+    disagreement between the grader's own two measurements), at most MAX_SLACK_PTS. Neither
+    message gives the measured share, nor how far off the claim is (the claim and that distance
+    give it too): a grade can pass this check and fail another, and regrading a fixed variant
+    with every part in turn would read off every share, the answer among them. A passing grade
+    shows them through ``ctx.reveal``."""
     actual = truth.get(part)
     if actual is None:
         return Check(name, False, claimed, None, "%", f"no {part!r} to compare")
@@ -422,8 +425,7 @@ def share_check(
     error = abs(claimed - actual)
     if error <= tolerance:
         message = (
-            f"{measured_by} measured {actual:.1f}% for {part}; yours is {error:.1f} points off "
-            f"(allowed: {tolerance:.1f})"
+            f"yours is within the allowed {tolerance:.1f} points of what {measured_by} measured"
         )
     else:
         side = "above" if claimed > actual else "below"
