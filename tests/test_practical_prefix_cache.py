@@ -88,6 +88,15 @@ def test_traces_are_seeded_and_share_prefixes() -> None:
     per_position = prefix_model.BUDGET_CONFIG.kv_bytes_per_token()
     sizes = [p.numel() * per_position for p in prefix_model.eviction_trace(3)]
     assert 2 * max(sizes) <= prefix_model.EVICTION_BUDGET_BYTES < sum(sizes) / 4
+    # An engine that never evicts holds every distinct prefix: over twice what the budget check
+    # allows (with 5 prefixes it fitted in the allowance for allocator noise, and passed).
+    grader = practical_module(PRACTICAL, "grader.py")
+    allowed = prefix_model.EVICTION_BUDGET_BYTES + grader.MEMORY_NOISE_BYTES
+    shortest = prefix_model.EVICTION_PREFIX_LEN[0]
+    distinct = {tuple(p[:shortest].tolist()) for p in prefix_model.eviction_trace(3)}
+    assert len(distinct) == prefix_model.EVICTION_PREFIXES
+    assert len(distinct) * shortest * per_position > 1.5 * allowed
+    assert len(prefix_model.eviction_trace(3)) == prefix_model.EVICTION_REQUESTS
 
 
 def test_ideal_hit_rate_counts_the_longest_earlier_prefix() -> None:
@@ -146,3 +155,58 @@ def test_a_cache_kept_in_module_globals_counts_against_the_budget(tmp_path: Path
     assert "budget never exceeded" in failed_names(result), failed_checks(result)
     message = next(c.message for c in result.checks if c.name == "budget never exceeded")
     assert "globals included" in message
+
+
+# Ignores budget_bytes and never evicts: one KV per distinct prefix, kept forever, trimmed to the
+# shared part on its first reuse (so the shared-prefix trace stays small). Red-teamed against
+# the 5-prefix eviction trace, whose prefixes all fitted in the 8 MiB allowance for allocator
+# noise: it passed every check.
+NEVER_EVICTS = """import torch
+from prefix_model import forward_with_past, kv_slice
+from torch import Tensor
+
+
+class PrefixCachingEngine:
+    def __init__(self, model, budget_bytes: int) -> None:
+        self.model = model
+        self.entries: list[list] = []  # [tokens, kv, trimmed]
+        self.hit = 0
+        self.total = 0
+
+    @torch.inference_mode()
+    def prefill(self, prompt: Tensor) -> Tensor:
+        best, best_n = None, 0
+        for e in self.entries:
+            toks = e[0]
+            n = min(toks.numel(), prompt.numel() - 1)
+            d = (toks[:n] != prompt[:n]).nonzero()
+            lcp = n if d.numel() == 0 else int(d[0, 0])
+            if lcp > best_n:
+                best, best_n = e, lcp
+        self.total += prompt.numel()
+        if best is None or best_n < 32:
+            logits, kv = forward_with_past(self.model, prompt)
+            self.entries.append([prompt.clone(), kv, False])
+            return logits
+        self.hit += best_n
+        past = kv_slice(best[1], best_n)
+        logits, _ = forward_with_past(self.model, prompt[best_n:], past)
+        if not best[2] or best_n < best[0].numel():
+            best[1] = [(k.clone(), v.clone()) for k, v in past]
+            best[0] = best[0][:best_n].clone()
+            best[2] = True
+        return logits
+
+    def hit_rate(self) -> float:
+        return self.hit / max(1, self.total)
+"""
+
+
+@pytest.mark.slow
+def test_an_engine_that_never_evicts_exceeds_the_budget(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(NEVER_EVICTS, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert result.error is None, result.error
+    assert failed_names(result) == {"budget never exceeded"}, failed_checks(result)
+    message = next(c.message for c in result.checks if c.name == "budget never exceeded")
+    assert message.startswith("eviction trace"), message
