@@ -115,12 +115,16 @@ def test_bytes_check_holds_the_process_to_the_formula() -> None:
     grader = practical_module(PRACTICAL, "grader.py")
     per_position = 2 * 4 * 2 * 32 * 4
     formula = per_position * 900
-    assert grader.bytes_check(formula, formula + 8192, 900).passed
-    assert grader.bytes_check(formula + per_position, formula, 900).passed  # one spare slot
-    wrong_report = grader.bytes_check(4 * formula, formula, 900)
+    assert grader.bytes_check(formula, formula + 8192, 2 * formula, 900).passed
+    assert grader.bytes_check(formula + per_position, formula, formula, 900).passed  # spare slot
+    wrong_report = grader.bytes_check(4 * formula, formula, formula, 900)
     assert not wrong_report.passed and "reports" in wrong_report.message
-    hidden = grader.bytes_check(formula, 4 * formula, 900)
+    hidden = grader.bytes_check(formula, 4 * formula, 4 * formula, 900)
     assert not hidden.passed and "holds" in hidden.message
+    # compact when it returns, 4x (every query head's copy) while it decoded
+    expanded_while_decoding = grader.bytes_check(formula, formula, 5 * formula, 900)
+    assert not expanded_while_decoding.passed
+    assert "while decoding" in expanded_while_decoding.message
 
 
 def test_grader_names_the_first_wrong_token() -> None:
@@ -190,3 +194,119 @@ def test_copies_hidden_in_module_globals_count_against_the_cache(tmp_path: Path)
     assert "cache bytes = formula" in failed_names(result), failed_checks(result)
     message = next(c.message for c in result.checks if c.name == "cache bytes = formula")
     assert "your process holds" in message
+
+
+# Decodes with keys and values expanded to all 8 query heads (4x the grouped-query bytes), then
+# returns a compact copy as "the cache". Red-teamed when memory was read only after the call
+# (and the sequence was mostly a 930-token prefill, whose activations dwarfed the cache): it
+# passed every check.
+EXPANDED_WHILE_DECODING = """import torch
+from torch import Tensor
+from quiz.lab.tinylm import TinyLM, attend
+
+
+class KVCache:
+    def __init__(self, keys, values, length):
+        self.keys, self.values, self.length = keys, values, length
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.keys + self.values)
+
+    def keys_values(self, layer: int):
+        return self.keys[layer], self.values[layer]
+
+
+@torch.inference_mode()
+def generate(model: TinyLM, prompt: Tensor, max_new_tokens: int):
+    cfg = model.config
+    group = cfg.n_heads // cfg.n_kv_heads
+    cap = prompt.numel() + max_new_tokens - 1
+    shape = (1, cfg.n_heads, cap, cfg.head_dim)  # expanded: n_heads, not n_kv_heads
+    K = [torch.empty(shape) for _ in range(cfg.n_layers)]
+    V = [torch.empty(shape) for _ in range(cfg.n_layers)]
+    length = 0
+    tokens = prompt.reshape(1, -1)
+    out = []
+    for _ in range(max_new_tokens):
+        start = length
+        h = model.embed(tokens, start)
+        end = start + tokens.shape[1]
+        for i, block in enumerate(model.blocks):
+            q, k, v = block.attn.project_qkv(block.attn_norm(h), start)
+            K[i][:, :, start:end] = k.repeat_interleave(group, dim=1)
+            V[i][:, :, start:end] = v.repeat_interleave(group, dim=1)
+            h = h + block.attn.output(attend(q, K[i][:, :, :end], V[i][:, :, :end]))
+            h = block.feed_forward(h)
+        length = end
+        tokens = model.logits(h[:, -1:])[:, -1].argmax(-1, keepdim=True)
+        out.append(tokens)
+    compact_k = [k[:, ::group, :length].clone() for k in K]
+    compact_v = [v[:, ::group, :length].clone() for v in V]
+    del K, V
+    return torch.cat(out, dim=1)[0], KVCache(compact_k, compact_v, length)
+"""
+
+# An honest cache grown with torch.cat every step: slower, and the heap keeps some of each
+# step's freed tensors, but never more than one copy per KV head and position.
+GROWN_WITH_CAT = """
+import torch
+from torch import Tensor
+
+from quiz.lab.tinylm import TinyLM, attend
+
+
+class KVCache:
+    def __init__(self, n_layers: int) -> None:
+        self.keys: list[Tensor | None] = [None] * n_layers
+        self.values: list[Tensor | None] = [None] * n_layers
+        self.length = 0
+
+    def append(self, layer, k, v):
+        old_k, old_v = self.keys[layer], self.values[layer]
+        self.keys[layer] = k if old_k is None else torch.cat((old_k, k), 2)
+        self.values[layer] = v if old_v is None else torch.cat((old_v, v), 2)
+        return self.keys[layer], self.values[layer]
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.keys + self.values)
+
+    def keys_values(self, layer):
+        return self.keys[layer], self.values[layer]
+
+
+@torch.inference_mode()
+def generate(model: TinyLM, prompt: Tensor, max_new_tokens: int):
+    cache = KVCache(model.config.n_layers)
+    tokens = prompt.reshape(1, -1)
+    out = []
+    for _ in range(max_new_tokens):
+        start = cache.length
+        h = model.embed(tokens, start)
+        for i, block in enumerate(model.blocks):
+            q, k, v = block.attn.project_qkv(block.attn_norm(h), start)
+            keys, values = cache.append(i, k, v)
+            h = h + block.attn.output(attend(q, keys, values))
+            h = block.feed_forward(h)
+        cache.length += tokens.shape[1]
+        tokens = model.logits(h[:, -1:])[:, -1].argmax(-1, keepdim=True)
+        out.append(tokens)
+    # the last token was never fed
+    return torch.cat(out, dim=1)[0], cache
+"""
+
+
+@pytest.mark.slow
+def test_a_cache_expanded_while_decoding_is_seen_at_its_peak(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(EXPANDED_WHILE_DECODING, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert "cache bytes = formula" in failed_names(result), failed_checks(result)
+    message = next(c.message for c in result.checks if c.name == "cache bytes = formula")
+    assert "while decoding" in message
+
+
+@pytest.mark.slow
+def test_a_cache_grown_with_cat_keeps_to_the_formula(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(GROWN_WITH_CAT, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert result.error is None, result.error
+    assert "cache bytes = formula" not in failed_names(result), failed_checks(result)
