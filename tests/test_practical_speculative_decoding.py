@@ -167,6 +167,7 @@ def test_the_grader_runs_and_counts_every_call_of_the_remote_target(
         reply = endpoints["generate_counted"](prompt)
         assert torch.equal(reply["tokens"], want), name
         assert 0 < server.lm.calls <= most_calls, (name, server.lm.calls)
+        assert server.stale_context(prompt, reply["tokens"]) is None, name
     local = sm.serve(practical_module(PRACTICAL, "reference.py"), None)["generate"](prompt)
     workspace_target = sm.build_models()[0]
     assert torch.equal(
@@ -180,6 +181,30 @@ def test_the_grader_runs_and_counts_every_call_of_the_remote_target(
 
     with pytest.raises(ValueError, match="GAMMA"):
         sm.serve(BadGamma, None)
+
+
+def test_a_target_call_on_a_cache_holding_a_rejected_token_is_named() -> None:
+    """Without a rollback the target's cache keeps rejected draft tokens, and every later call
+    runs on that context: its argmax may still agree with greedy decoding (a shipped control
+    passed the token check once that way), but the call itself shows it."""
+    grader = practical_module(PRACTICAL, "grader.py")
+    prompt, output = torch.tensor([5, 6, 7]), torch.tensor([8, 10, 11])
+    for rolled_back in (True, False):
+        server = grader.TargetServer(sm.build_models()[0])
+        server.answer({"forward": prompt})
+        server.answer({"forward": torch.tensor([8, 9])})  # 9 was a draft token, rejected
+        if rolled_back:
+            server.answer({"rollback": 4})
+        server.answer({"forward": torch.tensor([10])})
+        problem = server.stale_context(prompt, output)
+        if rolled_back:
+            assert problem is None
+        else:
+            assert problem == (
+                "target forward call 3 ran with token 9 cached at position 4 (prompt included), "
+                "where your output has 10: a rejected draft token left in the target's cache "
+                "(roll it back)"
+            )
 
 
 @pytest.mark.parametrize(

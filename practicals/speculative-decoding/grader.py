@@ -58,6 +58,8 @@ def grade(ctx: GradeContext) -> list[Check]:
             target_calls += served.lm.calls
             problem = greedy_difference(target, prompt, reply["tokens"], want)
             if problem is None:
+                problem = served.stale_context(prompt, reply["tokens"])
+            if problem is None:
                 identical += 1
             elif not first_bad:
                 first_bad = f"prompt {i + 1}: {problem}"
@@ -111,10 +113,16 @@ class TargetServer:
 
     def __init__(self, model: nn.Module) -> None:
         self.lm = CachedLM(model)
+        self.cached: list[int] = []  # the token at each position of the cache
+        self.contexts: list[list[int]] = []  # what was cached when each forward call ran
 
     def answer(self, question: Any) -> Any:
         if isinstance(question, dict) and set(question) == {"forward"}:
-            return self.lm.forward(self._tokens(question["forward"]))
+            tokens = self._tokens(question["forward"])
+            self.contexts.append(self.cached[: self.lm.length])
+            logits = self.lm.forward(tokens)
+            self.cached = self.cached[: self.lm.length - tokens.numel()] + tokens.tolist()
+            return logits
         if isinstance(question, dict) and set(question) == {"rollback"}:
             length = question["rollback"]
             if not isinstance(length, int) or isinstance(length, bool):
@@ -123,8 +131,24 @@ class TargetServer:
                 self.lm.rollback(length)
             except ValueError as err:
                 raise Refused(str(err)) from None
+            self.cached = self.cached[:length]
             return None
         raise Refused("the target answers forward(tokens) and rollback(length) only")
+
+    def stale_context(self, prompt: torch.Tensor, tokens: torch.Tensor) -> str | None:
+        """The first forward call that ran on a cache holding a token that is not at that
+        position of ``prompt`` + ``tokens`` (a rejected draft token never rolled back), or None.
+        Its logits were not the greedy path's, even where its argmax happened to agree."""
+        sequence = prompt.tolist() + tokens.reshape(-1).tolist()
+        for call, context in enumerate(self.contexts, 1):
+            for position, (held, final) in enumerate(zip(context, sequence, strict=False)):
+                if held != final:
+                    return (
+                        f"target forward call {call} ran with token {held} cached at position "
+                        f"{position} (prompt included), where your output has {final}: a rejected "
+                        "draft token left in the target's cache (roll it back)"
+                    )
+        return None
 
     def _tokens(self, tokens: Any) -> torch.Tensor:
         if not isinstance(tokens, torch.Tensor) or tokens.dim() != 1 or tokens.numel() == 0:
