@@ -118,9 +118,10 @@ def eviction_trace(seed: int) -> list[Tensor]:
         for _ in range(EVICTION_PREFIXES)
     ]
     picks: list[int] = []
-    for index in rng.sample(range(EVICTION_PREFIXES), EVICTION_PREFIXES):
+    order = rng.sample(range(EVICTION_PREFIXES), EVICTION_PREFIXES)
+    for seen, index in enumerate(order, 1):
         picks.append(index)
-        if len(picks) < EVICTION_REQUESTS - (EVICTION_PREFIXES - len(set(picks))):
+        if len(picks) < EVICTION_REQUESTS - (EVICTION_PREFIXES - seen):
             recent = list(dict.fromkeys(reversed(picks)))[:2]
             picks.append(rng.choice(recent))
     return [_with_suffix(prefixes[i], rng) for i in picks]

@@ -119,9 +119,9 @@ class TargetServer:
     def answer(self, question: Any) -> Any:
         if isinstance(question, dict) and set(question) == {"forward"}:
             tokens = self._tokens(question["forward"])
-            self.contexts.append(self.cached[: self.lm.length])
             logits = self.lm.forward(tokens)
-            self.cached = self.cached[: self.lm.length - tokens.numel()] + tokens.tolist()
+            self.contexts.append(self.cached)  # never changed in place: rebuilt on every change
+            self.cached = self.cached + tokens.tolist()
             return logits
         if isinstance(question, dict) and set(question) == {"rollback"}:
             length = question["rollback"]

@@ -382,8 +382,14 @@ _REFUSED_SYSCALLS = {
 # to the referee). clone3 passes its flags in memory, which seccomp cannot read: it answers
 # ENOSYS, on which the C library falls back to clone.
 _REFUSED_ARGUMENTS = {
-    "x86_64": {"clone": (56, _BPF_JSET_K, _CLONE_PARENT), "prctl": (157, _BPF_JEQ_K, 36)},
-    "aarch64": {"clone": (220, _BPF_JSET_K, _CLONE_PARENT), "prctl": (167, _BPF_JEQ_K, 36)},
+    "x86_64": {
+        "clone": (56, _BPF_JSET_K, _CLONE_PARENT),
+        "prctl": (157, _BPF_JEQ_K, _PR_SET_CHILD_SUBREAPER),
+    },
+    "aarch64": {
+        "clone": (220, _BPF_JSET_K, _CLONE_PARENT),
+        "prctl": (167, _BPF_JEQ_K, _PR_SET_CHILD_SUBREAPER),
+    },
 }
 _CLONE3 = 435
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
