@@ -129,3 +129,21 @@ def test_sampling_goes_on_while_the_ci_straddles_the_threshold(
     assert harness._straddles((base, cand), 2.0)
     assert not harness._straddles((base, cand), 3.0)
     assert not harness._straddles((base, cand), None)
+
+
+def test_a_clear_fail_stops_after_three_trials(harness: Harness) -> None:
+    def slow(x: torch.Tensor) -> torch.Tensor:
+        return (x @ x) @ x
+
+    x = torch.randn(128, 128)
+    failed = harness.compare(slow, slow, lambda _: x, min_trials=8, threshold=4.0, max_time_s=5)
+    assert failed.trials == 3 and failed.ci_high < 2.0
+    # At 1.0x against a 1.5x threshold the CI is not below half of it: sampling goes on.
+    unclear = harness.compare(slow, slow, lambda _: x, min_trials=8, threshold=1.5, max_time_s=5)
+    assert unclear.trials >= 8
+    base, cand = [1.0, 1.1, 0.9], [0.9, 1.0, 1.1]
+    assert harness._clearly_short((base, cand), 3.0)
+    assert not harness._clearly_short((base, cand), 1.5)
+    assert not harness._clearly_short((base[:2], cand[:2]), 3.0)
+    assert not harness._clearly_short((base, base), 3.0)
+    assert not harness._clearly_short((base, cand), None)

@@ -252,15 +252,16 @@ def test_parse_plan_reports_missing_fields(model: Any) -> None:
         parse_plan(["gpu"], model)
 
 
-def test_unjustified_lists_short_or_todo_reasons() -> None:
-    reasons = {name: "because the numbers say so, see the model" for name in
+def test_unjustified_lists_short_todo_or_numberless_reasons() -> None:
+    reasons = {name: "because 3.35 TB/s says so, see the model" for name in
                ("gpu", "parallelism", "dtypes", "max_batch", "prefix_caching", "replicas")}  # fmt: skip
     assert unjustified({"justification": reasons}, 12) == ["gpu", "parallelism", "dtypes",
                                                           "max_batch", "prefix_caching",
                                                           "replicas"]  # fmt: skip
     assert unjustified({"justification": reasons}, 5) == []
     reasons["gpu"] = "TODO"
-    assert unjustified({"justification": reasons}, 5) == ["gpu"]
+    reasons["replicas"] = "because the numbers say so, see the model"
+    assert unjustified({"justification": reasons}, 5) == ["gpu", "replicas"]
     assert len(unjustified({}, 5)) == 6
 
 

@@ -348,7 +348,9 @@ def test_hooks_and_patches_do_not_reach_the_baseline(tmp_path: Path) -> None:
     result = grade_submission(tmp_path, SABOTAGE_THE_BASELINE)
     assert "speed-up vs greedy" in failed_names(result), failed_checks(result)
     speed = next(c for c in result.checks if c.name == "speed-up vs greedy")
-    assert isinstance(speed.measured, float) and speed.measured < 1.2, speed.message
+    # A true 1.0x: 0.97-0.98x idle, up to 1.38x with the other tests running beside it. Had the
+    # sabotage reached the baseline, its 1 s sleep alone would make a 0.43 s call take 3x as long.
+    assert isinstance(speed.measured, float) and speed.measured < 1.5, speed.message
 
 
 # Never calls the target it is given: greedy decoding of the workspace's own target, built

@@ -156,7 +156,8 @@ def _violated(ev: Evaluation) -> str:
 def _justification_check(data: dict[str, Any], min_words: int) -> Check:
     short = unjustified(data, min_words)
     message = (
-        f"justification needed (at least {min_words} words each) for: {', '.join(short)}"
+        f"justification needed (at least {min_words} words each, with the numbers behind the "
+        f"choice) for: {', '.join(short)}"
         if short
         else "every choice has a written justification"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from capacity_model import (
@@ -82,15 +83,16 @@ def parse_plan(data: Any, model: Model) -> Plan:
 
 
 def unjustified(data: dict[str, Any], min_words: int) -> list[str]:
-    """The choices whose written justification is missing or shorter than ``min_words``."""
+    """The choices whose written justification is missing, shorter than ``min_words`` or
+    without a single number (the README asks for the figures behind each choice)."""
     notes = data.get("justification")
     if not isinstance(notes, dict):
         return list(JUSTIFIED_CHOICES)
     short = []
     for choice in JUSTIFIED_CHOICES:
-        text = notes.get(choice)
-        words = str(text).split() if text else []
-        if len(words) < min_words or "TODO" in words:
+        text = str(notes.get(choice) or "")
+        words = text.split()
+        if len(words) < min_words or "TODO" in words or not re.search(r"\d", text):
             short.append(choice)
     return short
 

@@ -32,6 +32,10 @@ KV_TOLERANCE = {"rtol": 2e-4, "atol": 2e-5}
 # cache expanded to every query head while decoding, compacted before returning, passed).
 MEMORY_PROMPT_LEN = (16, 64)
 MEMORY_NEW_TOKENS = 880
+# Below this speed-up over full recompute at the timed length, generate() reuses nothing it
+# computed (the reference measures 4.8-5.6x here), and the memory job is not run: decoding its
+# 880 tokens by full recompute takes over 40 s, twice (a warm-up, then the measured call).
+CACHE_EVIDENCE_SPEEDUP = 1.5
 # What the process may hold beyond the formula: allocator rounding and the decode's small
 # leftovers (measured: the reference holds the formula's bytes to within a few KiB).
 MEMORY_SLACK_RATIO = 1.25
@@ -51,10 +55,23 @@ def grade(ctx: GradeContext) -> list[Check]:
     candidate = ctx.start_contestant("kv_model:serve")
     baseline = ctx.start_contestant("kv_model:serve", solution="baseline.py")
     rng = random.Random(ctx.seed)
-    checks = [_tokens_check(ctx, build_model(), candidate, rng)]
-    checks += _cache_checks(ctx, candidate, rng)
-    checks.append(_speed_check(ctx, build_model(), candidate, baseline))
-    return checks
+    tokens = _tokens_check(ctx, build_model(), candidate, rng)
+    speed = _speed_check(ctx, build_model(), candidate, baseline)
+    if isinstance(speed.measured, float) and speed.measured < CACHE_EVIDENCE_SPEEDUP:
+        return [tokens, *_cache_not_measured(speed.measured), speed]
+    return [tokens, *_cache_checks(ctx, candidate, rng), speed]
+
+
+def _cache_not_measured(speedup: float) -> list[Check]:
+    message = (
+        f"not measured: your generate() is {speedup:.2f}x full recompute, so it reuses nothing "
+        f"it computed (without a cache, decoding the {MEMORY_NEW_TOKENS} tokens this check "
+        "needs takes over a minute)"
+    )
+    return [
+        Check("cache keys/values match recompute", False, message=message),
+        Check("cache bytes = formula", False, message=message),
+    ]
 
 
 def _tokens_check(

@@ -263,14 +263,16 @@ class GradeContext:
         the candidate (which may be ``second``); SubmissionError if it used more CPU than
         allowed."""
         meter = _CpuMeter(candidate)
-        comparison = self.harness.compare(
-            meter.timed(first.remote(endpoint), candidate_is_called=first is candidate),
-            meter.timed(second.remote(endpoint), candidate_is_called=second is candidate),
-            make_inputs,
-            wall_clock=True,
-            **options,
-        )
-        self.details.setdefault("candidate_cpu", []).append(meter.to_dict())
+        try:
+            comparison = self.harness.compare(
+                meter.timed(first.remote(endpoint), candidate_is_called=first is candidate),
+                meter.timed(second.remote(endpoint), candidate_is_called=second is candidate),
+                make_inputs,
+                wall_clock=True,
+                **options,
+            )
+        finally:
+            self.details.setdefault("candidate_cpu", []).append(meter.to_dict())
         problem = meter.problem(threads)
         if problem:
             raise SubmissionError(problem)
@@ -296,11 +298,18 @@ class _CpuMeter:
     # Contestants share the baseline's core (pinned), so whatever the candidate runs between
     # its calls is taken from the baseline's timed calls: only a few clock ticks are excused.
     _IDLE_GRACE_S = 0.05
+    # During the timing, at most once a second: CPU outside the calls far past what ``problem``
+    # will allow stops the comparison there (late processes' CPU only grows, so past the grace
+    # it is final; the idle allowance grows with the baseline's time, hence the margin).
+    _EARLY_LOOK_S = 1.0
+    _EARLY_IDLE_FACTOR = 3.0
+    _EARLY_IDLE_MIN_S = 0.5
 
     def __init__(self, candidate: Contestant | RankGroup) -> None:
         self._candidate = candidate
         self._pids = candidate.processes()
         self._reaped_s = candidate.reaped_cpu_seconds(self._pids)
+        self._next_look = time.monotonic() + self._EARLY_LOOK_S
         self.late_processes_s = 0.0
         self.while_baseline_s = 0.0
         self.baseline_wall_s = 0.0
@@ -321,7 +330,7 @@ class _CpuMeter:
         cpu = self._candidate.cpu_seconds(self._pids)
         start = time.perf_counter()
         try:
-            return run()
+            result = run()
         finally:
             wall = time.perf_counter() - start
             used = self._candidate.cpu_seconds(self._pids) - cpu
@@ -331,8 +340,28 @@ class _CpuMeter:
             else:
                 self.while_baseline_s += used
                 self.baseline_wall_s += wall
+        if not candidate_is_called and time.monotonic() >= self._next_look:
+            self._next_look = time.monotonic() + self._EARLY_LOOK_S
+            problem = self._outside_calls_problem(self._EARLY_IDLE_FACTOR, self._EARLY_IDLE_MIN_S)
+            if problem:
+                raise SubmissionError(problem)
+        return result
 
     def problem(self, threads: int) -> str | None:
+        outside = self._outside_calls_problem(1.0, 0.0)
+        if outside:
+            return outside
+        calls_allowed = self.calls_wall_s * threads * self._SLACK + self._GRACE_S
+        if self.in_calls_s > calls_allowed:
+            return (
+                f"your code used {self.in_calls_s:.1f} CPU-seconds in {self.calls_wall_s:.1f} s "
+                f"of calls: more than the {threads} thread(s) the grade allows"
+            )
+        return None
+
+    def _outside_calls_problem(self, idle_factor: float, idle_min_s: float) -> str | None:
+        """CPU used by processes started during the timing, or by the candidate while the
+        other side was timed, over ``idle_factor`` times its allowance (and ``idle_min_s``)."""
         late = [pid for pid in self._candidate.processes() if pid not in self._pids]
         self.late_processes_s = self._candidate.cpu_seconds(late) + (
             self._candidate.reaped_cpu_seconds(self._pids) - self._reaped_s
@@ -344,17 +373,11 @@ class _CpuMeter:
                 "apart from slowing the baseline down"
             )
         idle_allowed = self.baseline_wall_s * self._IDLE_SHARE + self._IDLE_GRACE_S
-        if self.while_baseline_s > idle_allowed:
+        if self.while_baseline_s > max(idle_allowed * idle_factor, idle_min_s):
             return (
                 f"your code used {self.while_baseline_s:.1f} CPU-seconds while it was not being "
                 f"called (during {self.baseline_wall_s:.1f} s of other calls being timed): it "
                 "works outside its calls, which would slow the others down"
-            )
-        calls_allowed = self.calls_wall_s * threads * self._SLACK + self._GRACE_S
-        if self.in_calls_s > calls_allowed:
-            return (
-                f"your code used {self.in_calls_s:.1f} CPU-seconds in {self.calls_wall_s:.1f} s "
-                f"of calls: more than the {threads} thread(s) the grade allows"
             )
         return None
 

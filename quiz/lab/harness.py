@@ -16,7 +16,9 @@ after it stops, and a frozen contestant's call ends when it has been stopped aga
 referee's own CUDA functions are timed with CUDA events. On CUDA an L2 flush (on the same GPU)
 runs before every timed call, outside the timed region. Repetition is adaptive: trials continue
 until the relative spread (IQR / median) of both sides is at most ``noise_target`` and, given a
-``threshold``, the speed-up's CI is clear of it, or until the round's time cap;
+``threshold``, the speed-up's CI is clear of it, or until the round's time cap; a CI wholly
+below half the threshold after three trials ends the timing at once (a clear fail needs no
+more evidence);
 ``speedup_check`` passes only when the CI's lower bound clears the threshold and calls a CI that
 still straddles it inconclusive.
 """
@@ -42,6 +44,8 @@ CheckFn = Callable[[Any, Any, Any], None]
 
 _BOOTSTRAP_RESAMPLES = 2000
 _HARD_MIN_TRIALS = 3
+# A speed-up whose CI lies wholly below this share of the threshold is a fail already.
+_CLEAR_FAIL_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,8 @@ class Harness:
                 )
                 if best is None or _worst_spread(samples) < _worst_spread(best):
                     best = (samples[0], samples[1])
+                if self._clearly_short(best, threshold):
+                    break
                 if _worst_spread(best) <= self.noise_target and not self._straddles(
                     best, threshold
                 ):
@@ -316,6 +322,8 @@ class Harness:
                 continue
             if perf_counter_ns() - start >= cap_ns:
                 break
+            if self._clearly_short((samples[0], samples[-1]), threshold):
+                break
             if (
                 trial >= minimum
                 and _worst_spread(samples) <= self.noise_target
@@ -330,6 +338,16 @@ class Harness:
             return False
         low, high = self._bootstrap_ratio_ci(samples[0], samples[1], resamples=400)
         return low < threshold <= high
+
+    def _clearly_short(
+        self, samples: tuple[list[float], list[float]], threshold: float | None
+    ) -> bool:
+        """Whether the speed-up CI of these samples lies wholly below ``_CLEAR_FAIL_SHARE`` of
+        ``threshold``."""
+        if threshold is None or len(samples[0]) < _HARD_MIN_TRIALS or samples[0] is samples[1]:
+            return False
+        _, high = self._bootstrap_ratio_ci(samples[0], samples[1], resamples=400)
+        return high < threshold * _CLEAR_FAIL_SHARE
 
     def _trial(
         self,
