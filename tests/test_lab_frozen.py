@@ -50,6 +50,7 @@ def _count():
 
 
 def _watch():
+    gc.unfreeze()  # the arena was made before the contestant froze its startup objects
     arenas = [o for o in gc.get_objects() if isinstance(o, channel.Arena)]
     if not arenas:
         return

@@ -138,12 +138,17 @@ def test_a_clear_fail_stops_after_three_trials(harness: Harness) -> None:
     x = torch.randn(128, 128)
     failed = harness.compare(slow, slow, lambda _: x, min_trials=8, threshold=4.0, max_time_s=5)
     assert failed.trials == 3 and failed.ci_high < 2.0
-    # At 1.0x against a 1.5x threshold the CI is not below half of it: sampling goes on.
+    # At 1.0x against a 1.5x threshold the CI is not below half of it: sampling goes on to the
+    # minimum, where it is below 0.8 of it.
     unclear = harness.compare(slow, slow, lambda _: x, min_trials=8, threshold=1.5, max_time_s=5)
     assert unclear.trials >= 8
     base, cand = [1.0, 1.1, 0.9], [0.9, 1.0, 1.1]
-    assert harness._clearly_short((base, cand), 3.0)
-    assert not harness._clearly_short((base, cand), 1.5)
-    assert not harness._clearly_short((base[:2], cand[:2]), 3.0)
-    assert not harness._clearly_short((base, base), 3.0)
-    assert not harness._clearly_short((base, cand), None)
+    assert harness._clearly_short((base, cand), 3.0, 8)
+    assert not harness._clearly_short((base, cand), 1.5, 8)
+    assert not harness._clearly_short((base[:2], cand[:2]), 3.0, 8)
+    assert not harness._clearly_short((base, base), 3.0, 8)
+    assert not harness._clearly_short((base, cand), None, 8)
+    # After the minimum number of trials, a CI wholly below 0.8 of the threshold is enough.
+    assert harness._clearly_short((base, cand), 2.0, 3)
+    assert not harness._clearly_short((base, cand), 2.0, 8)
+    assert not harness._clearly_short((base, cand), 1.3, 3)

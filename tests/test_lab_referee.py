@@ -231,6 +231,7 @@ def test_grader_state_is_out_of_reach(outside: dict, tmp_path: Path) -> None:
     code = """
         import gc, sys
         def double(x):
+            gc.unfreeze()  # the contestant's startup objects too
             for obj in gc.get_objects():
                 try:
                     found = isinstance(obj, dict) and "min_speedup" in obj

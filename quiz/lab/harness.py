@@ -17,8 +17,8 @@ referee's own CUDA functions are timed with CUDA events. On CUDA an L2 flush (on
 runs before every timed call, outside the timed region. Repetition is adaptive: trials continue
 until the relative spread (IQR / median) of both sides is at most ``noise_target`` and, given a
 ``threshold``, the speed-up's CI is clear of it, or until the round's time cap; a CI wholly
-below half the threshold after three trials ends the timing at once (a clear fail needs no
-more evidence);
+below half the threshold after three trials, or below 0.8 of it after the minimum number of
+trials, ends the timing at once, whatever the spread (a clear fail needs no more evidence);
 ``speedup_check`` passes only when the CI's lower bound clears the threshold and calls a CI that
 still straddles it inconclusive.
 """
@@ -44,8 +44,10 @@ CheckFn = Callable[[Any, Any, Any], None]
 
 _BOOTSTRAP_RESAMPLES = 2000
 _HARD_MIN_TRIALS = 3
-# A speed-up whose CI lies wholly below this share of the threshold is a fail already.
+# A speed-up whose CI lies wholly below these shares of the threshold, after three trials and
+# after the minimum number of trials, is a fail already.
 _CLEAR_FAIL_SHARE = 0.5
+_FAIL_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ class Harness:
                 )
                 if best is None or _worst_spread(samples) < _worst_spread(best):
                     best = (samples[0], samples[1])
-                if self._clearly_short(best, threshold):
+                if self._clearly_short(best, threshold, min_trials):
                     break
                 if _worst_spread(best) <= self.noise_target and not self._straddles(
                     best, threshold
@@ -322,7 +324,7 @@ class Harness:
                 continue
             if perf_counter_ns() - start >= cap_ns:
                 break
-            if self._clearly_short((samples[0], samples[-1]), threshold):
+            if self._clearly_short((samples[0], samples[-1]), threshold, minimum):
                 break
             if (
                 trial >= minimum
@@ -340,14 +342,20 @@ class Harness:
         return low < threshold <= high
 
     def _clearly_short(
-        self, samples: tuple[list[float], list[float]], threshold: float | None
+        self,
+        samples: tuple[list[float], list[float]],
+        threshold: float | None,
+        min_trials: int | None,
     ) -> bool:
         """Whether the speed-up CI of these samples lies wholly below ``_CLEAR_FAIL_SHARE`` of
-        ``threshold``."""
-        if threshold is None or len(samples[0]) < _HARD_MIN_TRIALS or samples[0] is samples[1]:
+        ``threshold``, or below ``_FAIL_SHARE`` of it after ``min_trials`` trials."""
+        trials = len(samples[0])
+        if threshold is None or trials < _HARD_MIN_TRIALS or samples[0] is samples[1]:
             return False
         _, high = self._bootstrap_ratio_ci(samples[0], samples[1], resamples=400)
-        return high < threshold * _CLEAR_FAIL_SHARE
+        minimum = max(_HARD_MIN_TRIALS, min_trials if min_trials is not None else self.min_trials)
+        share = _FAIL_SHARE if trials >= minimum else _CLEAR_FAIL_SHARE
+        return high < threshold * share
 
     def _trial(
         self,
