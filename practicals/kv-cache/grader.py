@@ -63,11 +63,14 @@ def grade(ctx: GradeContext) -> list[Check]:
 
 
 def _cache_not_measured(speedup: float) -> list[Check]:
-    message = (
+    return _cache_failed(
         f"not measured: your generate() is {speedup:.2f}x full recompute, so it reuses nothing "
         f"it computed (without a cache, decoding the {MEMORY_NEW_TOKENS} tokens this check "
         "needs takes over a minute)"
     )
+
+
+def _cache_failed(message: str) -> list[Check]:
     return [
         Check("cache keys/values match recompute", False, message=message),
         Check("cache bytes = formula", False, message=message),
@@ -110,11 +113,7 @@ def _cache_checks(ctx: GradeContext, candidate: Contestant, rng: random.Random) 
         held = candidate.memory()
         candidate.call("release")
     except SubmissionError as err:
-        failed = f"the cache could not be read: {err}"
-        return [
-            Check("cache keys/values match recompute", False, message=failed),
-            Check("cache bytes = formula", False, message=failed),
-        ]
+        return _cache_failed(f"the cache could not be read: {err}")
     fed = n_prompt + n_new - 1
     ctx.details["cache_memory"] = {"before": before.to_dict(), "held": held.to_dict()}
     return [

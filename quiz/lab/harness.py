@@ -312,7 +312,7 @@ class Harness:
         threshold: float | None = None,
     ) -> list[list[float]]:
         cap_ns = int((max_time_s if max_time_s is not None else self.max_time_s) * 1e9)
-        minimum = max(_HARD_MIN_TRIALS, min_trials if min_trials is not None else self.min_trials)
+        minimum = self._minimum_trials(min_trials)
         samples: list[list[float]] = [[] for _ in fns]
         start = perf_counter_ns()
         trial = 0
@@ -324,22 +324,33 @@ class Harness:
                 continue
             if perf_counter_ns() - start >= cap_ns:
                 break
-            if self._clearly_short((samples[0], samples[-1]), threshold, minimum):
+            ci = self._speedup_ci((samples[0], samples[-1]), threshold)
+            if ci is not None and _short(ci, threshold, trial, minimum):
                 break
             if (
                 trial >= minimum
                 and _worst_spread(samples) <= self.noise_target
-                and not self._straddles((samples[0], samples[-1]), threshold)
+                and not (ci is not None and _contains(ci, threshold))
             ):
                 break
         return samples
 
+    def _minimum_trials(self, min_trials: int | None) -> int:
+        return max(_HARD_MIN_TRIALS, min_trials if min_trials is not None else self.min_trials)
+
+    def _speedup_ci(
+        self, samples: tuple[list[float], list[float]], threshold: float | None
+    ) -> tuple[float, float] | None:
+        """The speed-up CI the stopping rules read (400 resamples), or None where none applies:
+        no threshold, a single function, or fewer than the hard minimum of trials."""
+        if threshold is None or len(samples[0]) < _HARD_MIN_TRIALS or samples[0] is samples[1]:
+            return None
+        return self._bootstrap_ratio_ci(samples[0], samples[1], resamples=400)
+
     def _straddles(self, samples: tuple[list[float], list[float]], threshold: float | None) -> bool:
         """Whether the speed-up CI of these samples still contains ``threshold``."""
-        if threshold is None or len(samples[0]) < _HARD_MIN_TRIALS or samples[0] is samples[1]:
-            return False
-        low, high = self._bootstrap_ratio_ci(samples[0], samples[1], resamples=400)
-        return low < threshold <= high
+        ci = self._speedup_ci(samples, threshold)
+        return ci is not None and _contains(ci, threshold)
 
     def _clearly_short(
         self,
@@ -349,13 +360,9 @@ class Harness:
     ) -> bool:
         """Whether the speed-up CI of these samples lies wholly below ``_CLEAR_FAIL_SHARE`` of
         ``threshold``, or below ``_FAIL_SHARE`` of it after ``min_trials`` trials."""
-        trials = len(samples[0])
-        if threshold is None or trials < _HARD_MIN_TRIALS or samples[0] is samples[1]:
-            return False
-        _, high = self._bootstrap_ratio_ci(samples[0], samples[1], resamples=400)
-        minimum = max(_HARD_MIN_TRIALS, min_trials if min_trials is not None else self.min_trials)
-        share = _FAIL_SHARE if trials >= minimum else _CLEAR_FAIL_SHARE
-        return high < threshold * share
+        ci = self._speedup_ci(samples, threshold)
+        minimum = self._minimum_trials(min_trials)
+        return ci is not None and _short(ci, threshold, len(samples[0]), minimum)
 
     def _trial(
         self,
@@ -399,6 +406,17 @@ class Harness:
         props = torch.cuda.get_device_properties(self.device)
         l2_bytes = int(getattr(props, "L2_cache_size", 0)) or 64 * 2**20
         return torch.empty(2 * l2_bytes // 4, dtype=torch.int32, device=self.device)
+
+
+def _contains(ci: tuple[float, float], threshold: float | None) -> bool:
+    return threshold is not None and ci[0] < threshold <= ci[1]
+
+
+def _short(ci: tuple[float, float], threshold: float | None, trials: int, minimum: int) -> bool:
+    """A CI wholly below ``_CLEAR_FAIL_SHARE`` of the threshold, or below ``_FAIL_SHARE`` of it
+    once ``minimum`` trials are in: a fail already."""
+    share = _FAIL_SHARE if trials >= minimum else _CLEAR_FAIL_SHARE
+    return threshold is not None and ci[1] < threshold * share
 
 
 def _iqr(samples: list[float]) -> float:
