@@ -118,6 +118,8 @@ def test_sampling_goes_on_while_the_ci_straddles_the_threshold(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     x = torch.randn(64, 64)
+    # The first comparison in a process once sampled to the 300-trial limit (spread over 10%).
+    harness.compare(lambda t: t @ t, lambda t: t @ t, lambda _: x, min_trials=5)
     quick = harness.compare(lambda t: t @ t, lambda t: t @ t, lambda _: x, min_trials=5)
     monkeypatch.setattr(harness, "_straddles", lambda samples, threshold: threshold is not None)
     capped = harness.compare(

@@ -18,7 +18,8 @@ runs before every timed call, outside the timed region. Repetition is adaptive: 
 until the relative spread (IQR / median) of both sides is at most ``noise_target`` and, given a
 ``threshold``, the speed-up's CI is clear of it, or until the round's time cap; a CI wholly
 below half the threshold after three trials, or below 0.8 of it after the minimum number of
-trials, ends the timing at once, whatever the spread (a clear fail needs no more evidence);
+trials, ends the timing whatever the spread (a clear fail needs no more evidence; a noisy round
+looks for one at a few trial counts only, since a bootstrap can cost more than a fast call);
 ``speedup_check`` passes only when the CI's lower bound clears the threshold and calls a CI that
 still straddles it inconclusive.
 """
@@ -324,33 +325,25 @@ class Harness:
                 continue
             if perf_counter_ns() - start >= cap_ns:
                 break
-            ci = self._speedup_ci((samples[0], samples[-1]), threshold)
-            if ci is not None and _short(ci, threshold, trial, minimum):
-                break
-            if (
-                trial >= minimum
-                and _worst_spread(samples) <= self.noise_target
-                and not (ci is not None and _contains(ci, threshold))
-            ):
+            pair = (samples[0], samples[-1])
+            if trial >= minimum and _worst_spread(samples) <= self.noise_target:
+                if not self._straddles(pair, threshold):
+                    break
+            # Still noisy (a straddling CI is never clearly short): a clear fail is looked for
+            # at a few trial counts only, since a bootstrap can cost more than a fast call.
+            elif _is_look(trial, minimum) and self._clearly_short(pair, threshold, minimum):
                 break
         return samples
 
     def _minimum_trials(self, min_trials: int | None) -> int:
         return max(_HARD_MIN_TRIALS, min_trials if min_trials is not None else self.min_trials)
 
-    def _speedup_ci(
-        self, samples: tuple[list[float], list[float]], threshold: float | None
-    ) -> tuple[float, float] | None:
-        """The speed-up CI the stopping rules read (400 resamples), or None where none applies:
-        no threshold, a single function, or fewer than the hard minimum of trials."""
-        if threshold is None or len(samples[0]) < _HARD_MIN_TRIALS or samples[0] is samples[1]:
-            return None
-        return self._bootstrap_ratio_ci(samples[0], samples[1], resamples=400)
-
     def _straddles(self, samples: tuple[list[float], list[float]], threshold: float | None) -> bool:
         """Whether the speed-up CI of these samples still contains ``threshold``."""
-        ci = self._speedup_ci(samples, threshold)
-        return ci is not None and _contains(ci, threshold)
+        if threshold is None or len(samples[0]) < _HARD_MIN_TRIALS or samples[0] is samples[1]:
+            return False
+        low, high = self._bootstrap_ratio_ci(samples[0], samples[1], resamples=400)
+        return low < threshold <= high
 
     def _clearly_short(
         self,
@@ -360,9 +353,12 @@ class Harness:
     ) -> bool:
         """Whether the speed-up CI of these samples lies wholly below ``_CLEAR_FAIL_SHARE`` of
         ``threshold``, or below ``_FAIL_SHARE`` of it after ``min_trials`` trials."""
-        ci = self._speedup_ci(samples, threshold)
-        minimum = self._minimum_trials(min_trials)
-        return ci is not None and _short(ci, threshold, len(samples[0]), minimum)
+        trials = len(samples[0])
+        if threshold is None or trials < _HARD_MIN_TRIALS or samples[0] is samples[1]:
+            return False
+        _, high = self._bootstrap_ratio_ci(samples[0], samples[1], resamples=400)
+        share = _FAIL_SHARE if trials >= self._minimum_trials(min_trials) else _CLEAR_FAIL_SHARE
+        return high < threshold * share
 
     def _trial(
         self,
@@ -408,15 +404,10 @@ class Harness:
         return torch.empty(2 * l2_bytes // 4, dtype=torch.int32, device=self.device)
 
 
-def _contains(ci: tuple[float, float], threshold: float | None) -> bool:
-    return threshold is not None and ci[0] < threshold <= ci[1]
-
-
-def _short(ci: tuple[float, float], threshold: float | None, trials: int, minimum: int) -> bool:
-    """A CI wholly below ``_CLEAR_FAIL_SHARE`` of the threshold, or below ``_FAIL_SHARE`` of it
-    once ``minimum`` trials are in: a fail already."""
-    share = _FAIL_SHARE if trials >= minimum else _CLEAR_FAIL_SHARE
-    return threshold is not None and ci[1] < threshold * share
+def _is_look(trial: int, minimum: int) -> bool:
+    """The trial counts at which a noisy round looks for a clear fail: the hard minimum, the
+    round's minimum and every power of two."""
+    return trial in (_HARD_MIN_TRIALS, minimum) or trial & (trial - 1) == 0
 
 
 def _iqr(samples: list[float]) -> float:
