@@ -41,13 +41,25 @@ TIMING_MODULES = (
     "test_practical_batch_sla",
 )
 TIMING_NAME = re.compile(r"passes|known_two_x|clears")
+# Practicals that time nothing (simulations, quality and memory checks): their passes too run
+# beside the rest.
+UNTIMED_MODULES = (
+    "test_practical_capacity_plan",
+    "test_practical_continuous_batching",
+    "test_practical_int4_gptq",
+    "test_practical_paged_kv_cache",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.module if isinstance(item, pytest.Function) else None
         module_name = module.__name__.rpartition(".")[2] if module else ""
-        graded_pass = item.get_closest_marker("slow") and TIMING_NAME.search(item.name)
+        graded_pass = (
+            item.get_closest_marker("slow")
+            and TIMING_NAME.search(item.name)
+            and module_name not in UNTIMED_MODULES
+        )
         if module_name in TIMING_MODULES or graded_pass:
             item.add_marker(pytest.mark.timing)
 

@@ -80,9 +80,14 @@ def grade(ctx: GradeContext) -> list[Check]:
     candidate = ctx.start_contestant(
         "serving_engine:serve", init={"config": config_to_plain(config)}
     )
-    ctx.log("replaying the trace under your scheduler (in its own process), twice")
+    ctx.log("replaying the trace under your scheduler (in its own process)")
     first = engine.run(RemoteScheduler(candidate))
-    second = engine.run(RemoteScheduler(candidate))
+    # A replay stopped at the step cap has already failed; a second one to compare it with
+    # would cost another 20,000 round trips.
+    second = None
+    if first.steps < MAX_STEPS:
+        ctx.log("replaying the same trace again, for determinism")
+        second = engine.run(RemoteScheduler(candidate))
     ctx.details["your_scheduler"] = _summary(first)
     ctx.log("replaying a burst of long prompts, more than the KV cache holds at once")
     burst = Engine(make_burst((ctx.seed + 1) % 2**32), config, max_steps=MAX_STEPS)
@@ -96,13 +101,7 @@ def grade(ctx: GradeContext) -> list[Check]:
     return [
         _completion_check(first),
         _budget_check(first, burst_run, config),
-        Check(
-            "deterministic for a seed",
-            first.fingerprint == second.fingerprint,
-            first.fingerprint,
-            second.fingerprint,
-            message="two replays of the same trace must produce the same token timestamps",
-        ),
+        _determinism_check(first, second),
         Check(
             f"throughput >= {t['throughput_ratio_min']:g}x static batching",
             first.completed == first.total and ratio >= t["throughput_ratio_min"],
@@ -152,6 +151,23 @@ def _completion_check(run: RunResult) -> Check:
         run.total,
         "requests",
         reason,
+    )
+
+
+def _determinism_check(first: RunResult, second: RunResult | None) -> Check:
+    name = "deterministic for a seed"
+    if second is None:
+        message = (
+            f"not checked: your scheduler was stopped after {first.steps} iterations, so the "
+            "trace was not replayed a second time"
+        )
+        return Check(name, False, first.fingerprint, None, message=message)
+    return Check(
+        name,
+        first.fingerprint == second.fingerprint,
+        first.fingerprint,
+        second.fingerprint,
+        message="two replays of the same trace must produce the same token timestamps",
     )
 
 
