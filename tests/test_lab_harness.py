@@ -65,6 +65,22 @@ def test_check_runs_on_timed_trials_and_catches_a_wrong_output(harness: Harness)
         )
 
 
+def test_one_warm_up_trial_when_a_call_is_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    harness = Harness(torch.device("cpu"), seed=7, threads=1, warmup_s=0.0)
+    seeds: list[int] = []
+
+    def make(seed: int) -> torch.Tensor:
+        seeds.append(seed)
+        return make_matrix(seed)
+
+    harness._warm_up((work,), make, None, "short")
+    assert len(seeds) == 2  # the first call of a process may pay for what it initialises
+    monkeypatch.setattr("quiz.lab.harness._LONG_WARM_UP_S", 0.0)
+    seeds.clear()
+    harness._warm_up((work,), make, None, "long")
+    assert len(seeds) == 1
+
+
 def test_inputs_are_fresh_per_trial_so_caching_fails(harness: Harness) -> None:
     cache: dict[str, torch.Tensor] = {}
 

@@ -14,7 +14,8 @@ synchronised its device and materialised its output; a function with ``prepare(i
 contestant's endpoint) has its request encoded before the clock starts and its reply decoded
 after it stops, and a frozen contestant's call ends when it has been stopped again. The
 referee's own CUDA functions are timed with CUDA events. On CUDA an L2 flush (on the same GPU)
-runs before every timed call, outside the timed region. Repetition is adaptive: trials continue
+runs before every timed call, outside the timed region. Untimed warm-up trials come first (two,
+or one that takes a second or more). Repetition is adaptive: trials continue
 until the relative spread (IQR / median) of both sides is at most ``noise_target`` and, given a
 ``threshold``, the speed-up's CI is clear of it, or until the round's time cap; a CI wholly
 below half the threshold after three trials, or below 0.8 of it after the minimum number of
@@ -45,6 +46,7 @@ CheckFn = Callable[[Any, Any, Any], None]
 
 _BOOTSTRAP_RESAMPLES = 2000
 _HARD_MIN_TRIALS = 3
+_LONG_WARM_UP_S = 1.0
 # A speed-up whose CI lies wholly below these shares of the threshold, after three trials and
 # after the minimum number of trials, is a fail already.
 _CLEAR_FAIL_SHARE = 0.5
@@ -296,11 +298,16 @@ class Harness:
     def _warm_up(
         self, fns: tuple[Fn, ...], make_inputs: MakeInputs, check: CheckFn | None, label: str
     ) -> None:
-        deadline = perf_counter_ns() + int(self.warmup_s * 1e9)
+        """Untimed trials: two, or more until ``warmup_s`` has passed; one when it took
+        ``_LONG_WARM_UP_S`` or more (what a first call initialises, a call that long has)."""
+        start = perf_counter_ns()
+        deadline = start + int(self.warmup_s * 1e9)
         calls = 0
         while calls < 2 or perf_counter_ns() < deadline:
             self._trial(fns, make_inputs, check, label, "warm-up")
             calls += 1
+            if calls == 1 and perf_counter_ns() - start >= _LONG_WARM_UP_S * 1e9:
+                break
 
     def _round(
         self,
