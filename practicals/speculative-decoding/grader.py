@@ -229,7 +229,9 @@ def _speed_check(
             check=check,
             label=f"speculative decoding (gamma={gamma})",
             threshold=threshold,
-            max_time_s=8.0,  # trials are long (a whole generation each): give the median more
+            # Trials are long (a whole generation each) and their speed-up varies with each
+            # prompt's acceptance: at 8 s the reference's CI (about 1.6-2.6x) once straddled 1.5x.
+            max_time_s=12.0,
             min_trials=12,
         )
     except SubmissionError as err:
