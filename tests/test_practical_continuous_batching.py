@@ -147,6 +147,17 @@ def test_a_replay_is_stopped_after_max_steps() -> None:
     assert "stopped after 10 iterations" in (result.error or "")
 
 
+def test_only_a_replay_cut_off_at_the_step_cap_counts_as_stopped() -> None:
+    stopped_at_step_cap = practical_module(PRACTICAL, "grader.py").stopped_at_step_cap
+    plans = [se.StepPlan(prefill={0: 16}), se.StepPlan(decode=[0]), se.StepPlan(decode=[0])]
+    req = se.TraceRequest(0, 0.0, prompt_len=16, output_len=3)
+    finished = se.Engine((req,), CONFIG, max_steps=3).run(Scripted(list(plans)))
+    assert (finished.completed, finished.steps) == (1, 3)  # done on its last allowed step
+    assert not stopped_at_step_cap(finished, 3)
+    cut_off = se.Engine((req,), CONFIG, max_steps=2).run(Scripted(list(plans)))
+    assert cut_off.completed == 0 and stopped_at_step_cap(cut_off, 2)
+
+
 def test_static_batching_never_joins_a_running_batch() -> None:
     reqs = [se.TraceRequest(0, 0.0, 32, 50), se.TraceRequest(1, 0.01, 32, 2)]
     result = _engine(*reqs).run(se.StaticBatching(CONFIG))

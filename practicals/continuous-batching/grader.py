@@ -85,7 +85,7 @@ def grade(ctx: GradeContext) -> list[Check]:
     # A replay stopped at the step cap has already failed; a second one to compare it with
     # would cost another 20,000 round trips.
     second = None
-    if first.steps < MAX_STEPS:
+    if not stopped_at_step_cap(first, MAX_STEPS):
         ctx.log("replaying the same trace again, for determinism")
         second = engine.run(RemoteScheduler(candidate))
     ctx.details["your_scheduler"] = _summary(first)
@@ -152,6 +152,12 @@ def _completion_check(run: RunResult) -> Check:
         "requests",
         reason,
     )
+
+
+def stopped_at_step_cap(run: RunResult, max_steps: int) -> bool:
+    """Whether the replay was cut off at ``max_steps`` (one that finished on its last allowed
+    step was not)."""
+    return run.completed < run.total and run.steps >= max_steps
 
 
 def _determinism_check(first: RunResult, second: RunResult | None) -> Check:
