@@ -58,7 +58,7 @@ def _grade_once(ctx: GradeContext) -> list[Check]:
     with server:
         # Not pinned: the server runs in this process, and a client pinned to one core while
         # the server shares the other with whatever else runs measured a different server.
-        candidate = ctx.start_contestant("server_link:serve", pinned=False)
+        candidate = ctx.start_contestant("server_link:serve", pinned=False, loopback_tcp=True)
         server.serve_unix(candidate.workdir / SOCKET_NAME)
         ctx.log("running your diagnose() in its own process")
         before = len(server.request_log())
@@ -69,7 +69,9 @@ def _grade_once(ctx: GradeContext) -> list[Check]:
         their_window = server.request_log()[before:]
         component, share = _read_answer(answer)
         ctx.log(f"your answer: {component} at {share:.1f}%; load-testing the server twice")
-        loader = ctx.start_contestant("server_link:load_test", solution="baseline.py", pinned=False)
+        loader = ctx.start_contestant(
+            "server_link:load_test", solution="baseline.py", pinned=False, loopback_tcp=True
+        )
         server.serve_unix(loader.workdir / SOCKET_NAME)
         try:
             loads = [_own_load(server, loader, seed) for seed in (1, 2)]

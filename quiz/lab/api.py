@@ -119,6 +119,7 @@ class GradeContext:
         pinned: bool = True,
         threads: int | None = None,
         frozen: bool = False,
+        loopback_tcp: bool = False,
     ) -> Contestant:
         """Start a sandboxed contestant running ``driver`` ("module:function", a public module)
         over the graded submission, or over the practical's trusted file ``solution``. It is
@@ -130,7 +131,9 @@ class GradeContext:
         do not cross the pipe. ``frozen``: stopped whenever it is not being called, its requests
         staged in the arena before the clock starts and its reply tensors read from its memory
         after it stops (``quiz.lab.referee``): for a call that moves tens of megabytes, where
-        copies through the channel would be a large share of the call."""
+        copies through the channel would be a large share of the call. ``loopback_tcp``: it
+        listens and connects on 127.0.0.1 (its own loopback in the namespaces sandbox; at the
+        landlock level TCP is then left open, since Landlock cannot allow only its own ports)."""
         from quiz.lab.referee import start_contestant
 
         options = self.contestant_options
@@ -148,6 +151,7 @@ class GradeContext:
             pinned=pinned,
             threads=threads,
             frozen=frozen,
+            loopback_tcp=loopback_tcp,
         )
         self.contestants.append(contestant)
         return contestant

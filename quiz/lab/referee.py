@@ -512,6 +512,7 @@ def start_contestant(
     pinned: bool = True,
     threads: int | None = None,
     frozen: bool = False,
+    loopback_tcp: bool = False,
 ) -> Contestant:
     """Copy the public files and ``solution`` into a fresh scratch folder and start a contestant
     there, pinned (unless ``pinned`` is False) to ``cores`` cores (default: the grade's thread
@@ -550,6 +551,8 @@ def start_contestant(
         scratch=workdir,
         hidden=(*options.hidden, options.scratch_root),
         needed=_needed_paths(),
+        listable=(_QUIZ_PARENT,),
+        tcp=loopback_tcp,
         threads=threads or options.threads,
         cuda=options.cuda,
         cpu_seconds=options.cpu_seconds,

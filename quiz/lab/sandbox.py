@@ -1,9 +1,12 @@
 """How a contestant process is confined. No torch here: ``doctor`` and the runner use it too.
 
-Two levels: ``namespaces`` (bubblewrap: read-only root, only the scratch folder and ``/tmp``
+Three levels: ``namespaces`` (bubblewrap: read-only root, only the scratch folder and ``/tmp``
 writable, home, data directory, source tree and practicals hidden, own PID/IPC/UTS namespaces,
-no network) and ``rlimits`` (a stripped environment, scratch working directory, resource limits,
-own session, death with the referee). ``LATENCY_QUIZ_SANDBOX=rlimits`` forces the fallback.
+no network), ``landlock`` where bubblewrap cannot run but the kernel has Landlock (the rlimits
+level, plus file access only beneath what the contestant needs, no TCP, no signals out of its
+domain: ``landlock.py``) and ``rlimits`` (a stripped environment, scratch working directory,
+resource limits, own session, death with the referee). ``LATENCY_QUIZ_SANDBOX=landlock`` or
+``=rlimits`` forces a fallback.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from quiz.lab import landlock
+
 SANDBOX_ENV = "LATENCY_QUIZ_SANDBOX"
-LEVELS = ("namespaces", "rlimits")
+LEVELS = ("namespaces", "landlock", "rlimits")
 _PR_SET_PDEATHSIG = 1
 _PR_CAPBSET_DROP = 24
 _PR_SET_CHILD_SUBREAPER = 36
@@ -50,6 +55,14 @@ class SandboxLevel:
                 "namespaces (bubblewrap): read-only file system, home, data and practicals "
                 "hidden, own PID namespace, no network, rlimits, pinned to the grade's cores"
             )
+        if self.level == "landlock":
+            version = landlock.abi()
+            gaps = "" if version >= 6 else "; graded code can still signal the baseline"
+            return (
+                f"landlock (ABI {version}; {self.reason}): "
+                f"{', '.join(landlock.covers(version))}, stripped environment, rlimits, pinned "
+                f"to the grade's cores; no PID namespace{gaps}"
+            )
         return (
             f"rlimits only ({self.reason}): stripped environment, scratch folder, rlimits, "
             "pinned to the grade's cores; graded code can still read the solutions and signal "
@@ -60,11 +73,25 @@ class SandboxLevel:
 @cache
 def sandbox_level() -> SandboxLevel:
     """The strongest level this machine can give (probed once per process)."""
-    if os.environ.get(SANDBOX_ENV) == "rlimits":
+    forced = os.environ.get(SANDBOX_ENV)
+    if forced == "rlimits":
         return SandboxLevel("rlimits", f"{SANDBOX_ENV}=rlimits")
+    if forced == "landlock" and landlock.abi() == 0:
+        return SandboxLevel("rlimits", f"{SANDBOX_ENV}=landlock, but the kernel has no Landlock")
+    if forced == "landlock":
+        return SandboxLevel("landlock", f"{SANDBOX_ENV}=landlock")
+    why_not = _why_no_namespaces()
+    if why_not is None:
+        return SandboxLevel("namespaces", "")
+    if landlock.abi() > 0:
+        return SandboxLevel("landlock", why_not)
+    return SandboxLevel("rlimits", f"{why_not}, and the kernel has no Landlock")
+
+
+def _why_no_namespaces() -> str | None:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        return SandboxLevel("rlimits", "bubblewrap (bwrap) is not installed")
+        return "bubblewrap (bwrap) is not installed"
     try:
         probe = subprocess.run(
             [bwrap, *_NAMESPACE_FLAGS, "--ro-bind", "/", "/", "--proc", "/proc", "true"],
@@ -72,11 +99,11 @@ def sandbox_level() -> SandboxLevel:
             timeout=20,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
-        return SandboxLevel("rlimits", f"bwrap cannot start ({err})")
+        return f"bwrap cannot start ({err})"
     if probe.returncode != 0:
         why = probe.stderr.decode(errors="replace").strip().splitlines()
-        return SandboxLevel("rlimits", f"bwrap cannot create namespaces here ({' '.join(why)})")
-    return SandboxLevel("namespaces", "")
+        return f"bwrap cannot create namespaces here ({' '.join(why)})"
+    return None
 
 
 _NAMESPACE_FLAGS = (
@@ -112,14 +139,32 @@ def confine(
     extra_env: dict[str, str] | None = None,
     level: str | None = None,
     cpus: tuple[int, ...] | None = None,
+    listable: Iterable[Path] = (),
+    tcp: bool = False,
 ) -> Confinement:
     """``command`` wrapped for the sandbox: ``hidden`` folders are replaced by empty ones (then
     ``needed`` folders below them are mounted back read-only, and the hidden ones that lie below
-    a needed one are hidden again). ``cpus``: the cores the contestant is pinned to."""
+    a needed one are hidden again). ``cpus``: the cores the contestant is pinned to. With
+    Landlock, ``listable`` folders may be listed but nothing in them read (landlock.rules), and
+    TCP is refused unless ``tcp``."""
     chosen = level or sandbox_level().level
     env = contestant_env(scratch, threads, extra_env)
     cgroup = new_cgroup()
     tasks = None if cgroup is not None or os.geteuid() == 0 else _user_tasks() + MAX_TASKS
+    if chosen == "landlock" and landlock.abi() > 0:
+        version = landlock.abi()
+        path_rules = landlock.rules(
+            scratch=scratch, needed=needed, hidden=hidden, version=version, listable=listable
+        )
+        preexec = _limits(
+            cpu_seconds,
+            cpus,
+            cgroup,
+            tasks,
+            outside_namespaces=True,
+            landlock_rules=(path_rules, not tcp),
+        )
+        return Confinement(command, env, preexec, "landlock", cgroup)
     if chosen != "namespaces":
         preexec = _limits(cpu_seconds, cpus, cgroup, tasks, outside_namespaces=True)
         return Confinement(command, env, preexec, "rlimits", cgroup)
@@ -200,6 +245,7 @@ def _limits(
     tasks: int | None,
     *,
     outside_namespaces: bool = False,
+    landlock_rules: tuple[list[landlock.Rule], bool] | None = None,
 ) -> Callable[[], None]:
     """The child's limits. ``outside_namespaces`` (the rlimits level): it also drops root's
     capabilities, and becomes the subreaper of its own descendants, so that a process it detaches
@@ -225,6 +271,8 @@ def _limits(
             if outside_namespaces:
                 libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
                 _drop_capabilities(libc)
+        if landlock_rules is not None:  # last, and never skipped: it fails the start instead
+            landlock.restrict(landlock.abi(), *landlock_rules)
 
     return apply
 
