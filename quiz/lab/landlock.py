@@ -68,7 +68,7 @@ def handled_fs(version: int) -> int:
 
 def covers(version: int) -> list[str]:
     """What a Landlock domain at ``version`` keeps a contestant from, in words (for ``doctor``)."""
-    found = ["files outside its scratch folder read-only, home, data and practicals unreadable"]
+    found = ["writes only in its scratch folder", "home, data and practicals unreadable"]
     if version >= 4:
         found.append("no TCP")
     if version >= 6:
@@ -113,7 +113,11 @@ def rules(
             found.append(Rule(str(path), rights if path.is_dir() else rights & _FILE_RIGHTS))
             return
         found.append(Rule(str(path), READ_DIR))
-        for child in sorted(path.iterdir()):
+        try:
+            children = sorted(path.iterdir())
+        except OSError:  # a folder this user cannot list: nothing in it is allowed
+            return
+        for child in children:
             allow(child.resolve(), rights, blockers)
 
     for folder in SYSTEM_READ_ONLY:
