@@ -233,3 +233,28 @@ def test_no_landlock_means_the_rlimits_level_not_a_failed_start(
     )
     assert confinement.level == "rlimits"
     assert os.path.basename(confinement.argv[0]) == "true"
+
+
+def test_an_installed_practical_on_the_referees_path_is_not_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The referee puts the practical's folder on its sys.path. Installed (not editable), that
+    folder lies under the interpreter's prefix, and counted as needed it was shown again inside
+    the hidden practicals: a Landlock contestant read the model solution of an installed copy."""
+    from quiz.lab import referee
+
+    site = tmp_path / "venv" / "lib" / "site-packages"
+    practical = site / "quiz" / "_data" / "practicals" / "kv-cache"
+    practical.mkdir(parents=True)
+    monkeypatch.setattr("sys.prefix", str(tmp_path / "venv"))
+    monkeypatch.setattr("sys.path", [str(practical), str(site)])
+    needed = set(referee._needed_paths(practical.parent))
+    assert site.resolve() in needed
+    assert not [path for path in needed if "_data" in path.parts]
+    rules = landlock.rules(
+        scratch=tmp_path / "scratch",
+        needed=needed,
+        hidden=[practical.parent, site / "quiz" / "_data"],
+        version=7,
+    )
+    assert not [rule.path for rule in rules if "_data" in rule.path]

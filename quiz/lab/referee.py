@@ -550,7 +550,7 @@ def start_contestant(
         command,
         scratch=workdir,
         hidden=(*options.hidden, options.scratch_root),
-        needed=_needed_paths(),
+        needed=_needed_paths(options.practical_dir.parent),
         listable=(_QUIZ_PARENT,),
         tcp=loopback_tcp,
         threads=threads or options.threads,
@@ -623,15 +623,20 @@ def format_error(error: Any, what: str) -> str:
     return "\n".join(str(line)[:500] for line in lines)
 
 
-def _needed_paths() -> Iterable[Path]:
+def _needed_paths(practicals: Path) -> Iterable[Path]:
     """What the contestant's Python must still see when a hidden folder covers it: the
     interpreter's prefixes (standard library, site-packages) and the quiz package itself, but
-    not the rest of a source tree or the practical folder the referee has on its sys.path."""
+    not the rest of a source tree, nor the ``practicals`` folder: the referee has the practical's
+    own folder on its sys.path, and an installed copy lies under the prefix (a needed folder
+    inside a hidden one is shown again, so that one would have shown the model solution)."""
     prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
     paths = {*prefixes, _QUIZ_PACKAGE}
+    hidden = practicals.resolve()
     for entry in sys.path:
         path = Path(entry).resolve() if entry else None
-        if path and path.is_dir() and any(p in path.parents for p in prefixes):
+        if not path or not path.is_dir() or path == hidden or hidden in path.parents:
+            continue
+        if any(p in path.parents for p in prefixes):
             paths.add(path)
     return paths
 
