@@ -4,8 +4,8 @@ processes. The rules are unit-tested anywhere; the grades need a kernel with Lan
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,14 @@ import pytest
 from quiz import config
 from quiz.lab import landlock, sandbox
 from tests.lab_fixtures import write_practical
-from tests.test_lab_referee import grade, outside, probe, snapshot  # noqa: F401 - a fixture
+from tests.test_lab_referee import (  # noqa: F401 - outside and stack are fixtures
+    grade,
+    listening_port,
+    outside,
+    probe,
+    snapshot,
+    stack,
+)
 
 needs_landlock = pytest.mark.skipif(
     landlock.abi() < 6, reason=f"the kernel's Landlock ABI is {landlock.abi()} here, not 6+"
@@ -116,14 +123,12 @@ def test_the_level_is_the_strongest_this_machine_allows(
 def test_nothing_of_the_user_or_the_lab_can_be_read_written_or_signalled(
     outside: dict[str, Path],  # noqa: F811
     tmp_path: Path,
+    stack: contextlib.ExitStack,  # noqa: F811
 ) -> None:
     """What the rlimits level lets graded code do (read the model solution and the user's files,
     write the database, reach the network, signal the referee), refused with Landlock. Files
     may still be *seen* (Landlock does not hide names), not opened."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
+    port = stack.enter_context(listening_port())
     source_readme = Path(config.__file__).resolve().parents[1] / "README.md"
     before = {name: snapshot(path) for name, path in outside.items()}
     code = probe(
@@ -158,10 +163,7 @@ def test_nothing_of_the_user_or_the_lab_can_be_read_written_or_signalled(
         pathlib.Path("scratch-note.txt").write_text("its own folder is writable")
         """
     )
-    try:
-        result = grade(tmp_path, code, sandbox="landlock")
-    finally:
-        listener.close()
+    result = grade(tmp_path, code, sandbox="landlock")
     assert result.passed, result.error
     assert result.device["sandbox"] == "landlock"
     assert {name: snapshot(path) for name, path in outside.items()} == before

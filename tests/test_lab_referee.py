@@ -4,6 +4,7 @@ Graded through the real runner, referee and sandbox."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -54,6 +55,24 @@ def grade(tmp_path: Path, code: str, **kwargs: object) -> LabResult:
     return grade_practical("toy", path, source="path", **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def stack() -> Iterator[contextlib.ExitStack]:
+    with contextlib.ExitStack() as resources:
+        yield resources
+
+
+@contextlib.contextmanager
+def listening_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections: a submission must not reach it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
 def probe(checks: str) -> str:
     """A submission that doubles correctly only when none of ``checks`` found a problem."""
     body = textwrap.indent(textwrap.dedent(checks), "    ")
@@ -68,12 +87,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 @needs_namespaces
 def test_nothing_of_the_user_or_the_lab_is_visible_or_writable(
-    outside: dict[str, Path], tmp_path: Path
+    outside: dict[str, Path], tmp_path: Path, stack: contextlib.ExitStack
 ) -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
+    port = stack.enter_context(listening_port())
     source_git = Path(config.__file__).resolve().parents[1] / ".git"
     before = {name: snapshot(path) for name, path in outside.items()}
     code = probe(
@@ -112,10 +128,7 @@ def test_nothing_of_the_user_or_the_lab_is_visible_or_writable(
                 problems.append(f"{{folder}} holds up to {{stat.f_blocks * stat.f_frsize}} bytes")
         """
     )
-    try:
-        result = grade(tmp_path, code)
-    finally:
-        listener.close()
+    result = grade(tmp_path, code)
     assert result.passed, result.error
     assert result.device["sandbox"] == "namespaces"
     assert {name: snapshot(path) for name, path in outside.items()} == before
