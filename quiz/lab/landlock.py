@@ -39,8 +39,19 @@ _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 READ_ONLY = EXECUTE | READ_FILE | READ_DIR
 # /dev: the null device, urandom, a GPU's device files; nothing made there (no /dev/shm files).
 DEVICES = READ_ONLY | WRITE_FILE | IOCTL_DEV
-SYSTEM_FOLDERS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/opt")
-SYSTEM_READ_ONLY = (*SYSTEM_FOLDERS, "/proc", "/sys")
+SYSTEM_READ_ONLY = (
+    "/usr",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/bin",
+    "/sbin",
+    "/etc",
+    "/opt",
+    "/proc",
+    "/sys",
+)
 
 
 @cache

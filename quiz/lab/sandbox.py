@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from quiz.lab import landlock
@@ -162,7 +162,7 @@ def confine(
             cgroup,
             tasks,
             outside_namespaces=True,
-            landlock_rules=(path_rules, not tcp),
+            landlock_restrict=partial(landlock.restrict, version, path_rules, not tcp),
         )
         return Confinement(command, env, preexec, "landlock", cgroup)
     if chosen != "namespaces":
@@ -245,7 +245,7 @@ def _limits(
     tasks: int | None,
     *,
     outside_namespaces: bool = False,
-    landlock_rules: tuple[list[landlock.Rule], bool] | None = None,
+    landlock_restrict: Callable[[], None] | None = None,
 ) -> Callable[[], None]:
     """The child's limits. ``outside_namespaces`` (the rlimits level): it also drops root's
     capabilities, and becomes the subreaper of its own descendants, so that a process it detaches
@@ -271,8 +271,8 @@ def _limits(
             if outside_namespaces:
                 libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
                 _drop_capabilities(libc)
-        if landlock_rules is not None:  # last, and never skipped: it fails the start instead
-            landlock.restrict(landlock.abi(), *landlock_rules)
+        if landlock_restrict is not None:  # last, never skipped: it fails the start instead
+            landlock_restrict()
 
     return apply
 
