@@ -65,8 +65,9 @@ class SandboxLevel:
             )
         return (
             f"rlimits only ({self.reason}): stripped environment, scratch folder, rlimits, "
-            "pinned to the grade's cores; graded code can still read the solutions and signal "
-            "the baseline, so install bubblewrap for grades to trust"
+            "pinned to the grade's cores; graded code can still read the solutions, change "
+            "your files (it runs as you) and signal the baseline, so install bubblewrap for "
+            "grades to trust"
         )
 
 
