@@ -27,7 +27,7 @@ from pathlib import Path
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
-_PR_SET_NO_NEW_PRIVS = 38
+PR_SET_NO_NEW_PRIVS = 38
 
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _ABI1_FS = (1 << 13) - 1  # execute .. make_sym
@@ -174,7 +174,7 @@ def restrict(version: int, path_rules: list[Rule], refuse_tcp: bool = True) -> N
                     raise LandlockError(ctypes.get_errno(), f"landlock_add_rule {rule.path}")
             finally:
                 os.close(fd)
-        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise LandlockError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
         if libc.syscall(_RESTRICT_SELF, ruleset, 0) != 0:
             raise LandlockError(ctypes.get_errno(), "landlock_restrict_self failed")

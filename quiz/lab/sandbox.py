@@ -29,13 +29,13 @@ from functools import cache, partial
 from pathlib import Path
 
 from quiz.lab import landlock
+from quiz.lab.landlock import PR_SET_NO_NEW_PRIVS
 
 SANDBOX_ENV = "LATENCY_QUIZ_SANDBOX"
 LEVELS = ("namespaces", "landlock", "rlimits")
 _PR_SET_PDEATHSIG = 1
 _PR_CAPBSET_DROP = 24
 _PR_SET_CHILD_SUBREAPER = 36
-_PR_SET_NO_NEW_PRIVS = 38
 _CAPABILITIES = 64  # more than the kernel has: dropping an unknown one fails harmlessly
 _OPEN_FILES = 256
 MAX_TASKS = 512  # processes and threads one contestant may have at once
@@ -406,7 +406,7 @@ def _drop_capabilities(libc: ctypes.CDLL) -> None:
     not dumpable, which only CAP_SYS_PTRACE overrides) nor regain them through a setuid file."""
     for capability in range(_CAPABILITIES):
         libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0)
-    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
 # Classic BPF for seccomp: "return EPERM for sched_setaffinity, and for every system call made
@@ -491,7 +491,7 @@ def refuse_syscalls() -> bool:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return False
-    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return False
     return bool(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0)
 
