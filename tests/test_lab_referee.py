@@ -122,7 +122,16 @@ def test_nothing_of_the_user_or_the_lab_is_visible_or_writable(
             pass
         if len(os.listdir("/proc/self/fd")) > 6:
             problems.append("inherited file descriptors: " + str(os.listdir("/proc/self/fd")))
-        for folder, cap in (("/tmp", {TMP_BYTES}), ({str(outside["home"])!r}, {HIDDEN_TMPFS_BYTES})):
+        try:
+            pathlib.Path("/dev/planted").write_text("x")
+            problems.append("can store files in /dev")
+        except OSError:
+            pass
+        if [p.name for p in pathlib.Path("/dev").iterdir() if p.is_block_device()]:
+            problems.append("sees the host's disks in /dev")
+        pathlib.Path("/dev/shm/scratch").write_bytes(b"x")
+        for folder, cap in (("/tmp", {TMP_BYTES}), ("/dev/shm", {TMP_BYTES}),
+                            ({str(outside["home"])!r}, {HIDDEN_TMPFS_BYTES})):
             stat = os.statvfs(folder)
             if stat.f_blocks * stat.f_frsize > cap:
                 problems.append(f"{{folder}} holds up to {{stat.f_blocks * stat.f_frsize}} bytes")
@@ -554,6 +563,73 @@ def test_a_python_installed_under_tmp_stays_visible(tmp_path: Path) -> None:
         shutil.rmtree(venv.parent, ignore_errors=True)
     assert done.returncode == 0, done.stderr
     assert "the interpreter's files" in done.stdout
+
+
+def test_the_device_folder_binds_only_the_gpus_nodes(tmp_path: Path) -> None:
+    from quiz.lab.sandbox import _device_folder
+
+    devices = tmp_path / "dev"
+    devices.mkdir()
+    for name in ("nvidia0", "nvidiactl", "nvidia-uvm", "sda", "shm", "kmsg"):
+        (devices / name).touch()
+    (devices / "nvidia-caps").mkdir()
+    with_gpu = _device_folder(["--size", "9"], cuda=True, devices=devices)
+    bound = [with_gpu[i + 1] for i, flag in enumerate(with_gpu) if flag == "--dev-bind"]
+    gpu_nodes = ("nvidia-caps", "nvidia-uvm", "nvidia0", "nvidiactl")
+    assert bound == [str(devices / name) for name in gpu_nodes]
+    for argv in (with_gpu, _device_folder([], cuda=False, devices=devices)):
+        assert argv[:2] == ["--dev", "/dev"]
+        assert argv[-4:] == ["--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+    assert "--dev-bind" not in _device_folder([], cuda=False, devices=devices)
+    assert with_gpu[-6:-4] == ["--size", "9"]
+
+
+@needs_namespaces
+@pytest.mark.parametrize("cuda", [False, True])
+def test_the_host_devices_stay_out_of_the_sandbox(tmp_path: Path, cuda: bool) -> None:
+    """Not the host's /dev, even for a GPU contestant: its disks belong to root, and a root
+    contestant without capabilities still owns them."""
+    import subprocess
+
+    from quiz.lab.sandbox import confine
+
+    script = textwrap.dedent(
+        """
+        import os, pathlib
+        disks = [p.name for p in pathlib.Path("/dev").iterdir() if p.is_block_device()]
+        try:
+            pathlib.Path("/dev/planted").write_text("x")
+            stored = "stored"
+        except OSError:
+            stored = "refused"
+        pathlib.Path("/dev/shm/x").write_text("x")
+        print(disks, stored, os.statvfs("/dev/shm").f_blocks * os.statvfs("/dev/shm").f_frsize)
+        """
+    )
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    confinement = confine(
+        [sys.executable, "-c", script],
+        scratch=scratch,
+        hidden=[],
+        needed=[Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()],
+        threads=1,
+        cuda=cuda,
+        cpu_seconds=30,
+        level="namespaces",
+    )
+    done = subprocess.run(
+        confinement.argv,
+        env=confinement.env,
+        preexec_fn=confinement.preexec,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    disks, stored, shm_bytes = done.stdout.rsplit(maxsplit=2)
+    assert (disks, stored) == ("[]", "refused")
+    assert int(shm_bytes) <= TMP_BYTES  # its own, not the host's /dev/shm
 
 
 def test_probing_for_a_cgroup_leaves_no_probe_behind(monkeypatch: pytest.MonkeyPatch) -> None:

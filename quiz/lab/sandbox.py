@@ -175,8 +175,7 @@ def confine(
     hidden_dirs = sorted({p.resolve() for p in hidden if p.is_dir()}, key=lambda p: len(p.parts))
     needed_dirs = sorted({p.resolve() for p in needed if p.exists()}, key=lambda p: len(p.parts))
     tmp_size, hidden_size = _tmpfs_sizes(bwrap)
-    argv = [bwrap, "--ro-bind", "/", "/"]
-    argv += ["--dev-bind", "/dev", "/dev"] if cuda else ["--dev", "/dev"]
+    argv = [bwrap, "--ro-bind", "/", "/", *_device_folder(tmp_size, cuda=cuda)]
     argv += ["--proc", "/proc", *tmp_size, "--tmpfs", "/tmp"]
     for path in hidden_dirs:
         argv += [*hidden_size, "--tmpfs", str(path)]
@@ -190,6 +189,19 @@ def confine(
     argv += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     argv += [*_NAMESPACE_FLAGS, "--cap-drop", "ALL", "--", *command]
     return Confinement(argv, env, preexec, "namespaces", cgroup)
+
+
+def _device_folder(shm_size: list[str], *, cuda: bool, devices: Path = Path("/dev")) -> list[str]:
+    """bubblewrap's ``/dev``: its own minimal one (null, zero, random, tty, pts), read-only, so
+    that nothing can be stored there (its tmpfs has no size cap), with a size-capped ``/dev/shm``;
+    with ``cuda``, the NVIDIA device nodes bound in as well. Never the host's whole ``/dev``:
+    a root contestant could open the disks there (it owns their nodes) and keep files in the
+    host's ``/dev/shm`` after the grade."""
+    argv = ["--dev", "/dev"]
+    if cuda:
+        for node in sorted(devices.glob("nvidia*")):
+            argv += ["--dev-bind", str(node), f"/dev/{node.name}"]
+    return [*argv, *shm_size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
 
 
 @cache
