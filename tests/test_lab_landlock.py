@@ -91,6 +91,15 @@ def test_rights_the_kernel_does_not_know_are_not_asked_for(tmp_path: Path) -> No
     assert "cannot signal the baseline or the referee" not in landlock.covers(5)
 
 
+def test_only_the_usual_device_files_may_be_opened(tmp_path: Path) -> None:
+    rules = {
+        r.path: r.rights for r in landlock.rules(scratch=tmp_path, needed=[], hidden=[], version=7)
+    }
+    assert rules["/dev"] == landlock.READ_DIR
+    assert rules["/dev/null"] & landlock.WRITE_FILE and rules["/dev/urandom"] & landlock.READ_FILE
+    assert not [path for path in rules if path.startswith("/dev/shm") or path == "/dev/kmsg"]
+
+
 @pytest.mark.parametrize(
     ("bwrap_problem", "abi", "level"),
     [
@@ -130,6 +139,9 @@ def test_nothing_of_the_user_or_the_lab_can_be_read_written_or_signalled(
     may still be *seen* (Landlock does not hide names), not opened."""
     port = stack.enter_context(listening_port())
     source_readme = Path(config.__file__).resolve().parents[1] / "README.md"
+    shared_memory = Path(f"/dev/shm/latency-quiz-test-{os.getpid()}")  # another program's
+    shared_memory.write_bytes(b"theirs")
+    stack.callback(shared_memory.unlink)
     before = {name: snapshot(path) for name, path in outside.items()}
     code = probe(
         f"""
@@ -160,6 +172,14 @@ def test_nothing_of_the_user_or_the_lab_can_be_read_written_or_signalled(
                 problems.append(f"can signal {{pid}}, outside the sandbox")
             except PermissionError:
                 pass
+        for device in ({str(shared_memory)!r}, "/dev/kmsg"):
+            try:
+                open(device, "r+b").close()
+                problems.append("opened " + device)
+            except OSError:
+                pass
+        with open("/dev/null", "wb") as null, open("/dev/urandom", "rb") as randomness:
+            null.write(randomness.read(8))
         pathlib.Path("scratch-note.txt").write_text("its own folder is writable")
         """
     )

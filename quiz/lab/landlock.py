@@ -37,8 +37,10 @@ _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 READ_ONLY = EXECUTE | READ_FILE | READ_DIR
-# /dev: the null device, urandom, a GPU's device files; nothing made there (no /dev/shm files).
+# /dev may be listed; only these device files (and a GPU's, nvidia*) opened, read, written and
+# given ioctls; nothing made there, and no other process's /dev/shm files or the host's disks.
 DEVICES = READ_ONLY | WRITE_FILE | IOCTL_DEV
+DEVICE_FILES = ("null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts")
 SYSTEM_READ_ONLY = (
     "/usr",
     "/lib",
@@ -133,7 +135,10 @@ def rules(
 
     for folder in SYSTEM_READ_ONLY:
         allow(Path(folder).resolve(), READ_ONLY, hidden_paths)
-    allow(Path("/dev").resolve(), DEVICES, hidden_paths)
+    devices = Path("/dev").resolve()
+    found.append(Rule(str(devices), READ_DIR))
+    for node in (*(devices / name for name in DEVICE_FILES), *sorted(devices.glob("nvidia*"))):
+        allow(node.resolve(), DEVICES, hidden_paths)
     for path in needed:
         resolved = path.resolve()
         around = {h for h in hidden_paths if h == resolved or h in resolved.parents}
