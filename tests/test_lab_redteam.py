@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from quiz import config
-from quiz.lab import channel
+from quiz.lab import channel, landlock
 from tests.lab_fixtures import write_practical
 from tests.test_lab_referee import (
     MEMORY_GRADER,
@@ -458,6 +458,44 @@ def test_system_v_shared_memory_and_message_queues_are_refused(
             problems.append(f"shmget failed with errno {ctypes.get_errno()}, not EPERM")
         if libc.msgget(IPC_PRIVATE, IPC_CREAT | 0o600) != -1:
             problems.append("msgget created a queue")
+        """
+    )
+    result = grade(tmp_path, code, sandbox=level)
+    assert result.passed, (result.error, [c.message for c in result.checks])
+
+
+@pytest.mark.parametrize("level", ["namespaces", "landlock", "rlimits"])
+def test_no_internet_sockets_and_no_io_uring(
+    outside: dict,  # noqa: F811
+    tmp_path: Path,
+    level: str,
+) -> None:
+    """Landlock refuses TCP only: a process in a Landlock domain sent a UDP datagram to another
+    on 127.0.0.1 (seen), so two ranks of a group could trade activations outside the collectives
+    the referee relays and counts. The seccomp filter refuses IPv4 and IPv6 sockets at every level, and
+    io_uring, whose requests (a socket's creation among them) it would not see."""
+    if level == "namespaces" and not NAMESPACES:
+        pytest.skip("no bubblewrap namespaces here")
+    if level == "landlock" and landlock.abi() == 0:
+        pytest.skip("no Landlock here")
+    code = probe(
+        """
+        import ctypes, errno
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.socket(family, socket.SOCK_DGRAM).close()
+                problems.append(f"made a {family.name} socket")
+            except PermissionError:
+                pass
+        libc = ctypes.CDLL(None, use_errno=True)
+        params = ctypes.create_string_buffer(120)
+        ring = libc.syscall(425, 4, params)
+        if ring != -1 or ctypes.get_errno() != errno.EPERM:
+            problems.append(f"io_uring_setup gave {ring}, errno {ctypes.get_errno()}")
+        left, right = socket.socketpair()  # its own Unix sockets still work
+        left.sendall(b"x")
+        if right.recv(1) != b"x":
+            problems.append("a Unix socket pair did not work")
         """
     )
     result = grade(tmp_path, code, sandbox=level)

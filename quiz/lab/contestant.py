@@ -1,6 +1,7 @@
 """The contestant process: runs the code under test behind the channel, inside the sandbox.
 
-Started by ``quiz.lab.referee`` as ``python -E -s -c BOOT QUIZ_PARENT REQ_FD REP_FD``. Until it
+Started by ``quiz.lab.referee`` as ``python -E -s -c BOOT QUIZ_PARENT REQ_FD REP_FD NETWORK``
+(``NETWORK``: ``internet`` where it may make IPv4/IPv6 sockets, else ``none``). Until it
 imports ``solution.py`` everything here is trusted; after that, nothing in this process is, which
 is why the referee decides nothing from what this process says about itself, only from the plain
 data it replies with and what the referee measures from outside.
@@ -41,7 +42,7 @@ _SENT_BY_ADDRESS: list[Any] = []  # the last reply's tensors, read from here by 
 def main(argv: list[str]) -> int:
     from quiz.lab.sandbox import refuse_syscalls
 
-    refuse_syscalls()  # before any thread or any user code exists
+    refuse_syscalls(internet=argv[2] == "internet")  # before any thread or any user code
     request_fd, reply_fd = int(argv[0]), int(argv[1])
     _CHANNEL[:] = [request_fd, reply_fd]
     try:

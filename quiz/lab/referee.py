@@ -545,7 +545,7 @@ def start_contestant(
     for fd in (request_w, reply_w):
         with contextlib.suppress(OSError):
             fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
-    command += [str(request_r), str(reply_w)]
+    command += [str(request_r), str(reply_w), "internet" if loopback_tcp else "none"]
     confinement = confine(
         command,
         scratch=workdir,

@@ -65,7 +65,7 @@ class SandboxLevel:
             )
         return (
             f"rlimits only ({self.reason}): stripped environment, scratch folder, rlimits, "
-            "pinned to the grade's cores; graded code can still read the solutions, change "
+            "no IPv4/IPv6 sockets, pinned to the grade's cores; graded code can still read the solutions, change "
             "your files (it runs as you) and signal the baseline, so install bubblewrap for "
             "grades to trust"
         )
@@ -431,11 +431,12 @@ _SECCOMP_ARG0 = 16  # offset of the low 32 bits of args[0] in seccomp_data (litt
 _CLONE_PARENT = 0x00008000
 # The system calls a contestant is refused: sched_setaffinity (it stays on the cores it was
 # pinned to), shmget and msgget (System V shared memory and message queues outlive every
-# process that used them and hold memory the referee cannot read from outside).
+# process that used them and hold memory the referee cannot read from outside), io_uring_setup
+# (its requests, a socket's creation among them, are not seen by this filter).
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _REFUSED_SYSCALLS = {
-    "x86_64": {"sched_setaffinity": 203, "shmget": 29, "msgget": 68},
-    "aarch64": {"sched_setaffinity": 122, "shmget": 194, "msgget": 186},
+    "x86_64": {"sched_setaffinity": 203, "shmget": 29, "msgget": 68, "io_uring_setup": 425},
+    "aarch64": {"sched_setaffinity": 122, "shmget": 194, "msgget": 186, "io_uring_setup": 425},
 }
 # Refused by their first argument, so that no process leaves the contestant's process tree:
 # clone with CLONE_PARENT (the new process would be its parent's child: the first process's
@@ -444,24 +445,30 @@ _REFUSED_SYSCALLS = {
 # ENOSYS, on which the C library falls back to clone.
 _REFUSED_ARGUMENTS = {
     "x86_64": {
-        "clone": (56, _BPF_JSET_K, _CLONE_PARENT),
-        "prctl": (157, _BPF_JEQ_K, _PR_SET_CHILD_SUBREAPER),
+        "clone": (56, ((_BPF_JSET_K, _CLONE_PARENT),)),
+        "prctl": (157, ((_BPF_JEQ_K, _PR_SET_CHILD_SUBREAPER),)),
     },
     "aarch64": {
-        "clone": (220, _BPF_JSET_K, _CLONE_PARENT),
-        "prctl": (167, _BPF_JEQ_K, _PR_SET_CHILD_SUBREAPER),
+        "clone": (220, ((_BPF_JSET_K, _CLONE_PARENT),)),
+        "prctl": (167, ((_BPF_JEQ_K, _PR_SET_CHILD_SUBREAPER),)),
     },
 }
+# Without ``internet``, socket() for IPv4 and IPv6 is refused as well: outside a network
+# namespace, Landlock refuses only TCP, and two contestants (a group's ranks) could trade data
+# over UDP on 127.0.0.1 that no collective relayed by the referee counts.
+_AF_INET, _AF_INET6 = 2, 10
+_SOCKET = {"x86_64": 41, "aarch64": 198}
 _CLONE3 = 435
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 
 
-def refuse_syscalls() -> bool:
+def refuse_syscalls(*, internet: bool) -> bool:
     """Install a seccomp filter on the calling process (inherited by every thread and child it
     starts later, and never removable) that refuses ``sched_setaffinity`` (a contestant stays on
     the cores the referee pinned it to, so it cannot move its calls to an idler core than the
     baseline gets), System V ``shmget`` and ``msgget`` (memory that no process holds, so
-    ``/proc`` cannot show it), and the ways out of its process tree (``_REFUSED_ARGUMENTS``).
+    ``/proc`` cannot show it), ``io_uring_setup``, the ways out of its process tree
+    (``_REFUSED_ARGUMENTS``) and, unless ``internet``, IPv4 and IPv6 sockets.
     False where the architecture or kernel does not allow it."""
     machine = platform.machine()
     if machine not in _AUDIT_ARCH:
@@ -475,14 +482,20 @@ def refuse_syscalls() -> bool:
     for number in _REFUSED_SYSCALLS[machine].values():
         program += [(_BPF_JEQ_K, 0, 1, number), (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM)]
     program += [(_BPF_JEQ_K, 0, 1, _CLONE3), (_BPF_RET_K, 0, 0, _SECCOMP_RET_ENOSYS)]
-    for number, test, value in _REFUSED_ARGUMENTS[machine].values():
+    refused_arguments: list[tuple[int, tuple[tuple[int, int], ...]]]
+    refused_arguments = list(_REFUSED_ARGUMENTS[machine].values())
+    if not internet:
+        refused_arguments.append(
+            (_SOCKET[machine], ((_BPF_JEQ_K, _AF_INET), (_BPF_JEQ_K, _AF_INET6)))
+        )
+    for number, tests in refused_arguments:
         program += [
-            (_BPF_JEQ_K, 0, 4, number),
+            (_BPF_JEQ_K, 0, 2 * len(tests) + 2, number),
             (_BPF_LD_W_ABS, 0, 0, _SECCOMP_ARG0),
-            (test, 0, 1, value),
-            (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM),
-            (_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
         ]
+        for test, value in tests:
+            program += [(test, 0, 1, value), (_BPF_RET_K, 0, 0, _SECCOMP_RET_EPERM)]
+        program.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
     if machine == "x86_64":  # x32 numbers are the same calls with a high bit set: refused
         program += [
             (_BPF_AND_K, 0, 0, _X32_SYSCALL_BIT),
