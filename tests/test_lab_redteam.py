@@ -176,6 +176,94 @@ def double(x):
 """
 
 
+_LIBC_MMAP = """
+import ctypes
+import os
+import subprocess
+import sys
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.mmap.restype = ctypes.c_void_p
+_LIBC.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_int] * 3 + [ctypes.c_long]
+_SIZE = 96 * 2**20
+PROT_READ_WRITE, MAP_SHARED, MAP_PRIVATE = 3, 1, 2
+
+
+def mapped(path, flags):  # libc's mmap: unlike Python's mmap, no descriptor is kept open
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.ftruncate(fd, _SIZE)  # sparse: no block of it is on disk yet
+    address = _LIBC.mmap(None, _SIZE, PROT_READ_WRITE, flags, fd, 0)
+    os.close(fd)
+    ctypes.memmove(address, bytes(range(256)) * (_SIZE // 256), _SIZE)
+    return address
+"""
+
+# 96 MiB in a file of the working folder mapped shared, then unlinked, and mapped by a helper
+# process too (started with exec, so it shares none of the heap): every page shows as shared
+# dirty in both, no folder walk finds the file and no descriptor holds it (seen: int8-ptq's
+# weights kept in bf16 this way measured 0.07x of fp32, and passed the 0.3x limit).
+MAPPED_BY_TWO_THEN_DELETED = (
+    _LIBC_MMAP
+    + """
+_ADDRESS = mapped("weights.bin", MAP_SHARED)
+_MAPS_IT_TOO = '''
+import ctypes, os, time
+libc = ctypes.CDLL(None)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_int] * 3 + [ctypes.c_long]
+fd = os.open("weights.bin", os.O_RDONLY)
+size = os.fstat(fd).st_size
+address = libc.mmap(None, size, 1, 1, fd, 0)  # PROT_READ, MAP_SHARED
+os.close(fd)
+sum(ctypes.string_at(address + i, 1)[0] for i in range(0, size, 4096))
+print("mapped", flush=True)
+time.sleep(3600)
+'''
+_HELPER = subprocess.Popen([sys.executable, "-S", "-c", _MAPS_IT_TOO], stdout=subprocess.PIPE)
+_HELPER.stdout.readline()
+os.unlink("weights.bin")
+
+
+def double(x):
+    return 2 * x
+"""
+)
+
+# 96 MiB written into a private mapping of a sparse file (its pages become copy-on-write
+# copies), then shared with a forked child: dirty pages shared by two processes.
+PRIVATE_MAPPING_SHARED_WITH_A_CHILD = (
+    _LIBC_MMAP
+    + """
+import time
+
+_ADDRESS = mapped(os.path.join(os.environ["TMPDIR"], "cache.bin"), MAP_PRIVATE)
+if os.fork() == 0:
+    time.sleep(3600)
+    os._exit(0)
+
+
+def double(x):
+    return 2 * x
+"""
+)
+
+
+# 96 MiB written into a private mapping of a sparse file in the sandbox's in-memory /tmp: each
+# page written is a page of the file (tmpfs fills the hole on the fault) and a private copy of it.
+PRIVATE_MAPPING_OF_A_TMP_FILE = (
+    _LIBC_MMAP
+    + """
+_PATH = f"/tmp/latency-quiz-redteam-{os.getpid()}.bin"
+_ADDRESS = mapped(_PATH, MAP_PRIVATE)
+os.unlink(_PATH)
+
+
+def double(x):
+    return 2 * x
+"""
+)
+
+
 @pytest.mark.parametrize("level", ["namespaces", "rlimits"])
 @pytest.mark.parametrize(
     ("cheat", "held_mib"),
@@ -185,6 +273,8 @@ def double(x):
         pytest.param(MAPPED_MEMFD, 96, id="mapped-memfd-once"),
         pytest.param(IN_PIPES, 24, id="pipes"),
         pytest.param(IN_SOCKETS, 13, id="sockets"),
+        pytest.param(MAPPED_BY_TWO_THEN_DELETED, 96, id="file-mapped-by-two-then-deleted"),
+        pytest.param(PRIVATE_MAPPING_SHARED_WITH_A_CHILD, 96, id="private-file-mapping-forked"),
     ],
 )
 def test_a_cache_no_mapping_or_folder_shows_counts_as_memory(
@@ -195,6 +285,15 @@ def test_a_cache_no_mapping_or_folder_shows_counts_as_memory(
     the files the tree holds open and asks each of its pipes and sockets how much it holds."""
     extra = extra_mib_held(tmp_path, monkeypatch, cheat, level)
     assert 0.85 * held_mib <= extra <= 1.45 * held_mib, extra
+
+
+def test_private_copies_of_an_in_memory_files_pages_count_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The referee counts a tmpfs file by the file system's usage and left its mappings out, so
+    the private copies of its pages were missed: 96 MiB counted of the 192 MiB held."""
+    extra = extra_mib_held(tmp_path, monkeypatch, PRIVATE_MAPPING_OF_A_TMP_FILE, "namespaces")
+    assert 0.85 * 192 <= extra <= 1.45 * 192, extra
 
 
 def extra_mib_held(

@@ -25,7 +25,7 @@ import tempfile
 import termios
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Set
+from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -852,34 +852,55 @@ def _ioctl_count(fd: int, request: int) -> int:
 def _private_bytes(
     pid: int, counted_file_systems: set[str], counted_files: Set[tuple[str, int]] = frozenset()
 ) -> int:
-    """The process's own pages: private ones, plus its proportional share of anonymous and
-    shared-memory pages it shares (summed over a process tree, a page shared among its
-    processes counts once: a child forked to share the parent's pages, or shared memory both
-    map, would otherwise make them vanish from every process's private count). Pages of
-    files (libraries, torch) shared with other processes stay out, and so do mapped files of
-    ``counted_file_systems``, whose every byte is counted already."""
+    """The process's own pages. Summed over a process tree, a page shared among its processes
+    counts once: anonymous and shared-memory pages, and every page of a file mapping that is
+    shared, of a deleted file, or holds pages its processes share dirty (copy-on-write after a
+    fork), count by proportional share (Pss); a child forked to share the parent's pages, or a
+    file two of its processes map, would otherwise vanish from every private count. Other file
+    mappings (libraries, torch) count only their private pages, so that their clean pages
+    shared with other processes stay out. Of a mapped file whose every byte is counted already
+    (on ``counted_file_systems``, or in ``counted_files``) only the copy-on-write copies of its
+    pages count (``Anonymous``)."""
     try:
         text = Path(f"/proc/{pid}/smaps").read_text()
     except OSError:
         return 0
     total = 0
-    counted_fields: tuple[str, ...] = ()
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if " " not in key:  # a field of the current mapping
-            if key in counted_fields:
-                total += int(rest.split()[0]) * 1024
-            continue
-        parts = line.split(maxsplit=5)  # a mapping: address perms offset dev inode [path]
+    for header, fields in _mappings(text):
+        parts = header.split(maxsplit=5)  # address perms offset dev inode [path]
+        perms, device, inode = parts[1], parts[3], int(parts[4])
         path = parts[5] if len(parts) > 5 else ""
-        if parts[3] in counted_file_systems or (parts[3], int(parts[4])) in counted_files:
-            counted_fields = ()
-        elif parts[4] == "0" or path.startswith(_SHARED_MEMORY_PATHS):
-            counted_fields = ("Pss",)
+        if device in counted_file_systems or (device, inode) in counted_files:
+            total += fields.get("Anonymous", 0)
+        elif (
+            inode == 0
+            or path.startswith(_SHARED_MEMORY_PATHS)
+            or perms.endswith("s")
+            or path.endswith(" (deleted)")
+            or fields.get("Shared_Dirty", 0) > 0
+        ):
+            total += fields.get("Pss", 0)
         else:
-            counted_fields = ("Private_Clean", "Private_Dirty")
+            total += fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
     return total
 
 
-# Mappings of memory rather than of a file on disk: their pages count by proportional share.
+def _mappings(smaps: str) -> Iterator[tuple[str, dict[str, int]]]:
+    """Each mapping of a /proc/<pid>/smaps text: its header line and its sizes, in bytes."""
+    header = ""
+    fields: dict[str, int] = {}
+    for line in smaps.splitlines():
+        key, _, rest = line.partition(":")
+        if " " not in key:  # a field of the current mapping
+            value = rest.split()
+            if len(value) == 2 and value[1] == "kB":
+                fields[key] = int(value[0]) * 1024
+            continue
+        if header:
+            yield header, fields
+        header, fields = line, {}
+    if header:
+        yield header, fields
+
+
 _SHARED_MEMORY_PATHS = ("[", "/dev/zero", "/memfd:", "/dev/shm/", "/SYSV")
