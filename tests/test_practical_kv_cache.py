@@ -71,7 +71,7 @@ def test_reference_matches_full_recompute_and_the_formula(prompt_len: int) -> No
     prompt = kv_model.prompt(prompt_len, length=prompt_len)
     tokens, cache = reference.generate(model, prompt, 24)
     assert torch.equal(tokens, generate_full_recompute(model, prompt, 24))
-    assert cache.nbytes() == 2 * 1 * 2 * 32 * 4 * (prompt_len + 24 - 1)  # 1 layer, 2 KV heads
+    assert cache.nbytes() == 2 * 2 * 2 * 32 * 4 * (prompt_len + 24 - 1)  # 2 layers, 2 KV heads
 
 
 def cache_reply(new_tokens: int = 6) -> tuple[ModuleType, torch.Tensor, dict[str, Any], int]:
