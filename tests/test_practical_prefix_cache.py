@@ -110,10 +110,10 @@ def test_ideal_hit_rate_counts_the_longest_earlier_prefix() -> None:
 def test_budget_check_reads_the_peak_against_the_budget_plus_noise() -> None:
     grader = practical_module(PRACTICAL, "grader.py")
     mib = 2**20
-    assert grader.budget_check([1 * mib, 9 * mib, 4 * mib], [2 * mib]).passed
-    over = grader.budget_check([1 * mib, 13 * mib], [2 * mib])
+    assert grader.budget_check([1 * mib, 6.5 * mib, 4 * mib], [10.5 * mib]).passed
+    over = grader.budget_check([1 * mib, 7.5 * mib], [2 * mib])  # an engine allowed budget + 3.5
     assert not over.passed and "after request 2" in over.message and "eviction" in over.message
-    shared_over = grader.budget_check([1 * mib], [17 * mib])
+    shared_over = grader.budget_check([1 * mib], [11.5 * mib])
     assert not shared_over.passed and "shared-prefix" in shared_over.message
 
 
@@ -170,6 +170,79 @@ def test_starter_and_controls_fail(name: str) -> None:
     assert result.error is None, "a control must fail on its checks, not crash"
 
 
+# A 128 MiB buffer filled at import, before the grader's first read of the process's memory,
+# and an engine that never evicts and copies every prompt's KV into it: read as growth from that
+# first read, it held nothing (red-teamed: it passed, "held at most -3.7 MiB").
+ARENA_FILLED_AT_IMPORT = """from __future__ import annotations
+
+import torch
+from prefix_model import forward_with_past, kv_slice
+from torch import Tensor
+
+from quiz.lab.tinylm import TinyLM
+
+_ARENA = torch.ones(128 * 2**20 // 4)  # resident from import on
+_NEXT = [0]
+
+
+def _store(t: Tensor) -> Tensor | None:
+    n = t.numel()
+    if _NEXT[0] + n > _ARENA.numel():
+        return None
+    view = _ARENA[_NEXT[0] : _NEXT[0] + n].view(t.shape)
+    view.copy_(t)
+    _NEXT[0] += n
+    return view
+
+
+class PrefixCachingEngine:
+    def __init__(self, model: TinyLM, budget_bytes: int) -> None:
+        self.model = model
+        self.budget_bytes = budget_bytes  # ignored
+        self.entries: list[tuple[list[int], list]] = []
+        self.prompt_tokens = 0
+        self.reused_tokens = 0
+        _NEXT[0] = 0  # a fresh engine reuses the arena from the start
+
+    @torch.inference_mode()
+    def prefill(self, prompt: Tensor) -> Tensor:
+        toks = prompt.tolist()
+        best, best_kv = 0, None
+        for etoks, kv in self.entries:
+            n = min(len(etoks), len(toks) - 1)
+            s = 0
+            while s < n and etoks[s] == toks[s]:
+                s += 1
+            if s > best:
+                best, best_kv = s, kv
+        past = kv_slice(best_kv, best) if best else None
+        logits, kv = forward_with_past(self.model, prompt[best:], past)
+        self.prompt_tokens += len(toks)
+        self.reused_tokens += best
+        stored = []
+        for k, v in kv:
+            sk, sv = _store(k), _store(v)
+            if sk is None or sv is None:
+                _NEXT[0] = 0
+                self.entries.clear()  # arena full: start over
+                return logits
+            stored.append((sk, sv))
+        self.entries.append((toks, stored))
+        return logits
+
+    def hit_rate(self) -> float:
+        return self.reused_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+"""
+
+
+@pytest.mark.slow
+def test_a_buffer_set_aside_at_import_counts_against_the_budget(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(ARENA_FILLED_AT_IMPORT, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert result.error is None, result.error
+    assert "budget never exceeded" in failed_names(result), failed_checks(result)
+
+
 @pytest.mark.slow
 def test_a_cache_kept_in_module_globals_counts_against_the_budget(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(MODULE_GLOBAL_CACHE, encoding="utf-8")
@@ -182,8 +255,8 @@ def test_a_cache_kept_in_module_globals_counts_against_the_budget(tmp_path: Path
 
 # Ignores budget_bytes and never evicts: one KV per distinct prefix, kept forever, trimmed to the
 # shared part on its first reuse (so the shared-prefix trace stays small). Red-teamed against
-# the 5-prefix eviction trace, whose prefixes all fitted in the 8 MiB allowance for allocator
-# noise: it passed every check.
+# the 5-prefix eviction trace, whose prefixes all fitted in the (then) 8 MiB allowance for
+# allocator noise: it passed every check.
 NEVER_EVICTS = """import torch
 from prefix_model import forward_with_past, kv_slice
 from torch import Tensor
