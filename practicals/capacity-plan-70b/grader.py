@@ -40,7 +40,10 @@ def grade(ctx: GradeContext) -> list[Check]:
     ctx.log("searching the plan space for the cheapest plan that meets the SLA")
     best = model.cheapest()
     ctx.details["your_plan"] = _summary(mine)
-    ctx.reveal(f"the cheapest plan the grader found: {json.dumps(_summary(best))}")
+    ctx.reveal(
+        f"the cheapest plan the grader found: {json.dumps(_summary(best))}; yours costs "
+        f"{mine.cost_per_hour / best.cost_per_hour:.3f}x as much"
+    )
     t = ctx.thresholds
     return [
         Check("plan is valid", True, message=plan.describe()),
@@ -137,16 +140,26 @@ def _hit_rate_check(model: Model, caching: bool, claimed: float) -> Check:
 
 
 def _cost_check(mine: Evaluation, best: Evaluation, limit: float) -> Check:
+    """Your plan's cost against the cheapest the grader found, as a band (over ``limit``x, or
+    not): the cheapest cost, or the exact ratio with yours, divides back into the best plan's GPU
+    and count ($96.32/h = 14 x $6.88), so both are shown only with a passing grade (reveal)."""
+    name = f"cost within {limit:g}x of the cheapest plan"
     ratio = mine.cost_per_hour / best.cost_per_hour
-    verdict = "meets the SLA" if mine.feasible else f"violates {_violated(mine)}"
-    message = (
-        f"your plan ${mine.cost_per_hour:.2f}/h ({verdict}; binding constraint: {mine.binding}); "
-        f"the cheapest plan the grader found that meets the SLA costs ${best.cost_per_hour:.2f}/h"
-    )
-    passed = mine.feasible and ratio <= limit
-    return Check(
-        f"cost within {limit:g}x of the cheapest plan", passed, round(ratio, 3), limit, "x", message
-    )
+    yours = f"your plan ${mine.cost_per_hour:.2f}/h"
+    if not mine.feasible:
+        message = (
+            f"{yours} violates {_violated(mine)} (binding constraint: {mine.binding}): only a "
+            "plan that meets the SLA is compared on cost"
+        )
+        return Check(name, False, None, limit, "x", message)
+    if ratio > limit:
+        message = (
+            f"{yours} meets the SLA (binding constraint: {mine.binding}), but the grader found "
+            f"a plan that also meets it at less than 1/{limit:g} of that cost"
+        )
+        return Check(name, False, f">{limit:g}", limit, "x", message)
+    message = f"{yours} meets the SLA (binding constraint: {mine.binding}) within {limit:g}x"
+    return Check(name, True, f"<={limit:g}", limit, "x", message)
 
 
 def _violated(ev: Evaluation) -> str:
