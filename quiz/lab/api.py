@@ -441,10 +441,11 @@ def share_check(
     """The submission's claimed share (percent) of ``part`` against the grader's ``truth``:
     within the practical's ``share_tolerance_pts``, widened by ``slack[part]`` (half of the
     disagreement between the grader's own two measurements), at most MAX_SLACK_PTS. Neither
-    message gives the measured share, nor how far off the claim is (the claim and that distance
-    give it too): a grade can pass this check and fail another, and regrading a fixed variant
-    with every part in turn would read off every share, the answer among them. A passing grade
-    shows them through ``ctx.reveal``."""
+    message gives the measured share, how far off the claim is (the claim and that distance
+    give it too), nor which side it is off on (three regrades of a fixed variant, bisecting on
+    "above" or "below", passed with no profiling): a grade can pass this check and fail
+    another, and regrading a fixed variant with every part in turn would read off every share,
+    the answer among them. A passing grade shows them through ``ctx.reveal``."""
     actual = truth.get(part)
     if actual is None:
         return Check(name, False, claimed, None, "%", f"no {part!r} to compare")
@@ -455,10 +456,9 @@ def share_check(
             f"yours is within the allowed {tolerance:.1f} points of what {measured_by} measured"
         )
     else:
-        side = "above" if claimed > actual else "below"
         message = (
             f"your {claimed:.1f}% for {part} is more than the allowed {tolerance:.1f} points "
-            f"{side} what {measured_by} measured"
+            f"from what {measured_by} measured"
         )
     threshold = f"±{tolerance:.1f}"
     return Check(name, error <= tolerance, round(claimed, 2), threshold, "%", message)
