@@ -15,7 +15,7 @@ import math
 import random
 
 from baseline import Point
-from sla_service import BATCH_SIZES
+from sla_service import BATCH_SIZES, SLOW_PATH_RETRIES
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
 
@@ -34,7 +34,8 @@ SLA_NAMES = "AB"
 def grade(ctx: GradeContext) -> list[Check]:
     rng = random.Random(ctx.seed)
     ctx.log(f"sweeping batch sizes {list(BATCH_SIZES)} on the CPU in the grader's own process")
-    points = _measure(ctx, rng.getrandbits(31))
+    retries = rng.choice(SLOW_PATH_RETRIES)
+    points = _measure(ctx, {"seed": rng.getrandbits(31), "retries": retries})
     factor = rng.uniform(ctx.thresholds["sla_factor_min"], ctx.thresholds["sla_factor_max"])
     batch_one = points[BATCH_SIZES[0]].p99_s
     slas = place_slas(points, factor * batch_one, SLA_COUNT)
@@ -46,7 +47,7 @@ def grade(ctx: GradeContext) -> list[Check]:
     bests: list[Point] = []
     for name, sla in zip(SLA_NAMES, slas, strict=False):
         ctx.log(f"SLA {name}: p99 <= {sla * 1e3:.2f} ms; asking your choose_batch_size")
-        chosen = _ask(ctx, rng.getrandbits(31), sla)
+        chosen = _ask(ctx, {"seed": rng.getrandbits(31), "retries": retries}, sla)
         best = max((p for p in points.values() if p.p99_s <= sla), key=lambda p: p.throughput)
         chosen_sizes.append(chosen)
         bests.append(best)
@@ -98,14 +99,12 @@ def place_slas(points: dict[int, Point], target_s: float, count: int) -> list[fl
     return slas
 
 
-def _measure(ctx: GradeContext, service_seed: int) -> dict[int, Point]:
+def _measure(ctx: GradeContext, service: dict[str, int]) -> dict[int, Point]:
     """The grader's sweep, run by trusted code (baseline.py) in a contestant process of the same
     kind as yours, alone on the machine (yours start after it stopped). The service runs on the
     CPU everywhere: its small model would leave a GPU idle at every batch size, and the
     trade-off would vanish."""
-    measurer = ctx.start_contestant(
-        "sla_service:measure", solution="baseline.py", init={"seed": service_seed}
-    )
+    measurer = ctx.start_contestant("sla_service:measure", solution="baseline.py", init=service)
     try:
         rows = measurer.call("sweep", timeout_s=CHOOSE_TIMEOUT_S)
     finally:
@@ -113,9 +112,10 @@ def _measure(ctx: GradeContext, service_seed: int) -> dict[int, Point]:
     return {int(row["batch_size"]): Point(**row) for row in rows}
 
 
-def _ask(ctx: GradeContext, service_seed: int, sla: float) -> int:
-    """Your answer for one SLA, from a fresh contestant that has seen no other SLA."""
-    contestant = ctx.start_contestant("sla_service:serve", init={"seed": service_seed})
+def _ask(ctx: GradeContext, service: dict[str, int], sla: float) -> int:
+    """Your answer for one SLA, from a fresh contestant that has seen no other SLA, on a copy of
+    the service with the measured one's slow path (and weights of its own)."""
+    contestant = ctx.start_contestant("sla_service:serve", init=service)
     try:
         chosen = contestant.call("choose", sla, timeout_s=CHOOSE_TIMEOUT_S)
     finally:
