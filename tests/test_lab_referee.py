@@ -530,39 +530,48 @@ def test_a_python_installed_under_tmp_stays_visible(tmp_path: Path) -> None:
     """The sandbox puts an empty /tmp over the real one; what the contestant's Python needs
     (a virtual environment created under /tmp, say) is mounted back, read-only."""
     import shutil
-    import subprocess
-
-    from quiz.lab.sandbox import confine
 
     venv = Path(tempfile.mkdtemp(prefix="lq-venv-", dir="/tmp")) / "lib"
     venv.mkdir()
     (venv / "site.py").write_text("# the interpreter's files\n")
+    script = f"import pathlib; print(pathlib.Path({str(venv / 'site.py')!r}).read_text())"
+    try:
+        printed = run_confined(tmp_path, script, needed=(venv,))
+    finally:
+        shutil.rmtree(venv.parent, ignore_errors=True)
+    assert "the interpreter's files" in printed
+
+
+def run_confined(
+    tmp_path: Path, script: str, *, needed: tuple[Path, ...] = (), cuda: bool = False
+) -> str:
+    """What ``script`` prints, run by this Python in the namespaces sandbox."""
+    import subprocess
+
+    from quiz.lab.sandbox import confine
+
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    script = f"import pathlib; print(pathlib.Path({str(venv / 'site.py')!r}).read_text())"
     confinement = confine(
         [sys.executable, "-c", script],
         scratch=scratch,
         hidden=[],
-        needed=[venv, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()],
+        needed=[*needed, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()],
         threads=1,
-        cuda=False,
+        cuda=cuda,
         cpu_seconds=30,
         level="namespaces",
     )
-    try:
-        done = subprocess.run(
-            confinement.argv,
-            env=confinement.env,
-            preexec_fn=confinement.preexec,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        shutil.rmtree(venv.parent, ignore_errors=True)
+    done = subprocess.run(
+        confinement.argv,
+        env=confinement.env,
+        preexec_fn=confinement.preexec,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
-    assert "the interpreter's files" in done.stdout
+    return done.stdout
 
 
 def test_the_device_folder_binds_only_the_gpus_nodes(tmp_path: Path) -> None:
@@ -589,10 +598,6 @@ def test_the_device_folder_binds_only_the_gpus_nodes(tmp_path: Path) -> None:
 def test_the_host_devices_stay_out_of_the_sandbox(tmp_path: Path, cuda: bool) -> None:
     """Not the host's /dev, even for a GPU contestant: its disks belong to root, and a root
     contestant without capabilities still owns them."""
-    import subprocess
-
-    from quiz.lab.sandbox import confine
-
     script = textwrap.dedent(
         """
         import os, pathlib
@@ -606,28 +611,7 @@ def test_the_host_devices_stay_out_of_the_sandbox(tmp_path: Path, cuda: bool) ->
         print(disks, stored, os.statvfs("/dev/shm").f_blocks * os.statvfs("/dev/shm").f_frsize)
         """
     )
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    confinement = confine(
-        [sys.executable, "-c", script],
-        scratch=scratch,
-        hidden=[],
-        needed=[Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()],
-        threads=1,
-        cuda=cuda,
-        cpu_seconds=30,
-        level="namespaces",
-    )
-    done = subprocess.run(
-        confinement.argv,
-        env=confinement.env,
-        preexec_fn=confinement.preexec,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    disks, stored, shm_bytes = done.stdout.rsplit(maxsplit=2)
+    disks, stored, shm_bytes = run_confined(tmp_path, script, cuda=cuda).rsplit(maxsplit=2)
     assert (disks, stored) == ("[]", "refused")
     assert int(shm_bytes) <= TMP_BYTES  # its own, not the host's /dev/shm
 
