@@ -262,6 +262,7 @@ CONTROL_FAILURES = {
     "no_chunking": "p99 TPOT within SLA",
     "no_kv_check": "KV budget never exceeded",
     "nondeterministic": "deterministic for a seed",
+    "stalls_in_the_burst": "KV budget never exceeded",
     "starves_long_prompts": "every request completes",
     "static_batching": "throughput >= 2x static batching",
 }

@@ -179,8 +179,20 @@ def _determinism_check(first: RunResult, second: RunResult | None) -> Check:
 
 def _budget_check(run: RunResult, burst: RunResult, config: EngineConfig) -> Check:
     """The budget must hold on the trace and on the burst (on many traces a scheduler that never
-    counts blocks happens to stay under it)."""
-    violation = run.kv_violation or (burst.kv_violation and f"in the burst: {burst.kv_violation}")
+    counts blocks happens to stay under it), and the burst must be served: a scheduler that
+    stalled when it saw the burst (empty plans) never met the budget's test, and passed."""
+    unserved = None
+    if burst.completed != burst.total:
+        unserved = (
+            f"in the burst: {burst.completed} of {burst.total} requests finished "
+            f"({burst.error or 'stopped early'}); a scheduler must serve more requests than "
+            "the KV cache holds at once by admitting, preempting and resuming them within it"
+        )
+    violation = (
+        run.kv_violation
+        or (burst.kv_violation and f"in the burst: {burst.kv_violation}")
+        or unserved
+    )
     message = violation or (
         f"peak {run.peak_blocks} of {config.num_blocks} blocks on the trace, {burst.peak_blocks} "
         "in the burst; the engine refuses any step that needs more"
