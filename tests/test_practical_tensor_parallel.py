@@ -36,6 +36,7 @@ MUST_FAIL = {
     "control:all_reduce_per_linear": COMMUNICATION,
     "control:wrong_split": LOGITS,
     "control:cheat_rank0_does_all": HOLD,
+    "control:more_collectives_when_timed": COMMUNICATION,
 }
 
 

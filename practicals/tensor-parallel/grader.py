@@ -58,13 +58,23 @@ def grade(ctx: GradeContext) -> list[Check]:
         held = [m.rss - bare for m in cand.memory()]
     except SubmissionError as err:
         return [Check("ranks start and shard the model", False, message=str(err))]
+    cand.take_stats()  # what loading did
     outputs = _outputs_check(ctx, base, cand, rng)
     if not outputs.passed:
         return [outputs, hold_check(held, [])]
+    checked = cand.take_stats()
     communication = _communication_check(ctx, cand, rng)
     settled = [m.rss - bare for m in cand.memory()]
     cand.reset_peak()
-    speed = _speed_checks(ctx, base, split, cand)
+    speed, timed = _speed_checks(ctx, base, split, cand)
+    # The count above is of a few passes the submission can tell apart (the first after the
+    # logits were compared): a split that made its 4 all-reduces there and 10 when timed passed.
+    for phase, stats in (("the passes checked for logits", checked), ("the timed passes", timed)):
+        if communication.passed and stats is not None and stats.group_calls:
+            other = communication_check(*_per_forward(stats))
+            if not other.passed:
+                other.message = f"in {phase}: {other.message}"
+                communication = other
     peaks = [m.peak_rss - bare for m in cand.memory()]
     ctx.details["memory_mb"] = {
         "bare_rank": round(bare / MB, 1),
@@ -157,6 +167,12 @@ def _communication_check(ctx: GradeContext, cand: Any, rng: random.Random) -> Ch
     return communication_check(calls, sent)
 
 
+def _per_forward(stats: Any) -> tuple[dict[str, float], float]:
+    """Collective calls by kind, and bytes sent, per call of the group (a forward pass)."""
+    forwards = stats.group_calls
+    return {op: n / forwards for op, n in sorted(stats.calls.items())}, stats.bytes_in / forwards
+
+
 def activation_bytes() -> int:
     """fp32 bytes of one [batch, seq, d_model] activation of a timed forward pass: what each rank
     sends to one Megatron all-reduce."""
@@ -194,12 +210,13 @@ def communication_check(calls: dict[str, float], sent_per_forward: float) -> Che
     return Check(name, True, total, megatron, "calls", measured)
 
 
-def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> list[Check]:
+def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> tuple[list[Check], Any]:
     """Timed from the referee, interleaved, on fresh inputs: the submission against Megatron's
     split at the same world size (the check that holds on any machine: what its cores allow
     cancels out), and the speed-up at world size 2 over the unsplit model on 1 rank, graded
     when Megatron's own split shows this machine can give it in this run (with a core busy it
-    cannot, and the figure is reported instead)."""
+    cannot, and the figure is reported instead). Also what the relay counted of the
+    submission's collectives while it was timed (None if the timing failed)."""
     threshold = ctx.thresholds["min_speed_vs_megatron"]
     wanted = ctx.thresholds["min_speedup_vs_one_rank"]
     name = f"latency vs Megatron's split at world size {WORLD_SIZE}"
@@ -252,7 +269,7 @@ def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> list[C
             max_time_s=FIGURE_TIMING_S,
         )
     except SubmissionError as err:
-        return [Check(name, False, None, threshold, "x", str(err))]
+        return [Check(name, False, None, threshold, "x", str(err))], None
     stats = cand.take_stats()
     cpu = [rank.cpu_seconds() - before for rank, before in zip(cand.ranks, cpu_before, strict=True)]
     waits = [s / stats.group_call_s for s in stats.waited_s] if stats.group_call_s else []
@@ -292,4 +309,4 @@ def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> list[C
             f"{machine.ci_high:.2f}x), so this machine's cores were busy; a quiet machine "
             f"grades it (at least {wanted:g}x)"
         )
-    return checks
+    return checks, stats
