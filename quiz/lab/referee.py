@@ -857,10 +857,12 @@ def _private_bytes(
     shared, of a deleted file, or holds pages its processes share dirty (copy-on-write after a
     fork), count by proportional share (Pss); a child forked to share the parent's pages, or a
     file two of its processes map, would otherwise vanish from every private count. Other file
-    mappings (libraries, torch) count only their private pages, so that their clean pages
-    shared with other processes stay out. Of a mapped file whose every byte is counted already
-    (on ``counted_file_systems``, or in ``counted_files``) only the copy-on-write copies of its
-    pages count (``Anonymous``)."""
+    mappings (libraries, torch; files of its scratch folder, counted whole already) count only
+    their dirty private pages: their clean pages are the files' own, which the kernel may drop
+    and read back at any time (two processes running the same code measured up to 4 MiB apart
+    when they were counted), and which the contestant cannot fill with data it made. Of a
+    mapped file whose every byte is counted already (on ``counted_file_systems``, or in
+    ``counted_files``) only the copy-on-write copies of its pages count (``Anonymous``)."""
     try:
         text = Path(f"/proc/{pid}/smaps").read_text()
     except OSError:
@@ -881,7 +883,7 @@ def _private_bytes(
         ):
             total += fields.get("Pss", 0)
         else:
-            total += fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+            total += fields.get("Private_Dirty", 0)
     return total
 
 
