@@ -99,6 +99,21 @@ def test_starter_and_controls_fail(name: str) -> None:
     _assert_no_answer_in(result)
 
 
+def test_only_a_window_loaded_as_prescribed_is_evidence_about_the_machine() -> None:
+    """Red-teamed: a diagnose() that flooded the server at 32 clients and answered "queue" at
+    its own window's share was inconclusive every time, never failed; the server now records
+    how many requests were in it at each arrival, and each body's size."""
+    grader = practical_module(PRACTICAL, "grader.py")
+    server = practical_module(PRACTICAL, "inference_server.py")
+
+    def window(in_flight: int, body: int) -> list:
+        return [server.RequestTiming(0.0, in_flight, body) for _ in range(40)]
+
+    assert grader.under_the_prescribed_load(window(4, 900), 850, 950)
+    assert not grader.under_the_prescribed_load(window(5, 900), 850, 950)  # flooded
+    assert not grader.under_the_prescribed_load(window(1, 90_000), 850, 950)  # bloated bodies
+
+
 @pytest.mark.slow
 def test_hunting_the_heap_for_the_server_finds_nothing(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(HUNTS_FOR_THE_SERVER, encoding="utf-8")

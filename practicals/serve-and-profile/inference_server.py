@@ -50,6 +50,8 @@ class RequestTiming:
     """The server's own record of one request (seconds)."""
 
     arrival: float
+    in_flight: int = 1  # requests in the server when it arrived, itself included
+    body_bytes: int = 0
     queue_s: float = 0.0
     preprocess_s: float = 0.0
     model_s: float = 0.0
@@ -81,6 +83,7 @@ class InferenceServer:
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._log: list[RequestTiming] = []
         self._log_lock = threading.Lock()
+        self._in_flight = 0
         self._profile_steps = 0
         self._profiled = 0
         self._profile_result: dict[str, Any] | None = None
@@ -353,9 +356,15 @@ def _handler_for(server: InferenceServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b'{"error": "not found"}')
 
         def _predict(self, body: bytes) -> None:
-            job = _Job(body, RequestTiming(time.perf_counter()))
+            with server._log_lock:
+                server._in_flight += 1
+                timing = RequestTiming(time.perf_counter(), server._in_flight, len(body))
+            job = _Job(body, timing)
             server._jobs.put(job)
-            if not job.done.wait(timeout=60):
+            answered = job.done.wait(timeout=60)
+            with server._log_lock:  # before the reply: a closed-loop client's next request
+                server._in_flight -= 1  # cannot arrive before this one is out
+            if not answered:
                 self._send(503, b'{"error": "timed out"}')
                 return
             timing = job.timing
