@@ -276,10 +276,13 @@ def test_ranks_cannot_reach_each_other_except_through_the_referee(
             unix = socket.socket(socket.AF_UNIX)
             unix.bind("\\0latency-quiz-rank-cheat")
             unix.listen(1)
-            tcp = socket.socket()
-            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            tcp.bind(("127.0.0.1", 47123))
-            tcp.listen(1)
+            try:  # refused outright by the contestant's seccomp filter (no IPv4/IPv6 sockets)
+                tcp = socket.socket()
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                tcp.bind(("127.0.0.1", 47123))
+                tcp.listen(1)
+            except PermissionError:
+                pass
             for folder in ("/tmp", "/dev/shm"):
                 with open(os.path.join(folder, "rank0-was-here"), "w") as f:
                     f.write("hello")
