@@ -571,8 +571,8 @@ def test_no_internet_sockets_and_no_io_uring(
 ) -> None:
     """Landlock refuses TCP only: a process in a Landlock domain sent a UDP datagram to another
     on 127.0.0.1 (seen), so two ranks of a group could trade activations outside the collectives
-    the referee relays and counts. The seccomp filter refuses IPv4 and IPv6 sockets at every level, and
-    io_uring, whose requests (a socket's creation among them) it would not see."""
+    the referee relays and counts. The seccomp filter refuses IPv4 and IPv6 sockets at every
+    level, and io_uring, whose requests (a socket's creation among them) it would not see."""
     if level == "namespaces" and not NAMESPACES:
         pytest.skip("no bubblewrap namespaces here")
     if level == "landlock" and landlock.abi() == 0:

@@ -3,11 +3,11 @@
 A two-block TinyLM (quiz.lab.tinylm) with synthetic weights from a fixed seed: d_model 256, 8
 query heads and 2 KV heads of dimension 32 (grouped-query attention), RoPE positions, a SwiGLU
 MLP and a 256-token vocabulary. Everything is fp32 on the CPU. Two blocks keep the grader's
-full-recompute baseline (O(n^2) token-passes) affordable on a small CPU; not one, where the keys
-and values depend only on each token and its position, so a table of them per (token,
-position), built once, passed the speed check without any per-sequence cache. The cache's memory is
-measured on a deeper, longer variant (``MEMORY_CONFIG``: 4 blocks, 1024 positions), where a
-cache is megabytes, so what your process holds can be read from outside it.
+full-recompute baseline (O(n^2) token-passes) affordable on a small CPU; not one, where the
+keys and values depend only on each token and its position, so a table of them per (token,
+position), built once, passed the speed check without any per-sequence cache. The cache's
+memory is measured on a deeper, longer variant (``MEMORY_CONFIG``: 4 blocks, 1024 positions),
+where a cache is megabytes, so what your process holds can be read from outside it.
 """
 
 from __future__ import annotations

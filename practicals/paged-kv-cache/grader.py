@@ -352,10 +352,10 @@ def run_trace(
         result.iterations += 1
         if result.iterations % VERIFY_EVERY == 0 or not waiting:
             result.memory_peak = max(result.memory_peak, contestant.memory().uss)
-        if audit is not None and (result.iterations % VERIFY_EVERY == 0 or not waiting):
-            tables = verify_tables(contestant, running, audit, exclusive=True)
-            for sequence in rng.sample(list(running.values()), min(2, len(running))):
-                verify_kv(contestant, model, sequence, tables[sequence.seq_id])
+            if audit is not None:
+                tables = verify_tables(contestant, running, audit, exclusive=True)
+                for sequence in rng.sample(list(running.values()), min(2, len(running))):
+                    verify_kv(contestant, model, sequence, tables[sequence.seq_id])
     return result
 
 

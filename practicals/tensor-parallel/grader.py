@@ -63,18 +63,13 @@ def grade(ctx: GradeContext) -> list[Check]:
     if not outputs.passed:
         return [outputs, hold_check(held, [])]
     checked = cand.take_stats()
-    communication = _communication_check(ctx, cand, rng)
+    counted = _count_collectives(ctx, cand, rng)
     settled = [m.rss - bare for m in cand.memory()]
     cand.reset_peak()
     speed, timed = _speed_checks(ctx, base, split, cand)
-    # The count above is of a few passes the submission can tell apart (the first after the
-    # logits were compared): a split that made its 4 all-reduces there and 10 when timed passed.
-    for phase, stats in (("the passes checked for logits", checked), ("the timed passes", timed)):
-        if communication.passed and stats is not None and stats.group_calls:
-            other = communication_check(*_per_forward(stats))
-            if not other.passed:
-                other.message = f"in {phase}: {other.message}"
-                communication = other
+    communication = _communication_check(
+        {"": counted, "the passes checked for logits": checked, "the timed passes": timed}
+    )
     peaks = [m.peak_rss - bare for m in cand.memory()]
     ctx.details["memory_mb"] = {
         "bare_rank": round(bare / MB, 1),
@@ -155,16 +150,36 @@ def hold_check(held: list[int], peaks: list[int]) -> Check:
     return Check(name, True, round(most / MB), round(allowed / MB), "MB", message)
 
 
-def _communication_check(ctx: GradeContext, cand: Any, rng: random.Random) -> Check:
+def _count_collectives(ctx: GradeContext, cand: Any, rng: random.Random) -> Any:
+    """What the relay counted of ``COMM_FORWARDS`` forward passes made for that alone."""
     ctx.log(f"counting the collectives of {COMM_FORWARDS} forward passes")
     cand.take_stats()
     for _ in range(COMM_FORWARDS):
         cand.call("forward", random_tokens(rng.getrandbits(63), *TIMED_SHAPE))
     stats = cand.take_stats()
-    calls = {op: n / COMM_FORWARDS for op, n in sorted(stats.calls.items())}
-    sent = stats.bytes_in / COMM_FORWARDS
+    calls, sent = _per_forward(stats)
     ctx.details["communication"] = {"calls_per_forward": calls, "bytes_sent_per_forward": sent}
-    return communication_check(calls, sent)
+    return stats
+
+
+def _communication_check(phases: dict[str, Any]) -> Check:
+    """The collectives per forward pass of each phase (its relay counts; None or no pass: not
+    checked) against Megatron's; the first phase over them fails the check, named unless it is
+    the first. The passes counted on their own are ones a submission can tell apart (the first
+    after the logits were compared): a split that made its 4 all-reduces there and 10 when
+    timed passed, before every phase was checked."""
+    checks = {
+        phase: communication_check(*_per_forward(stats))
+        for phase, stats in phases.items()
+        if stats is not None and stats.group_calls
+    }
+    first, *_ = checks.values()
+    for phase, check in checks.items():
+        if not check.passed:
+            if phase:
+                check.message = f"in {phase}: {check.message}"
+            return check
+    return first
 
 
 def _per_forward(stats: Any) -> tuple[dict[str, float], float]:

@@ -65,9 +65,9 @@ class SandboxLevel:
             )
         return (
             f"rlimits only ({self.reason}): stripped environment, scratch folder, rlimits, "
-            "no IPv4/IPv6 sockets, pinned to the grade's cores; graded code can still read the solutions, change "
-            "your files (it runs as you) and signal the baseline, so install bubblewrap for "
-            "grades to trust"
+            "no IPv4/IPv6 sockets, pinned to the grade's cores; graded code can still read the "
+            "solutions, change your files (it runs as you) and signal the baseline, so install "
+            "bubblewrap for grades to trust"
         )
 
 
@@ -195,8 +195,9 @@ def _device_folder(shm_size: list[str], *, cuda: bool, devices: Path = Path("/de
     """bubblewrap's ``/dev``: its own minimal one (null, zero, random, tty, pts), read-only, so
     that nothing can be stored there (its tmpfs has no size cap), with a size-capped ``/dev/shm``;
     with ``cuda``, the NVIDIA device nodes bound in as well. Never the host's whole ``/dev``:
-    a root contestant could open the disks there (it owns their nodes) and keep files in the
-    host's ``/dev/shm`` after the grade."""
+    its device nodes belong to root, which a root contestant still is without capabilities
+    (disks among them, where the host's device rules allow), and files it keeps in the host's
+    ``/dev/shm`` outlive the grade."""
     argv = ["--dev", "/dev"]
     if cuda:
         for node in sorted(devices.glob("nvidia*")):
