@@ -120,21 +120,28 @@ def acceptance_rate(target: TinyLM, draft: TinyLM, prompt: Tensor, continuation:
 
 
 class RemoteLM:
-    """The target while the grader counts its calls: ``CachedLM``'s interface (``forward``,
-    ``rollback``, ``length``), but the model, with weights drawn from a secret seed, and its KV
-    cache live in the grader's process, which runs every forward pass and counts it. Nothing in
-    this process can compute that target's logits, so every target call is one the grader sees."""
+    """The target while you are graded: ``CachedLM``'s interface (``forward``, ``rollback``,
+    ``length``), but the model, with weights drawn from a secret seed, and its KV cache live in
+    the grader's process, which runs every forward pass, counts it and times it as part of your
+    call. Nothing in this process can compute that target's logits, so every target call is one
+    the grader sees. A rollback travels with the next forward call (no round trip of its own)."""
 
     def __init__(self) -> None:
         self.length = 0
+        self._held = 0  # positions the grader's cache holds
 
     def forward(self, tokens: Tensor) -> Tensor:
-        logits = ask_referee({"forward": tokens.reshape(-1).to(torch.long)})
+        question: dict[str, Any] = {"forward": tokens.reshape(-1).to(torch.long)}
+        if self._held != self.length:
+            question["rollback"] = self.length
+        logits = ask_referee(question)
         self.length += tokens.numel()
+        self._held = self.length
         return logits
 
     def rollback(self, length: int) -> None:
-        ask_referee({"rollback": int(length)})
+        if not 0 <= length <= self.length:
+            raise ValueError(f"cannot roll back to {length}: {self.length} positions are cached")
         self.length = int(length)
 
 
@@ -142,12 +149,12 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     """The contestant's endpoints (run in the sandboxed contestant process, never in the
     referee):
 
-    - ``generate(prompt)``: ``solution.speculative_generate`` with two fresh ``CachedLM``s of
-      the models above; the tokens (what the grader times);
     - ``use_draft(state)``: keeps a draft with the weights ``state`` (the secret target's first
       block, embedding and head);
-    - ``generate_counted(prompt)``: the same with a ``RemoteLM`` target (secret weights, in the
-      grader, which counts its calls) and a ``CachedLM`` of that draft.
+    - ``generate(prompt)``: ``solution.speculative_generate`` with a ``RemoteLM`` target (secret
+      weights, in the grader, which runs, counts and times its calls) and a fresh ``CachedLM``
+      of that draft; the tokens. The grader counts calls on some prompts and times others: both
+      run this same code.
 
     Batch-1 decoding of a model this small is bound by per-op overhead, which extra threads only
     add to: one thread."""
@@ -158,22 +165,17 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     gamma = getattr(solution, "GAMMA", 4)
     if not isinstance(gamma, int) or not 1 <= gamma <= MAX_GAMMA:
         raise ValueError(f"GAMMA must be an int between 1 and {MAX_GAMMA}, not {gamma!r}")
-    target, draft = build_models()
-    counted_draft: list[TinyLM] = []
-
-    def generate(prompt: Tensor) -> dict[str, Any]:
-        tokens = speculate(CachedLM(target), CachedLM(draft), prompt, NEW_TOKENS, gamma)
-        return {"tokens": tokens, "gamma": gamma}
+    drafts: list[TinyLM] = []
 
     def use_draft(state: dict[str, Tensor]) -> None:
         model = TinyLM(draft_config(TARGET_CONFIG, DRAFT_LAYERS))
         model.load_state_dict(state)
-        counted_draft[:] = [model]
+        drafts[:] = [model]
 
-    def generate_counted(prompt: Tensor) -> dict[str, Any]:
-        if not counted_draft:
-            raise RuntimeError("generate_counted before use_draft")
-        tokens = speculate(RemoteLM(), CachedLM(counted_draft[0]), prompt, NEW_TOKENS, gamma)
+    def generate(prompt: Tensor) -> dict[str, Any]:
+        if not drafts:
+            raise RuntimeError("generate before use_draft")
+        tokens = speculate(RemoteLM(), CachedLM(drafts[0]), prompt, NEW_TOKENS, gamma)
         return {"tokens": tokens, "gamma": gamma}
 
-    return {"generate": generate, "use_draft": use_draft, "generate_counted": generate_counted}
+    return {"use_draft": use_draft, "generate": generate}

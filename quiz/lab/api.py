@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from quiz.lab.harness import Comparison, Harness
     from quiz.lab.rank_group import RankGroup
-    from quiz.lab.referee import Contestant, ContestantOptions
+    from quiz.lab.referee import Answerer, Contestant, ContestantOptions
 
 Phase = Literal["foundations", "core", "advanced"]
 Level = Literal["L1", "L2", "L3", "L4"]
@@ -197,9 +197,12 @@ class GradeContext:
         max_time_s: float | None = None,
         min_trials: int | None = None,
         candidate_threads: int | None = None,
+        answerers: tuple[Answerer, Answerer] | None = None,
     ) -> Comparison:
         """Time ``endpoint`` on both contestants from here, interleaved on fresh inputs, and
         measure the channel's own round trip for the same data (``channel_overhead_share``).
+        ``answerers`` (baseline's, candidate's) answer the questions each call asks the referee
+        (a fresh one per call, see ``Contestant.remote``); the time they take is in the call's.
 
         The candidate's CPU time over the whole run must fit in its own calls at the allowed
         thread count (``candidate_threads``, default the grade's; a practical whose contestant
@@ -218,8 +221,11 @@ class GradeContext:
             threshold=threshold,
             max_time_s=max_time_s,
             min_trials=min_trials,
+            answerers=answerers,
         )
-        overhead = self.harness.channel_overhead(baseline, endpoint, make_inputs)
+        overhead = self.harness.channel_overhead(
+            baseline, endpoint, make_inputs, answerer=answerers[0] if answerers else None
+        )
         comparison = comparison.with_overhead(overhead)
         self.details.setdefault("comparisons", []).append(comparison.to_dict())
         return comparison
@@ -261,6 +267,7 @@ class GradeContext:
         *,
         candidate: Contestant | RankGroup,
         threads: int,
+        answerers: tuple[Answerer, Answerer] | None = None,
         **options: Any,
     ) -> Comparison:
         """``first`` against ``second`` timed from here (wall clock) while ``_CpuMeter`` watches
@@ -269,8 +276,14 @@ class GradeContext:
         meter = _CpuMeter(candidate)
         try:
             comparison = self.harness.compare(
-                meter.timed(first.remote(endpoint), candidate_is_called=first is candidate),
-                meter.timed(second.remote(endpoint), candidate_is_called=second is candidate),
+                meter.timed(
+                    first.remote(endpoint, answerers[0] if answerers else None),
+                    candidate_is_called=first is candidate,
+                ),
+                meter.timed(
+                    second.remote(endpoint, answerers[1] if answerers else None),
+                    candidate_is_called=second is candidate,
+                ),
                 make_inputs,
                 wall_clock=True,
                 **options,

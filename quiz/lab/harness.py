@@ -180,14 +180,22 @@ class Harness:
         self._wall_clock = False
 
     def channel_overhead(
-        self, contestant: Any, endpoint: str, make_inputs: MakeInputs, *, trials: int = 7
+        self,
+        contestant: Any,
+        endpoint: str,
+        make_inputs: MakeInputs,
+        *,
+        trials: int = 7,
+        answerer: Callable[[], Callable[[Any], Any]] | None = None,
     ) -> float:
         """Median round trip (seconds) of a call that carries one call's inputs there and brings
         that call's output back (the contestant kept it beforehand): what the channel adds to a
-        timed call of ``endpoint``, without the work."""
+        timed call of ``endpoint``, without the work (``answerer`` answers the questions that
+        call asks)."""
         seed = self._rng.getrandbits(63)
         inputs = make_inputs(seed)
-        contestant.call("__keep__", contestant.call(endpoint, inputs))
+        on_ask = None if answerer is None else answerer()
+        contestant.call("__keep__", contestant.call(endpoint, inputs, on_ask=on_ask))
         kept = contestant.remote("__kept__")
         times = [self.timed_call(kept, inputs)[0] for _ in range(trials)]
         contestant.call("__keep__", None)

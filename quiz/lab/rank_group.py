@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from quiz.lab.api import SubmissionError
-from quiz.lab.referee import Contestant, ProcessMemory, Refused
+from quiz.lab.referee import Answerer, Contestant, ProcessMemory, Refused
 
 OPS = ("all_reduce", "all_gather", "broadcast", "reduce_scatter", "barrier")
 REDUCTIONS = ("sum", "avg", "product", "min", "max")
@@ -263,7 +263,9 @@ class RankGroup:
             raise SubmissionError(f"{prefix}{error}")
         return outcomes[0][1]
 
-    def remote(self, endpoint: str) -> Callable[[Any], Any]:
+    def remote(self, endpoint: str, answerer: Answerer | None = None) -> Callable[[Any], Any]:
+        if answerer is not None:
+            raise ValueError("a rank group's questions go to its relay, not to an answerer")
         return lambda inputs: self.call(endpoint, inputs)
 
     def take_stats(self) -> CollectiveStats:

@@ -61,6 +61,10 @@ class Refused(Exception):
     """A contestant's question the referee will not answer, with the reason it is given."""
 
 
+# A fresh question-answerer per call: see ``Contestant.remote``.
+Answerer = Callable[[], Callable[[Any], Any]]
+
+
 @dataclass(frozen=True)
 class ProcessMemory:
     """Bytes held by a contestant's process tree, read from /proc by the referee."""
@@ -269,10 +273,11 @@ class Contestant:
                 pids.update(int(pid) for pid in members if int(pid) not in self._wrappers)
         return sorted(pids)
 
-    def remote(self, endpoint: str) -> RemoteEndpoint:
+    def remote(self, endpoint: str, answerer: Answerer | None = None) -> RemoteEndpoint:
         """``fn(inputs)`` calling ``endpoint(inputs)``: what the harness times (its
-        ``prepare`` keeps the request's encoding out of the timed call)."""
-        return RemoteEndpoint(self, endpoint)
+        ``prepare`` keeps the request's encoding out of the timed call); each call's questions
+        go to a fresh ``answerer()``."""
+        return RemoteEndpoint(self, endpoint, answerer)
 
     def wait_started(self) -> None:
         """Wait for the driver to have built its endpoints (SubmissionError if it failed)."""
@@ -472,17 +477,24 @@ class PreparedCall:
 
 class RemoteEndpoint:
     """A contestant's endpoint as a function of one argument, with ``prepare(inputs)`` for a
-    timer that keeps the request's encoding out of what it times."""
+    timer that keeps the request's encoding out of what it times. With an ``answerer``, each
+    call's questions (``contestant.ask_referee``) go to a fresh ``answerer()``."""
 
-    def __init__(self, contestant: Contestant, endpoint: str) -> None:
+    def __init__(
+        self, contestant: Contestant, endpoint: str, answerer: Answerer | None = None
+    ) -> None:
         self.contestant = contestant
         self.endpoint = endpoint
+        self.answerer = answerer
 
     def __call__(self, inputs: Any) -> Any:
-        return self.contestant.call(self.endpoint, inputs)
+        return self.contestant.call(self.endpoint, inputs, on_ask=self._on_ask())
 
     def prepare(self, inputs: Any) -> PreparedCall:
-        return self.contestant.prepare(self.endpoint, inputs)
+        return self.contestant.prepare(self.endpoint, inputs, on_ask=self._on_ask())
+
+    def _on_ask(self) -> Callable[[Any], Any] | None:
+        return None if self.answerer is None else self.answerer()
 
 
 def _all_threads_stopped(pid: int) -> bool:
