@@ -427,3 +427,16 @@ def test_speculating_only_while_counted_is_not_faster(tmp_path: Path) -> None:
     result = grade_submission(tmp_path, SPECULATES_ONLY_WHEN_COUNTED)
     assert failed_names(result) == {"speed-up vs greedy"}, failed_checks(result)
     assert result.details["speculation"]["timed_tokens_per_target_call"] < 1.5
+
+
+@pytest.mark.slow
+def test_the_workspace_copy_of_the_models_module_is_not_what_is_graded(tmp_path: Path) -> None:
+    """The workspace gets spec_models.py to try a solution locally; an edited copy there (here
+    one whose driver would return greedy decoding of nothing) is not the driver the grade runs."""
+    (tmp_path / "spec_models.py").write_text(
+        (FOLDER / "spec_models.py").read_text(encoding="utf-8")
+        + "\n\ndef serve(solution, init):\n    raise RuntimeError('the workspace copy ran')\n",
+        encoding="utf-8",
+    )
+    result = grade_submission(tmp_path, (FOLDER / "reference.py").read_text(encoding="utf-8"))
+    assert result.passed, failed_checks(result)
