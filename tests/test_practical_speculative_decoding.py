@@ -254,6 +254,39 @@ def test_the_remote_target_refuses_what_it_cannot_run(question: object, reason: 
     assert server.lm.calls == 0
 
 
+@pytest.mark.parametrize("asks", [(1, 2), (3, 0)])
+def test_a_timed_generation_that_never_asked_the_target_fails(asks: tuple[int, int]) -> None:
+    """Greedy tokens with no call to the secret target mean a target of its own (its weights
+    worked out somehow): the speed-up check fails, however fast."""
+    from quiz.lab.harness import Comparison, Timing
+
+    grader = practical_module(PRACTICAL, "grader.py")
+    target, _ = sm.build_models(seed=99)
+
+    class Context:
+        thresholds = {"speedup_min": 1.5}
+        details: dict = {"speculation": {}}
+
+        def compare(self, *_args: object, answerers: tuple, **_options: object) -> Comparison:
+            for forwards in asks:  # two timed generations, asking the target this often
+                answer = answerers[1]()
+                for _ in range(forwards):
+                    answer({"forward": torch.tensor([1, 2])})
+            timing = Timing.of([0.01, 0.01])
+            return Comparison(3.0, 2.9, 3.1, Timing.of([0.03, 0.03]), timing, False, 2)
+
+    check = grader._speed_check(Context(), None, None, target, 4)
+    if 0 in asks:
+        assert not check.passed
+        assert check.message == (
+            "1 of 2 timed generations never called the target you were given, yet returned its "
+            "greedy tokens"
+        )
+    else:
+        assert check.passed, check.message
+        assert check.message.endswith("42.67 tokens per target call when timed")
+
+
 def test_token_difference_names_the_first_wrong_token() -> None:
     grader = practical_module(PRACTICAL, "grader.py")
     want = torch.arange(64)

@@ -266,7 +266,18 @@ def _speed_check(
         return Check(name, False, None, threshold, "x", str(err))
     result = speedup_check(name, comparison, threshold)
     calls = sum(server.lm.calls for server in candidate_servers)
-    per_call = len(candidate_servers) * NEW_TOKENS / calls if calls else float("inf")
+    silent = sum(server.lm.calls == 0 for server in candidate_servers)
+    if silent:  # greedy tokens with no target call: a target of its own
+        return Check(
+            name,
+            False,
+            round(comparison.speedup, 3),
+            threshold,
+            "x",
+            f"{silent} of {len(candidate_servers)} timed generations never called the target "
+            "you were given, yet returned its greedy tokens",
+        )
+    per_call = len(candidate_servers) * NEW_TOKENS / calls
     ctx.details["speculation"]["timed_tokens_per_target_call"] = round(per_call, 3)
     return dataclasses.replace(
         result, message=f"{result.message}; {per_call:.2f} tokens per target call when timed"
