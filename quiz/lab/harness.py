@@ -194,8 +194,8 @@ class Harness:
         call asks)."""
         seed = self._rng.getrandbits(63)
         inputs = make_inputs(seed)
-        on_ask = None if answerer is None else answerer()
-        contestant.call("__keep__", contestant.call(endpoint, inputs, on_ask=on_ask))
+        asks = {} if answerer is None else {"on_ask": answerer()}
+        contestant.call("__keep__", contestant.call(endpoint, inputs, **asks))
         kept = contestant.remote("__kept__")
         times = [self.timed_call(kept, inputs)[0] for _ in range(trials)]
         contestant.call("__keep__", None)
