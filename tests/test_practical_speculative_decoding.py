@@ -463,7 +463,9 @@ def test_speculating_only_while_counted_is_not_faster(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_reference_passes_beside_an_edited_workspace_copy_of_the_models_module(tmp_path: Path) -> None:
+def test_the_reference_passes_beside_an_edited_workspace_copy_of_the_models_module(
+    tmp_path: Path,
+) -> None:
     """The workspace gets spec_models.py to try a solution locally; an edited copy there (here
     one whose driver would return greedy decoding of nothing) is not the driver the grade runs."""
     (tmp_path / "spec_models.py").write_text(
