@@ -195,3 +195,67 @@ def test_starter_and_controls_fail(name: str) -> None:
     result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"
+
+
+def test_the_batch_stream_hands_out_each_batch_for_the_last_ones_logits() -> None:
+    from quiz.lab.referee import Refused
+
+    grader = practical_module(PRACTICAL, "grader.py")
+    batches = torch.arange(4 * 2 * 3).reshape(4, 2, 3)
+    stream = grader.BatchStream(batches)
+    for index in (1, 2, 3):
+        assert torch.equal(stream.answer({"logits": torch.full((1,), index - 1)}), batches[index])
+    assert stream.answer({"logits": torch.full((1,), 3)}) is None
+    assert [int(t[0]) for t in stream.logits] == [0, 1, 2, 3]
+    with pytest.raises(Refused, match="ended"):
+        stream.answer({"logits": torch.zeros(1)})
+    with pytest.raises(Refused, match="takes"):
+        grader.BatchStream(batches).answer({"next": True})
+
+
+# Runs the next batch of the timed stream together with this one (one forward over both, as a
+# bigger batch would): to see the next batch it must hand over this one's logits first, so it
+# sends placeholders; the grader checks every batch's logits as they came, and the stream ends
+# one batch early for the driver, which asks past it.
+PREFETCH_THE_STREAM = """
+import torch
+
+from quiz.lab.contestant import ask_referee
+
+from int8_model import TIMING_SHAPE
+
+
+class BothAtOnce(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.ahead = None
+
+    def forward(self, tokens):
+        if self.ahead is not None:
+            ahead, self.ahead = self.ahead, None
+            return ahead
+        if tuple(tokens.shape) != TIMING_SHAPE:
+            return self.model(tokens)
+        following = ask_referee({"logits": torch.zeros(*tokens.shape, 256)})
+        if following is None:
+            return self.model(tokens)
+        both = self.model(torch.cat((tokens, following)))
+        self.ahead = both[tokens.shape[0]:]
+        return both[: tokens.shape[0]]
+
+
+def quantize(model):
+    return BothAtOnce(model)
+"""
+
+
+@pytest.mark.slow
+def test_running_two_stream_batches_as_one_fails_on_the_logits(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(PREFETCH_THE_STREAM, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert result.error is None, result.error
+    throughput = next(c for c in result.checks if c.name == "throughput vs fp32")
+    assert not throughput.passed, throughput.message
+    # its placeholder logits are checked, or (having taken a batch early) it asks past the end
+    assert "top-1 agreement" in throughput.message or "stream has ended" in throughput.message

@@ -269,7 +269,7 @@ def test_a_timed_generation_that_never_asked_the_target_fails(asks: tuple[int, i
 
         def compare(self, *_args: object, answerers: tuple, **_options: object) -> Comparison:
             for forwards in asks:  # two timed generations, asking the target this often
-                answer = answerers[1]()
+                answer = answerers[1](None)
                 for _ in range(forwards):
                     answer({"forward": torch.tensor([1, 2])})
             timing = Timing.of([0.01, 0.01])

@@ -1,7 +1,8 @@
 """Grades int8-ptq from the referee: your ``quantize`` runs in a sandboxed contestant process
-that serves ``forward(tokens)``; the fp32 baseline runs in another. Weight memory is read from
-/proc (what the process really holds, globals and closures included), accuracy is checked
-against the fp32 model built here, and throughput is timed from here, interleaved."""
+that serves ``int8_model``'s endpoints; the fp32 baseline runs in another. Weight memory is read
+from /proc (what the process really holds, globals and closures included), accuracy is checked
+against the fp32 model built here, and throughput is timed from here, interleaved, over streams
+of batches that this process hands out one at a time (``BatchStream``)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import torch
-from int8_model import EVAL_SHAPE, TIMING_SHAPE, build_model, token_batch
+from int8_model import EVAL_SHAPE, STREAM_BATCHES, TIMING_SHAPE, build_model, token_batch
 from torch import Tensor
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
 from quiz.lab.harness import speedup_check
-from quiz.lab.referee import Contestant
+from quiz.lab.referee import Contestant, Refused
 from quiz.lab.tinylm import tensor_bytes
 
 # Per timed trial (128 predictions) a far looser bar than the held-out check: it only has to
@@ -94,28 +95,67 @@ def _accuracy_checks(
     ]
 
 
+class BatchStream:
+    """One timed call's stream: the first batch goes with the call, each next one only in
+    exchange for the last one's logits, which it keeps (so no two batches are ever in the
+    contestant at once, and each batch's logits left it before the next arrived)."""
+
+    def __init__(self, batches: Tensor) -> None:
+        self._rest = list(batches[1:])
+        self.logits: list[object] = []
+
+    def answer(self, question: object) -> Tensor | None:
+        if not isinstance(question, dict) or set(question) != {"logits"}:
+            raise Refused("the batch stream takes {'logits': tensor} for each batch")
+        if len(self.logits) == STREAM_BATCHES:
+            raise Refused("the batch stream has ended")
+        self.logits.append(question["logits"])
+        return self._rest.pop(0) if self._rest else None
+
+
 def _throughput_check(
     ctx: GradeContext, candidate: Contestant, baseline: Contestant, host: HostInt8Gemm
 ) -> Check:
     threshold = ctx.thresholds["min_speedup"]
-    ctx.log(f"timing fp32 vs your model, interleaved, on fresh {TIMING_SHAPE} batches")
+    ctx.log(
+        f"timing fp32 vs your model, interleaved, on fresh streams of {STREAM_BATCHES} "
+        f"{TIMING_SHAPE} batches"
+    )
+    streams: tuple[list[BatchStream], list[BatchStream]] = ([], [])
 
-    def check(tokens: Tensor, expected: Tensor, actual: Tensor) -> None:
-        agreement = _agreement(_as_logits(actual, expected), expected)
-        if agreement < TRIAL_MIN_AGREEMENT:
-            raise AssertionError(f"top-1 agreement {agreement:.3f} on this batch")
+    def stream_for(side: int) -> Callable[[Tensor], Callable[[object], Tensor | None]]:
+        def answerer(batches: Tensor) -> Callable[[object], Tensor | None]:
+            streams[side].append(BatchStream(batches))
+            return streams[side][-1].answer
+
+        return answerer
+
+    def check(batches: Tensor, _base_count: object, count: object) -> None:
+        expected, actual = streams[0][-1].logits, streams[1][-1].logits
+        if count != STREAM_BATCHES or len(actual) != STREAM_BATCHES:
+            raise AssertionError(f"ran {count!r} of the stream's {STREAM_BATCHES} batches")
+        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            assert isinstance(want, Tensor)
+            agreement = _agreement(_as_logits(got, want), want)
+            if agreement < TRIAL_MIN_AGREEMENT:
+                raise AssertionError(f"top-1 agreement {agreement:.3f} on batch {index + 1}")
 
     try:
         comparison = ctx.compare(
             baseline,
             candidate,
-            "forward",
-            lambda seed: token_batch(seed, TIMING_SHAPE),
+            "forward_stream",
+            lambda seed: torch.stack(
+                [token_batch(seed + i, TIMING_SHAPE) for i in range(STREAM_BATCHES)]
+            ),
             check=check,
-            label="quantized forward",
+            label=f"quantized forward, {STREAM_BATCHES} batches a call",
             threshold=threshold,
             max_time_s=8.0,
             min_trials=8,
+            answerers=(stream_for(0), stream_for(1)),
+            send=lambda batches: batches[0],
+            echo_endpoint="echo_stream",
         )
     except SubmissionError as err:
         return Check("throughput vs fp32", False, None, threshold, "x", str(err))

@@ -238,7 +238,7 @@ def _speed_check(
     name = "speed-up vs greedy"
     candidate_servers: list[TargetServer] = []
 
-    def candidate_target() -> Any:
+    def candidate_target(_prompt: torch.Tensor) -> Any:
         candidate_servers.append(TargetServer(target))
         return candidate_servers[-1].answer
 
@@ -260,7 +260,7 @@ def _speed_check(
             # prompt's acceptance: at 8 s the reference's CI (about 1.6-2.6x) once straddled 1.5x.
             max_time_s=12.0,
             min_trials=12,
-            answerers=(lambda: TargetServer(target).answer, candidate_target),
+            answerers=(lambda _prompt: TargetServer(target).answer, candidate_target),
         )
     except SubmissionError as err:
         return Check(name, False, None, threshold, "x", str(err))

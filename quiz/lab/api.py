@@ -198,16 +198,23 @@ class GradeContext:
         min_trials: int | None = None,
         candidate_threads: int | None = None,
         answerers: tuple[Answerer, Answerer] | None = None,
+        send: Callable[[Any], Any] | None = None,
+        echo_endpoint: str | None = None,
     ) -> Comparison:
         """Time ``endpoint`` on both contestants from here, interleaved on fresh inputs, and
         measure the channel's own round trip for the same data (``channel_overhead_share``).
         ``answerers`` (baseline's, candidate's) answer the questions each call asks the referee
-        (a fresh one per call, see ``Contestant.remote``); the time they take is in the call's.
+        (a fresh one per call, given its inputs; see ``Contestant.remote``), and the time they
+        take is in the call's; ``send(inputs)`` is then what the call itself carries. A call
+        that talks with the referee names the baseline's ``echo_endpoint``: the same traffic
+        without the work, which is what the channel's share is measured on.
 
         The candidate's CPU time over the whole run must fit in its own calls at the allowed
         thread count (``candidate_threads``, default the grade's; a practical whose contestant
         is a group of processes allows their total): work done between calls (while the
         baseline is timed) or on extra threads is a SubmissionError."""
+        if send is not None and echo_endpoint is None:
+            raise ValueError("a call that sends part of its inputs needs an echo_endpoint")
         candidate.wait_started()
         comparison = self._metered_compare(
             baseline,
@@ -222,10 +229,15 @@ class GradeContext:
             max_time_s=max_time_s,
             min_trials=min_trials,
             answerers=answerers,
+            send=send,
         )
-        overhead = self.harness.channel_overhead(
-            baseline, endpoint, make_inputs, answerer=answerers[0] if answerers else None
-        )
+        if echo_endpoint is None:
+            overhead = self.harness.channel_overhead(
+                baseline, endpoint, make_inputs, answerer=answerers[0] if answerers else None
+            )
+        else:
+            echo = baseline.remote(echo_endpoint, answerers[0] if answerers else None, send)
+            overhead = self.harness.echo_overhead(echo, make_inputs)
         comparison = comparison.with_overhead(overhead)
         self.details.setdefault("comparisons", []).append(comparison.to_dict())
         return comparison
@@ -268,6 +280,7 @@ class GradeContext:
         candidate: Contestant | RankGroup,
         threads: int,
         answerers: tuple[Answerer, Answerer] | None = None,
+        send: Callable[[Any], Any] | None = None,
         **options: Any,
     ) -> Comparison:
         """``first`` against ``second`` timed from here (wall clock) while ``_CpuMeter`` watches
@@ -277,11 +290,11 @@ class GradeContext:
         try:
             comparison = self.harness.compare(
                 meter.timed(
-                    first.remote(endpoint, answerers[0] if answerers else None),
+                    first.remote(endpoint, answerers[0] if answerers else None, send),
                     candidate_is_called=first is candidate,
                 ),
                 meter.timed(
-                    second.remote(endpoint, answerers[1] if answerers else None),
+                    second.remote(endpoint, answerers[1] if answerers else None, send),
                     candidate_is_called=second is candidate,
                 ),
                 make_inputs,

@@ -186,19 +186,27 @@ class Harness:
         make_inputs: MakeInputs,
         *,
         trials: int = 7,
-        answerer: Callable[[], Callable[[Any], Any]] | None = None,
+        answerer: Callable[[Any], Callable[[Any], Any]] | None = None,
     ) -> float:
         """Median round trip (seconds) of a call that carries one call's inputs there and brings
         that call's output back (the contestant kept it beforehand): what the channel adds to a
-        timed call of ``endpoint``, without the work (``answerer`` answers the questions that
-        call asks)."""
+        timed call of ``endpoint``, without the work (and without the questions it asks, which
+        ``answerer`` answers while its output is made)."""
         seed = self._rng.getrandbits(63)
         inputs = make_inputs(seed)
-        asks = {} if answerer is None else {"on_ask": answerer()}
+        asks = {} if answerer is None else {"on_ask": answerer(inputs)}
         contestant.call("__keep__", contestant.call(endpoint, inputs, **asks))
         kept = contestant.remote("__kept__")
         times = [self.timed_call(kept, inputs)[0] for _ in range(trials)]
         contestant.call("__keep__", None)
+        return statistics.median(times)
+
+    def echo_overhead(self, echo: Fn, make_inputs: MakeInputs, *, trials: int = 7) -> float:
+        """Median time (seconds) of ``echo``: a call that moves what a timed call moves (its
+        questions and answers included) without the work, on fresh inputs."""
+        times = [
+            self.timed_call(echo, make_inputs(self._rng.getrandbits(63)))[0] for _ in range(trials)
+        ]
         return statistics.median(times)
 
     def compare(

@@ -263,8 +263,13 @@ class RankGroup:
             raise SubmissionError(f"{prefix}{error}")
         return outcomes[0][1]
 
-    def remote(self, endpoint: str, answerer: Answerer | None = None) -> Callable[[Any], Any]:
-        if answerer is not None:
+    def remote(
+        self,
+        endpoint: str,
+        answerer: Answerer | None = None,
+        send: Callable[[Any], Any] | None = None,
+    ) -> Callable[[Any], Any]:
+        if answerer is not None or send is not None:
             raise ValueError("a rank group's questions go to its relay, not to an answerer")
         return lambda inputs: self.call(endpoint, inputs)
 

@@ -61,8 +61,9 @@ class Refused(Exception):
     """A contestant's question the referee will not answer, with the reason it is given."""
 
 
-# A fresh question-answerer per call: see ``Contestant.remote``.
-Answerer = Callable[[], Callable[[Any], Any]]
+# Given a timed call's inputs, a fresh answerer for the questions that call asks: see
+# ``Contestant.remote``.
+Answerer = Callable[[Any], Callable[[Any], Any]]
 
 
 @dataclass(frozen=True)
@@ -149,9 +150,7 @@ class Contestant:
         ``on_ask(question)`` answers what the contestant asks during the call (see
         ``contestant.ask_referee``); it raises ``Refused`` to refuse one. Without it a question
         is a malformed reply."""
-        prepared = self.prepare(endpoint, *args, timeout_s=timeout_s, on_ask=on_ask)
-        prepared.run()
-        return prepared.result()
+        return self.prepare(endpoint, *args, timeout_s=timeout_s, on_ask=on_ask).run_and_result()
 
     def prepare(
         self,
@@ -273,11 +272,17 @@ class Contestant:
                 pids.update(int(pid) for pid in members if int(pid) not in self._wrappers)
         return sorted(pids)
 
-    def remote(self, endpoint: str, answerer: Answerer | None = None) -> RemoteEndpoint:
+    def remote(
+        self,
+        endpoint: str,
+        answerer: Answerer | None = None,
+        send: Callable[[Any], Any] | None = None,
+    ) -> RemoteEndpoint:
         """``fn(inputs)`` calling ``endpoint(inputs)``: what the harness times (its
-        ``prepare`` keeps the request's encoding out of the timed call); each call's questions
-        go to a fresh ``answerer()``."""
-        return RemoteEndpoint(self, endpoint, answerer)
+        ``prepare`` keeps the request's encoding out of the timed call). Each call's questions
+        go to a fresh ``answerer(inputs)``; with ``send``, the call is ``endpoint(send(inputs))``
+        (the rest of the inputs are the answerer's to hand out)."""
+        return RemoteEndpoint(self, endpoint, answerer, send)
 
     def wait_started(self) -> None:
         """Wait for the driver to have built its endpoints (SubmissionError if it failed)."""
@@ -464,6 +469,10 @@ class PreparedCall:
         except channel.ChannelError as err:
             raise SubmissionError(who._death_reason(str(err))) from None
 
+    def run_and_result(self) -> Any:
+        self.run()
+        return self.result()
+
     def result(self) -> Any:
         who = self._contestant
         reply = self._reply
@@ -478,23 +487,28 @@ class PreparedCall:
 class RemoteEndpoint:
     """A contestant's endpoint as a function of one argument, with ``prepare(inputs)`` for a
     timer that keeps the request's encoding out of what it times. With an ``answerer``, each
-    call's questions (``contestant.ask_referee``) go to a fresh ``answerer()``."""
+    call's questions (``contestant.ask_referee``) go to a fresh ``answerer(inputs)``; with
+    ``send``, the endpoint gets ``send(inputs)``."""
 
     def __init__(
-        self, contestant: Contestant, endpoint: str, answerer: Answerer | None = None
+        self,
+        contestant: Contestant,
+        endpoint: str,
+        answerer: Answerer | None = None,
+        send: Callable[[Any], Any] | None = None,
     ) -> None:
         self.contestant = contestant
         self.endpoint = endpoint
         self.answerer = answerer
+        self.send = send
 
     def __call__(self, inputs: Any) -> Any:
-        return self.contestant.call(self.endpoint, inputs, on_ask=self._on_ask())
+        return self.prepare(inputs).run_and_result()
 
     def prepare(self, inputs: Any) -> PreparedCall:
-        return self.contestant.prepare(self.endpoint, inputs, on_ask=self._on_ask())
-
-    def _on_ask(self) -> Callable[[Any], Any] | None:
-        return None if self.answerer is None else self.answerer()
+        argument = inputs if self.send is None else self.send(inputs)
+        on_ask = None if self.answerer is None else self.answerer(inputs)
+        return self.contestant.prepare(self.endpoint, argument, on_ask=on_ask)
 
 
 def _all_threads_stopped(pid: int) -> bool:
