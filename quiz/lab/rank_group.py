@@ -270,7 +270,9 @@ class RankGroup:
         send: Callable[[Any], Any] | None = None,
     ) -> Callable[[Any], Any]:
         if answerer is not None or send is not None:
-            raise ValueError("a rank group's questions go to its relay, not to an answerer")
+            raise ValueError(
+                "a rank group's calls take no answerer or send: its relay answers them"
+            )
         return lambda inputs: self.call(endpoint, inputs)
 
     def take_stats(self) -> CollectiveStats:
