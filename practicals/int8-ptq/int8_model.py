@@ -78,20 +78,22 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     def forward(tokens: Tensor) -> Tensor:
         return model(tokens)
 
-    @torch.inference_mode()
-    def forward_stream(tokens: Tensor | None) -> int:
-        count = 0
-        while tokens is not None:
-            kept[:] = [model(tokens)]
-            tokens = ask_referee({"logits": kept[0]})
-            count += 1
-        return count
+    def run_and_keep(tokens: Tensor) -> Tensor:
+        kept[:] = [forward(tokens)]
+        return kept[0]
 
-    def echo_stream(tokens: Tensor | None) -> int:
-        count = 0
-        while tokens is not None:
-            tokens = ask_referee({"logits": kept[0]})
-            count += 1
-        return count
+    return {
+        "forward": forward,
+        "forward_stream": lambda tokens: _stream(tokens, run_and_keep),
+        "echo_stream": lambda tokens: _stream(tokens, lambda _tokens: kept[0]),
+    }
 
-    return {"forward": forward, "forward_stream": forward_stream, "echo_stream": echo_stream}
+
+def _stream(tokens: Tensor | None, logits_of: Callable[[Tensor], Tensor]) -> int:
+    """Send ``logits_of`` each batch to the grader, which answers with the next batch or None;
+    how many batches were sent."""
+    count = 0
+    while tokens is not None:
+        tokens = ask_referee({"logits": logits_of(tokens)})
+        count += 1
+    return count

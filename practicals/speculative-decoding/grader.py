@@ -38,6 +38,7 @@ PROMPT_LENGTHS = (8, 32)
 # calls, 120 prompts). Where the top two logits are closer than this, either token is greedy
 # decoding; an exact comparison once failed the reference on such a tie (token 51 of a trial).
 TIE_TOLERANCE = 1e-4
+QUESTIONS = frozenset({"forward", "rollback"})  # what the remote target answers
 
 
 def grade(ctx: GradeContext) -> list[Check]:
@@ -130,15 +131,7 @@ class TargetServer:
 
     def answer(self, question: Any) -> Any:
         """``{"forward": tokens}``, ``{"rollback": length}``, or both: the rollback first."""
-        if (
-            not isinstance(question, dict)
-            or not question
-            or not set(question)
-            <= {
-                "forward",
-                "rollback",
-            }
-        ):
+        if not isinstance(question, dict) or not question or not set(question) <= QUESTIONS:
             raise Refused("the target answers forward(tokens) and rollback(length) only")
         tokens = self._tokens(question["forward"]) if "forward" in question else None
         if "rollback" in question:
@@ -264,8 +257,6 @@ def _speed_check(
         )
     except SubmissionError as err:
         return Check(name, False, None, threshold, "x", str(err))
-    result = speedup_check(name, comparison, threshold)
-    calls = sum(server.lm.calls for server in candidate_servers)
     silent = sum(server.lm.calls == 0 for server in candidate_servers)
     if silent:  # greedy tokens with no target call: a target of its own
         return Check(
@@ -277,8 +268,10 @@ def _speed_check(
             f"{silent} of {len(candidate_servers)} timed generations never called the target "
             "you were given, yet returned its greedy tokens",
         )
+    calls = sum(server.lm.calls for server in candidate_servers)
     per_call = len(candidate_servers) * NEW_TOKENS / calls
     ctx.details["speculation"]["timed_tokens_per_target_call"] = round(per_call, 3)
+    result = speedup_check(name, comparison, threshold)
     return dataclasses.replace(
         result, message=f"{result.message}; {per_call:.2f} tokens per target call when timed"
     )

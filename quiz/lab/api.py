@@ -231,12 +231,13 @@ class GradeContext:
             answerers=answerers,
             send=send,
         )
+        baseline_answerer = answerers[0] if answerers else None
         if echo_endpoint is None:
             overhead = self.harness.channel_overhead(
-                baseline, endpoint, make_inputs, answerer=answerers[0] if answerers else None
+                baseline, endpoint, make_inputs, answerer=baseline_answerer
             )
         else:
-            echo = baseline.remote(echo_endpoint, answerers[0] if answerers else None, send)
+            echo = baseline.remote(echo_endpoint, baseline_answerer, send)
             overhead = self.harness.echo_overhead(echo, make_inputs)
         comparison = comparison.with_overhead(overhead)
         self.details.setdefault("comparisons", []).append(comparison.to_dict())
