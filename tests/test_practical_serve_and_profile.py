@@ -7,6 +7,8 @@ the relay against a server on a Unix socket in a folder whose path is too long t
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -71,6 +73,77 @@ def test_the_relay_reaches_a_server_on_a_unix_socket(
         assert len(server.request_log()) == 8
 
 
+@pytest.mark.parametrize("route", ["relay", "tcp"])
+def test_a_reply_is_not_held_back_for_a_delayed_ack(
+    route: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server writes a reply's headers and body separately. On the relay's TCP hop, with
+    Nagle's algorithm on, the body waited for the client's delayed ACK (median gap 44 ms here,
+    one client); under four clients with a core busy that stalled some load tests and not others,
+    and their queue share swung by up to 80 points. The server's own TCP (`python serve.py`) has
+    the same setting; no stall was seen there. A client's latency is the server's plus little."""
+    server_module = support_module(PRACTICAL, "inference_server")
+    link = support_module(PRACTICAL, "server_link")
+    loadgen = support_module(PRACTICAL, "loadgen")
+    monkeypatch.chdir(tmp_path)
+    with server_module.InferenceServer(3) as server:
+        server.serve_unix(tmp_path / link.SOCKET_NAME)
+        url = link.Relay(link.SOCKET_NAME).url() if route == "relay" else server.url
+        loadgen.run_load(url, requests=4, concurrency=1)  # the first request pays the setup
+        samples = loadgen.run_load(url, requests=20, concurrency=1)
+        at_server = server.request_log()[-20:]
+    gaps_ms = sorted(
+        1e3 * (sample.latency_s - timing.total_s)
+        for sample, timing in zip(samples, at_server, strict=True)
+    )
+    assert gaps_ms[len(gaps_ms) // 2] < 15, gaps_ms
+
+
+def test_the_grader_stops_a_profile_left_running(tmp_path: Path) -> None:
+    """Red-teamed: a diagnose() that asked for 500 profiled steps, twice, left the profiler on
+    for the grader's load tests (and its second request hung for 30 s: the engine never
+    restarted a running profile). The grader cancels a running profile first; a new request
+    replaces a running one at once."""
+    server_module = support_module(PRACTICAL, "inference_server")
+    loadgen = support_module(PRACTICAL, "loadgen")
+    with server_module.InferenceServer(3) as server:
+        server.start_profile(500)
+        loadgen.run_load(server.url, requests=8, concurrency=4)
+        started = time.perf_counter()
+        server.start_profile(500)
+        server.stop_profile()
+        assert time.perf_counter() - started < 5
+        assert not server._profile_pending()
+        server.start_profile(2)  # the engine still takes a new profile
+        loadgen.run_load(server.url, requests=8, concurrency=4)
+        deadline = time.perf_counter() + 10
+        while server.profile_result() is None and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        result = server.profile_result()
+    assert result is not None and result["steps"] == 2
+
+
+@pytest.mark.parametrize("bottleneck", COMPONENTS)
+def test_a_cold_server_points_at_a_stage_that_is_not_the_bottleneck(bottleneck: str) -> None:
+    """The cold_single_request control answered "preprocess" (where the setup was) every time,
+    and so passed about one grade in five: when preprocess was the bottleneck and its share came
+    within the tolerance. The setup now lands in a stage that is not the bottleneck."""
+    server_module = support_module(PRACTICAL, "inference_server")
+    loadgen = support_module(PRACTICAL, "loadgen")
+    seed = next(
+        seed
+        for seed in range(100)
+        if random.Random(seed).choice(server_module.BOTTLENECKS) == bottleneck
+    )
+    with server_module.InferenceServer(seed) as server:
+        assert server.bottleneck == bottleneck
+        loadgen.run_load(server.url, requests=2, concurrency=1)
+        cold, warm = server.request_log()
+    slowest = max(server_module.STAGES, key=cold.component)
+    assert slowest != bottleneck
+    assert cold.component(slowest) > 5 * warm.component(slowest)
+
+
 def _assert_no_answer_in(result: LabResult) -> None:
     """Neither the top component (unless the user named it) nor the secret leaks."""
     assert "answer" not in result.details and "headline" not in result.details
@@ -99,21 +172,6 @@ def test_starter_and_controls_fail(name: str) -> None:
     _assert_no_answer_in(result)
 
 
-def test_only_a_window_loaded_as_prescribed_is_evidence_about_the_machine() -> None:
-    """Red-teamed: a diagnose() that flooded the server at 32 clients and answered "queue" at
-    its own window's share was inconclusive every time, never failed; the server now records
-    how many requests were in it at each arrival, and each body's size."""
-    grader = practical_module(PRACTICAL, "grader.py")
-    server = practical_module(PRACTICAL, "inference_server.py")
-
-    def window(in_flight: int, body: int) -> list:
-        return [server.RequestTiming(0.0, in_flight, body) for _ in range(40)]
-
-    assert grader.under_the_prescribed_load(window(4, 900), 850, 950)
-    assert not grader.under_the_prescribed_load(window(5, 900), 850, 950)  # flooded
-    assert not grader.under_the_prescribed_load(window(1, 90_000), 850, 950)  # bloated bodies
-
-
 @pytest.mark.slow
 def test_hunting_the_heap_for_the_server_finds_nothing(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(HUNTS_FOR_THE_SERVER, encoding="utf-8")
@@ -122,37 +180,6 @@ def test_hunting_the_heap_for_the_server_finds_nothing(tmp_path: Path) -> None:
     assert result.details["your_answer"] == {"component": "nothing-found", "share_pct": 0.0}
     assert "primary latency component" in failed_names(result)
     _assert_no_answer_in(result)
-
-
-def test_a_failure_the_servers_own_record_of_its_window_supports_is_inconclusive() -> None:
-    """With a core busy the server itself can behave differently while diagnose() runs than
-    under the grader's later load: an answer that the server's record of the diagnose window
-    supports, where the two windows disagree by more than the tolerance, is inconclusive (never
-    a pass); a wrong answer, or one where the windows agree, stays a failure."""
-    grader = practical_module(PRACTICAL, "grader.py")
-    truth = {"queue": 10.0, "preprocess": 70.0, "model": 15.0, "serialize": 5.0}
-    changed = {"queue": 30.0, "preprocess": 50.0, "model": 15.0, "serialize": 5.0}
-    share_failed = Check("p50 share", False, 51.7, "±13.6", "%", "your 51.7% ...")
-    verdict = grader.machine_changed(
-        share_failed, "preprocess", 51.7, truth, [truth, changed], 10.0
-    )
-    assert verdict.inconclusive and not verdict.passed
-    assert "70" not in verdict.message  # the grader's figure stays hidden
-    wrong = grader.machine_changed(share_failed, "preprocess", 20.0, truth, [changed], 10.0)
-    assert not wrong.inconclusive
-    steady = grader.machine_changed(share_failed, "preprocess", 51.7, truth, [truth], 10.0)
-    assert not steady.inconclusive
-    passed = Check("p50 share", True, 68.0, "±10.0", "%", "")
-    assert grader.machine_changed(passed, "preprocess", 68.0, truth, [changed], 10.0) is passed
-
-    top_failed = Check("primary latency component", False, "queue", "largest p50 share", "", "")
-    flipped = {"queue": 60.0, "preprocess": 20.0, "model": 15.0, "serialize": 5.0}
-    assert grader.machine_changed(
-        top_failed, "queue", 60.0, truth, [truth, flipped], 10.0
-    ).inconclusive
-    assert not grader.machine_changed(
-        top_failed, "queue", 60.0, truth, [truth, truth], 10.0
-    ).inconclusive
 
 
 def test_a_component_the_graders_own_load_tests_disagree_on_is_inconclusive() -> None:
@@ -167,17 +194,6 @@ def test_a_component_the_graders_own_load_tests_disagree_on_is_inconclusive() ->
     assert not grader.loads_disagree(failed, "serialize", first, first).inconclusive
     passed = Check("primary latency component", True, "queue", "largest p50 share", "", "")
     assert grader.loads_disagree(passed, "queue", first, second) is passed
-
-
-def test_the_diagnose_window_is_also_read_in_stretches() -> None:
-    grader = practical_module(PRACTICAL, "grader.py")
-    log = list(range(100))
-    parts = grader.stretches(log)
-    assert parts[0] == log
-    size = 2 * grader.MIN_WINDOW_REQUESTS
-    assert all(len(part) == size for part in parts[1:])
-    assert parts[1][0] == 0 and parts[-1][-1] == 99 - (100 - size) % grader.MIN_WINDOW_REQUESTS
-    assert grader.stretches(log[:10]) == [log[:10]]
 
 
 def test_an_inconclusive_grade_is_measured_again_once_and_a_decision_is_final() -> None:
