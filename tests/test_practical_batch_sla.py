@@ -1,6 +1,6 @@
 """batch-sla: the reference passes, the starter and every control fail, and so do submissions
 that cheat (a constant answer read off an earlier grade, one that hunts the caller's frames and
-the heap for the grader's sweep); graded through the real runner, referee and contestants. A
+the heap for the grader's sweep, one that reads the slow path off the service); graded through the real runner, referee and contestants. A
 failing grade names only the user's batch size, never the right one. The fast tests check how
 the SLAs are placed."""
 
@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import torch
 
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import LabResult, grade_practical
@@ -45,6 +46,40 @@ def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
         if type(obj).__name__ == "Point" and isinstance(obj.batch_size, int):
             return obj.batch_size
     return 16
+"""
+
+
+READS_THE_SLOW_PATH = """
+import gc
+import statistics
+import time
+
+
+def retries_of(obj):
+    try:
+        retries = getattr(obj, "_retries", None)
+    except Exception:  # some objects load libraries on attribute access
+        return None
+    return retries if type(retries) is int else None
+
+
+def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
+    retries = retries_of(getattr(run_batch, "__self__", None))  # the slow path, in here?
+    if retries is None:
+        gc.unfreeze()
+        found = (retries_of(obj) for obj in gc.get_objects())
+        retries = next((r for r in found if r is not None), None)
+    if retries is None:
+        return batch_sizes[0]
+    p99 = {}
+    for size in batch_sizes:  # twelve calls each: the slow path shows, but only its median is used
+        times = []
+        for _ in range(12):
+            start = time.perf_counter()
+            run_batch(size)
+            times.append(time.perf_counter() - start)
+        p99[size] = (1 + retries) * statistics.median(times)
+    return max(size for size in batch_sizes if p99[size] <= sla_p99_s)
 """
 
 
@@ -99,6 +134,27 @@ def test_an_sla_whose_best_repeats_another_is_not_asked(grader: ModuleType) -> N
     assert sorted(p.batch_size for p in bests) == [4, 16]
 
 
+def test_a_batch_size_whose_slow_path_was_never_called_was_not_measured(
+    grader: ModuleType,
+) -> None:
+    """Red-teamed: three calls per batch size and a guessed slow-path factor passed about half
+    the grades; the referee serves every call and counts the slow ones."""
+    service = grader.Service(7, torch.device("cpu"), 3)
+    serve = grader.served_by(service)
+    for _ in range(10):  # ten calls in a row take the slow path once
+        serve({"run_batch": 16})
+    for _ in range(3):
+        serve({"run_batch": 64})
+    measured = grader._tail_check("p99 measured", service, 16)
+    assert measured.passed and measured.measured == 1
+    guessed = [grader._tail_check("p99 measured", service, size) for size in (1, 64)]
+    assert [check.passed for check in guessed] == [False, service.slow_calls[64] > 0]
+    assert "never measured" in guessed[0].message
+    for bad in ({"run_batch": 3}, {"run_batch": True}, {"batch": 16}, 16):
+        with pytest.raises(grader.Refused):
+            serve(bad)
+
+
 def _assert_names_only_chosen_sizes(result: LabResult) -> None:
     assert "answer" not in result.details, "the answer is revealed only after a pass"
     chosen = {str(size) for size in result.details.get("chosen", [])}
@@ -125,7 +181,7 @@ def test_starter_and_controls_fail(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source", [CONSTANT_ANSWER, HUNTS_FOR_THE_SWEEP])
+@pytest.mark.parametrize("source", [CONSTANT_ANSWER, HUNTS_FOR_THE_SWEEP, READS_THE_SLOW_PATH])
 def test_cheating_submissions_fail_without_learning_the_answer(source: str, tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(source, encoding="utf-8")
     result = grade_practical(PRACTICAL, tmp_path, source="path")

@@ -1,8 +1,11 @@
-"""Grades batch-sla from the referee: the referee sweeps its own copy of the service, sets two
-p99 SLAs relative to this device's batch-1 p99 (each admitting a different best batch size), and
-asks your ``choose_batch_size`` about each one in a fresh sandboxed contestant that measures its
-own copy of the service. Your answers are judged against the referee's sweep, which never leaves
-this process; a failure explains what is wrong with your batch size, not which one is right.
+"""Grades batch-sla from the referee: the service (and its slow path) runs here, serving every
+``run_batch`` a contestant makes. The referee sweeps it from a contestant running trusted code,
+sets two p99 SLAs relative to this device's batch-1 p99 (each admitting a different best batch
+size), and asks your ``choose_batch_size`` about each one in a fresh sandboxed contestant that
+calls a fresh service. Your answers are judged against the referee's sweep, which never leaves
+this process, and against its record of your calls (a batch size whose slow path you never
+called was not measured); a failure explains what is wrong with your batch size, not which one
+is right.
 
 The batch sizes are a factor of four apart and each SLA sits well between two of them, so a
 machine that is busier (or quieter) while the submission measures than while the grader did
@@ -13,11 +16,15 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
+from typing import Any
 
+import torch
 from baseline import Point
-from sla_service import BATCH_SIZES, SLOW_PATH_RETRIES
+from sla_service import BATCH_SIZES, SLOW_PATH_RETRIES, Service
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
+from quiz.lab.referee import Refused
 
 # Adjacent batch sizes whose p99s are closer than this cannot be told apart reliably on a
 # noisy machine, so an SLA is placed between them only when no clearer step is left.
@@ -35,7 +42,7 @@ def grade(ctx: GradeContext) -> list[Check]:
     rng = random.Random(ctx.seed)
     ctx.log(f"sweeping batch sizes {list(BATCH_SIZES)} on the CPU in the grader's own process")
     retries = rng.choice(SLOW_PATH_RETRIES)
-    points = _measure(ctx, {"seed": rng.getrandbits(31), "retries": retries})
+    points = _measure(ctx, Service(rng.getrandbits(31), torch.device("cpu"), retries))
     factor = rng.uniform(ctx.thresholds["sla_factor_min"], ctx.thresholds["sla_factor_max"])
     batch_one = points[BATCH_SIZES[0]].p99_s
     slas = place_slas(points, factor * batch_one, SLA_COUNT)
@@ -47,11 +54,13 @@ def grade(ctx: GradeContext) -> list[Check]:
     bests: list[Point] = []
     for name, sla in zip(SLA_NAMES, slas, strict=False):
         ctx.log(f"SLA {name}: p99 <= {sla * 1e3:.2f} ms; asking your choose_batch_size")
-        chosen = _ask(ctx, {"seed": rng.getrandbits(31), "retries": retries}, sla)
+        service = Service(rng.getrandbits(31), torch.device("cpu"), retries)
+        chosen = _ask(ctx, service, sla)
         best = max((p for p in points.values() if p.p99_s <= sla), key=lambda p: p.throughput)
         chosen_sizes.append(chosen)
         bests.append(best)
         checks += [
+            _tail_check(f"SLA {name}: p99 measured", service, chosen),
             _sla_check(f"SLA {name}: p99 meets the SLA", points[chosen], sla),
             _throughput_check(ctx, f"SLA {name}: throughput vs best", points[chosen], best),
         ]
@@ -99,25 +108,27 @@ def place_slas(points: dict[int, Point], target_s: float, count: int) -> list[fl
     return slas
 
 
-def _measure(ctx: GradeContext, service: dict[str, int]) -> dict[int, Point]:
+def _measure(ctx: GradeContext, service: Service) -> dict[int, Point]:
     """The grader's sweep, run by trusted code (baseline.py) in a contestant process of the same
-    kind as yours, alone on the machine (yours start after it stopped). The service runs on the
-    CPU everywhere: its small model would leave a GPU idle at every batch size, and the
-    trade-off would vanish."""
-    measurer = ctx.start_contestant("sla_service:measure", solution="baseline.py", init=service)
+    kind as yours, alone on the machine (yours start after it stopped), calling this process's
+    ``service`` the way yours does. The service runs on the CPU everywhere: its small model
+    would leave a GPU idle at every batch size, and the trade-off would vanish."""
+    measurer = ctx.start_contestant("sla_service:measure", solution="baseline.py")
     try:
-        rows = measurer.call("sweep", timeout_s=CHOOSE_TIMEOUT_S)
+        rows = measurer.call("sweep", timeout_s=CHOOSE_TIMEOUT_S, on_ask=served_by(service))
     finally:
         measurer.close()
     return {int(row["batch_size"]): Point(**row) for row in rows}
 
 
-def _ask(ctx: GradeContext, service: dict[str, int], sla: float) -> int:
-    """Your answer for one SLA, from a fresh contestant that has seen no other SLA, on a copy of
-    the service with the measured one's slow path (and weights of its own)."""
-    contestant = ctx.start_contestant("sla_service:serve", init=service)
+def _ask(ctx: GradeContext, service: Service, sla: float) -> int:
+    """Your answer for one SLA, from a fresh contestant that has seen no other SLA, calling a
+    fresh ``service`` with the measured one's slow path (and weights of its own)."""
+    contestant = ctx.start_contestant("sla_service:serve")
     try:
-        chosen = contestant.call("choose", sla, timeout_s=CHOOSE_TIMEOUT_S)
+        chosen = contestant.call(
+            "choose", sla, timeout_s=CHOOSE_TIMEOUT_S, on_ask=served_by(service)
+        )
     finally:
         contestant.close()
     if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen not in BATCH_SIZES:
@@ -125,6 +136,29 @@ def _ask(ctx: GradeContext, service: dict[str, int], sla: float) -> int:
             f"choose_batch_size must return one of {list(BATCH_SIZES)}, not {chosen!r}"
         )
     return chosen
+
+
+def served_by(service: Service) -> Callable[[Any], None]:
+    """The referee's side of a contestant's ``run_batch``: serve the batch it asked for."""
+
+    def answer(question: Any) -> None:
+        size = question.get("run_batch") if isinstance(question, dict) else None
+        if isinstance(size, bool) or size not in BATCH_SIZES:
+            raise Refused(f"run_batch takes one of {list(BATCH_SIZES)}, not {size!r}")
+        service.run_batch(size)
+
+    return answer
+
+
+def _tail_check(name: str, service: Service, chosen: int) -> Check:
+    """The p99 of a batch size is set by its slow calls: an answer whose batch size never took
+    the slow path in your calls rests on a guess about the tail, not on a measurement."""
+    slow, calls = service.slow_calls[chosen], service.calls[chosen]
+    passed = slow > 0
+    message = f"batch {chosen}: {slow} of your {calls} calls took the slow path"
+    if not passed:
+        message += " (one call in ten does): its p99 was never measured, only guessed"
+    return Check(name, passed, slow, "≥ 1", "slow", message)
 
 
 def _sla_check(name: str, point: Point, sla: float) -> Check:

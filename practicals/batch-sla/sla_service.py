@@ -6,6 +6,10 @@ slow path: every tenth call (a periodic flush) is retried once, three or seven t
 two, four or eight times as long; which differs from grade to grade, so the tail has to be
 measured. Latency percentiles therefore differ from the median, as they do in production.
 
+The service runs in the grader's process (the referee): in yours, ``run_batch`` asks the referee
+to serve the batch and returns when it has. Nothing about the slow path is in your process, and
+the referee keeps a record of the calls you made.
+
 Weights and inputs come from a seed; nothing is trained or downloaded.
 """
 
@@ -18,6 +22,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from quiz.lab.contestant import ask_referee
 
 BATCH_SIZES = (1, 4, 16, 64, 256)
 DIM = 384
@@ -45,6 +51,8 @@ class Service:
         self._stall_at = random.Random(seed).randrange(STALL_BLOCK)
         self._retries = retries
         self._calls = 0
+        self.calls = dict.fromkeys(BATCH_SIZES, 0)  # per batch size: calls served
+        self.slow_calls = dict.fromkeys(BATCH_SIZES, 0)  # and of those, slow ones
 
     @torch.no_grad()
     def run_batch(self, batch_size: int) -> None:
@@ -53,27 +61,37 @@ class Service:
             raise ValueError(f"batch_size must be one of {BATCH_SIZES}, not {batch_size!r}")
         x = self._inputs[batch_size]
         out = self.model(x)
-        if self._calls % STALL_BLOCK == self._stall_at:
+        slow = self._calls % STALL_BLOCK == self._stall_at
+        if slow:
             for _ in range(self._retries):  # the slow path: the batch is retried
                 out = self.model(x)
         self._calls += 1
+        self.calls[batch_size] += 1
+        self.slow_calls[batch_size] += slow
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         del out
 
 
+def run_batch(batch_size: int) -> None:
+    """Serve one batch of ``batch_size`` requests (one of BATCH_SIZES) and return when they
+    are done: the service runs in the referee, which serves it while this call waits."""
+    if isinstance(batch_size, bool) or batch_size not in BATCH_SIZES:
+        raise ValueError(f"batch_size must be one of {BATCH_SIZES}, not {batch_size!r}")
+    ask_referee({"run_batch": batch_size})
+
+
 def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     """The contestant's endpoints (runs in the sandboxed contestant, never in the referee):
-    ``choose(sla_p99_s)`` runs ``solution.choose_batch_size`` against this process's own copy
-    of the service and returns the batch size it picked. The referee measures the truth with
-    its own copy; nothing here knows it."""
+    ``choose(sla_p99_s)`` runs ``solution.choose_batch_size`` against the referee's service and
+    returns the batch size it picked. The referee measures the truth with a service of its own;
+    nothing here knows it."""
     choose_batch_size = getattr(solution, "choose_batch_size", None)
     if not callable(choose_batch_size):
         raise AttributeError("solution.py must define choose_batch_size(run_batch, sizes, sla)")
-    service = Service(int(init["seed"]), torch.device("cpu"), int(init["retries"]))
 
     def choose(sla_p99_s: float) -> Any:
-        return choose_batch_size(service.run_batch, list(BATCH_SIZES), float(sla_p99_s))
+        return choose_batch_size(run_batch, list(BATCH_SIZES), float(sla_p99_s))
 
     return {"choose": choose}
 
@@ -81,11 +99,10 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
 def measure(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     """The grader's measuring contestant (``solution`` is the trusted ``baseline.py``):
     ``sweep()`` returns one row per batch size (``batch_size``, ``p50_s``, ``p99_s``,
-    ``throughput``) of ``solution.sweep`` over this process's copy of the service."""
-    service = Service(int(init["seed"]), torch.device("cpu"), int(init["retries"]))
+    ``throughput``) of ``solution.sweep`` over the referee's service, reached as yours is."""
 
     def sweep() -> list[dict[str, float]]:
-        points = solution.sweep(service.run_batch, BATCH_SIZES)
+        points = solution.sweep(run_batch, BATCH_SIZES)
         return [dataclasses.asdict(point) for point in points.values()]
 
     return {"sweep": sweep}
