@@ -429,7 +429,9 @@ def speculative_generate(target, draft, prompt, max_new_tokens, gamma=GAMMA):
 @pytest.mark.slow
 def test_a_target_of_its_own_is_not_the_one_the_grader_counts(tmp_path: Path) -> None:
     result = grade_submission(tmp_path, LOCAL_TARGET)
-    assert "identical to greedy decoding" in failed_names(result), failed_checks(result)
+    failed = failed_names(result)
+    assert "identical to greedy decoding" in failed, failed_checks(result)
+    assert "target calls <= 0.5 x tokens" in failed, "no call of the grader's target is no pass"
 
 
 # Speculates on the first five generations (the ones whose target calls the grader counts) and

@@ -103,14 +103,18 @@ def _grade(ctx: GradeContext) -> list[Check]:
         ),
         Check(
             "target calls <= 0.5 x tokens",
-            target_calls <= ctx.thresholds["target_calls_per_token_max"] * tokens,
+            0 < target_calls <= ctx.thresholds["target_calls_per_token_max"] * tokens,
             round(target_calls / tokens, 3),
             ctx.thresholds["target_calls_per_token_max"],
             "calls/token",
             f"{target_calls} target forward calls (run and counted by the grader) for {tokens} tokens: "
-            f"{per_call:.2f} tokens per call; Leviathan et al. expect (1 - a^(g+1)) / (1 - a) = "
-            f"{leviathan:.2f} for the acceptance rate a = {alpha:.2f} measured here and g = "
-            f"{gamma}",
+            + (
+                f"{per_call:.2f} tokens per call; Leviathan et al. expect (1 - a^(g+1)) / (1 - a) "
+                f"= {leviathan:.2f} for the acceptance rate a = {alpha:.2f} measured here and g = "
+                f"{gamma}"
+                if target_calls
+                else "greedy decoding of the target needs its logits, and only the grader has them"
+            ),
         ),
     ]
     if identical != PROMPTS:
