@@ -99,28 +99,33 @@ def test_a_reply_is_not_held_back_for_a_delayed_ack(
     assert gaps_ms[len(gaps_ms) // 2] < 15, gaps_ms
 
 
-def test_the_grader_stops_a_profile_left_running(tmp_path: Path) -> None:
+def test_the_grader_closes_profiling_before_its_loads(tmp_path: Path) -> None:
     """Red-teamed: a diagnose() that asked for 500 profiled steps, twice, left the profiler on
     for the grader's load tests (and its second request hung for 30 s: the engine never
-    restarted a running profile). The grader cancels a running profile first; a new request
-    replaces a running one at once."""
+    restarted a running profile). A new request now replaces a running one at once, and the
+    grader closes profiling (a running profile is cancelled, a later request refused) before
+    its loads."""
     server_module = support_module(PRACTICAL, "inference_server")
     loadgen = support_module(PRACTICAL, "loadgen")
     with server_module.InferenceServer(3) as server:
-        server.start_profile(500)
+        assert server.start_profile(500)
         loadgen.run_load(server.url, requests=8, concurrency=4)
         started = time.perf_counter()
-        server.start_profile(500)
-        server.stop_profile()
+        assert server.start_profile(2)
         assert time.perf_counter() - started < 5
-        assert not server._profile_pending()
-        server.start_profile(2)  # the engine still takes a new profile
         loadgen.run_load(server.url, requests=8, concurrency=4)
         deadline = time.perf_counter() + 10
         while server.profile_result() is None and time.perf_counter() < deadline:
             time.sleep(0.05)
         result = server.profile_result()
-    assert result is not None and result["steps"] == 2
+        assert result is not None and result["steps"] == 2
+        assert server.start_profile(500)
+        started = time.perf_counter()
+        server.close_profiling()
+        assert time.perf_counter() - started < 5
+        assert not server._profile_pending()
+        assert not server.start_profile(10)
+        assert not server._profile_pending()
 
 
 @pytest.mark.parametrize("bottleneck", COMPONENTS)

@@ -61,7 +61,7 @@ def _grade_once(ctx: GradeContext) -> list[Check]:
         finally:
             candidate.close()
         component, share = _read_answer(answer)
-        server.stop_profile()  # one your diagnose() left running
+        server.close_profiling()  # none of your diagnose() runs during the grader's loads
         ctx.log(f"your answer: {component} at {share:.1f}%; load-testing the server twice")
         loader = ctx.start_contestant(
             "server_link:load_test", solution="baseline.py", loopback_tcp=True

