@@ -124,7 +124,6 @@ def start(
         role="candidate",
         solution=folder / "solution.py",
         arena_bytes=arena_bytes,
-        pinned=False,
         frozen=frozen,
     )
 

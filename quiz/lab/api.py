@@ -116,7 +116,6 @@ class GradeContext:
         role: str = "candidate",
         cores: int | None = None,
         arena_bytes: int | None = None,
-        pinned: bool = True,
         threads: int | None = None,
         frozen: bool = False,
         loopback_tcp: bool = False,
@@ -124,9 +123,7 @@ class GradeContext:
         """Start a sandboxed contestant running ``driver`` ("module:function", a public module)
         over the graded submission, or over the practical's trusted file ``solution``. It is
         pinned to the grade's idlest core(s), the same ones for every contestant; ``cores``
-        asks for more (a contestant that is a group of ranks); ``pinned=False`` leaves it to the
-        scheduler (a load generator whose measurement is not compared with another contestant's
-        and shares the machine with a server in the referee). ``arena_bytes``: shared memory
+        asks for more (a contestant that is a group of ranks). ``arena_bytes``: shared memory
         for the large tensors of its calls (half for requests, half for replies), so that they
         do not cross the pipe. ``frozen``: stopped whenever it is not being called, its requests
         staged in the arena before the clock starts and its reply tensors read from its memory
@@ -148,7 +145,6 @@ class GradeContext:
             init=init,
             cores=cores,
             arena_bytes=arena_bytes,
-            pinned=pinned,
             threads=threads,
             frozen=frozen,
             loopback_tcp=loopback_tcp,

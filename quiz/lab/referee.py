@@ -535,13 +535,12 @@ def start_contestant(
     init: Any = None,
     cores: int | None = None,
     arena_bytes: int | None = None,
-    pinned: bool = True,
     threads: int | None = None,
     frozen: bool = False,
     loopback_tcp: bool = False,
 ) -> Contestant:
     """Copy the public files and ``solution`` into a fresh scratch folder and start a contestant
-    there, pinned (unless ``pinned`` is False) to ``cores`` cores (default: the grade's thread
+    there, pinned to ``cores`` cores (default: the grade's thread
     count), running ``threads`` torch threads (default: the grade's), with a shared-memory
     arena of ``arena_bytes`` for large tensors (see ``channel``), ``frozen`` between calls (see
     the module docstring). Returns at once (so several start side by side); the first call
@@ -583,7 +582,7 @@ def start_contestant(
         cuda=options.cuda,
         cpu_seconds=options.cpu_seconds,
         level=options.sandbox_level,
-        cpus=options.cores_for(cores) if pinned else None,
+        cpus=options.cores_for(cores),
     )
     arena = channel.Arena.create(arena_bytes) if arena_bytes else None
     passed = (request_r, reply_w) if arena is None else (request_r, reply_w, arena.fd)
