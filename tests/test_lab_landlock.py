@@ -192,6 +192,7 @@ def test_nothing_of_the_user_or_the_lab_can_be_read_written_or_signalled(
 SIGNALS_THE_BASELINE = """
 import os
 import signal
+import time
 
 from quiz.lab.api import Check
 
@@ -201,8 +202,13 @@ def grade(ctx):
     baseline.call("double", 1)
     candidate = ctx.start_contestant("toy_driver:serve")
     candidate.call("double", baseline.pid)
-    with open(f"/proc/{baseline.pid}/stat") as stat:
-        state = stat.read().rpartition(")")[2].split()[0]
+    deadline = time.monotonic() + 2  # a stop takes effect once the baseline is next scheduled
+    while True:
+        with open(f"/proc/{baseline.pid}/stat") as stat:
+            state = stat.read().rpartition(")")[2].split()[0]
+        if state == "T" or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     os.kill(baseline.pid, signal.SIGCONT)
     return [Check("the baseline runs on", state != "T", message=f"baseline state {state}")]
 """
