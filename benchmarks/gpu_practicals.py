@@ -1,4 +1,5 @@
-"""End-to-end run of the GPU-only practicals (gpu-roofline, cuda-graphs) on this machine's GPU.
+"""End-to-end run of the practicals with a GPU path (gpu-roofline, cuda-graphs, and fused-kernel's
+Triton kernel) on this machine's GPU.
 
 For each: the reference graded REPEATS times (grade time, each check's measured value, the
 verdict spread), the starter and every negative control once (each must fail). It also checks
@@ -15,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PRACTICALS = ("gpu-roofline", "cuda-graphs")
+PRACTICALS = ("gpu-roofline", "cuda-graphs", "fused-kernel")
 REFERENCE_COPY_SPEC_MIN = 0.85
 
 

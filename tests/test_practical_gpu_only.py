@@ -211,14 +211,16 @@ def test_control_fails_on_gpu(practical_id: str, name: str) -> None:
 
 def test_cuda_graphs_endpoint_and_referee_agree_and_stale_outputs_are_caught() -> None:
     """The contestant's ``steps`` endpoint over the eager baseline, run on a CPU, matches the
-    referee's own eager decode; a stale answer is caught at the first step that differs."""
+    referee's own eager decode, called the way the identity check calls it and the way the
+    harness times it (one argument: what ``make_inputs`` drew); a stale answer is caught at the
+    first step that differs."""
     grader = practical_module(GRAPHS, "grader.py")
     baseline = practical_module(GRAPHS, "baseline.py")
     cpu = torch.device("cpu")
     steps = ds.serve(baseline, {"batch": 1, "device": "cpu"})["steps"]
     tokens, positions = grader.sequence(seed=5, batch=1, count=6, start=0)
     want = grader.eager_logits(tokens, positions, cpu)
-    assert grader.compare_steps(steps(tokens, positions), want).passed
+    assert grader.compare_steps(steps((tokens, positions)), want).passed
 
     stale = want[0].expand_as(want).clone()
     check = grader.compare_steps(stale, want)
@@ -229,6 +231,10 @@ def test_cuda_graphs_endpoint_and_referee_agree_and_stale_outputs_are_caught() -
     again = grader.make_inputs(1)(124)
     assert first[0].shape == (grader.STEPS_PER_REQUEST, 1, 1)
     assert not torch.equal(first[0], again[0])  # fresh inputs per trial
+    one, other = (ds.serve(baseline, {"batch": 1, "device": "cpu"})["steps"] for _ in range(2))
+    timed = one(first)
+    assert timed.shape == (grader.STEPS_PER_REQUEST, 1, ds.CONFIG.vocab_size)
+    grader._check(first, other(first), timed)  # what the timed comparison checks
 
 
 def test_roofline_endpoint_calls_measure_on_the_gpu() -> None:

@@ -80,7 +80,7 @@ def build_model() -> TinyLM:
 
 def serve(solution: Any, init: dict[str, Any]) -> dict[str, Callable[..., Any]]:
     """The contestant's endpoint (runs in the sandboxed contestant process, on the GPU):
-    ``steps(tokens [K, B, 1], positions [K])`` runs K decode steps through what your
+    ``steps((tokens [K, B, 1], positions [K]))`` runs K decode steps through what your
     ``capture(step)`` returned and gives back their logits ``[K, B, vocab]``. K steps per request
     keep the channel's round trip a small share of the timed call."""
     capture = getattr(solution, "capture", None)
@@ -90,7 +90,8 @@ def serve(solution: Any, init: dict[str, Any]) -> dict[str, Callable[..., Any]]:
     step = DecodeStep(build_model(), int(init["batch"]), device)
     run = capture(step)
 
-    def steps(tokens: Tensor, positions: list[int]) -> Tensor:
+    def steps(request: tuple[Tensor, list[int]]) -> Tensor:
+        tokens, positions = request  # one argument: the harness times endpoint(inputs)
         tokens = tokens.to(device)
         outs = []
         for k, position in enumerate(positions):

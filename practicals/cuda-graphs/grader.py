@@ -79,7 +79,7 @@ def eager_logits(tokens: torch.Tensor, positions: list[int], device: torch.devic
 def identical(ctx: GradeContext, candidate: Contestant) -> Check:
     tokens, positions = sequence(ctx.seed, 1, STEPS, 0)
     want = eager_logits(tokens, positions, ctx.device)
-    got = candidate.call("steps", tokens, positions)
+    got = candidate.call("steps", (tokens, positions))
     return compare_steps(got, want)
 
 
