@@ -85,3 +85,20 @@ def test_start_workspace_keeps_existing_work(practicals: Path, tmp_path: Path) -
 def test_default_workspace_is_under_the_data_dir(practicals: Path) -> None:
     folder = start_workspace("toy")
     assert folder.parent == config.workspace_dir().resolve()
+
+
+@pytest.mark.parametrize(
+    ("cores", "cap", "expected"),
+    [(2, None, 1), (16, None, 8), (64, None, 8), (16, 1, 1), (4, 8, 2)],
+)
+def test_grading_threads_are_half_the_cores_up_to_8_and_a_practicals_cap(
+    monkeypatch: pytest.MonkeyPatch, cores: int, cap: int | None, expected: int
+) -> None:
+    from quiz.lab import device
+
+    monkeypatch.setattr(device.os, "cpu_count", lambda: cores)
+    assert device.grading_threads(cap) == expected
+
+
+def test_kv_cache_is_graded_at_the_one_thread_its_threshold_holds_at() -> None:
+    assert get_practical("kv-cache").spec.max_threads == 1

@@ -50,6 +50,10 @@ class PracticalSpec(BaseModel):
     # Address-space cap for the worker on CPU (MiB on top of what the worker already uses);
     # None leaves the lab's default (half the machine's memory).
     memory_limit_mb: int | None = Field(default=None, gt=0)
+    # At most this many torch threads per process, where a threshold holds only up to it (a
+    # speed-up whose baseline parallelizes better than the candidate's work); None: the lab's
+    # count, half the cores up to 8.
+    max_threads: int | None = Field(default=None, ge=1)
 
 
 @dataclass

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
     import torch
 
 
-def grading_threads() -> int:
+def grading_threads(cap: int | None = None) -> int:
     """The torch thread count graders run with on CPU: half the cores (at most 8), leaving
     headroom for the OS, load generators and whatever else the machine runs, which keeps
-    small-op timings from collapsing under oversubscription."""
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+    small-op timings from collapsing under oversubscription; at most ``cap`` (a practical's
+    ``max_threads``)."""
+    threads = max(1, min(8, (os.cpu_count() or 2) // 2))
+    return threads if cap is None else min(threads, cap)
 
 
 def cores_by_idleness(sample_s: float = 0.2) -> tuple[int, ...]:

@@ -82,7 +82,7 @@ def _set_up(request: dict[str, Any], channel: _Channel, scratch: Path) -> dict[s
     submission_dir = Path(request["submission_dir"])
     spec = PracticalSpec.model_validate(request["spec"])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    threads = grading_threads()
+    threads = grading_threads(spec.max_threads)
     torch.set_num_threads(threads)
     sys.path.insert(0, str(practical_dir))
     grader = _import_file(practical_dir / "grader.py", "grader")
