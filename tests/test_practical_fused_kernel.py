@@ -120,6 +120,38 @@ def test_driver_runs_the_kernel_on_the_requests_input_and_weight_into_one_output
     assert again.data_ptr() == out.data_ptr()  # the same buffer, faulted in once
 
 
+def _chain(norm: Callable[..., Any], x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    buffers = (torch.empty_like(x), torch.empty_like(x))
+    for step, weight in enumerate(weights):
+        x = norm(buffers[step % 2], x, weight, rmsnorm_ops.EPS)
+    return x.clone()
+
+
+def test_a_gpu_chain_tells_a_step_left_out_from_compounded_rounding() -> None:
+    """The GPU's timed check, run on a CPU in bf16 on a smaller input: the fewest-pass
+    composition (two roundings a step) stays within the chain's tolerance of the eager one over
+    the full chain, a stale output or a chain with one step left out does not."""
+    grader = practical_module(PRACTICAL, "grader.py")
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(128, 8192, generator=generator).bfloat16()
+    weights = grader.chain_weights(generator, 8192, torch.bfloat16)
+    assert weights.shape == (rmsnorm_ops.CUDA_CHAIN_STEPS, 8192)
+    eager = _chain(rmsnorm_ops.eager_rms_norm_into, x, weights)
+    grader.assert_chain_close(_chain(rmsnorm_ops.fewest_pass_rms_norm_into, x, weights), eager)
+    skipped = torch.cat([weights[:10], weights[11:]])
+    with pytest.raises(AssertionError, match="relative L2"):
+        grader.assert_chain_close(_chain(rmsnorm_ops.eager_rms_norm_into, x, skipped), eager)
+    stale = _chain(
+        rmsnorm_ops.eager_rms_norm_into, x, grader.chain_weights(generator, 8192, torch.bfloat16)
+    )
+    with pytest.raises(AssertionError, match="relative L2"):
+        grader.assert_chain_close(stale, eager)
+    with pytest.raises(AssertionError, match="relative L2"):
+        grader.assert_chain_close(torch.full_like(eager, float("nan")), eager)
+    with pytest.raises(AssertionError, match="shape"):
+        grader.assert_chain_close(eager[:1], eager)
+
+
 def test_a_kernel_with_the_old_signature_or_its_own_output_gets_a_clear_error() -> None:
     with pytest.raises(TypeError, match=r"\(x, weight, eps, out\)"):
         driver(rmsnorm_ops.eager_rms_norm)  # rms_norm(x, weight, eps): the old starter

@@ -21,6 +21,11 @@ EPS = 1e-6
 CPU_SHAPE = (2048, 4096)
 CUDA_SHAPE = (8192, 8192)
 POOL_SIZE = 3
+# On a GPU one timed request chains this many norms, each step's output the next step's input
+# with a fresh weight per step, and brings back only the last output: copying one 128 MiB output
+# back to the grader costs more than a few of these kernels, and with one norm per request that
+# copy made every side equally fast (the model solution measured 1.0x the eager composition).
+CUDA_CHAIN_STEPS = 64
 POOL_SEED = 0x2F1
 # Strided views of contiguous tensors: tensors cross the channel contiguous, so a case names
 # the view and both sides apply it.
@@ -84,8 +89,9 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     names of the views to apply) into a fresh output; ``run({"x", "weight", "eps"})`` on the
     CPU, a fresh input and weight in every timed request (staged in shared memory while this
     process is stopped), into this process's one timed output, read from its memory after it
-    is stopped again (see the grader); ``run({"index", "weight", "eps"})`` on a GPU, one of the
-    timed inputs already there with the trial's fresh weight."""
+    is stopped again (see the grader); ``run({"index", "weights", "eps"})`` on a GPU: one of the
+    timed inputs already there, normed by each of the trial's fresh weights in turn, each
+    step's output the next one's input (``CUDA_CHAIN_STEPS``); the last output comes back."""
     build = getattr(solution, "build", None)
     kernel = getattr(solution, "rms_norm", None)
     if not callable(build) or not callable(kernel):
@@ -97,6 +103,7 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     inputs = timed_inputs(CUDA_SHAPE, device, dtype) if device.type == "cuda" else []
     # written once here so that no call pays for its first touch
     timed_out = torch.zeros(shape, dtype=dtype, device=device)
+    chain_out = torch.zeros(shape, dtype=dtype, device=device) if device.type == "cuda" else None
 
     def into(out: Tensor, x: Tensor, weight: Tensor, eps: float) -> Tensor:
         returned = kernel(x, weight, eps, out)
@@ -116,9 +123,14 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
         return into(torch.empty(x.shape, dtype=dtype, device=device), x, weight, case["eps"])
 
     def run(request: dict[str, Any]) -> Tensor:
-        weight = request["weight"].to(device, dtype)
-        x = request["x"] if "x" in request else inputs[int(request["index"])]
-        return into(timed_out, x.to(device, dtype), weight, float(request["eps"]))
+        eps = float(request["eps"])
+        if chain_out is None:
+            weight = request["weight"].to(device, dtype)
+            return into(timed_out, request["x"].to(device, dtype), weight, eps)
+        x = inputs[int(request["index"])]
+        for step, weight in enumerate(request["weights"].to(device, dtype)):
+            x = into((timed_out, chain_out)[step % 2], x, weight, eps)
+        return x
 
     return {"build": build_kernel, "rms_norm": rms_norm, "run": run}
 
