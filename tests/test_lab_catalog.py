@@ -100,5 +100,6 @@ def test_grading_threads_are_half_the_cores_up_to_8_and_a_practicals_cap(
     assert device.grading_threads(cap) == expected
 
 
-def test_kv_cache_is_graded_at_the_one_thread_its_threshold_holds_at() -> None:
-    assert get_practical("kv-cache").spec.max_threads == 1
+@pytest.mark.parametrize("practical_id", ["kv-cache", "tiled-attention"])
+def test_graded_at_the_one_thread_their_speed_up_thresholds_hold_at(practical_id: str) -> None:
+    assert get_practical(practical_id).spec.max_threads == 1

@@ -152,6 +152,23 @@ def test_a_gpu_chain_tells_a_step_left_out_from_compounded_rounding() -> None:
         grader.assert_chain_close(eager[:1], eager)
 
 
+@pytest.mark.parametrize(
+    ("speedup", "low", "high", "verdict"),
+    [(2.0, 1.8, 2.2, "pass"), (1.2, 1.1, 1.3, "inconclusive"), (0.8, 0.7, 0.9, "fail")],
+)
+def test_on_a_gpu_a_diluted_speed_up_below_the_threshold_is_undecided(
+    speedup: float, low: float, high: float, verdict: str
+) -> None:
+    from quiz.lab.harness import Comparison, Timing, speedup_check
+
+    grader = practical_module(PRACTICAL, "grader.py")
+    timing = Timing.of([1.0, 1.0, 1.0])
+    comparison = Comparison(speedup, low, high, timing, timing, noisy=False, trials=3)
+    check = grader.diluted_on_gpu(speedup_check("speed-up vs eager", comparison, 1.5), comparison)
+    assert verdict == ("pass" if check.passed else "inconclusive" if check.inconclusive else "fail")
+    assert (verdict == "inconclusive") == ("CUDA_VISIBLE_DEVICES=" in check.message)
+
+
 def test_a_kernel_with_the_old_signature_or_its_own_output_gets_a_clear_error() -> None:
     with pytest.raises(TypeError, match=r"\(x, weight, eps, out\)"):
         driver(rmsnorm_ops.eager_rms_norm)  # rms_norm(x, weight, eps): the old starter

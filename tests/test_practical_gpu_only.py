@@ -232,6 +232,7 @@ def test_cuda_graphs_endpoint_and_referee_agree_and_stale_outputs_are_caught() -
     assert first[0].shape == (grader.STEPS_PER_REQUEST, 1, 1)
     assert not torch.equal(first[0], again[0])  # fresh inputs per trial
     one, other = (ds.serve(baseline, {"batch": 1, "device": "cpu"})["steps"] for _ in range(2))
+    one(grader.make_inputs(1)(99))  # one side called more often than the other
     timed = one(first)
     assert timed.shape == (grader.STEPS_PER_REQUEST, 1, ds.CONFIG.vocab_size)
     grader._check(first, other(first), timed)  # what the timed comparison checks

@@ -5,6 +5,8 @@ ridge point, and the memory/compute classification of the ops in roofline_logic.
 
 from __future__ import annotations
 
+import statistics
+
 import torch
 from roofline_logic import Measured, build_checks, published_spec, validate
 
@@ -12,6 +14,8 @@ from quiz.lab.api import Check, GradeContext, SubmissionError
 
 COPY_BYTES = 1 << 30  # per buffer: far larger than any L2
 MATMUL_N = 8192
+MATMUL_WARMUP = 3
+MATMUL_REPEATS = 20
 
 
 def grade(ctx: GradeContext) -> list[Check]:
@@ -46,7 +50,25 @@ def _copy_bandwidth(ctx: GradeContext) -> float:
 
 
 def _matmul_flops(ctx: GradeContext) -> float:
+    """A short burst, the median of MATMUL_REPEATS products after MATMUL_WARMUP, each between
+    two CUDA events: what a benchmark of a matmul measures. On the H200 the harness's adaptive
+    timing (0.2 s of warm-up, then rounds of up to 5 s of products, an L2 flush before each)
+    measured 667 TFLOP/s where the model solution's burst of 23 measured 777 (788 is on record
+    for ten after three): 17 % apart, past the 15 % agreement. The cause was not isolated (a
+    clock lowered under sustained load is the likeliest); the inputs are larger than the L2
+    either way."""
     a = torch.randn(MATMUL_N, MATMUL_N, device=ctx.device, dtype=torch.bfloat16)
     b = torch.randn(MATMUL_N, MATMUL_N, device=ctx.device, dtype=torch.bfloat16)
-    timing = ctx.harness.time(lambda ab: ab[0] @ ab[1], lambda _: (a, b))
-    return 2 * MATMUL_N**3 / timing.median_s
+    for _ in range(MATMUL_WARMUP):
+        a @ b
+    torch.cuda.synchronize(ctx.device)
+    times = []
+    for _ in range(MATMUL_REPEATS):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        a @ b
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    return 2 * MATMUL_N**3 / statistics.median(times)
