@@ -161,3 +161,15 @@ def test_memory_reads_follow_the_ptrace_scope(
     assert why.startswith("allowed" if allowed else "refused")
     if not allowed:
         assert "ptrace_scope=1" in why
+
+
+def test_doctor_reports_the_grading_threads_and_the_practicals_that_cap_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from quiz.lab.device import grading_threads
+
+    assert main(["doctor"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Grading"))
+    assert line.split()[1:3] == [str(grading_threads()), "torch"]
+    assert "per graded process" in line
+    assert "kv-cache 1" in line and "tiled-attention 1" in line

@@ -83,9 +83,10 @@ def store_report(ctx: CliContext) -> dict[str, Any]:
 def collect(ctx: CliContext) -> dict[str, Any]:
     from quiz import config, judge
     from quiz.lab.catalog import list_practicals
-    from quiz.lab.device import cpu_stamp, nvml_summary
+    from quiz.lab.device import cpu_stamp, grading_threads, nvml_summary
 
     practicals = list_practicals()
+    capped = {p.spec.id: p.spec.max_threads for p in practicals if p.spec.max_threads}
     return {
         "latency_quiz": __version__,
         "python": sys.version.split()[0],
@@ -107,6 +108,8 @@ def collect(ctx: CliContext) -> dict[str, Any]:
         "practicals": {
             "total": len(practicals),
             "available": sum(1 for p in practicals if p.availability.available),
+            "grading_threads": grading_threads(),
+            "max_threads": capped,
         },
     }
 
@@ -140,6 +143,18 @@ def _distributed_line(report: dict[str, Any]) -> str:
     )
 
 
+def _grading_line(practicals: dict[str, Any]) -> str:
+    threads = practicals["grading_threads"]
+    line = (
+        f"{threads} torch thread{'' if threads == 1 else 's'} per graded process (half the "
+        "cores, up to 8)"
+    )
+    capped = practicals["max_threads"]
+    if capped:
+        line += "; " + ", ".join(f"{name} {n}" for name, n in sorted(capped.items()))
+    return line
+
+
 def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
     info = collect(ctx)
     if args.json:
@@ -162,6 +177,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
         ("Python", f"{info['python']} ({info['executable']})"),
         ("CPU", f"{cpu['cpu_model']}, {cpu['cpu_cores']} cores ({cpu['platform']})"),
         ("torch", torch_line),
+        ("Grading", _grading_line(info["practicals"])),
         ("GPU", gpus),
         ("Distributed", _distributed_line(info["distributed"])),
         ("Sandbox", info["sandbox"]["description"]),
