@@ -50,7 +50,6 @@ class Service:
         self._inputs = {b: torch.randn(b, DIM, generator=generator).to(device) for b in BATCH_SIZES}
         self._stall_at = random.Random(seed).randrange(STALL_BLOCK)
         self._retries = retries
-        self._calls = 0
         self.calls = dict.fromkeys(BATCH_SIZES, 0)  # per batch size: calls served
         self.slow_calls = dict.fromkeys(BATCH_SIZES, 0)  # and of those, slow ones
 
@@ -61,11 +60,10 @@ class Service:
             raise ValueError(f"batch_size must be one of {BATCH_SIZES}, not {batch_size!r}")
         x = self._inputs[batch_size]
         out = self.model(x)
-        slow = self._calls % STALL_BLOCK == self._stall_at
+        slow = sum(self.calls.values()) % STALL_BLOCK == self._stall_at
         if slow:
             for _ in range(self._retries):  # the slow path: the batch is retried
                 out = self.model(x)
-        self._calls += 1
         self.calls[batch_size] += 1
         self.slow_calls[batch_size] += slow
         if self.device.type == "cuda":

@@ -51,10 +51,11 @@ def grade(ctx: GradeContext) -> list[Check]:
     return checks
 
 
-def sequence(seed: int, batch: int, count: int, start: int) -> tuple[torch.Tensor, list[int]]:
+def sequence(seed: int, batch: int, count: int) -> tuple[torch.Tensor, list[int]]:
+    """``count`` decode steps of fresh tokens at positions 0..count-1."""
     gen = torch.Generator().manual_seed(seed % 2**63)
     tokens = torch.randint(CONFIG.vocab_size, (count, batch, 1), generator=gen)
-    return tokens, list(range(start, start + count))
+    return tokens, list(range(count))
 
 
 def make_inputs(batch: int) -> Any:
@@ -65,7 +66,7 @@ def make_inputs(batch: int) -> Any:
     failed on the H200 with every logit mismatched."""
 
     def inputs(seed: int) -> tuple[torch.Tensor, list[int]]:
-        return sequence(seed, batch, STEPS_PER_REQUEST, 0)
+        return sequence(seed, batch, STEPS_PER_REQUEST)
 
     return inputs
 
@@ -82,7 +83,7 @@ def eager_logits(tokens: torch.Tensor, positions: list[int], device: torch.devic
 
 
 def identical(ctx: GradeContext, candidate: Contestant) -> Check:
-    tokens, positions = sequence(ctx.seed, 1, STEPS, 0)
+    tokens, positions = sequence(ctx.seed, 1, STEPS)
     want = eager_logits(tokens, positions, ctx.device)
     got = candidate.call("steps", (tokens, positions))
     return compare_steps(got, want)

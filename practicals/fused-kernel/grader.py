@@ -190,8 +190,7 @@ def _speed(
                 request["index"] = seed % POOL_SIZE
                 request["weights"] = chain_weights(generator, shape[-1], dtype)
             else:
-                weight = torch.randn(shape[-1], generator=generator).to(dtype)
-                request["weight"] = weight
+                request["weight"] = torch.randn(shape[-1], generator=generator).to(dtype)
                 request["x"] = torch.empty(shape).uniform_(-3, 3, generator=generator)
             drawn.clear()
             drawn[seed] = request

@@ -540,11 +540,11 @@ def start_contestant(
     loopback_tcp: bool = False,
 ) -> Contestant:
     """Copy the public files and ``solution`` into a fresh scratch folder and start a contestant
-    there, pinned to ``cores`` cores (default: the grade's thread
-    count), running ``threads`` torch threads (default: the grade's), with a shared-memory
-    arena of ``arena_bytes`` for large tensors (see ``channel``), ``frozen`` between calls (see
-    the module docstring). Returns at once (so several start side by side); the first call
-    waits for its driver to have built the endpoints."""
+    there, pinned to ``cores`` cores (default: the grade's thread count), running ``threads``
+    torch threads (default: the grade's), with a shared-memory arena of ``arena_bytes`` for
+    large tensors (see ``channel``), ``frozen`` between calls (see the module docstring).
+    Returns at once (so several start side by side); the first call waits for its driver to
+    have built the endpoints."""
     scratch = Path(tempfile.mkdtemp(prefix=f"{role}-", dir=options.scratch_root))
     workdir = scratch / "work"
     workdir.mkdir()
