@@ -8,6 +8,7 @@ from pathlib import Path
 
 from quiz.tui.screens.home import HomeScreen
 from quiz.tui.screens.practice import PracticeScreen
+from quiz.tui.widgets.question.feedback import unwrapped
 from quiz.tui.widgets.question.round_summary import RoundSummary
 from tests.test_tui_practice import answer_current, wait_ready
 from tests.test_tui_support import current_screen, make_app, screen_text
@@ -71,3 +72,15 @@ async def _skip_leave_early_and_retry(tmp_path: Path) -> None:
         await pilot.press("escape")  # from the summary: home, in one key
         await wait_ready(pilot)
         assert isinstance(app.screen, HomeScreen)
+
+
+def test_expected_answers_reflow_but_keep_lists_and_paragraphs() -> None:
+    model_answer = (
+        "First confirm it with evidence: a trace shows idle gaps on\n"
+        "the GPU between batches.\n\nThen fix it:\n- more workers\n- pinned memory\n"
+    )
+    assert unwrapped(model_answer) == (
+        "First confirm it with evidence: a trace shows idle gaps on the GPU between batches."
+        "\n\nThen fix it:\n- more workers\n- pinned memory"
+    )
+    assert unwrapped("A (one line)") == "A (one line)"

@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Markdown, Static
 
 from quiz.tui.screens.base import QuizScreen
-from quiz.tui.widgets.question.feedback import verdict_text
+from quiz.tui.widgets.question.feedback import unwrapped, verdict_text
 from quiz.tui.widgets.question.view import format_seconds
 
 NOT_REACHED = {
@@ -136,7 +136,7 @@ class MockReportScreen(QuizScreen):
         if item["answered"]:
             answer.append_text(verdict_text(item["score"], item["correct"]))
             answer.append(f"\nYour answer: {item.get('answer') or '(blank)'}")
-            answer.append(f"\nExpected: {item.get('expected') or ''}")
+            answer.append(f"\nExpected: {unwrapped(item.get('expected') or '')}")
             if item.get("feedback"):
                 answer.append(f"\n{item['feedback']}", style="dim")
         else:

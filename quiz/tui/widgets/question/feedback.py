@@ -3,6 +3,7 @@ text also the model answer and the self-rating buttons."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -18,6 +19,20 @@ if TYPE_CHECKING:
     from quiz.grading import Verdict
 
 SELF_RATINGS = ("again", "hard", "good", "easy")
+_STRUCTURED_LINE = re.compile(r"\s*([-*+|>]|\d+[.)]|```)")
+
+
+def unwrapped(text: str) -> str:
+    """``text`` with the line breaks the bank's YAML wraps prose at joined, so a Static wraps it
+    to the terminal's width; paragraphs, lists, tables and code keep their lines."""
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        lines = paragraph.splitlines()
+        if any(_STRUCTURED_LINE.match(line) for line in lines):
+            paragraphs.append(paragraph)
+        else:
+            paragraphs.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs)
 
 
 def verdict_text(score: float, correct: bool) -> Text:
@@ -61,7 +76,9 @@ class FeedbackPanel(Vertical):
             if verdict.needs_self_check:
                 yield SelfCheck(self.instance, verdict)
         else:
-            yield Static(Text.assemble(("Expected: ", "bold"), verdict.expected), id="expected")
+            yield Static(
+                Text.assemble(("Expected: ", "bold"), unwrapped(verdict.expected)), id="expected"
+            )
         yield Static("Why", classes="section-title")
         yield Markdown(self.instance.explanation, id="explanation")
         references = "\n".join(f"- {ref}" for ref in self.instance.references)

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Markdown, Static
 
-from quiz.tui.widgets.question.feedback import verdict_text
+from quiz.tui.widgets.question.feedback import unwrapped, verdict_text
 
 if TYPE_CHECKING:
     from quiz.bank import Instance
@@ -78,6 +78,6 @@ class RoundSummary(Vertical):
                 line = verdict_text(miss.verdict.score, miss.verdict.correct)
                 given = "I don't know" if miss.skipped else (miss.answer or "(blank)")
                 line.append(f"\nYour answer: {given}", style="")
-                line.append(f"\nExpected: {miss.verdict.expected}", style="")
+                line.append(f"\nExpected: {unwrapped(miss.verdict.expected)}", style="")
                 yield Static(line)
                 yield Markdown(miss.instance.explanation)
