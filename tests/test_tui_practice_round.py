@@ -84,3 +84,4 @@ def test_expected_answers_reflow_but_keep_lists_and_paragraphs() -> None:
         "\n\nThen fix it:\n- more workers\n- pinned memory"
     )
     assert unwrapped("A (one line)") == "A (one line)"
+    assert unwrapped("weights take\n70.6 GB and\n-3 dB") == "weights take 70.6 GB and -3 dB"

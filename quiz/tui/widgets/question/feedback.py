@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from quiz.grading import Verdict
 
 SELF_RATINGS = ("again", "hard", "good", "easy")
-_STRUCTURED_LINE = re.compile(r"\s*([-*+|>]|\d+[.)]|```)")
+_STRUCTURED_LINE = re.compile(r"\s*([-*+]\s|\d+[.)]\s|[|>]|```)")  # not "70.6 GB ..."
 
 
 def unwrapped(text: str) -> str:
