@@ -33,11 +33,9 @@ CONFIG = TinyLMConfig(
     seed=11,
 )
 MEMORY_CONFIG = dataclasses.replace(CONFIG, n_layers=4, max_seq_len=1024)
-# 64, not 16: a cached token costs about as much as a 16-token full pass would on a CPU whose
-# small-op dispatch is slow and jittery (an AVX2 EPYC VM measured the model solution at a median
-# 3.5-4.7x, with trial ratios from 3.3x to 5.9x, so 4x was inconclusive in 2 grades of 3); a
-# longer prompt makes every full pass longer and the cached loop no longer, which left its ratios
-# at 5.2-8.6x there.
+# 64, not 16: on an AVX2 EPYC VM the cached decode's small steps jittered, and with 16-token
+# prompts the model solution's 4x was inconclusive in 2 grades of 3 (trial ratios 3.3-5.9x). A
+# longer prompt lengthens every full pass but no cached step: ratios 5.2-8.6x there.
 TIMED_PROMPT_LEN = 64
 TIMED_NEW_TOKENS = 128
 
