@@ -5,6 +5,7 @@ real runner, referee and sandboxed contestants."""
 
 from __future__ import annotations
 
+import random
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,6 +255,64 @@ def test_the_remote_target_refuses_what_it_cannot_run(question: object, reason: 
     assert server.lm.calls == 0
 
 
+def _draws_of_plain_targets(
+    monkeypatch: pytest.MonkeyPatch, grader: object, plain: int
+) -> list[int]:
+    """Makes the grader's first ``plain`` draws unmodified 12-block targets (a draft that agrees
+    about 0.64 of the time), the later ones as shipped; returns the list each draw's seed lands
+    in. Continuations are cut to 24 tokens to keep the test short."""
+    monkeypatch.setattr(grader, "NEW_TOKENS", 24)
+    draws: list[int] = []
+
+    def build(seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+        with pytest.MonkeyPatch.context() as patch:
+            if len(draws) < plain:
+                patch.setattr(sm, "EXTRA_BLOCK_SCALE", 1.0)
+            target, draft = sm.build_models(seed)
+        draws.append(seed)
+        return target, draft
+
+    monkeypatch.setattr(grader, "build_models", build)
+    return draws
+
+
+def test_a_secret_target_whose_draft_agrees_too_rarely_is_redrawn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The speed-up follows the draft's acceptance rate: below the floor the reference once
+    measured 1.46x against 1.5x, so such a secret target is drawn again."""
+    grader = practical_module(PRACTICAL, "grader.py")
+    draws = _draws_of_plain_targets(monkeypatch, grader, plain=1)
+    task = grader.secret_task(random.Random(3))
+    assert len(draws) == 2
+    assert task.acceptance >= grader.MIN_ACCEPTANCE
+    assert task.acceptance == grader._mean_acceptance(
+        task.target, task.draft, task.prompts, task.expected
+    )
+    for prompt, want in zip(task.prompts, task.expected, strict=True):
+        assert torch.equal(sm.greedy_generate(sm.CachedLM(task.target), prompt, 24), want)
+
+
+def test_when_no_draw_clears_the_floor_the_best_one_is_graded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    grader = practical_module(PRACTICAL, "grader.py")
+    monkeypatch.setattr(grader, "MAX_DRAWS", 3)
+    draws = _draws_of_plain_targets(monkeypatch, grader, plain=3)
+    seen: list[float] = []
+    measure = grader._mean_acceptance
+
+    def recorded(*args: object) -> float:
+        seen.append(measure(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(grader, "_mean_acceptance", recorded)
+    task = grader.secret_task(random.Random(3))
+    assert len(draws) == 3 and len(seen) == 3
+    assert max(seen) < grader.MIN_ACCEPTANCE  # unmodified targets: about 0.64
+    assert task.acceptance == max(seen)
+
+
 @pytest.mark.parametrize("asks", [(1, 2), (3, 0)])
 def test_a_timed_generation_that_never_asked_the_target_fails(asks: tuple[int, int]) -> None:
     """Greedy tokens with no call to the secret target mean a target of its own (its weights
@@ -362,7 +421,8 @@ def test_reference_passes() -> None:
     assert result.error is None, result.error
     assert result.passed, [c for c in result.checks if not c.passed]
     spec = result.details["speculation"]
-    assert 0.5 <= spec["acceptance_rate_alpha"] <= 0.98  # secret weights: 0.72-0.94 over 30 seeds
+    grader = practical_module(PRACTICAL, "grader.py")
+    assert grader.MIN_ACCEPTANCE <= spec["acceptance_rate_alpha"] <= 1
     assert spec["tokens_per_target_call"] >= 2
 
 

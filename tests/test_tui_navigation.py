@@ -51,3 +51,20 @@ async def _navigation(tmp_path: Path) -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+def test_home_phase_titles_keep_the_names_used_everywhere_else(tmp_path: Path) -> None:
+    """The filters and question headers say "Core Optimization": the home card says it too,
+    before the progress has loaded and after, rather than switching to the roadmap's title."""
+
+    async def run() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(110, 30)) as pilot:
+            before = screen_text(app)
+            await settle(pilot)
+            after = screen_text(app)
+            for name in ("Foundations", "Core Optimization", "Advanced Systems"):
+                assert name in before
+                assert f"{name}  0/2 questions seen" in after
+
+    asyncio.run(run())

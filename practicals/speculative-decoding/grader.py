@@ -39,6 +39,14 @@ PROMPT_LENGTHS = (8, 32)
 # decoding; an exact comparison once failed the reference on such a tie (token 51 of a trial).
 TIE_TOLERANCE = 1e-4
 QUESTIONS = frozenset({"forward", "rollback"})  # what the remote target answers
+# The speed-up follows the tokens per target call, which follow the draft's acceptance rate: the
+# reference measured 1.81-2.15x at 3.5-4.0 tokens per call and 1.46x (below the 1.5x threshold,
+# a CI failure) at 2.48, on a secret target whose draft agreed less often. A secret target is
+# kept only if its draft agrees at least this often on the checked prompts, so the threshold is
+# one a correct solution clears on every target graded: over 33 grade seeds, 7 of 40 draws were
+# redrawn, and the reference then made 3.34-4.25 tokens per target call on 16 fresh prompts.
+MIN_ACCEPTANCE = 0.85
+MAX_DRAWS = 20
 
 
 def grade(ctx: GradeContext) -> list[Check]:
@@ -54,10 +62,9 @@ def _grade(ctx: GradeContext) -> list[Check]:
     ctx.log("starting your speculative decoder and plain greedy decoding in separate processes")
     candidate = ctx.start_contestant("spec_models:serve")
     baseline = ctx.start_contestant("spec_models:serve", solution="baseline.py")
-    rng = random.Random(ctx.seed)
-    target, draft = build_models(rng.getrandbits(31))  # secret weights
-    prompts = [_prompt(rng.getrandbits(63)) for _ in range(PROMPTS)]
-    expected = [greedy_generate(CachedLM(target), p, NEW_TOKENS) for p in prompts]
+    ctx.log("drawing the secret target and decoding the checked prompts")
+    task = secret_task(random.Random(ctx.seed))
+    target, draft, prompts, expected = task.target, task.draft, task.prompts, task.expected
 
     ctx.log(f"checking tokens and counting target calls on {PROMPTS} secret prompts")
     identical, first_bad, target_calls, gamma = 0, "", 0, 0
@@ -79,7 +86,7 @@ def _grade(ctx: GradeContext) -> list[Check]:
     except SubmissionError as err:
         return [Check("identical to greedy decoding", False, message=str(err))]
     tokens = PROMPTS * NEW_TOKENS
-    alpha = _mean_acceptance(target, draft, prompts, expected)
+    alpha = task.acceptance
     per_call = tokens / target_calls if target_calls else float("inf")
     leviathan = _expected_tokens_per_call(alpha, gamma)
     ctx.details["speculation"] = {
@@ -122,6 +129,37 @@ def _grade(ctx: GradeContext) -> list[Check]:
     ctx.log("timing plain greedy vs speculative decoding, interleaved")
     checks.append(_speed_check(ctx, candidate, baseline, target, gamma))
     return checks
+
+
+@dataclasses.dataclass(frozen=True)
+class SecretTask:
+    """A secret target and its draft, the checked prompts, their greedy continuations (decoded
+    here) and the draft's acceptance rate along them."""
+
+    target: TinyLM
+    draft: TinyLM
+    prompts: list[torch.Tensor]
+    expected: list[torch.Tensor]
+    acceptance: float
+
+
+def secret_task(rng: random.Random) -> SecretTask:
+    """The first draw whose draft agrees with the target at least ``MIN_ACCEPTANCE`` of the
+    time along the checked prompts' greedy continuations (the best of ``MAX_DRAWS`` otherwise)."""
+    best: SecretTask | None = None
+    for _ in range(MAX_DRAWS):
+        target, draft = build_models(rng.getrandbits(31))
+        prompts = [_prompt(rng.getrandbits(63)) for _ in range(PROMPTS)]
+        expected = [greedy_generate(CachedLM(target), p, NEW_TOKENS) for p in prompts]
+        task = SecretTask(
+            target, draft, prompts, expected, _mean_acceptance(target, draft, prompts, expected)
+        )
+        if best is None or task.acceptance > best.acceptance:
+            best = task
+        if task.acceptance >= MIN_ACCEPTANCE:
+            break
+    assert best is not None
+    return best
 
 
 class TargetServer:

@@ -39,7 +39,9 @@ class PhaseCard(Vertical):
         seen, total = int(phase.get("questions_seen", 0)), int(phase.get("questions_total", 0))
         passed = int(phase.get("practicals_passed", 0))
         practicals = int(phase.get("practicals_total", 0))
-        name = str(phase.get("name") or PHASE_NAMES.get(self.phase_id, self.phase_id))
+        # The short name the filters and question headers use, not the roadmap's longer title:
+        # the card shows it before the roadmap has loaded, and it must not change when it has.
+        name = PHASE_NAMES.get(self.phase_id, self.phase_id)
         detail = f"  {seen}/{total} questions seen"
         if practicals:
             detail += f", {passed}/{practicals} practicals passed"
