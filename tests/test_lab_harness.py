@@ -134,14 +134,15 @@ def test_sampling_goes_on_while_the_ci_straddles_the_threshold(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     x = torch.randn(64, 64)
-    # The first comparison in a process once sampled to the 300-trial limit (spread over 10%).
-    harness.compare(lambda t: t @ t, lambda t: t @ t, lambda _: x, min_trials=5)
+    # Timings this short can be noisy (spread over 10%) on any trial count, which also keeps
+    # sampling (to the 300-trial limit in a CI run): only the threshold rule is left to decide.
+    monkeypatch.setattr("quiz.lab.harness._worst_spread", lambda samples: 0.0)
     quick = harness.compare(lambda t: t @ t, lambda t: t @ t, lambda _: x, min_trials=5)
     monkeypatch.setattr(harness, "_straddles", lambda samples, threshold: threshold is not None)
     capped = harness.compare(
         lambda t: t @ t, lambda t: t @ t, lambda _: x, min_trials=5, threshold=1.0, max_time_s=0.3
     )
-    assert capped.trials > quick.trials
+    assert quick.trials < 20 and capped.trials > quick.trials
     monkeypatch.undo()
     base, cand = [1.0, 1.1, 0.9, 1.0, 1.05], [0.45, 0.6, 0.5, 0.55, 0.48]
     assert harness._straddles((base, cand), 2.0)
