@@ -3,7 +3,8 @@ process, prefill without caching (the baseline) in another. Every request's logi
 here with prefill without caching; the memory your process holds after each request is read
 from /proc (globals, closures and everything else count); time to first token is timed from
 here, interleaved; the reported hit rate is checked against what the trace allows and what
-that timing shows."""
+that timing shows. Nothing is timed until the outputs, the budget and the reported hit rate
+pass: a grade already failed ends sooner."""
 
 from __future__ import annotations
 
@@ -43,6 +44,10 @@ MEMORY_NOISE_BYTES = 3 * 2**20
 # 0.9-4.3 MiB; beyond this, the excess counts as held (a buffer set aside at import held a
 # 128 MiB cache that reads of the process's growth alone did not see).
 BEFORE_ALLOWANCE_BYTES = 8 * 2**20
+NOT_TIMED = (
+    "not timed: time to first token is measured once the outputs, the budget and the reported "
+    "hit rate are right"
+)
 _EVICTION_SALT = 0xE71C
 _WARM_UP_SALT = 0x3A9
 
@@ -96,19 +101,22 @@ def grade(ctx: GradeContext) -> list[Check]:
         ],
     }
     reported = candidate.call("hit_rate")  # before the timing, whose traces replace the engine
-    ttft, comparison = _ttft_check(ctx, candidate, baseline)
     ideal = ideal_hit_rate(shared)
     ctx.details["hit_rate"] = {"reported": reported, "ideal": round(ideal, 4)}
-    return [
-        identical,
-        budget_check(
-            eviction["held"],
-            shared_replay["held"],
-            drift=max(0, *eviction["drift"], *shared_replay["drift"]),
-        ),
-        hit_rate_check(reported, ideal, comparison, ctx.thresholds["min_hit_rate"]),
-        ttft,
-    ]
+    threshold = ctx.thresholds["min_hit_rate"]
+    budget = budget_check(
+        eviction["held"],
+        shared_replay["held"],
+        drift=max(0, *eviction["drift"], *shared_replay["drift"]),
+    )
+    untimed = [identical, budget, reported_rate_failure(reported, ideal, threshold)]
+    failed = [check for check in untimed if check is not None and not check.passed]
+    if failed:
+        ctx.log(NOT_TIMED)
+        failed[0].message += f" ({NOT_TIMED})"
+        return [check for check in untimed if check is not None]
+    ttft, comparison = _ttft_check(ctx, candidate, baseline)
+    return [identical, budget, hit_rate_check(reported, ideal, comparison, threshold), ttft]
 
 
 def replay(
@@ -193,6 +201,24 @@ def budget_check(eviction_held: list[int], shared_held: list[int], *, drift: int
     return Check(name, True, peak, EVICTION_BUDGET_BYTES + noise, "B", message)
 
 
+def reported_rate_failure(reported: Any, ideal: float, threshold: float) -> Check | None:
+    """The failed hit-rate check when the engine's own ``hit_rate()`` fails before any timing
+    (not a number, more than the trace allows, below ``threshold``), else None."""
+    name = "hit rate reported"
+    if isinstance(reported, bool) or not isinstance(reported, (int, float)):
+        return Check(name, False, None, threshold, message="no hit_rate() number")
+    rate = round(float(reported), 4)
+    if not 0.0 <= reported <= ideal + 1e-6:
+        return Check(name, False, rate, threshold, "", f"implausible: {_allowed(ideal)}")
+    if reported < threshold:
+        return Check(name, False, rate, threshold, "", _allowed(ideal))
+    return None
+
+
+def _allowed(ideal: float) -> str:
+    return f"the trace allows at most {ideal:.3f} (every shared prefix reused)"
+
+
 def hit_rate_check(
     reported: Any, ideal: float, comparison: Comparison | None, threshold: float
 ) -> Check:
@@ -200,15 +226,12 @@ def hit_rate_check(
     measured time to first token: a request that reuses a share h of its tokens still prefills
     the other 1 - h, each at least as dear as an average uncached token (the new tokens come
     last, where attention is widest), so a speed-up S shows at least 1 - 1/S reused."""
+    failed = reported_rate_failure(reported, ideal, threshold)
+    if failed is not None:
+        return failed
     name = "hit rate reported"
-    if isinstance(reported, bool) or not isinstance(reported, (int, float)):
-        return Check(name, False, None, threshold, message="no hit_rate() number")
     rate = round(float(reported), 4)
-    allowed = f"the trace allows at most {ideal:.3f} (every shared prefix reused)"
-    if not 0.0 <= reported <= ideal + 1e-6:
-        return Check(name, False, rate, threshold, "", f"implausible: {allowed}")
-    if reported < threshold:
-        return Check(name, False, rate, threshold, "", allowed)
+    allowed = _allowed(ideal)
     if comparison is None:
         message = f"{allowed}; not backed by a measurement: the timing of your engine failed"
         return Check(name, False, rate, threshold, "", message)

@@ -9,7 +9,9 @@ the collective calls per forward pass and the bytes they carry, counted by the r
 each rank's processes hold beyond a bare rank, read from /proc; the latency against the Megatron
 split (the check) and against the unsplit model on one rank (graded when Megatron's split shows
 this machine can give a speed-up in this run), timed from the referee, interleaved; and the
-share of a forward pass the ranks spent waiting in collectives, timed by the relay.
+share of a forward pass the ranks spent waiting in collectives, timed by the relay. Nothing is
+timed until the logits, the memory held and the untimed passes' collectives are right: a grade
+already failed ends sooner.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ CHECKED_SHAPES = ((1, 1), (2, 17), (1, 96))
 COMM_FORWARDS = 3
 FIGURE_TIMING_S = 3.0  # per round, world size 2 vs 1: a reported figure
 CHECK_TIMING_S = 6.0  # per round, vs Megatron's split: the check
+NOT_TIMED = "not timed: the speed checks run once the split holds and communicates as it should"
 MB = 1e6
 # Relative error allowed against the unsplit model: fp32 split sums differ by ~1e-7; fp16 or
 # bf16 weights differ by 1e-4 and more.
@@ -64,6 +67,15 @@ def grade(ctx: GradeContext) -> list[Check]:
         return [outputs, hold_check(held, [])]
     checked = cand.take_stats()
     counted = _count_collectives(ctx, cand, rng)
+    untimed = [
+        hold_check(held, []),
+        _communication_check({"": counted, "the passes checked for logits": checked}),
+    ]
+    failed = [check for check in untimed if not check.passed]
+    if failed:
+        ctx.log(NOT_TIMED)
+        failed[0].message += f" ({NOT_TIMED})"
+        return [outputs, *untimed]
     settled = [m.rss - bare for m in cand.memory()]
     cand.reset_peak()
     speed, timed = _speed_checks(ctx, base, split, cand)
