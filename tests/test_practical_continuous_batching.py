@@ -279,6 +279,8 @@ def test_control_fails_for_its_reason(name: str) -> None:
     assert result.error is None, result.error
     assert not result.passed
     assert CONTROL_FAILURES[name] in failed_names(result)
+    # Swept only where the schedules are sound and only the latencies miss.
+    assert ("chunk_size_sweep" in result.details) == (name == "no_chunking"), failed_names(result)
 
 
 MUTATES_THE_COST_MODEL = """
