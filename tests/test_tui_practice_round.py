@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from quiz.bank.prose import unwrapped
 from quiz.tui.screens.home import HomeScreen
 from quiz.tui.screens.practice import PracticeScreen
-from quiz.tui.widgets.question.feedback import unwrapped
 from quiz.tui.widgets.question.round_summary import RoundSummary
 from tests.test_tui_practice import answer_current, wait_ready
 from tests.test_tui_support import current_screen, make_app, screen_text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Literal, TextIO
@@ -112,12 +113,15 @@ def print_verdict(verdict: Verdict) -> None:
         mark = "not sure"
     else:
         mark = "correct" if verdict.correct else ("partly right" if verdict.score > 0 else "wrong")
+    from quiz.bank.prose import filled
+
+    width = shutil.get_terminal_size((100, 24)).columns
     print(f"{mark} — score {verdict.score:.0%}")
-    print(f"Expected: {verdict.expected}")
+    print(filled(f"Expected: {verdict.expected}", width))
     for number, point in enumerate(verdict.points, start=1):
         print(f"  {number}. [{POINT_MARKS[point.status]}] {point.text}")
     if verdict.feedback:
-        print(verdict.feedback)
+        print(filled(verdict.feedback, width))
 
 
 def cmd_ask(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -12,8 +12,9 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Markdown, Static
 
+from quiz.bank.prose import unwrapped
 from quiz.tui.screens.base import QuizScreen
-from quiz.tui.widgets.question.feedback import unwrapped, verdict_text
+from quiz.tui.widgets.question.feedback import verdict_text
 from quiz.tui.widgets.question.view import format_seconds
 
 NOT_REACHED = {

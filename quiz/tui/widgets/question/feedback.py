@@ -3,7 +3,6 @@ text also the model answer and the self-rating buttons."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -12,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Markdown, Static
 
+from quiz.bank.prose import unwrapped
 from quiz.tui.widgets.question.self_check import SelfCheck
 
 if TYPE_CHECKING:
@@ -19,20 +19,6 @@ if TYPE_CHECKING:
     from quiz.grading import Verdict
 
 SELF_RATINGS = ("again", "hard", "good", "easy")
-_STRUCTURED_LINE = re.compile(r"\s*([-*+]\s|\d+[.)]\s|[|>]|```)")  # not "70.6 GB ..."
-
-
-def unwrapped(text: str) -> str:
-    """``text`` with the line breaks the bank's YAML wraps prose at joined, so a Static wraps it
-    to the terminal's width; paragraphs, lists, tables and code keep their lines."""
-    paragraphs = []
-    for paragraph in re.split(r"\n\s*\n", text.strip()):
-        lines = paragraph.splitlines()
-        if any(_STRUCTURED_LINE.match(line) for line in lines):
-            paragraphs.append(paragraph)
-        else:
-            paragraphs.append(" ".join(line.strip() for line in lines))
-    return "\n\n".join(paragraphs)
 
 
 def verdict_text(score: float, correct: bool) -> Text:

@@ -11,7 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Markdown, Static
 
-from quiz.tui.widgets.question.feedback import unwrapped, verdict_text
+from quiz.bank.prose import unwrapped
+from quiz.tui.widgets.question.feedback import verdict_text
 
 if TYPE_CHECKING:
     from quiz.bank import Instance
