@@ -75,8 +75,7 @@ def grade(ctx: GradeContext) -> list[Check]:
         hold_check(held, []),
         _communication_check({"": counted, "the passes checked for logits": checked}),
     ]
-    failed = [check for check in untimed if not check.passed]
-    if failed:
+    if not all(check.passed for check in untimed):
         return [outputs, *untimed, _not_timed(ctx)]
     settled = [m.rss - bare for m in cand.memory()]
     cand.reset_peak()
