@@ -130,6 +130,18 @@ def test_speedup_check_follows_the_ci_rule() -> None:
     assert not speedup_check("s", _comparison(2.5, 2.1, 2.9), 2.0).inconclusive
 
 
+def test_a_comparison_headline_is_its_rounded_speedup_and_ci() -> None:
+    comparison = _comparison(2.34567, 2.1234, 2.5678)
+    assert comparison.headline("speed-up") == {
+        "name": "speed-up",
+        "value": 2.346,
+        "unit": "x",
+        "ci_low": 2.123,
+        "ci_high": 2.568,
+    }
+    assert comparison.headline("s", digits=2)["value"] == 2.35
+
+
 def test_sampling_goes_on_while_the_ci_straddles_the_threshold(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

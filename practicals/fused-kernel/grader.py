@@ -220,11 +220,7 @@ def _speed(
         return Check(name, False, None, threshold, "x", str(err))
     if name == SPEED_CHECKS[0]:  # benchmarks/practicals.py reports it
         ctx.details["headline"] = {
-            "name": name,
-            "value": round(comparison.speedup, 3),
-            "unit": "x",
-            "ci_low": round(comparison.ci_low, 3),
-            "ci_high": round(comparison.ci_high, 3),
+            **comparison.headline(name),
             "channel_share": round(comparison.channel_overhead_share or 0.0, 4),
         }
     check = speedup_check(name, comparison, threshold)

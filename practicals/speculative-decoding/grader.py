@@ -313,13 +313,7 @@ def _speed_check(
     calls = sum(server.lm.calls for server in candidate_servers)
     per_call = len(candidate_servers) * NEW_TOKENS / calls
     ctx.details["speculation"]["timed_tokens_per_target_call"] = round(per_call, 3)
-    ctx.details["headline"] = {
-        "name": name,
-        "value": round(comparison.speedup, 3),
-        "unit": "x",
-        "ci_low": round(comparison.ci_low, 3),
-        "ci_high": round(comparison.ci_high, 3),
-    }
+    ctx.details["headline"] = comparison.headline(name)
     result = speedup_check(name, comparison, threshold)
     return dataclasses.replace(
         result, message=f"{result.message}; {per_call:.2f} tokens per target call when timed"

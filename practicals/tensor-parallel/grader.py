@@ -315,13 +315,7 @@ def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> tuple[
     ctx.details["megatron_vs_one_rank"] = machine.to_dict()
     ctx.details["overhead_beyond_perfect_split"] = vs_one.candidate.median_s / ideal - 1
     ctx.details["cpu_s_per_rank"] = [round(s, 2) for s in cpu]
-    ctx.details["headline"] = {
-        "name": over_one,
-        "value": round(vs_one.speedup, 3),
-        "unit": "x",
-        "ci_low": round(vs_one.ci_low, 3),
-        "ci_high": round(vs_one.ci_high, 3),
-    }
+    ctx.details["headline"] = vs_one.headline(over_one)
     figure = (
         f"{vs_one.speedup:.2f}x (95% CI {vs_one.ci_low:.2f}-{vs_one.ci_high:.2f}x; "
         f"{vs_one.baseline.median_s * 1e3:.0f} ms on 1 rank vs "

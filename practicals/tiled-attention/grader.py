@@ -202,13 +202,7 @@ def _speed_check(
         return Check(name, False, None, threshold, "x", str(err))
     ctx.details["speedup"] = comparison.to_dict()
     ctx.details["candidate_cores"] = round(cores, 2)
-    ctx.details["headline"] = {
-        "name": "speed-up",
-        "value": round(comparison.speedup, 2),
-        "unit": "x",
-        "ci_low": round(comparison.ci_low, 2),
-        "ci_high": round(comparison.ci_high, 2),
-    }
+    ctx.details["headline"] = comparison.headline("speed-up", digits=2)
     threads = ctx.contestant_options.threads
     if cores > threads + CORES_SLACK:
         message = (

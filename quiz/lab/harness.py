@@ -97,6 +97,17 @@ class Comparison:
     def with_overhead(self, seconds: float) -> Comparison:
         return replace(self, channel_overhead_s=seconds)
 
+    def headline(self, name: str, *, digits: int = 3) -> dict[str, Any]:
+        """The speed-up as a grade's ``details["headline"]`` (what benchmarks/practicals.py
+        reports), rounded to ``digits``."""
+        return {
+            "name": name,
+            "value": round(self.speedup, digits),
+            "unit": "x",
+            "ci_low": round(self.ci_low, digits),
+            "ci_high": round(self.ci_high, digits),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
