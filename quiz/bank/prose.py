@@ -13,7 +13,7 @@ _STRUCTURED_LINE = re.compile(r"\s*([-*+]\s|\d+[.)]\s|[|>]|```)")  # not "70.6 G
 
 def unwrapped(text: str) -> str:
     """``text`` with the line breaks inside each prose paragraph joined."""
-    return "\n\n".join(_paragraphs(text))
+    return "\n\n".join(paragraph for paragraph, _ in _paragraphs(text))
 
 
 def filled(text: str, width: int) -> str:
@@ -21,21 +21,20 @@ def filled(text: str, width: int) -> str:
     words only: "compute-bound" and a long URL stay whole)."""
     return "\n\n".join(
         paragraph
-        if _is_structured(paragraph)
+        if structured
         else textwrap.fill(paragraph, width, break_long_words=False, break_on_hyphens=False)
-        for paragraph in _paragraphs(text)
+        for paragraph, structured in _paragraphs(text)
     )
 
 
-def _paragraphs(text: str) -> list[str]:
+def _paragraphs(text: str) -> list[tuple[str, bool]]:
+    """Each paragraph and whether it is structured (a list, table, quote or code: kept as it
+    is); prose paragraphs come back on one line."""
     paragraphs = []
     for paragraph in re.split(r"\n\s*\n", text.strip()):
-        if _is_structured(paragraph):
-            paragraphs.append(paragraph)
+        lines = paragraph.splitlines()
+        if any(_STRUCTURED_LINE.match(line) for line in lines):
+            paragraphs.append((paragraph, True))
         else:
-            paragraphs.append(" ".join(line.strip() for line in paragraph.splitlines()))
+            paragraphs.append((" ".join(line.strip() for line in lines), False))
     return paragraphs
-
-
-def _is_structured(paragraph: str) -> bool:
-    return any(_STRUCTURED_LINE.match(line) for line in paragraph.splitlines())
