@@ -15,7 +15,7 @@ from quiz.tui.screens.editor import EditorScreen
 from quiz.tui.screens.practical import PracticalScreen
 from quiz.tui.screens.practicals import PracticalsScreen
 from quiz.tui.widgets.lab.checks import ChecksTable, check_detail, verdict_mark
-from tests.test_tui_support import make_app, screen_text
+from tests.test_tui_support import make_app, notifications, screen_text
 
 SIZE = (100, 30)
 PRACTICAL = "capacity-plan-70b"  # its grader is an analytic model: a grade takes seconds
@@ -144,7 +144,3 @@ async def _x_opens_the_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setattr(type(app), "suspend", lambda _: contextlib.nullcontext())
         await pilot.press("x")
         assert solution.read_text().endswith("# edited\n")
-
-
-def notifications(app: object) -> list[str]:
-    return [note.message for note in app._notifications]  # type: ignore[attr-defined]

@@ -171,6 +171,11 @@ async def question_view(pilot: Pilot, screen: Screen, timeout_s: float = 30) -> 
     raise AssertionError(f"no question on the mock screen after {timeout_s:g} s")
 
 
+def notifications(app: Any) -> list[str]:
+    """The messages of the toasts shown so far (the app runs with ``notifications=True``)."""
+    return [note.message for note in app._notifications]
+
+
 def screen_text(app: Any) -> str:
     """What the active screen shows, as plain text."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

@@ -52,10 +52,10 @@ class PlanScreen(QuizScreen):
             yield Static("Dates (YYYY-MM-DD)", classes="section-title")
             with Horizontal(classes="plan-row"):
                 yield Label("Start", classes="plan-label")
-                yield Input(placeholder="2026-12-01", id="plan-start")
+                yield Input(placeholder="YYYY-MM-DD", id="plan-start")
             with Horizontal(classes="plan-row"):
                 yield Label("Interview", classes="plan-label")
-                yield Input(placeholder="2027-05-18", id="plan-interview")
+                yield Input(placeholder="YYYY-MM-DD", id="plan-interview")
             yield Static(
                 "The roadmap's phases are fitted between the two dates; reviews stop before "
                 "the interview day and the last week puts your weakest topics first.",
@@ -98,13 +98,19 @@ class PlanScreen(QuizScreen):
     def action_save(self) -> None:
         from quiz.study.plan import parse_date
 
-        try:
-            start = parse_date(self.query_one("#plan-start", Input).value.strip())
-            interview = parse_date(self.query_one("#plan-interview", Input).value.strip())
-        except QuizError as err:  # not a date: the one-line reason
-            self.notify(str(err), title="Can't save the plan", severity="error")
-            return
-        self.save_plan(start, interview)
+        dates: list[date] = []
+        for field, label in (("#plan-start", "Start"), ("#plan-interview", "Interview")):
+            entry = self.query_one(field, Input)
+            try:
+                dates.append(parse_date(entry.value.strip()))
+            except QuizError as err:  # not a date: which field, and the one-line reason
+                reason = "empty (use YYYY-MM-DD)" if not entry.value.strip() else str(err)
+                self.notify(
+                    f"{label} date: {reason}", title="Can't save the plan", severity="error"
+                )
+                entry.focus()
+                return
+        self.save_plan(*dates)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def save_plan(self, start: date, interview: date) -> None:
