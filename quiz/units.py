@@ -52,6 +52,8 @@ million = 1e6
 billion = 1e9
 """
 
+PLAIN_NUMBER_FORMS = "0.4, 40% or 2/5"  # how a dimensionless answer may be typed
+
 REGISTRY: pint.UnitRegistry = pint.UnitRegistry(None, case_sensitive=True)
 for _line in _DEFINITIONS.splitlines():
     REGISTRY.define(_line)
@@ -88,7 +90,7 @@ _DIMENSIONS: dict[frozenset[tuple[str, int]], Dimension] = {
     ),
     _dims(gpu=1): Dimension("GPUs", "a count of GPUs", "8 GPUs"),
     _dims(ratio=1): Dimension("ratio", "a ratio like a speed-up", "2.5x"),
-    frozenset(): Dimension("number", "a plain number or percentage", "0.4 or 40%"),
+    frozenset(): Dimension("number", "a plain number or percentage", PLAIN_NUMBER_FORMS),
 }
 
 # What people type that pint would read differently, or not at all.

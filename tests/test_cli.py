@@ -172,3 +172,10 @@ def test_ask_counts_skips_apart_from_answers(db_url: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Summary: no answers given, 2 skipped." in proc.stdout
+
+
+def test_a_question_says_how_its_answer_may_be_typed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bank", "show", "int8-symmetric-scale"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("(a plain number: 0.4, 40% or 2/5)")
+    assert main(["bank", "show", "spec-decode-tpot"]) == 0
+    assert "or any unit of the same kind)" in capsys.readouterr().out

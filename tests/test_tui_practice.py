@@ -7,13 +7,15 @@ import asyncio
 from pathlib import Path
 
 from textual import events
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import TextArea
+from textual.widgets import Static, TextArea
 
 from quiz.tui.backend import MAX_ANSWER_CHARS, PracticeFilters
 from quiz.tui.screens.practice import PracticeScreen
 from quiz.tui.screens.practice_setup import PracticeSetupScreen
 from quiz.tui.widgets.question.order import OrderAnswer
+from quiz.tui.widgets.question.text import NumberAnswer
 from tests.test_tui_support import TINY_BANK, correct_keys, make_app, screen_text
 
 SIZE = (80, 24)
@@ -205,3 +207,27 @@ async def _order_by_letter(tmp_path: Path) -> None:
         await pilot.press("left_square_bracket")  # and move it up one
         await pilot.pause()
         assert order.items[-2][0] == last_id
+
+
+def test_a_number_field_says_how_the_answer_may_be_typed() -> None:
+    asyncio.run(_number_hints())
+
+
+async def _number_hints() -> None:
+    hints = [await _hint_of(NumberAnswer("", estimate=False))]
+    hints.append(await _hint_of(NumberAnswer("ms", estimate=True)))
+    assert hints == [
+        "A plain number: 0.4, 40% or 2/5 all work.",
+        "Unit: ms (another unit of the same kind works too). An estimate: within 2× is full "
+        "credit, 10× off is none.",
+    ]
+
+
+async def _hint_of(field: NumberAnswer) -> str:
+    class OneField(App[None]):
+        def compose(self) -> ComposeResult:
+            yield field
+
+    app = OneField()
+    async with app.run_test(size=SIZE):
+        return str(app.query_one(".hint", Static).render())

@@ -171,4 +171,8 @@ def render_instance_text(instance: Any) -> str:
         lines.extend(f"  {c.id}) {plain(c.text)}" for c in instance.choices)
     if instance.unit:
         lines.append(f"\n(answer in {instance.unit}, or any unit of the same kind)")
+    elif instance.kind in ("numeric", "estimate"):
+        from quiz.units import PLAIN_NUMBER_FORMS
+
+        lines.append(f"\n(a plain number: {PLAIN_NUMBER_FORMS})")
     return "\n".join(lines)

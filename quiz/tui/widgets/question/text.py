@@ -10,6 +10,7 @@ from textual.strip import Strip
 from textual.widgets import Input, Static, TextArea
 
 from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted
+from quiz.units import PLAIN_NUMBER_FORMS
 
 
 class NumberAnswer(AnswerInput, Vertical):
@@ -23,7 +24,10 @@ class NumberAnswer(AnswerInput, Vertical):
     def compose(self) -> ComposeResult:
         example = f"e.g. 12 {self.unit}" if self.unit else "a number"
         yield Input(placeholder=example, id="answer-input")
-        hint = f"Unit: {self.unit or 'none'} (another unit of the same kind works too)."
+        if self.unit:
+            hint = f"Unit: {self.unit} (another unit of the same kind works too)."
+        else:
+            hint = f"A plain number: {PLAIN_NUMBER_FORMS} all work."
         if self.estimate:
             hint += " An estimate: within 2× is full credit, 10× off is none."
         yield Static(hint, classes="hint", markup=False)
