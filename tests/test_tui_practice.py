@@ -207,6 +207,11 @@ async def _order_by_letter(tmp_path: Path) -> None:
         await pilot.press("left_square_bracket")  # and move it up one
         await pilot.pause()
         assert order.items[-2][0] == last_id
+        keys = app.screen.query_one("#answer-keys", Static)
+        assert "[ and ]" in str(keys.render()) and keys.display  # the keys, while answering
+        await pilot.press("enter")
+        await wait_ready(pilot)
+        assert not keys.display  # and not once the answer is in
 
 
 def test_a_number_field_says_how_the_answer_may_be_typed() -> None:

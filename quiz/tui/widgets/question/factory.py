@@ -1,4 +1,4 @@
-"""The answer widget that fits a question's kind."""
+"""The answer widget that fits a question's kind, and the keys that answer it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,19 @@ from quiz.tui.widgets.question.text import NumberAnswer, ProseAnswer
 
 if TYPE_CHECKING:
     from quiz.bank import Instance
+
+
+_KEY_HINTS = {
+    "choice": "A letter (or space on the highlighted option) picks; enter submits.",
+    "multi": "A letter (or space on the highlighted option) ticks or unticks; enter submits.",
+    "order": "A letter picks a step; [ and ] (or shift+up/down) move it; enter submits.",
+}
+
+
+def key_hint(instance: Instance) -> Static | None:
+    """The keys that answer a question of this kind, where the footer cannot show them all."""
+    hint = _KEY_HINTS.get(instance.kind)
+    return Static(hint, id="answer-keys", classes="hint", markup=False) if hint else None
 
 
 def answer_widget(instance: Instance, *, work_practical: bool = False) -> Widget:

@@ -11,7 +11,7 @@ from textual.widgets import Markdown, Static
 
 from quiz.tui.widgets.home.phase_card import PHASE_NAMES
 from quiz.tui.widgets.question.base import AnswerInput
-from quiz.tui.widgets.question.factory import answer_widget
+from quiz.tui.widgets.question.factory import answer_widget, key_hint
 
 if TYPE_CHECKING:
     from quiz.bank import Instance
@@ -59,6 +59,9 @@ class QuestionView(Vertical):
             yield Static(title, id="question-title", markup=False)
         yield Markdown(instance.prompt, id="prompt")
         yield answer_widget(instance, work_practical=self.work_practical)
+        hint = key_hint(instance)
+        if hint is not None:
+            yield hint
 
     @property
     def answer(self) -> Widget:
@@ -76,6 +79,8 @@ class QuestionView(Vertical):
     def freeze(self, frozen: bool = True) -> None:
         if self.query("#answer"):
             self.answer.disabled = frozen
+        for hint in self.query("#answer-keys"):
+            hint.display = not frozen
 
     def focus_answer(self) -> None:
         for widget in self.query("#answer, #answer-practical"):
