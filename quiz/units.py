@@ -112,7 +112,9 @@ _NUMBER = re.compile(
     \s*(?P<unit>.*?)\s*$""",
     re.VERBOSE,
 )
-_FRACTION = re.compile(r"\s*(?P<num>[+-]?\d+(?:\.\d+)?)\s*/\s*(?P<den>\d+(?:\.\d+)?)\s*")
+_FRACTION = re.compile(
+    r"\s*(?P<num>[+-]?\d+(?:\.\d+)?)\s*/\s*(?P<den>\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-zµμ%$].*)?"
+)
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,7 @@ def _wrong_dimension(given: Unit, wanted: Unit) -> str:
 
 def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     """Read "2 GiB", "2048MiB", "1.5e9 B", "3,000 tokens/s", "40%", "2.5x", "$1.20",
-    "USD per million tokens", "1472/4096". A bare number is read in ``default_unit`` (a plain
+    "USD per million tokens", "1472/4096", "22/2.4 ms". A bare number is read in ``default_unit`` (a plain
     number when that is None)."""
     stripped = text.strip()
     fraction = _FRACTION.fullmatch(stripped)
@@ -220,6 +222,11 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
         if denominator == 0:
             raise AnswerFormatError(f"{stripped!r} divides by zero")
         value = float(fraction["num"]) / denominator
+        written = (fraction["unit"] or "").strip()
+        if written:  # "22/2.383 ms": the quotient, in the unit written after it
+            unit = lookup(written)
+            reading = f"{stripped} = {format_number(value)} {unit.name}"
+            return Quantity(value, unit.name, unit.dimension, reading, bare=False)
         reading = f"{stripped} = {format_number(value)}"
         unit = lookup(default_unit or "")
         if unit.dimension.name == "number":  # "1472/4096" where a percentage is asked: 35.94%

@@ -20,7 +20,10 @@ KV = dataclasses.replace(
 
 @pytest.mark.parametrize(
     "answer",
-    ["2 GiB", "2", "2.04 GiB", "1.96GiB", "2048 MiB", "2147483648 B", "2.147 GB", "2,048 MiB"],
+    [
+        *("2 GiB", "2", "2.04 GiB", "1.96GiB", "2048 MiB", "2147483648 B", "2.147 GB", "2,048 MiB"),
+        "4096/2 MiB",
+    ],
 )
 def test_right_within_relative_tolerance_in_any_unit(answer: str) -> None:
     verdict = grade(KV, answer)

@@ -78,10 +78,15 @@ def test_bare_numbers_and_fractions() -> None:
     assert fraction.to("%") == pytest.approx(35.9375)
     assert fraction.reading == "1472/4096 = 0.3594"
     assert parse_quantity("3/2", default_unit="x").to("x") == 1.5
+    quotient = parse_quantity("22/2.4 ms", default_unit="s")  # the unit after it is the unit
+    assert quotient.to("ms") == pytest.approx(22 / 2.4) and not quotient.bare
+    assert quotient.reading == "22/2.4 ms = 9.167 ms"
+    assert parse_quantity("4096/2 MiB").to("GiB") == 2
 
 
 @pytest.mark.parametrize(
-    "text", ["", "GiB", "abc", "1,00 B", "2 GiB extra", "1.2.3", "nan", "inf", "-", "1/0"]
+    "text",
+    ["", "GiB", "abc", "1,00 B", "2 GiB extra", "1.2.3", "nan", "inf", "-", "1/0", "1/0 ms"],
 )
 def test_unreadable_answers_raise_answer_format_error(text: str) -> None:
     with pytest.raises(AnswerFormatError):
