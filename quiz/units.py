@@ -116,6 +116,14 @@ _FRACTION = re.compile(
     r"\s*(?P<num>[+-]?\d+(?:\.\d+)?)\s*/\s*(?P<den>\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-zµμ%$].*)?"
 )
 
+_PLAIN_NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?"
+_SIMPLE_UNIT = r"[A-Za-zµμ%$][A-Za-z0-9µμ%$* ^.-]*?"
+# "16.06 GB / 5 ms" and "22 ms / 2.383": a quantity divided by a quantity or a number
+_QUOTIENT = re.compile(
+    rf"\s*(?P<num>{_PLAIN_NUMBER})\s*(?P<num_unit>{_SIMPLE_UNIT})\s*/\s*"
+    rf"(?P<den>{_PLAIN_NUMBER})\s*(?P<den_unit>{_SIMPLE_UNIT})?\s*"
+)
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -213,7 +221,7 @@ def _wrong_dimension(given: Unit, wanted: Unit) -> str:
 
 def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     """Read "2 GiB", "2048MiB", "1.5e9 B", "3,000 tokens/s", "40%", "2.5x", "$1.20",
-    "USD per million tokens", "1472/4096", "22/2.4 ms". A bare number is read in ``default_unit`` (a plain
+    "USD per million tokens", "1472/4096", "22/2.4 ms", "16 GB / 5 ms". A bare number is read in ``default_unit`` (a plain
     number when that is None)."""
     stripped = text.strip()
     fraction = _FRACTION.fullmatch(stripped)
@@ -232,6 +240,9 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
         if unit.dimension.name == "number":  # "1472/4096" where a percentage is asked: 35.94%
             unit = lookup("")
         return Quantity(value, unit.name, unit.dimension, reading, bare=True)
+    quotient = _QUOTIENT.fullmatch(stripped)
+    if quotient:
+        return _read_quotient(stripped, quotient, default_unit)
     if stripped.startswith("$"):  # "$1.20" and "$2/h": the dollar sign names the unit
         match = _NUMBER.fullmatch(stripped[1:])
         if match and (not match["unit"] or match["unit"].startswith("/")):
@@ -248,6 +259,24 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     written = match["unit"]
     unit = lookup(written if written else (default_unit or ""))
     return Quantity(value, unit.name, unit.dimension, bare=not written)
+
+
+def _read_quotient(text: str, match: re.Match[str], default_unit: str | None) -> Quantity:
+    """``num num_unit / den [den_unit]``, in the question's unit where it measures the same."""
+    denominator = float(match["den"].replace(",", ""))
+    if denominator == 0:
+        raise AnswerFormatError(f"{text!r} divides by zero")
+    value = float(match["num"].replace(",", "")) / denominator
+    written = match["num_unit"].strip()
+    if match["den_unit"]:
+        parts = [written, match["den_unit"].strip()]
+        written = "/".join(part if part.isalpha() else f"({part})" for part in parts)
+    unit = lookup(written)
+    wanted = lookup(default_unit) if default_unit else None
+    if wanted is not None and wanted.dimension == unit.dimension:
+        value, unit = convert(value, written, wanted.name), wanted
+    reading = f"{text} = {format_number(value)} {unit.name}".rstrip()
+    return Quantity(value, unit.name, unit.dimension, reading)
 
 
 def format_number(value: float, digits: int = 4) -> str:

@@ -85,8 +85,47 @@ def test_bare_numbers_and_fractions() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "unit", "value", "reading"),
+    [
+        ("16.06 GB / 5 ms", "TB/s", 3.212, "16.06 GB / 5 ms = 3.212 TB/s"),
+        ("16.06GB/5ms", "GB/s", 3212, "16.06GB/5ms = 3,212 GB/s"),
+        ("22 ms / 2.383", "ms", 22 / 2.383, "22 ms / 2.383 = 9.232 ms"),
+        ("1.5e9 B / 2 s", "GB/s", 0.75, "1.5e9 B / 2 s = 0.75 GB/s"),
+        ("2 GiB / 4 s", None, 0.5, "2 GiB / 4 s = 0.5 GiB/s"),
+    ],
+)
+def test_a_quantity_divided_by_a_quantity(
+    text: str, unit: str | None, value: float, reading: str
+) -> None:
+    """What people type for a Fermi step: read in the question's unit where it fits."""
+    quotient = parse_quantity(text, default_unit=unit)
+    assert quotient.to(unit or "GiB/s") == pytest.approx(value)
+    assert quotient.reading == reading and not quotient.bare
+
+
+def test_a_quotient_of_the_wrong_kind_is_named() -> None:
+    with pytest.raises(
+        AnswerFormatError, match="that is a bandwidth; the question asks for a time"
+    ):
+        parse_quantity("2 GiB / 4 s", default_unit="ms").to("ms")
+
+
+@pytest.mark.parametrize(
     "text",
-    ["", "GiB", "abc", "1,00 B", "2 GiB extra", "1.2.3", "nan", "inf", "-", "1/0", "1/0 ms"],
+    [
+        "",
+        "GiB",
+        "abc",
+        "1,00 B",
+        "2 GiB extra",
+        "1.2.3",
+        "nan",
+        "inf",
+        "-",
+        "1/0",
+        "1/0 ms",
+        "1 GB / 0 s",
+    ],
 )
 def test_unreadable_answers_raise_answer_format_error(text: str) -> None:
     with pytest.raises(AnswerFormatError):
