@@ -48,8 +48,10 @@ def test_start_prints_the_workspace_path(
     practicals: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["practical", "start", "toy", "--dir", str(tmp_path / "ws")]) == 0
-    path = Path(capsys.readouterr().out.strip())
+    captured = capsys.readouterr()
+    path = Path(captured.out.strip())  # only the path on stdout: `cd "$(... start toy)"`
     assert (path / "solution.py").is_file()
+    assert f"then run `latency-quiz practical grade toy {path}`" in captured.err
     assert main(["practical", "start", "toy", "--dir", str(tmp_path / "ws")]) == 0
     captured = capsys.readouterr()
     assert Path(captured.out.strip()) == path and "already exists" in captured.err

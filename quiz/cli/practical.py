@@ -98,6 +98,12 @@ def cmd_start(args: argparse.Namespace, ctx: CliContext) -> int:
         print(f"latency-quiz: {err}", file=sys.stderr)
         folder = (args.dir or default_workspace(args.id)).expanduser().resolve()
     print(folder)
+    grade = f"latency-quiz practical grade {args.id}" + (f" {folder}" if args.dir else "")
+    print(
+        f"next: read README.md there (the task, how it is graded, hints), write "
+        f"solution.py, then run `{grade}`",
+        file=sys.stderr,
+    )
     return 0
 
 
