@@ -9,7 +9,14 @@ import pytest
 
 from quiz import config
 from quiz.errors import LabError, NotFoundError
-from quiz.lab.catalog import cuda_availability, get_practical, list_practicals, scan_practicals
+from quiz.lab.catalog import (
+    cpu_caveat,
+    cuda_availability,
+    get_practical,
+    list_practicals,
+    scan_practicals,
+)
+from quiz.lab.device import cpu_flags
 from quiz.lab.workspace import WorkspaceExistsError, start_workspace, workspace_practical
 from tests.lab_fixtures import README, STARTER, write_practical
 
@@ -103,3 +110,21 @@ def test_grading_threads_are_half_the_cores_up_to_8_and_a_practicals_cap(
 @pytest.mark.parametrize("practical_id", ["kv-cache", "tiled-attention"])
 def test_graded_at_the_one_thread_their_speed_up_thresholds_hold_at(practical_id: str) -> None:
     assert get_practical(practical_id).spec.max_threads == 1
+
+
+def test_a_cpu_caveat_shows_only_on_a_cpu_without_its_flags(tmp_path: Path) -> None:
+    spec = get_practical("int8-ptq").spec
+    assert spec.cpu_caveat is not None
+    assert cpu_caveat(spec, frozenset({"sse4_2", "avx2", "avx512_vnni"})) == ""
+    assert cpu_caveat(spec, frozenset({"sse4_2", "avx2"})).endswith(
+        "; it has no avx512_vnni, avx_vnni or amx_int8"
+    )
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse avx2\n\nprocessor\t: 1\n", encoding="utf-8")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp\n", encoding="utf-8")
+    assert cpu_flags.__wrapped__(x86) == {"fpu", "sse", "avx2"}
+    assert cpu_flags.__wrapped__(arm) == {"fp", "asimd", "asimddp"}
+    assert cpu_flags.__wrapped__(tmp_path / "missing") is None
+    kv_cache = get_practical("kv-cache")
+    assert kv_cache.spec.cpu_caveat is None and kv_cache.availability.caveat == ""

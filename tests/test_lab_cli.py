@@ -33,7 +33,16 @@ def test_list_json_has_the_contract_fields(
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == ["toy", "toy-gpu"]
     for row in rows:
-        assert set(row) == {"id", "title", "phase", "level", "device", "available", "reason"}
+        assert set(row) == {
+            "id",
+            "title",
+            "phase",
+            "level",
+            "device",
+            "available",
+            "reason",
+            "caveat",
+        }
 
 
 def test_list_text_says_why_unavailable(

@@ -144,3 +144,28 @@ async def _x_opens_the_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setattr(type(app), "suspend", lambda _: contextlib.nullcontext())
         await pilot.press("x")
         assert solution.read_text().endswith("# edited\n")
+
+
+def test_a_practical_that_may_not_be_gradable_here_says_so_up_front(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("quiz.lab.catalog.cpu_flags", lambda: frozenset({"sse4_2", "avx2"}))
+    asyncio.run(_caveat_shown(tmp_path))
+
+
+async def _caveat_shown(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        here = [str(column.label) for column in table.columns.values()].index("here")
+        assert table.get_row("int8-ptq")[here] == "maybe"
+        assert table.get_row("kv-cache")[here] == "yes"
+        table.move_cursor(row=table.get_row_index("int8-ptq"))
+        await pilot.press("enter")
+        await settle(pilot)
+        caveat = str(app.screen.query_one("#caveat", Static).render())
+        assert caveat.startswith("Note: this CPU's int8 GEMMs may be too slow for 2x")
+        assert caveat.endswith("it has no avx512_vnni, avx_vnni or amx_int8.")

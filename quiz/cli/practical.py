@@ -86,6 +86,8 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
         print(f"{r['id']:<{width}}  {r['phase']:<11} {r['level']}  {r['device']:<4}  {r['title']}")
         if not r["available"]:
             print(f"{'':<{width}}  ({state})")
+        elif r["caveat"]:
+            print(f"{'':<{width}}  (note: {r['caveat']})")
     return 0
 
 

@@ -29,6 +29,16 @@ class SubmissionError(Exception):
     """The submission is wrong in a way that ends grading (wrong output, tampering, bad API)."""
 
 
+class CpuCaveat(BaseModel):
+    """What a practical warns about before you start, on a CPU whose ``/proc/cpuinfo`` lists
+    none of ``flags_any`` (its grade may then be undecidable here)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flags_any: list[str] = Field(min_length=1)
+    note: str
+
+
 class PracticalSpec(BaseModel):
     """``practicals/<id>/practical.yaml``."""
 
@@ -54,6 +64,7 @@ class PracticalSpec(BaseModel):
     # speed-up whose baseline parallelizes better than the candidate's work); None: the lab's
     # count, half the cores up to 8.
     max_threads: int | None = Field(default=None, ge=1)
+    cpu_caveat: CpuCaveat | None = None
 
 
 @dataclass

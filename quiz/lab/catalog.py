@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from quiz import config
 from quiz.errors import LabError, NotFoundError
 from quiz.lab.api import PracticalSpec
-from quiz.lab.device import nvml_summary, torch_version
+from quiz.lab.device import cpu_flags, nvml_summary, torch_version
 
 _PHASE_ORDER = {"foundations": 0, "core": 1, "advanced": 2}
 _HINTS_HEADING = re.compile(r"^## Hints\s*$", re.MULTILINE)
@@ -29,6 +29,7 @@ _CUDA_PROBE_TIMEOUT_S = 120
 class Availability:
     available: bool
     reason: str = ""
+    caveat: str = ""  # runs here, but its grade may not be decidable on this machine
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Practical:
     def availability(self) -> Availability:
         if self.spec.device == "cuda":
             return cuda_availability()
-        return Availability(True)
+        return Availability(True, caveat=cpu_caveat(self.spec))
 
     def summary_row(self) -> dict[str, object]:
         """The row ``practical list --json`` prints."""
@@ -65,7 +66,20 @@ class Practical:
             "device": self.spec.device,
             "available": self.availability.available,
             "reason": self.availability.reason,
+            "caveat": self.availability.caveat,
         }
+
+
+def cpu_caveat(spec: PracticalSpec, flags: frozenset[str] | None = None) -> str:
+    """The spec's CPU caveat where this CPU lists none of its flags ("" otherwise, or where the
+    flags cannot be read)."""
+    caveat = spec.cpu_caveat
+    flags = cpu_flags() if flags is None else flags
+    if caveat is None or flags is None or flags & set(caveat.flags_any):
+        return ""
+    *others, last = caveat.flags_any
+    missing = f"{', '.join(others)} or {last}" if others else last
+    return f"{caveat.note}; it has no {missing}"
 
 
 def list_practicals(root: Path | None = None) -> list[Practical]:

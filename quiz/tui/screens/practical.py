@@ -81,6 +81,8 @@ class PracticalScreen(QuizScreen):
             availability = self.practical.availability
             if not availability.available:
                 yield Static(f"Can't run here: {availability.reason}", id="unavailable")
+            elif availability.caveat:
+                yield Static(f"Note: {availability.caveat}.", id="caveat", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Next hint (h)", id="hint")
                 yield Button("Workspace (w)", id="workspace")

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from quiz.tui.screens.base import QuizScreen
 
 if TYPE_CHECKING:
-    from quiz.lab.catalog import Practical
+    from quiz.lab.catalog import Availability, Practical
     from quiz.store import PracticalRunRow
 
 
@@ -76,7 +76,7 @@ class PracticalsScreen(QuizScreen):
                 practical.id,
                 practical.spec.level,
                 practical.spec.device,
-                "yes" if practical.availability.available else "no",
+                _here(practical.availability),
                 _result(message.last.get(practical.id), practical.id in message.passed),
                 practical.spec.title,
             )
@@ -103,6 +103,13 @@ class PracticalsScreen(QuizScreen):
             from quiz.tui.screens.practical import PracticalScreen
 
             self.app.push_screen(PracticalScreen(practical))
+
+
+def _here(availability: Availability) -> str:
+    """yes, no, or "maybe" where it runs but may not be gradable here (its screen says why)."""
+    if not availability.available:
+        return "no"
+    return "maybe" if availability.caveat else "yes"
 
 
 def _result(last: PracticalRunRow | None, ever_passed: bool) -> str:
