@@ -184,3 +184,15 @@ def test_doctor_reports_the_grading_threads_and_the_practicals_that_cap_them(
     assert line.split()[1:3] == [str(grading_threads()), "torch"]
     assert "per graded process" in line
     assert "kv-cache 1" in line and "tiled-attention 1" in line
+
+
+def test_doctor_names_a_practical_that_may_not_be_gradable_here(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("quiz.lab.catalog.cpu_flags", lambda: frozenset({"avx2"}))
+    assert main(["doctor"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Practicals"))
+    assert "; int8-ptq: this CPU's int8 GEMMs may be too slow for 2x" in line
+    monkeypatch.setattr("quiz.lab.catalog.cpu_flags", lambda: frozenset({"avx512_vnni"}))
+    assert main(["doctor", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["practicals"]["caveats"] == {}

@@ -108,6 +108,9 @@ def collect(ctx: CliContext) -> dict[str, Any]:
         "practicals": {
             "total": len(practicals),
             "available": sum(1 for p in practicals if p.availability.available),
+            "caveats": {
+                p.spec.id: p.availability.caveat for p in practicals if p.availability.caveat
+            },
             "grading_threads": grading_threads(),
             "max_threads": capped,
         },
@@ -141,6 +144,13 @@ def _distributed_line(report: dict[str, Any]) -> str:
         f"backends: {backends}; the referee's process group (tensor-parallel's ranks) "
         f"{report['group']}"
     )
+
+
+def _practicals_line(practicals: dict[str, Any]) -> str:
+    line = f"{practicals['available']} of {practicals['total']} available on this machine"
+    for practical_id, caveat in practicals["caveats"].items():
+        line += f"; {practical_id}: {caveat}"
+    return line
 
 
 def _grading_line(practicals: dict[str, Any]) -> str:
@@ -189,11 +199,7 @@ def cmd_doctor(args: argparse.Namespace, ctx: CliContext) -> int:
         ("User", info["store"].get("user", "unknown (database not opened)")),
         ("Bank", f"{info['bank_questions']} questions in {info['paths']['bank']}"),
         ("Judge", info["judge"]),
-        (
-            "Practicals",
-            f"{info['practicals']['available']} of {info['practicals']['total']} "
-            "available on this machine",
-        ),
+        ("Practicals", _practicals_line(info["practicals"])),
     ]
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
