@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from quiz.tui import StartMock
 from quiz.tui.screens.home import HomeScreen
 from quiz.tui.screens.mock import MockScreen
+from quiz.tui.screens.mock_finish import FinishNowModal
 from quiz.tui.screens.mock_report import MockReportScreen
 from quiz.tui.widgets.mock.countdown import Countdown
 from quiz.tui.widgets.question.order import OrderAnswer
@@ -341,3 +342,42 @@ async def _practice_mode(tmp_path: Path) -> None:
         text = screen_text(app)
         assert "practice mode (pauses not counted)" in text
         assert "paused, not counted" in text
+
+
+def test_finishing_early_asks_then_submits_the_answer_on_screen(tmp_path: Path) -> None:
+    asyncio.run(_finish_early(tmp_path))
+
+
+async def _finish_early(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = make_app(tmp_path, clock=clock, start=StartMock("L2", 15))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MockScreen) and screen.mock is not None
+        total = len(screen.mock.items)
+        await answer_correctly(pilot, clock, 40)
+        await pilot.press("ctrl+f")
+        await settle(pilot)
+        assert isinstance(app.screen, FinishNowModal)
+        assert f"the {total - 2} questions after it count as unanswered" in screen_text(app)
+        await pilot.press("escape")  # keep going: nothing recorded
+        await settle(pilot)
+        assert app.screen is screen and screen.mock.answered == 1
+
+        current = (await question_view(pilot, screen)).instance
+        await pilot.press(*correct_keys(current))
+        clock.advance(30)
+        await pilot.press("ctrl+f")
+        await settle(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+        await settle(pilot)
+        report_screen = app.screen
+        assert isinstance(report_screen, MockReportScreen), screen_text(app)
+        report = report_screen.report
+        assert report["answered"] == 2 and report["total"] == total
+        assert [item["score"] for item in report["items"][:2]] == [1.0, 1.0]
+        assert not any(item["answered"] for item in report["items"][2:])
+        assert report["elapsed_s"] == 70
+        assert len(app.backend.store.attempts(mode="mock")) == 2

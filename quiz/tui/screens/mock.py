@@ -1,9 +1,11 @@
 """A mock interview under the clock: no feedback, every answer saved as it is given.
 
 When time runs out the answer on screen is submitted as it stands and the interview ends.
-Leaving (escape, q) keeps it resumable from the home screen; the clock keeps running while the
-candidate is away, except in practice mode, where leaving pauses it. Starting a mock while
-another is unfinished asks whether to resume that one or abandon it.
+ctrl+f finishes it early (after asking): the answer on screen is submitted and the questions
+not reached count as unanswered. Leaving (escape, q) keeps it resumable from the home screen;
+the clock keeps running while the candidate is away, except in practice mode, where leaving
+pauses it. Starting a mock while another is unfinished asks whether to resume that one or
+abandon it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class MockScreen(MockPracticalItem):
         Binding("e", "edit_here", "Edit", id="mock.edit_here"),
         Binding("x", "edit_external", "$EDITOR", id="mock.edit_external"),
         Binding("g", "grade", "Grade & submit", id="mock.grade"),
+        Binding("ctrl+f", "finish_now", "Finish now", id="mock.finish_now"),
     ]
 
     class ActiveFound(Message):
@@ -80,6 +83,7 @@ class MockScreen(MockPracticalItem):
         self.question_started: datetime | None = None
         self.busy = True  # loading, recording or finishing: no submit meanwhile
         self.ending = False
+        self.finishing_early = False  # the candidate asked to finish: the answer in flight ends it
         self.ticks = 0
         self.init_practical_item()
 
@@ -165,6 +169,8 @@ class MockScreen(MockPracticalItem):
             return self.work_panel is not None
         if action == "submit":  # a practical item is skipped instead (the footer says so)
             return self.work_panel is None
+        if action == "finish_now":
+            return self.mock is not None and not self.ending
         return True
 
     async def tick(self) -> None:
@@ -211,6 +217,24 @@ class MockScreen(MockPracticalItem):
         elif self.on_practical_work_button(event.button.id or ""):
             event.stop()
 
+    def action_finish_now(self) -> None:
+        """Ask, then submit the answer on screen and finish (the rest count as unanswered)."""
+        from quiz.tui.screens.mock_finish import FinishNowModal
+
+        mock = self.mock
+        if mock is None or self.ending or self.busy:
+            return
+
+        async def chosen(finish: bool | None) -> None:
+            if finish and not self.ending and not self.busy:
+                self.finishing_early = True
+                self.stop_grading()
+                await self.submit_current(final=False)
+
+        unreached = max(0, len(mock.items) - mock.answered - 1)
+        remaining = format_seconds(mock.remaining_s())
+        self.app.push_screen(FinishNowModal(unreached, remaining), chosen)
+
     async def action_skip(self) -> None:
         await self.action_submit()
 
@@ -243,7 +267,7 @@ class MockScreen(MockPracticalItem):
 
     async def on_mock_screen_answer_recorded(self, message: AnswerRecorded) -> None:
         self.busy = False
-        if self.ending or message.next_instance is None:
+        if self.ending or self.finishing_early or message.next_instance is None:
             await self.finish()
         else:
             await self.show_question(message.next_instance)
@@ -276,6 +300,7 @@ class MockScreen(MockPracticalItem):
             self.call_later(self.finish)
         elif event.worker.name == "mock-record":
             self.busy = False  # e.g. an unreadable number: fix it and submit again
+            self.finishing_early = False
             self.grading_failed()
             for view in self.query(QuestionView):
                 view.freeze(False)
