@@ -361,7 +361,10 @@ async def _finish_early(tmp_path: Path) -> None:
         await settle(pilot)
         assert isinstance(app.screen, FinishNowModal)
         assert f"the {total - 2} questions after it count as unanswered" in screen_text(app)
-        await pilot.press("escape")  # keep going: nothing recorded
+        await pilot.press("enter")  # the prompt's default is to keep going: nothing recorded
+        await settle(pilot)
+        assert app.screen is screen and screen.mock.answered == 1
+        await pilot.press("ctrl+f", "escape")
         await settle(pilot)
         assert app.screen is screen and screen.mock.answered == 1
 

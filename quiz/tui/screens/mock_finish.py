@@ -21,6 +21,8 @@ class FinishNowModal(ModalScreen[bool]):
     #finish-box Button { margin-right: 1; }
     """
 
+    AUTO_FOCUS = "#keep-going"  # enter on the prompt goes on; finishing takes f or a click
+
     BINDINGS = [
         Binding("f", "choose(True)", "Finish now", id="mock_finish.finish"),
         Binding("escape", "choose(False)", "Keep going", id="mock_finish.keep_going"),
