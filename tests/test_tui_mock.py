@@ -384,3 +384,25 @@ async def _finish_early(tmp_path: Path) -> None:
         assert not any(item["answered"] for item in report["items"][2:])
         assert report["elapsed_s"] == 70
         assert len(app.backend.store.attempts(mode="mock")) == 2
+
+
+def test_finishing_early_on_a_blank_answer_leaves_that_question_not_reached(
+    tmp_path: Path,
+) -> None:
+    asyncio.run(_finish_early_blank(tmp_path))
+
+
+async def _finish_early_blank(tmp_path: Path) -> None:
+    clock = FakeClock()
+    app = make_app(tmp_path, clock=clock, start=StartMock("L2", 15))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await answer_correctly(pilot, clock, 40)
+        await pilot.press("ctrl+f", "f")
+        await settle(pilot)
+        await settle(pilot)
+        report_screen = app.screen
+        assert isinstance(report_screen, MockReportScreen), screen_text(app)
+        assert report_screen.report["answered"] == 1
+        assert not report_screen.report["items"][1]["answered"]
+        assert len(app.backend.store.attempts(mode="mock")) == 1

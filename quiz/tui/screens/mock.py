@@ -1,8 +1,8 @@
 """A mock interview under the clock: no feedback, every answer saved as it is given.
 
 When time runs out the answer on screen is submitted as it stands and the interview ends.
-ctrl+f finishes it early (after asking): the answer on screen is submitted and the questions
-not reached count as unanswered. Leaving (escape, q) keeps it resumable from the home screen;
+ctrl+f finishes it early (after asking): the answer on screen, if any, is submitted and the
+questions not reached count as unanswered. Leaving (escape, q) keeps it resumable from the home screen;
 the clock keeps running while the candidate is away, except in practice mode, where leaving
 pauses it. Starting a mock while another is unfinished asks whether to resume that one or
 abandon it.
@@ -226,10 +226,15 @@ class MockScreen(MockPracticalItem):
             return
 
         async def chosen(finish: bool | None) -> None:
-            if finish and not self.ending and not self.busy:
-                self.finishing_early = True
-                self.stop_grading()
+            if not finish or self.ending or self.busy:
+                return
+            self.finishing_early = True
+            self.stop_grading()
+            views = self.query(QuestionView)
+            if views and views.first().answer_text().strip():
                 await self.submit_current(final=False)
+            else:  # nothing on screen: the question counts as not reached, not as passed on
+                await self.finish()
 
         unreached = max(0, len(mock.items) - mock.answered - 1)
         remaining = format_seconds(mock.remaining_s())

@@ -1,5 +1,5 @@
-"""Asked before a mock interview is finished early: the answer on screen is submitted, and the
-questions after it count as unanswered (score 0), as they would when time runs out."""
+"""Asked before a mock interview is finished early: the answer on screen (if any) is submitted,
+and the questions after it count as unanswered (score 0), as they would when time runs out."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class FinishNowModal(ModalScreen[bool]):
         with Vertical(id="finish-box"):
             yield Static("Finish the interview now?", classes="section-title")
             yield Static(
-                f"{self.remaining} left on the clock. The answer on screen is submitted and "
+                f"{self.remaining} left on the clock. The answer on screen, if any, is submitted and "
                 f"{after}; then the report.",
                 markup=False,
             )
