@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 
 from quiz.tui import StartMock
@@ -344,11 +345,15 @@ async def _practice_mode(tmp_path: Path) -> None:
         assert "paused, not counted" in text
 
 
-def test_finishing_early_asks_then_submits_the_answer_on_screen(tmp_path: Path) -> None:
-    asyncio.run(_finish_early(tmp_path))
+@pytest.mark.parametrize("answer_on_screen", [True, False])
+def test_finishing_early_asks_then_submits_the_answer_on_screen(
+    tmp_path: Path, answer_on_screen: bool
+) -> None:
+    """With nothing on screen, that question counts as not reached rather than passed on."""
+    asyncio.run(_finish_early(tmp_path, answer_on_screen))
 
 
-async def _finish_early(tmp_path: Path) -> None:
+async def _finish_early(tmp_path: Path, answer_on_screen: bool) -> None:
     clock = FakeClock()
     app = make_app(tmp_path, clock=clock, start=StartMock("L2", 15))
     async with app.run_test(size=SIZE) as pilot:
@@ -368,41 +373,19 @@ async def _finish_early(tmp_path: Path) -> None:
         await settle(pilot)
         assert app.screen is screen and screen.mock.answered == 1
 
-        current = (await question_view(pilot, screen)).instance
-        await pilot.press(*correct_keys(current))
+        if answer_on_screen:
+            current = (await question_view(pilot, screen)).instance
+            await pilot.press(*correct_keys(current))
         clock.advance(30)
-        await pilot.press("ctrl+f")
-        await settle(pilot)
-        await pilot.press("f")
-        await settle(pilot)
-        await settle(pilot)
-        report_screen = app.screen
-        assert isinstance(report_screen, MockReportScreen), screen_text(app)
-        report = report_screen.report
-        assert report["answered"] == 2 and report["total"] == total
-        assert [item["score"] for item in report["items"][:2]] == [1.0, 1.0]
-        assert not any(item["answered"] for item in report["items"][2:])
-        assert report["elapsed_s"] == 70
-        assert len(app.backend.store.attempts(mode="mock")) == 2
-
-
-def test_finishing_early_on_a_blank_answer_leaves_that_question_not_reached(
-    tmp_path: Path,
-) -> None:
-    asyncio.run(_finish_early_blank(tmp_path))
-
-
-async def _finish_early_blank(tmp_path: Path) -> None:
-    clock = FakeClock()
-    app = make_app(tmp_path, clock=clock, start=StartMock("L2", 15))
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await answer_correctly(pilot, clock, 40)
         await pilot.press("ctrl+f", "f")
         await settle(pilot)
         await settle(pilot)
         report_screen = app.screen
         assert isinstance(report_screen, MockReportScreen), screen_text(app)
-        assert report_screen.report["answered"] == 1
-        assert not report_screen.report["items"][1]["answered"]
-        assert len(app.backend.store.attempts(mode="mock")) == 1
+        report = report_screen.report
+        answered = 2 if answer_on_screen else 1
+        assert report["answered"] == answered and report["total"] == total
+        assert [item["score"] for item in report["items"][:answered]] == [1.0] * answered
+        assert not any(item["answered"] for item in report["items"][answered:])
+        assert report["elapsed_s"] == 70
+        assert len(app.backend.store.attempts(mode="mock")) == answered
