@@ -11,8 +11,13 @@ that only differs by case is suggested, never guessed (``Gb/s`` is gigabits, not
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import math
+import operator
 import re
+import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,9 +117,18 @@ _NUMBER = re.compile(
     \s*(?P<unit>.*?)\s*$""",
     re.VERBOSE,
 )
-_FRACTION = re.compile(
-    r"\s*(?P<num>[+-]?\d+(?:\.\d+)?)\s*/\s*(?P<den>\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-zµμ%$].*)?"
+# Arithmetic typed before the unit: "1472/4096", "22/2.4 ms", "(5*2+12)*0.4/(1-0.6^6) ms"
+_EXPRESSION_TOKEN = re.compile(
+    r"\s*(?:(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)|(?P<op>\*\*|[-+*/^()]))"
 )
+_RANGE = re.compile(r"\s*\d+(?:\.\d+)?\s*-\s*\d+(?:\.\d+)?\s*")  # "10-20": a range?
+_OPERATIONS: dict[type[ast.operator], Callable[[float, float], float]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
 
 _PLAIN_NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?"
 _SIMPLE_UNIT = r"[A-Za-zµμ%$][A-Za-z0-9µμ%$* ^.-]*?"
@@ -155,6 +169,20 @@ def _pint_text(name: str) -> str:
     return _PER.sub(lambda m: f"/ ({m[1].strip()})", text)
 
 
+# What pint raises on text it cannot parse ("B)" ends in a TokenError, "B*" in an assertion,
+# "x/0" divides by zero)
+_UNREADABLE_UNIT = (
+    ArithmeticError,
+    pint.errors.PintError,
+    SyntaxError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    AssertionError,
+    tokenize.TokenError,
+)
+
+
 def lookup(name: str) -> Unit:
     """The unit called ``name``; AnswerFormatError naming close spellings for an unknown one."""
     if name.strip() and not _UNIT_TEXT.fullmatch(name.strip()):
@@ -167,7 +195,7 @@ def lookup(name: str) -> Unit:
             if not name.strip()
             else REGISTRY.parse_expression(_pint_text(name))
         )
-    except (pint.errors.PintError, SyntaxError, TypeError, ValueError, AttributeError):
+    except _UNREADABLE_UNIT:
         raise AnswerFormatError(f"unknown unit '{name}'{_case_hint(name)}") from None
     if not isinstance(one, pint.Quantity):
         one = REGISTRY.Quantity(float(one), "")
@@ -221,17 +249,18 @@ def _wrong_dimension(given: Unit, wanted: Unit) -> str:
 
 def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     """Read "2 GiB", "2048MiB", "1.5e9 B", "3,000 tokens/s", "40%", "2.5x", "$1.20",
-    "USD per million tokens", "1472/4096", "22/2.4 ms", "16 GB / 5 ms". A bare number is read in ``default_unit`` (a plain
-    number when that is None)."""
+    "USD per million tokens", "1472/4096", "22/2.4 ms", "(5*2+12)*0.4/(1-0.6^6) ms",
+    "16 GB / 5 ms". A bare number (or arithmetic) is read in ``default_unit`` (a plain number
+    when that is None)."""
     stripped = text.strip()
-    fraction = _FRACTION.fullmatch(stripped)
-    if fraction:
-        denominator = float(fraction["den"])
-        if denominator == 0:
-            raise AnswerFormatError(f"{stripped!r} divides by zero")
-        value = float(fraction["num"]) / denominator
-        written = (fraction["unit"] or "").strip()
-        if written:  # "22/2.383 ms": the quotient, in the unit written after it
+    arithmetic = _leading_arithmetic(stripped)
+    if arithmetic is not None:
+        value, written = arithmetic
+        if _QUOTIENT.fullmatch(f"{value!r} {written}"):  # "8.03e9*2 B / 5 ms"
+            worked = parse_quantity(f"{value!r} {written}", default_unit)
+            reading = f"{stripped} = {worked.reading.partition(' = ')[2]}"
+            return dataclasses.replace(worked, reading=reading)
+        if written:  # "22/2.383 ms": the result, in the unit written after it
             unit = lookup(written)
             reading = f"{stripped} = {format_number(value)} {unit.name}"
             return Quantity(value, unit.name, unit.dimension, reading, bare=False)
@@ -249,7 +278,8 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
             stripped = f"{match['number']} USD{match['unit']}"
     match = _NUMBER.fullmatch(stripped)
     number = match["number"] if match else ""
-    if not match or not any(ch.isdigit() for ch in number):
+    mantissa = re.match(r"[+-]?[\d,]*\.?\d", number)  # "E0" has an exponent, no number
+    if not match or not mantissa:
         raise AnswerFormatError(
             f"expected a number with an optional unit (like '2 GiB'), got {text!r}"
         )
@@ -259,6 +289,57 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     written = match["unit"]
     unit = lookup(written if written else (default_unit or ""))
     return Quantity(value, unit.name, unit.dimension, bare=not written)
+
+
+def _leading_arithmetic(text: str) -> tuple[float, str] | None:
+    """(value, the unit written after it) when ``text`` starts with arithmetic on plain numbers
+    (at least one operator between two of them: + - * / ^ and brackets); None otherwise."""
+    tokens: list[re.Match[str]] = []
+    position = 0
+    while (token := _EXPRESSION_TOKEN.match(text, position)) is not None:
+        tokens.append(token)
+        position = token.end()
+    while tokens and tokens[-1]["op"] not in (None, ")"):  # "100/s": "/s" is the unit
+        tokens.pop()
+    if not tokens:
+        return None
+    expression, written = text[: tokens[-1].end()], text[tokens[-1].end() :].strip()
+    if written and not re.match(r"[A-Za-zµμ%$]", written):
+        return None
+    try:
+        tree = ast.parse(expression.strip().replace("^", "**"), mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(tree, ast.BinOp):
+        return None
+    if _RANGE.fullmatch(expression):
+        raise AnswerFormatError(
+            f"{text!r} reads as a range: give one number (or bracket a subtraction)"
+        )
+    try:
+        value = _evaluate(tree)
+    except ZeroDivisionError:
+        raise AnswerFormatError(f"{text!r} divides by zero") from None
+    except (OverflowError, ValueError):
+        value = math.inf
+    if not math.isfinite(value):
+        raise AnswerFormatError(f"the number in {text!r} is out of range")
+    return value, written
+
+
+def _evaluate(node: ast.expr) -> float:
+    """Numbers, + - * / ** and signs only, in floats (a huge power overflows, never hangs)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd | ast.USub):
+        value = _evaluate(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATIONS:
+        result = _OPERATIONS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+        if isinstance(result, complex):  # a negative number to a fractional power
+            raise ValueError("complex")
+        return result
+    raise ValueError(f"not arithmetic: {ast.dump(node)}")
 
 
 def _read_quotient(text: str, match: re.Match[str], default_unit: str | None) -> Quantity:

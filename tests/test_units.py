@@ -4,6 +4,7 @@ hint, and formatting for people."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -101,6 +102,39 @@ def test_a_quantity_divided_by_a_quantity(
     quotient = parse_quantity(text, default_unit=unit)
     assert quotient.to(unit or "GiB/s") == pytest.approx(value)
     assert quotient.reading == reading and not quotient.bare
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "value", "reading"),
+    [
+        ("(5*2+12)*0.4/(1-0.6^6) ms", "ms", 9.2307, "(5*2+12)*0.4/(1-0.6^6) ms = 9.231 ms"),
+        ("8.03e9*2 B", "GB", 16.06, "8.03e9*2 B = 16,060,000,000 B"),
+        ("8.03e9 * 2 B / 5 ms", "TB/s", 3.212, "8.03e9 * 2 B / 5 ms = 3.212 TB/s"),
+        ("2*3*4", "x", 24, "2*3*4 = 24"),
+        ("-5/2 ms", "ms", -2.5, "-5/2 ms = -2.5 ms"),
+    ],
+)
+def test_arithmetic_before_the_unit_is_worked_out(
+    text: str, unit: str, value: float, reading: str
+) -> None:
+    quantity = parse_quantity(text, default_unit=unit)
+    assert quantity.to(unit) == pytest.approx(value, rel=1e-4)
+    assert quantity.reading == reading
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("10-20 ms", "reads as a range"),  # not -10 ms
+        ("10**10**10", "out of range"),  # floats overflow at once; an int power would hang
+        ("(-8)^0.5", "out of range"),
+        ("2/(3-3) s", "divides by zero"),
+        ("100/s", "unknown unit '/s'"),
+    ],
+)
+def test_arithmetic_that_cannot_be_read_says_why(text: str, message: str) -> None:
+    with pytest.raises(AnswerFormatError, match=re.escape(message)):
+        parse_quantity(text, default_unit="ms")
 
 
 def test_a_quotient_of_the_wrong_kind_is_named() -> None:
@@ -222,3 +256,14 @@ def test_conversions_round_trip_compose_and_refuse_across_dimensions(
     if dimension_of(c) == dimension_of(a):
         assert convert(value, a, c) == pytest.approx(convert(convert(value, a, b), b, c), rel=1e-9)
     assert math.isfinite(convert(value, a, b))
+
+
+@given(st.text(alphabet="0123456789.eE+-*/^() msGiBx%$,kMTµ", max_size=24))
+def test_any_typed_text_is_read_or_refused_with_a_reason(text: str) -> None:
+    """Whatever arithmetic-looking text comes in, the answer is a finite quantity or an
+    AnswerFormatError (a bad answer never crashes the grader)."""
+    try:
+        quantity = parse_quantity(text, default_unit="ms")
+    except AnswerFormatError:
+        return
+    assert math.isfinite(quantity.magnitude)
