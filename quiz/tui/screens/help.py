@@ -29,6 +29,7 @@ HELP = """\
 | round summary | `r` `escape` | retry my misses, home |
 | feedback (free text) | `1` `2` `3` `4` | rate your recall: Again, Hard, Good, Easy |
 | mock | `ctrl+s` / `enter` | submit and go to the next question (skip a practical) |
+| mock | `ctrl+f` | finish early (asks first; questions not reached score 0) |
 | mock practical | `e` `x` `g` | edit here, open in $EDITOR, grade and submit (on the clock) |
 | mock report | `↑` `↓` | walk through every answer |
 | practical | `h` `w` `e` `x` `g` | next hint, create workspace, edit here, $EDITOR, grade |
