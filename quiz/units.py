@@ -318,28 +318,34 @@ def _leading_arithmetic(text: str) -> tuple[float, str] | None:
         )
     try:
         value = _evaluate(tree)
+    except _NotArithmetic:  # "2*(3)(4)": left to the plain reading, which names what is wrong
+        return None
     except ZeroDivisionError:
         raise AnswerFormatError(f"{text!r} divides by zero") from None
-    except (OverflowError, ValueError):
+    except OverflowError:
         value = math.inf
+    if isinstance(value, complex):  # a negative number to a fractional power
+        raise AnswerFormatError(f"{text!r} is not a real number")
     if not math.isfinite(value):
         raise AnswerFormatError(f"the number in {text!r} is out of range")
     return value, written
 
 
+class _NotArithmetic(Exception):
+    pass
+
+
 def _evaluate(node: ast.expr) -> float:
-    """Numbers, + - * / ** and signs only, in floats (a huge power overflows, never hangs)."""
+    """Numbers, + - * / ** and signs only, in floats (a huge power overflows, never hangs);
+    complex where a negative number is raised to a fractional power."""
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         return float(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd | ast.USub):
         value = _evaluate(node.operand)
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp) and type(node.op) in _OPERATIONS:
-        result = _OPERATIONS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
-        if isinstance(result, complex):  # a negative number to a fractional power
-            raise ValueError("complex")
-        return result
-    raise ValueError(f"not arithmetic: {ast.dump(node)}")
+        return _OPERATIONS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+    raise _NotArithmetic(ast.dump(node))
 
 
 def _read_quotient(text: str, match: re.Match[str], default_unit: str | None) -> Quantity:
