@@ -99,3 +99,9 @@ def test_a_fraction_given_for_a_percentage_is_named() -> None:
     assert from_ratio.feedback.startswith("Read 1638/4096 = 0.3999 = 39.99%.")
     with pytest.raises(AnswerFormatError, match="ratio like a speed-up"):
         grade(share, "0.4x")
+
+
+def test_worked_arithmetic_is_echoed_once_in_the_keys_unit() -> None:
+    speedup = dataclasses.replace(READ_TIME, key=NumericKey(1.5, "x", relative=0.02), unit="x")
+    assert grade(speedup, "3/2").feedback.startswith("Read 3/2 = 1.5x. Correct")
+    assert grade(READ_TIME, "9.56 ms / 2").feedback.startswith("Read 9.56 ms / 2 = 4.78 ms.")

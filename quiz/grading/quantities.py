@@ -48,8 +48,10 @@ def read_answer(instance: Instance, answer: str) -> Reading:
     value = quantity.to(key.unit)
     if quantity.reading:
         in_key_unit = shown(value, instance)
-        same = quantity.reading.endswith(f"= {in_key_unit}")
-        return Reading(value, f"Read {quantity.reading}{'' if same else f' = {in_key_unit}'}.")
+        reading, _, result = quantity.reading.rpartition(" = ")
+        if result != in_key_unit and not (quantity.bare and quantity.magnitude == value):
+            reading = quantity.reading  # "1472/4096 = 0.3594" is worth showing before 35.94%
+        return Reading(value, f"Read {reading} = {in_key_unit}.")
     return Reading(value)
 
 
