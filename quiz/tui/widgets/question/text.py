@@ -22,7 +22,7 @@ class NumberAnswer(AnswerInput, Vertical):
         self.estimate = estimate
 
     def compose(self) -> ComposeResult:
-        example = f"e.g. 12 {self.unit}" if self.unit else "a number"
+        example = f"e.g. 12 {self.unit}, or 24/2 {self.unit}" if self.unit else "e.g. 0.4 or 2/5"
         yield Input(placeholder=example, id="answer-input")
         if self.unit:
             hint = f"Unit: {self.unit} (another unit of the same kind works too)."
