@@ -117,6 +117,22 @@ def test_every_parameterized_question_instantiates_with_a_positive_key(bank: Ban
     assert not failures, "\n".join(failures)
 
 
+def test_no_percentage_key_is_below_one_percent(bank: Bank) -> None:
+    """A bare number from 0 to 1 where a percentage is asked is read as a fraction, so a key
+    under 1 % would fail its own right answer typed as "0.499" (tail-latency-fanout's 0.1 %
+    shards at 5-way fan-out did)."""
+    low = {
+        f"{question.id}#{seed}: {instance.key.value:.4g}%"
+        for question in bank
+        if question.kind in ("numeric", "estimate")
+        for seed in range(60)
+        if isinstance((instance := instantiate(question, seed)).key, NumericKey)
+        and instance.key.unit == "%"
+        and instance.key.value < 1
+    }
+    assert not low, sorted(low)
+
+
 def test_parameterized_questions_vary_with_the_seed(bank: Bank) -> None:
     frozen = [
         q.id
