@@ -108,7 +108,13 @@ def _facts_entity(label: str) -> dict[str, Any] | None:
     key = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
     for name in (key, key.replace("_SXM", "") + "_SXM"):
         if name in FACTS["gpus"]:
-            return {**gpu(name), "ridge": RIDGE.get(name)}
+            reported = {  # the memory the driver reports ("H100_SXM_80GB": its MiB, bytes)
+                f"reported_{unit}": figure
+                for seen, figures in FACTS["gpus"]["hbm_capacity_as_seen"].items()
+                if isinstance(figures, dict) and seen.startswith(f"{name}_")
+                for unit, figure in figures.items()
+            }
+            return {**gpu(name), **reported, "ridge": RIDGE.get(name)}
     return None
 
 

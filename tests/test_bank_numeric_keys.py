@@ -73,6 +73,12 @@ def gpu_fact(name: str, field: str) -> float:
     return float(gpus[GPU_KEYS[name]][field])
 
 
+def reported_bytes(name: str) -> float:
+    """The memory the driver reports for a GPU (its HBM label is close to GiB, not 10^9 B)."""
+    key = {"H100 SXM": "H100_SXM_80GB", "H200 SXM": "H200_SXM_141GB"}[name]
+    return float(FACTS["gpus"]["hbm_capacity_as_seen"][key]["bytes"])
+
+
 def model_fact(name: str, field: str = "total_params") -> int:
     return int(FACTS["models"][name][field])
 
@@ -153,7 +159,7 @@ def kv_max_sequences_fit(p: Params) -> float:
 
 
 def kv_tokens_per_gpu_under_tp(p: Params) -> float:
-    free_per_gpu = 0.9 * gpu(p, "memory_gb") * 1e9 - model_fact("Llama-3-70B") * 2 / p["tp"]
+    free_per_gpu = 0.9 * reported_bytes(p["gpu_name"]) - model_fact("Llama-3-70B") * 2 / p["tp"]
     m = FACTS["models"]["Llama-3-70B"]
     heads_per_gpu = m["num_key_value_heads"] / p["tp"]
     per_token_per_gpu = kv_bytes_per_token(m["num_hidden_layers"], heads_per_gpu, m["head_dim"], 2)
@@ -164,7 +170,7 @@ def min_tp_for_70b_kv(p: Params) -> float:
     needed = model_fact("Llama-3-70B") * 2 + (
         p["concurrency"] * p["seq_len"] * model_kv_bytes_per_token("Llama-3-70B")
     )
-    usable = 0.9 * gpu(p, "memory_gb") * 1e9
+    usable = 0.9 * reported_bytes(p["gpu_name"])
     kv_heads = model_fact("Llama-3-70B", "num_key_value_heads")
     return next(tp for tp in (1, 2, 4, 8) if kv_heads % tp == 0 and tp * usable >= needed)
 
