@@ -12,7 +12,6 @@ that only differs by case is suggested, never guessed (``Gb/s`` is gigabits, not
 from __future__ import annotations
 
 import ast
-import dataclasses
 import math
 import operator
 import re
@@ -112,11 +111,6 @@ _SPELLINGS = [
 _UNIT_TEXT = re.compile(r"[A-Za-zµμ%$×(][A-Za-z0-9µμ%$×/*()^.\s-]*")
 _PER = re.compile(r"\bper\s+([^/]+?)(?=\s+per\b|/|$)")
 
-_NUMBER = re.compile(
-    r"""\s*[~≈]?\s*(?P<number>[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][+-]?\d+)?)
-    \s*(?P<unit>.*?)\s*$""",
-    re.VERBOSE,
-)
 # Arithmetic typed before the unit: "1472/4096", "22/2.4 ms", "(5*2+12)*0.4/(1-0.6^6) ms"
 _EXPRESSION_TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)|(?P<op>\*\*|[-+*/^()]))"
@@ -130,13 +124,15 @@ _OPERATIONS: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Pow: operator.pow,
 }
 
-_PLAIN_NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?"
+# A number as people write it: "3,000", "1.5e9", ".5", "-2" (never an exponent alone: "E0")
+_PLAIN_NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NUMBER = re.compile(rf"\s*[~≈]?\s*(?P<number>{_PLAIN_NUMBER})\s*(?P<unit>.*?)\s*$")
 _SIMPLE_UNIT = r"[A-Za-zµμ%$][A-Za-z0-9µμ%$* ^.-]*?"
-# "16.06 GB / 5 ms" and "22 ms / 2.383": a quantity divided by a quantity or a number
-_QUOTIENT = re.compile(
-    rf"\s*(?P<num>{_PLAIN_NUMBER})\s*(?P<num_unit>{_SIMPLE_UNIT})\s*/\s*"
-    rf"(?P<den>{_PLAIN_NUMBER})\s*(?P<den_unit>{_SIMPLE_UNIT})?\s*"
+# "GB / 5 ms" and "ms / 2.383": the rest of a quantity divided by a quantity or a number
+_UNIT_OVER_QUANTITY = re.compile(
+    rf"(?P<num_unit>{_SIMPLE_UNIT})\s*/\s*(?P<den>{_PLAIN_NUMBER})\s*(?P<den_unit>{_SIMPLE_UNIT})?\s*"
 )
+_QUOTIENT = re.compile(rf"\s*(?P<num>{_PLAIN_NUMBER})\s*{_UNIT_OVER_QUANTITY.pattern}")
 
 
 @dataclass(frozen=True)
@@ -256,10 +252,9 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     arithmetic = _leading_arithmetic(stripped)
     if arithmetic is not None:
         value, written = arithmetic
-        if _QUOTIENT.fullmatch(f"{value!r} {written}"):  # "8.03e9*2 B / 5 ms"
-            worked = parse_quantity(f"{value!r} {written}", default_unit)
-            reading = f"{stripped} = {worked.reading.partition(' = ')[2]}"
-            return dataclasses.replace(worked, reading=reading)
+        over = _UNIT_OVER_QUANTITY.fullmatch(written)
+        if over:  # "8.03e9*2 B / 5 ms"
+            return _read_quotient(stripped, value, over, default_unit)
         if written:  # "22/2.383 ms": the result, in the unit written after it
             unit = lookup(written)
             reading = f"{stripped} = {format_number(value)} {unit.name}"
@@ -271,19 +266,18 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
         return Quantity(value, unit.name, unit.dimension, reading, bare=True)
     quotient = _QUOTIENT.fullmatch(stripped)
     if quotient:
-        return _read_quotient(stripped, quotient, default_unit)
+        numerator = float(quotient["num"].replace(",", ""))
+        return _read_quotient(stripped, numerator, quotient, default_unit)
     if stripped.startswith("$"):  # "$1.20" and "$2/h": the dollar sign names the unit
         match = _NUMBER.fullmatch(stripped[1:])
         if match and (not match["unit"] or match["unit"].startswith("/")):
             stripped = f"{match['number']} USD{match['unit']}"
     match = _NUMBER.fullmatch(stripped)
-    number = match["number"] if match else ""
-    mantissa = re.match(r"[+-]?[\d,]*\.?\d", number)  # "E0" has an exponent, no number
-    if not match or not mantissa:
+    if not match:
         raise AnswerFormatError(
             f"expected a number with an optional unit (like '2 GiB'), got {text!r}"
         )
-    value = float(number.replace(",", ""))
+    value = float(match["number"].replace(",", ""))
     if not math.isfinite(value):
         raise AnswerFormatError(f"the number in {text!r} is out of range")
     written = match["unit"]
@@ -348,12 +342,15 @@ def _evaluate(node: ast.expr) -> float:
     raise _NotArithmetic(ast.dump(node))
 
 
-def _read_quotient(text: str, match: re.Match[str], default_unit: str | None) -> Quantity:
-    """``num num_unit / den [den_unit]``, in the question's unit where it measures the same."""
+def _read_quotient(
+    text: str, numerator: float, match: re.Match[str], default_unit: str | None
+) -> Quantity:
+    """``numerator num_unit / den [den_unit]`` (``match``: the unit and what divides it), in the
+    question's unit where it measures the same."""
     denominator = float(match["den"].replace(",", ""))
     if denominator == 0:
         raise AnswerFormatError(f"{text!r} divides by zero")
-    value = float(match["num"].replace(",", "")) / denominator
+    value = numerator / denominator
     written = match["num_unit"].strip()
     if match["den_unit"]:
         parts = [written, match["den_unit"].strip()]
