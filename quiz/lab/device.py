@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+_CPUINFO = Path("/proc/cpuinfo")
+
 
 def grading_threads(cap: int | None = None) -> int:
     """The torch thread count graders run with on CPU: half the cores (at most 8), leaving
@@ -158,30 +160,33 @@ def _nvml_reason(err: Exception) -> str:
     return f"unavailable ({err})"
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-@cache
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] | None:
-    """The CPU's feature flags (x86 ``flags``, Arm ``Features``); None where not readable."""
+def _cpuinfo_field(names: tuple[str, ...], cpuinfo: Path) -> str | None:
+    """The value of the first ``cpuinfo`` line named one of ``names``; None if none is there or
+    the file cannot be read."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     for line in text.splitlines():
         name, _, value = line.partition(":")
-        if name.strip() in ("flags", "Features"):
-            return frozenset(value.split())
+        if name.strip() in names:
+            return value.strip()
     return None
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@cache
+def cpu_flags(cpuinfo: Path = _CPUINFO) -> frozenset[str] | None:
+    """The CPU's feature flags (x86 ``flags``, Arm ``Features``); None where not readable."""
+    flags = _cpuinfo_field(("flags", "Features"), cpuinfo)
+    return None if flags is None else frozenset(flags.split())
+
+
 def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    model = _cpuinfo_field(("model name",), _CPUINFO)
+    if model is not None:
+        return model
     return platform.processor() or platform.machine()

@@ -2,10 +2,10 @@
 
 When time runs out the answer on screen is submitted as it stands and the interview ends.
 ctrl+f finishes it early (after asking): the answer on screen, if any, is submitted and the
-questions not reached count as unanswered. Leaving (escape, q) keeps it resumable from the home screen;
-the clock keeps running while the candidate is away, except in practice mode, where leaving
-pauses it. Starting a mock while another is unfinished asks whether to resume that one or
-abandon it.
+questions not reached count as unanswered. Leaving (escape, q) keeps it resumable from the
+home screen; the clock keeps running while the candidate is away, except in practice mode,
+where leaving pauses it. Starting a mock while another is unfinished asks whether to resume
+that one or abandon it.
 """
 
 from __future__ import annotations

@@ -101,10 +101,11 @@ class PlanScreen(QuizScreen):
         dates: list[date] = []
         for field, label in (("#plan-start", "Start"), ("#plan-interview", "Interview")):
             entry = self.query_one(field, Input)
+            text = entry.value.strip()
             try:
-                dates.append(parse_date(entry.value.strip()))
+                dates.append(parse_date(text))
             except QuizError as err:  # not a date: which field, and the one-line reason
-                reason = "empty (use YYYY-MM-DD)" if not entry.value.strip() else str(err)
+                reason = str(err) if text else "empty (use YYYY-MM-DD)"
                 self.notify(
                     f"{label} date: {reason}", title="Can't save the plan", severity="error"
                 )
