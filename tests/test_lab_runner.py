@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,7 @@ from quiz import config
 from quiz.errors import LabError, UsageError
 from quiz.lab.catalog import cuda_availability
 from quiz.lab.runner import grade_practical
-from tests.lab_fixtures import REFERENCE, write_practical
+from tests.lab_fixtures import GRADER, REFERENCE, write_practical
 
 pytestmark = pytest.mark.slow
 
@@ -109,11 +110,58 @@ def test_misbehaving_submission_fails_with_a_reason(
     assert elapsed < 25
 
 
-def test_hang_is_stopped_at_the_time_limit(practicals: Path, tmp_path: Path) -> None:
-    result, elapsed = submit(tmp_path, "while True:\n    pass\n", timeout_s=6)
+def test_hang_is_stopped_at_the_time_limit_and_shows_where_it_was(
+    practicals: Path, tmp_path: Path
+) -> None:
+    code = "def spin():\n    while True:\n        pass\n\n\nspin()\n"
+    result, elapsed = submit(tmp_path, code, timeout_s=10)
     assert not result.passed
-    assert result.error is not None and "time limit of 6 s" in result.error
-    assert elapsed < 12
+    assert result.error is not None and "time limit of 10 s" in result.error
+    assert elapsed < 16
+    assert result.device["cpu_cores"]  # the referee's stamp, though it never sent a result
+    where = result.error.split("\n", 1)[1]
+    assert where.startswith("In the candidate process, your code was running (innermost last):")
+    assert 'File "solution.py", line 6, in <module>\n    spin()' in where
+    assert 'File "solution.py", line 3, in spin' in where or "line 2, in spin" in where
+    assert "contestant.py" not in where and "/tmp" not in where  # the lab's frames left out
+
+
+def test_a_call_past_its_timeout_shows_where_the_code_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "practicals"
+    grader = GRADER.replace('call("double", x)', 'call("double", x, timeout_s=2)')
+    assert grader != GRADER
+    write_practical(root, grader=grader)
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    code = """
+        import torch
+
+        def double(x):
+            return settle(x)
+
+        def settle(x):
+            while True:
+                x = torch.tanh(x)
+    """
+    result, _ = submit(tmp_path, code)
+    assert not result.passed and result.error is not None
+    message, where = result.error.split("\n", 1)
+    assert message == "double() did not answer within 2 s; the candidate process was stopped"
+    assert where.startswith("Your code was running (innermost last):\n")
+    assert 'File "solution.py", line 5, in double\n    return settle(x)' in where
+    innermost = r'File "solution.py", line (9, in settle\n    x = torch.tanh\(x\)|8, in settle\n    while True:)$'
+    assert re.search(innermost, where), where
+
+
+def test_a_hang_that_hides_from_the_stack_dump_still_times_out(
+    practicals: Path, tmp_path: Path
+) -> None:
+    code = "import signal\nsignal.signal(signal.SIGUSR1, signal.SIG_IGN)\nwhile True:\n    pass\n"
+    result, _ = submit(tmp_path, code, timeout_s=10)
+    assert result.error is not None
+    assert result.error.startswith("time limit of 10 s exceeded")
+    assert "your code was running" not in result.error
 
 
 def test_processes_the_submission_spawns_are_killed(practicals: Path, tmp_path: Path) -> None:

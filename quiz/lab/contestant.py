@@ -19,9 +19,12 @@ tensors' addresses (``channel``), kept alive until the next request.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import importlib
 import importlib.util
 import linecache
+import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -35,6 +38,7 @@ BOOT = (
     "from quiz.lab.contestant import main; sys.exit(main(sys.argv[2:]))"
 )
 _MAX_FRAMES = 12
+STACK_DUMP_FILE = ".stack-dump"  # in the working folder: the Python stacks, on SIGUSR1
 _CHANNEL: list[int] = []  # this process's request and reply pipes, once main() has them
 _SENT_BY_ADDRESS: list[Any] = []  # the last reply's tensors, read from here by the referee
 
@@ -43,6 +47,9 @@ def main(argv: list[str]) -> int:
     from quiz.lab.sandbox import refuse_syscalls
 
     refuse_syscalls(internet=argv[2] == "internet")  # before any thread or any user code
+    # When a call runs past its time, the referee asks where it is stuck (``running_frames``).
+    dump = os.open(STACK_DUMP_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    faulthandler.register(signal.SIGUSR1, dump, all_threads=True)
     request_fd, reply_fd = int(argv[0]), int(argv[1])
     _CHANNEL[:] = [request_fd, reply_fd]
     try:

@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import re
 import shutil
 import signal
 import struct
@@ -34,7 +35,7 @@ from typing import Any
 
 from quiz.lab import channel
 from quiz.lab.api import SubmissionError
-from quiz.lab.contestant import BOOT
+from quiz.lab.contestant import BOOT, STACK_DUMP_FILE
 from quiz.lab.sandbox import confine, release_cgroup
 
 _QUIZ_PARENT = Path(__file__).resolve().parents[2]
@@ -51,6 +52,12 @@ _LIBC = ctypes.CDLL(None, use_errno=True)
 _LIBC.process_vm_readv.restype = ctypes.c_ssize_t
 _STOPPED_STATES = frozenset("TtZX")  # stopped, traced, or gone
 _FREEZE_TIMEOUT_S = 5.0
+_STACK_DUMP_WAIT_S = 1.0
+_STACK_DUMP_BYTES = 1 << 20
+_DUMP_HEADER = re.compile(r"(Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):")
+_DUMPED_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
+_DUMP_WRITTEN_S = 0.05  # a dump is written at once, in the signal handler
+_MAX_SOURCE_BYTES = 1 << 22
 
 
 class _IoVec(ctypes.Structure):
@@ -127,6 +134,7 @@ class Contestant:
         self._stopped: list[int] = []
         self._wrappers: set[int] = set()
         self._main_pid = proc.pid
+        self.runs_submission = False  # the graded code, not one of the practical's own files
 
     @property
     def pid(self) -> int:
@@ -293,10 +301,10 @@ class Contestant:
         try:
             reply = channel.receive(self._reply_fd, deadline=deadline, max_payload=_MAX_REPLY_BYTES)
         except channel.ChannelTimeout:
+            where = self.running_frames()
             self.close()
-            raise SubmissionError(
-                f"the {self.role} process did not start within {_START_TIMEOUT_S:g} s"
-            ) from None
+            message = f"the {self.role} process did not start within {_START_TIMEOUT_S:g} s"
+            raise SubmissionError(with_frames(message, where)) from None
         except channel.ChannelError as err:
             raise SubmissionError(self._death_reason(str(err))) from None
         if not isinstance(reply, dict) or reply.get("ok") is not True:
@@ -358,6 +366,27 @@ class Contestant:
     def processes(self) -> list[int]:
         """The pids of its process tree now."""
         return self._tree()
+
+    def running_frames(self) -> list[dict[str, Any]]:
+        """Where the contestant's own code (``solution.py``, the practical's public modules) is
+        running now, innermost last, from the Python stacks its main process writes on SIGUSR1
+        (``contestant.main``); empty when no dump comes within a second or none of its frames
+        is in the contestant's folder. For a time-out's message: the dump comes from the
+        contestant, so it is trusted no more than the rest of its output."""
+        dump = self.workdir / STACK_DUMP_FILE
+        try:
+            os.kill(self._sandbox_processes()[1], signal.SIGUSR1)
+        except OSError:
+            return []
+        deadline = time.monotonic() + _STACK_DUMP_WAIT_S
+        text = ""
+        while time.monotonic() < deadline:  # until the dump has come and stopped growing
+            time.sleep(_DUMP_WRITTEN_S)
+            now = _small_file_text(dump, _STACK_DUMP_BYTES)
+            if now and now == text:
+                break
+            text = now
+        return _own_frames(dumped_stacks(text), self.workdir)
 
     def log_tail(self) -> list[str]:
         try:
@@ -461,11 +490,13 @@ class PreparedCall:
         try:
             self._reply = who._exchange(encoded, deadline, self._on_ask)
         except channel.ChannelTimeout:
+            where = who.running_frames()
             who.close()
-            raise SubmissionError(
+            message = (
                 f"{self._endpoint}() did not answer within {self._timeout_s:g} s; the "
                 f"{who.role} process was stopped"
-            ) from None
+            )
+            raise SubmissionError(with_frames(message, where)) from None
         except channel.ChannelError as err:
             raise SubmissionError(who._death_reason(str(err))) from None
 
@@ -613,6 +644,7 @@ def start_contestant(
     contestant.cgroup = confinement.cgroup
     contestant.wrapper_depth = 2 if confinement.level == "namespaces" else 0
     contestant.frozen = frozen
+    contestant.runs_submission = solution == options.submission
     setup = {
         "driver": driver,
         "init": init,
@@ -633,10 +665,22 @@ def format_error(error: Any, what: str) -> str:
     """A contestant's error as the user should read it: their own frames, then the exception."""
     if not isinstance(error, dict):
         return f"{what} failed"
-    lines = [f"{what} raised {error.get('type', 'an error')}: {error.get('message', '')}"]
+    message = f"{what} raised {error.get('type', 'an error')}: {error.get('message', '')}"
     frames = error.get("frames")
+    return _with_frame_lines(message, "Traceback (your code, innermost last):", frames)
+
+
+def with_frames(message: str, frames: list[dict[str, Any]], role: str = "") -> str:
+    """A time-out's message with where the user's code was running when it was stopped (in the
+    contestant ``role``, when named)."""
+    where = f"In the {role} process, your code" if role else "Your code"
+    return _with_frame_lines(message, f"{where} was running (innermost last):", frames)
+
+
+def _with_frame_lines(message: str, heading: str, frames: Any) -> str:
+    lines = [message] if message else []
     if isinstance(frames, list) and frames:
-        lines.append("Traceback (your code, innermost last):")
+        lines.append(heading)
         for frame in frames:
             if isinstance(frame, dict):
                 lines.append(
@@ -646,6 +690,59 @@ def format_error(error: Any, what: str) -> str:
                 if frame.get("code"):
                     lines.append(f"    {frame.get('code')}")
     return "\n".join(str(line)[:500] for line in lines)
+
+
+def dumped_stacks(text: str) -> list[list[dict[str, Any]]]:
+    """The threads of a ``faulthandler`` dump in ``text``, each as its frames innermost last:
+    ``{"path", "line", "function"}``."""
+    threads: list[list[dict[str, Any]]] = []
+    for line in text.splitlines():
+        if _DUMP_HEADER.search(line):
+            threads.append([])
+        elif threads and (found := _DUMPED_FRAME.match(line)):
+            frame = {
+                "path": found["file"],
+                "line": int(found["line"]),
+                "function": found["function"],
+            }
+            threads[-1].insert(0, frame)
+    return threads
+
+
+def _own_frames(threads: list[list[dict[str, Any]]], workdir: Path) -> list[dict[str, Any]]:
+    """The frames in ``workdir`` of the first thread that has any, with their source lines."""
+    for frames in threads:
+        own = [frame for frame in frames if Path(frame["path"]).parent == workdir]
+        if own:
+            return [
+                {
+                    "file": Path(frame["path"]).name,
+                    "line": frame["line"],
+                    "function": frame["function"],
+                    "code": _source_line(workdir / Path(frame["path"]).name, frame["line"]),
+                }
+                for frame in own
+            ]
+    return []
+
+
+def _source_line(path: Path, number: int) -> str:
+    lines = _small_file_text(path, _MAX_SOURCE_BYTES).splitlines()
+    return lines[number - 1].strip() if 0 < number <= len(lines) else ""
+
+
+def _small_file_text(path: Path, limit: int) -> str:
+    """The text of ``path``, a file the contestant could have replaced: "" unless it is a
+    regular file (not a link, a pipe or a device) of at most ``limit`` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as file:
+        status = os.fstat(fd)
+        if not S_ISREG(status.st_mode) or status.st_size > limit:
+            return ""
+        return file.read(limit).decode("utf-8", "replace")
 
 
 def _needed_paths(practicals: Path) -> Iterable[Path]:

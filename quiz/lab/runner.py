@@ -37,6 +37,7 @@ LogCallback = Callable[[str], None]
 
 _LOG_TAIL_LINES = 60
 _MAX_LINE_CHARS = 2000
+_MAX_STUCK_CHARS = 8000
 _DRAIN_TIMEOUT_S = 3.0
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,14 +167,18 @@ class _WorkerRun:
         self.events: queue.Queue[tuple[str, str | None]] = queue.Queue()
         self.transcript: deque[str] = deque(maxlen=_LOG_TAIL_LINES)
         self.ready = False
+        self.device: dict[str, Any] = {}  # the referee's environment stamp, once it is ready
         self.hidden = hidden
         self.sandbox = sandbox
         self.trusted_extras: list[str] = []
         self.result: dict[str, Any] | None = None
         self.lab_error: str | None = None
+        self.deadline = 0.0
+        self.stuck = ""  # where the submission was running shortly before the time limit
 
     def run(self) -> LabResult:
         started = time.monotonic()
+        self.deadline = started + self.limit_s
         read_fd, write_fd = os.pipe()
         workdir = self.scratch / "cwd"
         workdir.mkdir()
@@ -203,7 +208,7 @@ class _WorkerRun:
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.write(json.dumps(self._request(write_fd)).encode())
                 proc.stdin.close()
-            stop_reason = self._pump(proc, started)
+            stop_reason = self._pump(proc)
         finally:  # whatever happens here (an on_log that raises, Ctrl-C), the worker goes
             _kill_group(proc)
             proc.wait()
@@ -224,11 +229,11 @@ class _WorkerRun:
             "hidden": self.hidden,
             "sandbox": self.sandbox,
             "trusted_extras": self.trusted_extras,
+            "deadline": self.deadline,  # time.monotonic() is the same clock in every process
         }
 
-    def _pump(self, proc: subprocess.Popen[bytes], started: float) -> str:
+    def _pump(self, proc: subprocess.Popen[bytes]) -> str:
         """Relay events until the worker exits; returns why it stopped early ('' if it did not)."""
-        deadline = started + self.limit_s
         while True:
             with contextlib.suppress(queue.Empty):
                 self._handle(*self.events.get(timeout=0.1))
@@ -241,11 +246,12 @@ class _WorkerRun:
                 return ""
             if self.cancel is not None and self.cancel.is_set():
                 return "grading was cancelled"
-            if time.monotonic() > deadline:
-                return (
+            if time.monotonic() > self.deadline:
+                reason = (
                     f"time limit of {self.limit_s:g} s exceeded; the worker was stopped "
                     "(does the submission hang or run far too slowly?)"
                 )
+                return f"{reason}\n{self.stuck}" if self.stuck else reason
 
     def _drain(self) -> None:
         while True:
@@ -273,6 +279,10 @@ class _WorkerRun:
                 self.on_log(text)
         elif message.get("ready"):
             self.ready = True
+            device = message.get("device")
+            self.device = device if isinstance(device, dict) else {}
+        elif "stuck" in message:
+            self.stuck = str(message["stuck"])[:_MAX_STUCK_CHARS]
         elif "lab_error" in message:
             self.lab_error = str(message["lab_error"])
         elif isinstance(message.get("result"), dict) and self.result is None:
@@ -313,7 +323,7 @@ class _WorkerRun:
             passed=False,
             score=0.0,
             duration_s=duration,
-            device={},
+            device=self.device,
             checks=[],
             error=reason,
             log_tail=tail,

@@ -3,8 +3,10 @@
 It reads one JSON request on stdin, loads the practical's grader (trusted) and grades; the code
 under test runs only in contestant processes the grader starts through the grade context
 (quiz.lab.referee), never here. It writes JSON lines to the result channel, a file descriptor the
-runner passed in: ``{"log": msg}`` for progress, ``{"ready": true}`` once the lab is set up, then
-``{"result": {...}}``, or ``{"lab_error": reason}`` when the lab itself cannot run.
+runner passed in: ``{"log": msg}`` for progress, ``{"ready": true, "device": stamp}`` once the
+lab is set up (the stamp also for a grade stopped before its result), ``{"stuck": text}`` shortly
+before the time limit (where the submission's code is running), then ``{"result": {...}}``, or
+``{"lab_error": reason}`` when the lab itself cannot run.
 """
 
 from __future__ import annotations
@@ -17,26 +19,34 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from quiz.lab.api import GradeContext
 
 _DEFAULT_MEMORY_FRACTION = 0.5
 _CPU_SECONDS_SLACK = 60
 _ORPHAN_SWEEPS = 20
+_STUCK_REPORT_LEAD_S = 3.0  # before the time limit: to read where the submission is running
 
 
 class _Channel:
     def __init__(self, fd: int, nonce: str) -> None:
         self._stream: IO[str] = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
         self._nonce = nonce
+        self._lock = threading.Lock()  # the grade and the time-out report both send
 
     def send(self, **message: Any) -> None:
         message["nonce"] = self._nonce
-        self._stream.write(json.dumps(message, default=str) + "\n")
-        self._stream.flush()
+        line = json.dumps(message, default=str) + "\n"
+        with self._lock:
+            self._stream.write(line)
+            self._stream.flush()
 
 
 def main() -> int:
@@ -55,18 +65,38 @@ def main() -> int:
             traceback.print_exc()
             channel.send(lab_error=f"{type(err).__name__}: {err}")
             return 0
-        channel.send(ready=True)
+        channel.send(ready=True, device=setup["stamp"])
+        report = _report_where_stuck(float(request["deadline"]), setup["ctx"], channel)
         try:
             result = _grade(setup)
             result["contestant_log"] = {
                 f"{c.role}-{i}": c.log_tail() for i, c in enumerate(setup["ctx"].contestants)
             }
         finally:
+            report.cancel()
             setup["ctx"].close_contestants()
             _kill_adopted_orphans()
     result["duration_s"] = round(time.perf_counter() - started, 3)
     channel.send(result=result)
     return 0
+
+
+def _report_where_stuck(deadline: float, ctx: GradeContext, channel: _Channel) -> threading.Timer:
+    """A timer that, shortly before the runner stops the grade for its time limit, tells the
+    runner where the submission's code is running, for the time-out's message."""
+
+    def report() -> None:
+        from quiz.lab.referee import with_frames
+
+        running = [c for c in list(ctx.contestants) if c.runs_submission and not c.closed]
+        parts = [with_frames("", c.running_frames(), c.role) for c in running]
+        if any(parts):
+            channel.send(stuck="\n".join(part for part in parts if part))
+
+    timer = threading.Timer(max(0.0, deadline - _STUCK_REPORT_LEAD_S - time.monotonic()), report)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _set_up(request: dict[str, Any], channel: _Channel, scratch: Path) -> dict[str, Any]:

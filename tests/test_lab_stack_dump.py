@@ -1,0 +1,79 @@
+"""Where a timed-out submission was running: the referee reads the Python stacks a contestant
+dumps on SIGUSR1 (``faulthandler``) and keeps the frames in the contestant's folder."""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import threading
+from pathlib import Path
+
+from quiz.lab.referee import _own_frames, _source_line, dumped_stacks, with_frames
+
+
+def _dump_of_this_process(tmp_path: Path) -> str:
+    dump = tmp_path / "dump.txt"
+    with dump.open("w", encoding="utf-8") as file:
+        faulthandler.dump_traceback(file, all_threads=True)
+    return dump.read_text(encoding="utf-8")
+
+
+def test_a_real_dump_is_read_innermost_last(tmp_path: Path) -> None:
+    threads = dumped_stacks(_dump_of_this_process(tmp_path))
+    this_thread = next(t for t in threads if t[-1]["function"] == "_dump_of_this_process")
+    assert this_thread[-1]["path"] == __file__
+    assert this_thread[-2]["function"] == "test_a_real_dump_is_read_innermost_last"
+
+
+def test_only_the_contestants_own_frames_are_kept_from_the_first_thread_with_any(
+    tmp_path: Path,
+) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "solution.py").write_text("def f():\n    while True:\n        pass\n")
+    dump = f"""Thread 0x00007f0000000001 (most recent call first):
+  File "/usr/lib/python3.11/threading.py", line 320 in wait
+Current thread 0x00007f0000000002 (most recent call first):
+  File "{workdir}/solution.py", line 3 in f
+  File "{tmp_path}/elsewhere/solution.py", line 9 in g
+  File "/site-packages/quiz/lab/contestant.py", line 194 in _serve
+  File "<string>", line 1 in <module>
+"""
+    frames = _own_frames(dumped_stacks(dump), workdir)
+    assert frames == [{"file": "solution.py", "line": 3, "function": "f", "code": "pass"}]
+    assert with_frames("x() did not answer", frames).splitlines() == [
+        "x() did not answer",
+        "Your code was running (innermost last):",
+        '  File "solution.py", line 3, in f',
+        "    pass",
+    ]
+    assert with_frames("", frames, "candidate rank 1").startswith(
+        "In the candidate rank 1 process, your code was running"
+    )
+    assert with_frames("no frames", []) == "no frames"
+
+
+def test_a_dump_with_nothing_of_the_contestants_shows_nothing(tmp_path: Path) -> None:
+    assert _own_frames(dumped_stacks(_dump_of_this_process(tmp_path)), tmp_path / "work") == []
+    assert dumped_stacks("garbage\nFile 'x', line 2 in f\n") == []
+
+
+def test_source_lines_are_read_only_from_small_regular_files(tmp_path: Path) -> None:
+    """The contestant can replace its files: a pipe would block the referee, a link would show a
+    file of the referee's choosing."""
+    (tmp_path / "solution.py").write_text("a = 1\nb = 2\n")
+    assert _source_line(tmp_path / "solution.py", 2) == "b = 2"
+    assert _source_line(tmp_path / "solution.py", 3) == ""
+    (tmp_path / "secret.py").write_text("the referee's own file\n")
+    (tmp_path / "link.py").symlink_to(tmp_path / "secret.py")
+    assert _source_line(tmp_path / "link.py", 1) == ""
+    os.mkfifo(tmp_path / "pipe.py")
+    done = threading.Event()
+
+    def read() -> None:
+        _source_line(tmp_path / "pipe.py", 1)
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(5), "reading a named pipe blocked"
+    assert _source_line(tmp_path / "missing.py", 1) == ""
