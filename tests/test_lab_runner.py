@@ -154,16 +154,6 @@ def test_a_call_past_its_timeout_shows_where_the_code_was(
     assert re.search(innermost, where), where
 
 
-def test_a_hang_that_hides_from_the_stack_dump_still_times_out(
-    practicals: Path, tmp_path: Path
-) -> None:
-    code = "import signal\nsignal.signal(signal.SIGUSR1, signal.SIG_IGN)\nwhile True:\n    pass\n"
-    result, _ = submit(tmp_path, code, timeout_s=10)
-    assert result.error is not None
-    assert result.error.startswith("time limit of 10 s exceeded")
-    assert "your code was running" not in result.error
-
-
 def test_processes_the_submission_spawns_are_killed(practicals: Path, tmp_path: Path) -> None:
     marker = tmp_path / "child.pid"
     code = f"""
