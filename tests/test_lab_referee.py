@@ -81,6 +81,27 @@ def probe(checks: str) -> str:
     )
 
 
+def own_environment(home: Path) -> str:
+    """Checks that the contestant has an environment of its own: no LATENCY_QUIZ_* variables,
+    not the user's HOME, no file descriptors but 0-2, the channel's two pipes and its stack
+    dump's file."""
+    return f"""
+        if [k for k in os.environ if k.startswith("LATENCY_QUIZ")]:
+            problems.append("LATENCY_QUIZ_* in the environment")
+        if os.environ.get("HOME") == {str(home)!r}:
+            problems.append("the user's HOME")
+        held = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                held.append(os.readlink("/proc/self/fd/" + fd) if int(fd) > 2 else "std")
+            except OSError:
+                pass  # listdir's own, closed by now
+        extra = [t for t in held if t != "std" and not t.endswith("/.stack-dump")]
+        if len(extra) > 2 or any(not t.startswith("pipe:") for t in extra):
+            problems.append("inherited file descriptors: " + str(held))
+        """
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
@@ -93,11 +114,8 @@ def test_nothing_of_the_user_or_the_lab_is_visible_or_writable(
     source_git = Path(config.__file__).resolve().parents[1] / ".git"
     before = {name: snapshot(path) for name, path in outside.items()}
     code = probe(
-        f"""
-        if [k for k in os.environ if k.startswith("LATENCY_QUIZ")]:
-            problems.append("LATENCY_QUIZ_* in the environment")
-        if os.environ.get("HOME") == {str(outside["home"])!r}:
-            problems.append("the user's HOME")
+        own_environment(outside["home"])
+        + f"""
         for path in ({str(outside["home"] / "secret.txt")!r},
                      {str(outside["data"] / "latency-quiz.db")!r},
                      {str(outside["practicals"] / "toy" / "reference.py")!r},
@@ -120,15 +138,6 @@ def test_nothing_of_the_user_or_the_lab_is_visible_or_writable(
             problems.append("can signal a process outside")
         except ProcessLookupError:
             pass
-        held = []
-        for fd in os.listdir("/proc/self/fd"):
-            try:
-                held.append(os.readlink("/proc/self/fd/" + fd) if int(fd) > 2 else "std")
-            except OSError:
-                pass  # listdir's own, closed by now
-        extra = [t for t in held if t != "std" and not t.endswith("/.stack-dump")]
-        if len(extra) > 2 or any(not t.startswith("pipe:") for t in extra):
-            problems.append("inherited file descriptors: " + str(held))
         try:
             pathlib.Path("/dev/planted").write_text("x")
             problems.append("can store files in /dev")
@@ -154,22 +163,10 @@ def test_the_fallback_strips_the_environment_and_runs_in_a_scratch_folder(
     outside: dict[str, Path], tmp_path: Path
 ) -> None:
     code = probe(
-        f"""
-        if [k for k in os.environ if k.startswith("LATENCY_QUIZ")]:
-            problems.append("LATENCY_QUIZ_* in the environment")
-        if os.environ.get("HOME") == {str(outside["home"])!r}:
-            problems.append("the user's HOME")
+        own_environment(outside["home"])
+        + f"""
         if pathlib.Path.cwd() == pathlib.Path({str(tmp_path)!r}):
             problems.append("runs in the submission's folder")
-        held = []
-        for fd in os.listdir("/proc/self/fd"):
-            try:
-                held.append(os.readlink("/proc/self/fd/" + fd) if int(fd) > 2 else "std")
-            except OSError:
-                pass  # listdir's own, closed by now
-        extra = [t for t in held if t != "std" and not t.endswith("/.stack-dump")]
-        if len(extra) > 2 or any(not t.startswith("pipe:") for t in extra):
-            problems.append("inherited file descriptors: " + str(held))
         """
     )
     result = grade(tmp_path, code, sandbox="rlimits")
