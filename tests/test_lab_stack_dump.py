@@ -77,3 +77,14 @@ def test_source_lines_are_read_only_from_small_regular_files(tmp_path: Path) -> 
     threading.Thread(target=read, daemon=True).start()
     assert done.wait(5), "reading a named pipe blocked"
     assert _source_line(tmp_path / "missing.py", 1) == ""
+
+
+def test_a_deep_stack_shows_its_innermost_frames_only(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    frames = "".join(
+        f'  File "{workdir}/solution.py", line {line} in f\n' for line in range(100, 0, -1)
+    )
+    shown = _own_frames(
+        dumped_stacks(f"Current thread 0x01 (most recent call first):\n{frames}"), workdir
+    )
+    assert [frame["line"] for frame in shown] == list(range(89, 101))

@@ -37,7 +37,7 @@ BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from quiz.lab.contestant import main; sys.exit(main(sys.argv[2:]))"
 )
-_MAX_FRAMES = 12
+MAX_FRAMES = 12  # of the user's code, innermost, in an error or a time-out's message
 STACK_DUMP_FILE = ".stack-dump"  # in the working folder: the Python stacks, on SIGUSR1
 _CHANNEL: list[int] = []  # this process's request and reply pipes, once main() has them
 _SENT_BY_ADDRESS: list[Any] = []  # the last reply's tensors, read from here by the referee
@@ -232,7 +232,7 @@ def describe_error(err: BaseException, workdir: Path) -> dict[str, Any]:
         message = f"sys.exit({err.code!r}) was called"
     elif isinstance(err, MemoryError):
         message = "out of memory (MemoryError): the code allocates more than the practical allows"
-    return {"type": type(err).__name__, "message": message[:2000], "frames": frames[-_MAX_FRAMES:]}
+    return {"type": type(err).__name__, "message": message[:2000], "frames": frames[-MAX_FRAMES:]}
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from typing import Any
 
 from quiz.lab import channel
 from quiz.lab.api import SubmissionError
-from quiz.lab.contestant import BOOT, STACK_DUMP_FILE
+from quiz.lab.contestant import BOOT, MAX_FRAMES, STACK_DUMP_FILE
 from quiz.lab.sandbox import confine, release_cgroup
 
 _QUIZ_PARENT = Path(__file__).resolve().parents[2]
@@ -721,7 +721,7 @@ def _own_frames(threads: list[list[dict[str, Any]]], workdir: Path) -> list[dict
                     "function": frame["function"],
                     "code": _source_line(workdir / Path(frame["path"]).name, frame["line"]),
                 }
-                for frame in own
+                for frame in own[-MAX_FRAMES:]
             ]
     return []
 
