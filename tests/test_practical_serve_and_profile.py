@@ -150,10 +150,12 @@ def test_a_cold_server_points_at_a_stage_that_is_not_the_bottleneck(bottleneck: 
 
 
 def _assert_no_answer_in(result: LabResult) -> None:
-    """Neither the top component (unless the user named it) nor the secret leaks."""
+    """Neither the top component (unless the user named it), its share nor the secret leaks."""
     assert "answer" not in result.details and "headline" not in result.details
     claimed = result.details.get("your_answer", {}).get("component")
     for check in result.checks:
+        if check.name == "primary latency component" and check.passed:
+            assert "%" not in check.message, check  # the share check's answer
         for component in COMPONENTS:
             if component != claimed:
                 assert component not in str(check.threshold), check
@@ -185,6 +187,19 @@ def test_hunting_the_heap_for_the_server_finds_nothing(tmp_path: Path) -> None:
     assert result.details["your_answer"] == {"component": "nothing-found", "share_pct": 0.0}
     assert "primary latency component" in failed_names(result)
     _assert_no_answer_in(result)
+
+
+def test_a_right_component_is_confirmed_without_its_share() -> None:
+    """Naming the bottleneck with a wrong share fails on the share: the component check must
+    not then hand over the share the other check wants."""
+    grader = practical_module(PRACTICAL, "grader.py")
+    truth = {"queue": 12.5, "preprocess": 3.25, "model": 63.25, "serialize": 21.0}
+    right = grader._component_check("model", truth)
+    assert right.passed and "63" not in right.message and "%" not in right.message
+    wrong = grader._component_check("serialize", truth)
+    assert (
+        not wrong.passed and "serialize is 21.0%" in wrong.message and "model" not in wrong.message
+    )
 
 
 def test_a_component_the_graders_own_load_tests_disagree_on_is_inconclusive() -> None:
