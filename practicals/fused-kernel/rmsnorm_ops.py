@@ -38,7 +38,8 @@ VIEWS: dict[str, Callable[[Tensor], Tensor]] = {
 
 
 def eager_rms_norm(x: Tensor, weight: Tensor, eps: float = EPS) -> Tensor:
-    """Five kernels, each a full pass over memory: square, mean, rsqrt, scale, weight."""
+    """Five kernels: square, mean, rsqrt, scale, weight; seven passes over memory (square, scale
+    and weight read and write a whole tensor, mean reads one; rsqrt's is one number per row)."""
     xf = x.float()
     return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * weight.float()).to(x.dtype)
 
@@ -53,7 +54,7 @@ def eager_rms_norm_into(out: Tensor, x: Tensor, weight: Tensor, eps: float = EPS
 def fewest_pass_rms_norm_into(out: Tensor, x: Tensor, weight: Tensor, eps: float = EPS) -> Tensor:
     """RMSNorm in as few passes over memory as separate torch ops allow: the norm of each row
     (one read of x), x times each row's scale into ``out`` (a read and a write), then ``out``
-    times the weight in place (a read and a write). Four passes where a fused kernel makes two,
+    times the weight in place (a read and a write). Five passes where a fused kernel makes two,
     the second comparison of the grade."""
     xf = x.float()
     norm = torch.linalg.vector_norm(xf, dim=-1, keepdim=True)

@@ -1,9 +1,9 @@
-"""Fused RMSNorm. The grader imports this file, calls ``build()`` once (compile time is
-measured and bounded, not timed against the baseline), then ``rms_norm(x, weight, eps, out)``
-on odd shapes, strided inputs and a large tensor; write the result into ``out`` (contiguous,
-``x``'s shape and dtype) and return it. See README.md.
+"""Fused RMSNorm. Your sandboxed process imports this file and calls ``build()`` once
+(compile time is measured and bounded, not timed against the baseline), then
+``rms_norm(x, weight, eps, out)`` on odd shapes, strided inputs and a large tensor; write the
+result into ``out`` (contiguous, ``x``'s shape and dtype) and return it. See README.md.
 
-This version is the eager composition: five kernels, five passes over memory. Replace it with
+This version is the eager composition: five kernels, seven passes over memory. Replace it with
 one kernel that reads each row once and writes it once.
 """
 
