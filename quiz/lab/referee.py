@@ -53,11 +53,10 @@ _LIBC.process_vm_readv.restype = ctypes.c_ssize_t
 _STOPPED_STATES = frozenset("TtZX")  # stopped, traced, or gone
 _FREEZE_TIMEOUT_S = 5.0
 _STACK_DUMP_WAIT_S = 1.0
-_STACK_DUMP_BYTES = 1 << 20
 _DUMP_HEADER = re.compile(r"(Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):")
 _DUMPED_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
 _DUMP_WRITTEN_S = 0.05  # a dump is written at once, in the signal handler
-_MAX_SOURCE_BYTES = 1 << 22
+_MAX_TEXT_BYTES = 1 << 22  # of a stack dump or a source file read for a time-out's message
 
 
 class _IoVec(ctypes.Structure):
@@ -382,7 +381,7 @@ class Contestant:
         text = ""
         while time.monotonic() < deadline:  # until the dump has come and stopped growing
             time.sleep(_DUMP_WRITTEN_S)
-            now = _small_file_text(dump, _STACK_DUMP_BYTES)
+            now = _small_file_text(dump)
             if now and now == text:
                 break
             text = now
@@ -727,22 +726,22 @@ def _own_frames(threads: list[list[dict[str, Any]]], workdir: Path) -> list[dict
 
 
 def _source_line(path: Path, number: int) -> str:
-    lines = _small_file_text(path, _MAX_SOURCE_BYTES).splitlines()
+    lines = _small_file_text(path).splitlines()
     return lines[number - 1].strip() if 0 < number <= len(lines) else ""
 
 
-def _small_file_text(path: Path, limit: int) -> str:
+def _small_file_text(path: Path) -> str:
     """The text of ``path``, a file the contestant could have replaced: "" unless it is a
-    regular file (not a link, a pipe or a device) of at most ``limit`` bytes."""
+    regular file (not a link, a pipe or a device) of at most ``_MAX_TEXT_BYTES``."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return ""
     with os.fdopen(fd, "rb") as file:
         status = os.fstat(fd)
-        if not S_ISREG(status.st_mode) or status.st_size > limit:
+        if not S_ISREG(status.st_mode) or status.st_size > _MAX_TEXT_BYTES:
             return ""
-        return file.read(limit).decode("utf-8", "replace")
+        return file.read(_MAX_TEXT_BYTES).decode("utf-8", "replace")
 
 
 def _needed_paths(practicals: Path) -> Iterable[Path]:
