@@ -18,7 +18,7 @@ import pytest
 from quiz import config
 from quiz.lab.runner import LabResult, grade_practical
 from quiz.lab.sandbox import HIDDEN_TMPFS_BYTES, TMP_BYTES, sandbox_level
-from tests.lab_fixtures import write_practical
+from tests.lab_fixtures import GRADER, write_practical
 
 pytestmark = pytest.mark.slow
 
@@ -49,10 +49,10 @@ def outside(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Path]]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def grade(tmp_path: Path, code: str, **kwargs: object) -> LabResult:
+def grade(tmp_path: Path, code: str, practical: str = "toy", **kwargs: object) -> LabResult:
     path = tmp_path / "submission.py"
     path.write_text(textwrap.dedent(code), encoding="utf-8")
-    return grade_practical("toy", path, source="path", **kwargs)  # type: ignore[arg-type]
+    return grade_practical(practical, path, source="path", **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -314,6 +314,34 @@ def test_a_crash_shows_the_users_own_frames(outside: dict, tmp_path: Path) -> No
     assert 'File "solution.py", line 3, in lookup' in error
     assert 'File "solution.py", line 7, in double' in error
     assert "quiz/lab" not in error and "contestant.py" not in error
+
+
+def test_a_time_out_shows_no_file_the_submission_points_the_referee_at(
+    outside: dict, tmp_path: Path
+) -> None:
+    """A time-out's message quotes the lines the submission was running, read by the referee
+    from the contestant's folder: a submission that swaps its own file for a link to the model
+    solution (which its sandbox hides but the referee can read), or its stack dump for a pipe
+    that would block the referee, gets its frames without any line read through them."""
+    timed = GRADER.replace('call("double", x)', 'call("double", x, timeout_s=2)')
+    folder = write_practical(outside["practicals"], "toy-timed", grader=timed)
+    reference = folder / "reference.py"
+    assert reference.read_text().splitlines()[1] == "    return 2 * x"
+    code = f"""\
+        def double(x):
+            while True: __import__("time").sleep(0.01)
+        import os
+        os.remove("solution.py")
+        os.symlink({str(reference)!r}, "solution.py")
+    """
+    result = grade(tmp_path, code, practical="toy-timed")
+    error = result.error or ""
+    assert error.startswith("double() did not answer within 2 s"), error
+    assert 'File "solution.py", line 2, in double' in error
+    assert "return 2 * x" not in error
+    piped = code + "    os.remove('.stack-dump')\n        os.mkfifo('.stack-dump')\n"
+    result = grade(tmp_path, piped, practical="toy-timed")
+    assert result.error == "double() did not answer within 2 s; the candidate process was stopped"
 
 
 MEMORY_GRADER = """
