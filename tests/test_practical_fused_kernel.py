@@ -37,8 +37,6 @@ def test_eager_composition_is_rms_norm_in_float32_math() -> None:
     half = rmsnorm_ops.eager_rms_norm(x.bfloat16(), w.bfloat16())
     assert half.dtype == torch.bfloat16
     torch.testing.assert_close(half.float(), want.float(), **rmsnorm_ops.tolerance(torch.bfloat16))
-    framework = rmsnorm_ops.framework_rms_norm(x.float(), w.float())
-    torch.testing.assert_close(framework, want.float(), rtol=1e-5, atol=1e-5)
 
 
 def test_builds_go_to_torch_extensions_dir_or_the_user_data_dir(

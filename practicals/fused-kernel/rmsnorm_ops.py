@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 EPS = 1e-6
@@ -61,11 +60,6 @@ def fewest_pass_rms_norm_into(out: Tensor, x: Tensor, weight: Tensor, eps: float
     scale = torch.rsqrt(norm.square_().div_(max(x.shape[-1], 1)).add_(eps))
     torch.mul(xf, scale, out=out)
     return out.mul_(weight)
-
-
-def framework_rms_norm(x: Tensor, weight: Tensor, eps: float = EPS) -> Tensor:
-    """torch's own ``F.rms_norm`` (fused on some backends), for the report."""
-    return F.rms_norm(x, (x.shape[-1],), weight, eps)
 
 
 def tolerance(dtype: torch.dtype) -> dict[str, float]:
