@@ -246,9 +246,12 @@ def _wrong_dimension(given: Unit, wanted: Unit) -> str:
 def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     """Read "2 GiB", "2048MiB", "1.5e9 B", "3,000 tokens/s", "40%", "2.5x", "$1.20",
     "USD per million tokens", "1472/4096", "22/2.4 ms", "(5*2+12)*0.4/(1-0.6^6) ms",
-    "16 GB / 5 ms". A bare number (or arithmetic) is read in ``default_unit`` (a plain number
+    "16 GB / 5 ms", "150 ms + 799*25 ms". A bare number (or arithmetic) is read in ``default_unit`` (a plain number
     when that is None)."""
     stripped = text.strip()
+    terms = _sum_terms(stripped)
+    if terms:  # "150 ms + 799*25 ms"
+        return _read_sum(stripped, terms, default_unit)
     arithmetic = _leading_arithmetic(stripped)
     if arithmetic is not None:
         value, written = arithmetic
@@ -283,6 +286,55 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     written = match["unit"]
     unit = lookup(written if written else (default_unit or ""))
     return Quantity(value, unit.name, unit.dimension, bare=not written)
+
+
+def _sum_terms(text: str) -> list[tuple[int, str]] | None:
+    """The signed terms of a sum of quantities ("150 ms + 799*25 ms", "2 GB - 512 MB"): split
+    at each + or - outside brackets that follows a unit and comes before a number; None when
+    there is no such sign ("10-20 ms", "1.5e-3 s" and "GPU-hours" have none)."""
+    terms: list[tuple[int, str]] = []
+    depth, start, sign = 0, 0, 1
+    for index, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth or char not in "+-−" or index == 0:
+            continue
+        before, after = text[:index].rstrip(), text[index + 1 :].lstrip()
+        exponent = re.search(r"\d[eE]$", before)
+        if re.search(r"[A-Za-zµμ%$]$", before) and re.match(r"[\d.(]", after) and not exponent:
+            terms.append((sign, text[start:index].strip()))
+            start, sign = index + 1, -1 if char in "-−" else 1
+    if not terms:
+        return None
+    return [*terms, (sign, text[start:].strip())]
+
+
+def _read_sum(text: str, terms: list[tuple[int, str]], default_unit: str | None) -> Quantity:
+    """A sum of quantities that measure the same thing, in the question's unit where it fits
+    (else the first term's); every term names its unit."""
+    quantities = []
+    for _, term in terms:
+        quantity = parse_quantity(term)
+        if quantity.bare:
+            raise AnswerFormatError(f"{term!r} in {text!r} has no unit: give every term its unit")
+        quantities.append(quantity)
+    wanted = lookup(default_unit) if default_unit else None
+    first = quantities[0]
+    unit = (
+        wanted if wanted is not None and wanted.dimension == first.dimension else lookup(first.unit)
+    )
+    total = 0.0
+    for (sign, term), quantity in zip(terms, quantities, strict=True):
+        if quantity.dimension != unit.dimension:
+            raise AnswerFormatError(
+                f"cannot add {term!r} to {terms[0][1]!r}: one is {quantity.dimension.noun}, "
+                f"the other {unit.dimension.noun}"
+            )
+        total += sign * quantity.to(unit.name)
+    if not math.isfinite(total):
+        raise AnswerFormatError(f"the sum {text!r} is out of range")
+    return Quantity(
+        total, unit.name, unit.dimension, f"{text} = {format_quantity(total, unit.name)}"
+    )
 
 
 def _leading_arithmetic(text: str) -> tuple[float, str] | None:

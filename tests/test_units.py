@@ -123,6 +123,50 @@ def test_arithmetic_before_the_unit_is_worked_out(
 
 
 @pytest.mark.parametrize(
+    ("text", "unit", "value", "reading"),
+    [
+        ("150 ms + 799*25 ms", "s", 20.125, "150 ms + 799*25 ms = 20.12 s"),
+        ("0.15 s + 19.975 s", "ms", 20125, "0.15 s + 19.975 s = 20,125 ms"),
+        ("2 GB - 512 MB", "GB", 1.488, "2 GB - 512 MB = 1.488 GB"),
+        ("40% + 5%", "", 0.45, "40% + 5% = 45%"),
+        ("3 ms + 4 ms + 5 ms", None, 12, "3 ms + 4 ms + 5 ms = 12 ms"),
+        ("-150 ms + 2*25 ms", "ms", -100, "-150 ms + 2*25 ms = -100 ms"),
+    ],
+)
+def test_a_sum_of_quantities_is_added_up(
+    text: str, unit: str | None, value: float, reading: str
+) -> None:
+    """TTFT plus the decode steps, weights plus KV: typed as the sum it is."""
+    total = parse_quantity(text, default_unit=unit)
+    assert total.to(unit if unit is not None else "ms") == pytest.approx(value)
+    assert total.reading == reading
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("150 ms + 20000", "'20000' in '150 ms + 20000' has no unit"),
+        ("1 GB + 2 s", "cannot add '2 s' to '1 GB': one is a time, the other a size"),
+        ("1e308 s + 1e308 s", "out of range"),
+    ],
+)
+def test_a_sum_that_cannot_be_added_says_why(text: str, message: str) -> None:
+    with pytest.raises(AnswerFormatError, match=re.escape(message)):
+        parse_quantity(text, default_unit="s")
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "value"),
+    [("1.5e-3 s", "s", 0.0015), ("2 GPU-hours", "GPU-hours", 2), ("-2 ms", "ms", -2),
+     ("(5*2+12)*0.4 ms", "ms", 8.8), ("(2+3) ms - 1 ms", "ms", 4)],
+)  # fmt: skip
+def test_signs_inside_a_number_a_unit_or_brackets_do_not_split_a_sum(
+    text: str, unit: str, value: float
+) -> None:
+    assert parse_quantity(text).to(unit) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("10-20 ms", "reads as a range"),  # not -10 ms
