@@ -195,6 +195,10 @@ def lookup(name: str) -> Unit:
         raise AnswerFormatError(f"unknown unit '{name}'{_case_hint(name)}") from None
     if not isinstance(one, pint.Quantity):
         one = REGISTRY.Quantity(float(one), "")
+    powers = [float(power) for power in one.dimensionality.values()]
+    # "GB*0" and "%01GB" (no amount of them is any), "GB**1e400" (a size to the infinite power)
+    if not 0 < abs(float(one.magnitude)) < math.inf or not all(map(math.isfinite, powers)):
+        raise AnswerFormatError(f"unknown unit '{name}'")
     return Unit(name, _dimension(one), one)
 
 
@@ -403,6 +407,8 @@ def _read_quotient(
     if denominator == 0:
         raise AnswerFormatError(f"{text!r} divides by zero")
     value = numerator / denominator
+    if not math.isfinite(value):
+        raise AnswerFormatError(f"the number in {text!r} is out of range")
     written = match["num_unit"].strip()
     if match["den_unit"]:
         parts = [written, match["den_unit"].strip()]

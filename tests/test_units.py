@@ -203,6 +203,10 @@ def test_a_quotient_of_the_wrong_kind_is_named() -> None:
         "1/0",
         "1/0 ms",
         "1 GB / 0 s",
+        "1e308 GiB / .2",  # read as infinity before
+        "0 %01GB",  # a unit with a scale of zero: adding to it divided by zero
+        "0%01GB-2tokens",
+        "1 FLOPs**1e400 + 2 FLOPs**1e400",  # a power that overflows: added, it crashed pint
     ],
 )
 def test_unreadable_answers_raise_answer_format_error(text: str) -> None:
