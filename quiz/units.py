@@ -12,6 +12,7 @@ that only differs by case is suggested, never guessed (``Gb/s`` is gigabits, not
 from __future__ import annotations
 
 import ast
+import cmath
 import math
 import operator
 import re
@@ -195,9 +196,9 @@ def lookup(name: str) -> Unit:
         raise AnswerFormatError(f"unknown unit '{name}'{_case_hint(name)}") from None
     if not isinstance(one, pint.Quantity):
         one = REGISTRY.Quantity(float(one), "")
-    powers = [float(power) for power in one.dimensionality.values()]
+    finite_powers = all(cmath.isfinite(power) for power in one.dimensionality.values())
     # "GB*0" and "%01GB" (no amount of them is any), "GB**1e400" (a size to the infinite power)
-    if not 0 < abs(float(one.magnitude)) < math.inf or not all(map(math.isfinite, powers)):
+    if not 0 < abs(float(one.magnitude)) < math.inf or not finite_powers:
         raise AnswerFormatError(f"unknown unit '{name}'")
     return Unit(name, _dimension(one), one)
 
