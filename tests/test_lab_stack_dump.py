@@ -8,7 +8,12 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
+from quiz import config
 from quiz.lab.referee import _own_frames, _source_line, dumped_stacks, with_frames
+from quiz.lab.runner import grade_practical
+from tests.lab_fixtures import write_practical
 
 
 def _dump_of_this_process(tmp_path: Path) -> str:
@@ -88,3 +93,42 @@ def test_a_deep_stack_shows_its_innermost_frames_only(tmp_path: Path) -> None:
         dumped_stacks(f"Current thread 0x01 (most recent call first):\n{frames}"), workdir
     )
     assert [frame["line"] for frame in shown] == list(range(89, 101))
+
+
+TWO_LOOKS = """
+import time
+
+from quiz.lab.api import Check
+
+
+def grade(ctx):
+    contestant = ctx.start_contestant("toy_driver:serve")
+    contestant.wait_started()
+    time.sleep(0.5)
+    first = contestant.running_frames()
+    time.sleep(2.5)
+    second = contestant.running_frames()
+    seen = [frames[-1]["function"] if frames else "" for frames in (first, second)]
+    return [Check("looks", True, message=" ".join(seen))]
+"""
+
+
+@pytest.mark.slow
+def test_a_second_look_reads_the_second_dump(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dumps are appended to one file: a later look must not find the earlier one's frames."""
+    root = tmp_path / "practicals"
+    write_practical(root, grader=TWO_LOOKS)
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    submission = tmp_path / "solution.py"
+    submission.write_text(
+        "import threading, time\n\n\n"
+        "def first():\n    time.sleep(1.5)\n    second()\n\n\n"
+        "def second():\n    while True:\n        time.sleep(0.01)\n\n\n"
+        "threading.Thread(target=first, daemon=True).start()\n\n\n"
+        "def double(x):\n    return 2 * x\n"
+    )
+    result = grade_practical("toy", submission, source="path")
+    assert result.error is None, result.error
+    assert result.checks[0].message == "first second"

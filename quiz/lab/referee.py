@@ -373,6 +373,7 @@ class Contestant:
         is in the contestant's folder. For a time-out's message: the dump comes from the
         contestant, so it is trusted no more than the rest of its output."""
         dump = self.workdir / STACK_DUMP_FILE
+        earlier = len(_small_file_text(dump))  # dumps are appended: read only the one asked for
         try:
             os.kill(self._sandbox_processes()[1], signal.SIGUSR1)
         except OSError:
@@ -381,7 +382,7 @@ class Contestant:
         text = ""
         while time.monotonic() < deadline:  # until the dump has come and stopped growing
             time.sleep(_DUMP_WRITTEN_S)
-            now = _small_file_text(dump)
+            now = _small_file_text(dump)[earlier:]
             if now and now == text:
                 break
             text = now
