@@ -15,7 +15,7 @@ HELP = """\
 |---|---|---|
 | anywhere | `?` / `F1` | this help |
 | anywhere | `ctrl+p` | command palette (practice, mock, progress, practicals…) |
-| anywhere | `q` / `ctrl+q` | quit (answers are already saved) |
+| anywhere | `ctrl+q` (`q` outside a text field) | quit (answers are already saved) |
 | anywhere | `escape` | back |
 | home | `p` `d` `m` `r` `g` `l` | practice, due reviews, mock, resume mock, progress, practicals |
 | home | `b` `t` | question browser, study plan |
