@@ -116,6 +116,8 @@ _PER = re.compile(r"\bper\s+([^/]+?)(?=\s+per\b|/|$)")
 _EXPRESSION_TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)|(?P<op>\*\*|[-+*/^()]))"
 )
+# A sign between a unit and a number ("ms + 799"), not an exponent's ("1e-3")
+_SUM_SIGN = re.compile(r"(?<=[A-Za-zµμ%$])(?<!\d[eE])\s*(?P<sign>[-+−])\s*(?=[\d.(])")
 _RANGE = re.compile(r"\s*\d+(?:\.\d+)?\s*-\s*\d+(?:\.\d+)?\s*")  # "10-20": a range?
 _OPERATIONS: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add,
@@ -251,8 +253,8 @@ def _wrong_dimension(given: Unit, wanted: Unit) -> str:
 def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     """Read "2 GiB", "2048MiB", "1.5e9 B", "3,000 tokens/s", "40%", "2.5x", "$1.20",
     "USD per million tokens", "1472/4096", "22/2.4 ms", "(5*2+12)*0.4/(1-0.6^6) ms",
-    "16 GB / 5 ms", "150 ms + 799*25 ms". A bare number (or arithmetic) is read in ``default_unit`` (a plain number
-    when that is None)."""
+    "16 GB / 5 ms", "150 ms + 799*25 ms". A bare number (or arithmetic) is read in
+    ``default_unit`` (a plain number when that is None)."""
     stripped = text.strip()
     terms = _sum_terms(stripped)
     if terms:  # "150 ms + 799*25 ms"
@@ -297,17 +299,16 @@ def _sum_terms(text: str) -> list[tuple[int, str]] | None:
     """The signed terms of a sum of quantities ("150 ms + 799*25 ms", "2 GB - 512 MB"): split
     at each + or - outside brackets that follows a unit and comes before a number; None when
     there is no such sign ("10-20 ms", "1.5e-3 s" and "GPU-hours" have none)."""
-    terms: list[tuple[int, str]] = []
-    depth, start, sign = 0, 0, 1
-    for index, char in enumerate(text):
+    depth, depths = 0, []
+    for char in text:
         depth += (char == "(") - (char == ")")
-        if depth or char not in "+-−" or index == 0:
-            continue
-        before, after = text[:index].rstrip(), text[index + 1 :].lstrip()
-        exponent = re.search(r"\d[eE]$", before)
-        if re.search(r"[A-Za-zµμ%$]$", before) and re.match(r"[\d.(]", after) and not exponent:
-            terms.append((sign, text[start:index].strip()))
-            start, sign = index + 1, -1 if char in "-−" else 1
+        depths.append(depth)
+    terms: list[tuple[int, str]] = []
+    start, sign = 0, 1
+    for found in _SUM_SIGN.finditer(text):
+        if depths[found.start("sign")] == 0:
+            terms.append((sign, text[start : found.start()].strip()))
+            start, sign = found.end(), -1 if found["sign"] in "-−" else 1
     if not terms:
         return None
     return [*terms, (sign, text[start:].strip())]
