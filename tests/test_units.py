@@ -206,7 +206,7 @@ def test_a_quotient_of_the_wrong_kind_is_named() -> None:
         "1e308 GiB / .2",  # read as infinity before
         "0 %01GB",  # a unit with a scale of zero: adding to it divided by zero
         "0%01GB-2tokens",
-        "1 FLOPs**1e400 + 2 FLOPs**1e400",  # a power that overflows: added, it crashed pint
+        "1 GB**1e400 GB + 1 GB**1e400 GB",  # an infinite power: adding it crashed pint
     ],
 )
 def test_unreadable_answers_raise_answer_format_error(text: str) -> None:
