@@ -132,3 +132,36 @@ def test_a_second_look_reads_the_second_dump(
     result = grade_practical("toy", submission, source="path")
     assert result.error is None, result.error
     assert result.checks[0].message == "first second"
+
+
+TRUSTED_HANGS = """
+from quiz.lab.api import Check, SubmissionError
+
+
+def grade(ctx):
+    baseline = ctx.start_contestant("toy_driver:serve", solution="baseline.py")
+    try:
+        baseline.call("double", 1, timeout_s=2)
+    except SubmissionError as err:
+        return [Check("baseline", False, message=str(err))]
+    return [Check("baseline", True)]
+"""
+
+
+@pytest.mark.slow
+def test_a_trusted_contestant_that_times_out_shows_none_of_its_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The practical's own files (a baseline, the model solution a reference split runs) are not
+    the user's: their lines stay out of a time-out's message."""
+    root = tmp_path / "practicals"
+    folder = write_practical(root, grader=TRUSTED_HANGS)
+    (folder / "baseline.py").write_text(
+        "def double(x):\n    while True:\n        x = x + 0  # the secret line\n"
+    )
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    submission = tmp_path / "solution.py"
+    submission.write_text("def double(x):\n    return 2 * x\n")
+    result = grade_practical("toy", submission, source="path")
+    message = result.checks[0].message
+    assert message == "double() did not answer within 2 s; the baseline process was stopped"

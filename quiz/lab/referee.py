@@ -370,8 +370,11 @@ class Contestant:
         """Where the contestant's own code (``solution.py``, the practical's public modules) is
         running now, innermost last, from the Python stacks its main process writes on SIGUSR1
         (``contestant.main``); empty when no dump comes within a second or none of its frames
-        is in the contestant's folder. For a time-out's message: the dump comes from the
-        contestant, so it is trusted no more than the rest of its output."""
+        is in the contestant's folder, or it runs one of the practical's own files (whose lines
+        the user must not see). For a time-out's message: the dump comes from the contestant, so
+        it is trusted no more than the rest of its output."""
+        if not self.runs_submission:
+            return []
         dump = self.workdir / STACK_DUMP_FILE
         earlier = len(_small_file_text(dump))  # dumps are appended: read only the one asked for
         try:

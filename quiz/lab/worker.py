@@ -88,7 +88,7 @@ def _report_where_stuck(deadline: float, ctx: GradeContext, channel: _Channel) -
     def report() -> None:
         from quiz.lab.referee import with_frames
 
-        running = [c for c in list(ctx.contestants) if c.runs_submission and not c.closed]
+        running = [c for c in list(ctx.contestants) if not c.closed]
         parts = [with_frames("", c.running_frames(), c.role) for c in running]
         if any(parts):
             channel.send(stuck="\n".join(part for part in parts if part))
