@@ -323,11 +323,7 @@ def _read_sum(text: str, terms: list[tuple[int, str]], default_unit: str | None)
         if quantity.bare:
             raise AnswerFormatError(f"{term!r} in {text!r} has no unit: give every term its unit")
         quantities.append(quantity)
-    wanted = lookup(default_unit) if default_unit else None
-    first = quantities[0]
-    unit = (
-        wanted if wanted is not None and wanted.dimension == first.dimension else lookup(first.unit)
-    )
+    unit = _question_unit(lookup(quantities[0].unit), default_unit)
     total = 0.0
     for (sign, term), quantity in zip(terms, quantities, strict=True):
         if quantity.dimension != unit.dimension:
@@ -400,6 +396,12 @@ def _evaluate(node: ast.expr) -> float:
     raise _NotArithmetic(ast.dump(node))
 
 
+def _question_unit(unit: Unit, default_unit: str | None) -> Unit:
+    """The question's unit where it measures the same as ``unit``, else ``unit``."""
+    wanted = lookup(default_unit) if default_unit else None
+    return wanted if wanted is not None and wanted.dimension == unit.dimension else unit
+
+
 def _read_quotient(
     text: str, numerator: float, match: re.Match[str], default_unit: str | None
 ) -> Quantity:
@@ -415,10 +417,9 @@ def _read_quotient(
     if match["den_unit"]:
         parts = [written, match["den_unit"].strip()]
         written = "/".join(part if part.isalpha() else f"({part})" for part in parts)
-    unit = lookup(written)
-    wanted = lookup(default_unit) if default_unit else None
-    if wanted is not None and wanted.dimension == unit.dimension:
-        value, unit = convert(value, written, wanted.name), wanted
+    unit = _question_unit(lookup(written), default_unit)
+    if unit.name != written:
+        value = convert(value, written, unit.name)
     reading = f"{text} = {format_number(value)} {unit.name}".rstrip()
     return Quantity(value, unit.name, unit.dimension, reading)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from quiz import config
-from quiz.lab.referee import _own_frames, _source_line, dumped_stacks, with_frames
+from quiz.lab.referee import _line, _own_frames, _small_file_text, dumped_stacks, with_frames
 from quiz.lab.runner import grade_practical
 from tests.lab_fixtures import write_practical
 
@@ -67,21 +67,21 @@ def test_source_lines_are_read_only_from_small_regular_files(tmp_path: Path) -> 
     """The contestant can replace its files: a pipe would block the referee, a link would show a
     file of the referee's choosing."""
     (tmp_path / "solution.py").write_text("a = 1\nb = 2\n")
-    assert _source_line(tmp_path / "solution.py", 2) == "b = 2"
-    assert _source_line(tmp_path / "solution.py", 3) == ""
+    lines = _small_file_text(tmp_path / "solution.py").splitlines()
+    assert _line(lines, 2) == "b = 2" and _line(lines, 3) == ""
     (tmp_path / "secret.py").write_text("the referee's own file\n")
     (tmp_path / "link.py").symlink_to(tmp_path / "secret.py")
-    assert _source_line(tmp_path / "link.py", 1) == ""
+    assert _small_file_text(tmp_path / "link.py") == ""
     os.mkfifo(tmp_path / "pipe.py")
     done = threading.Event()
 
     def read() -> None:
-        _source_line(tmp_path / "pipe.py", 1)
+        _small_file_text(tmp_path / "pipe.py")
         done.set()
 
     threading.Thread(target=read, daemon=True).start()
     assert done.wait(5), "reading a named pipe blocked"
-    assert _source_line(tmp_path / "missing.py", 1) == ""
+    assert _small_file_text(tmp_path / "missing.py") == ""
 
 
 def test_a_deep_stack_shows_its_innermost_frames_only(tmp_path: Path) -> None:

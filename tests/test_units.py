@@ -143,19 +143,6 @@ def test_a_sum_of_quantities_is_added_up(
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("150 ms + 20000", "'20000' in '150 ms + 20000' has no unit"),
-        ("1 GB + 2 s", "cannot add '2 s' to '1 GB': one is a time, the other a size"),
-        ("1e308 s + 1e308 s", "out of range"),
-    ],
-)
-def test_a_sum_that_cannot_be_added_says_why(text: str, message: str) -> None:
-    with pytest.raises(AnswerFormatError, match=re.escape(message)):
-        parse_quantity(text, default_unit="s")
-
-
-@pytest.mark.parametrize(
     ("text", "unit", "value"),
     [("1.5e-3 s", "s", 0.0015), ("2 GPU-hours", "GPU-hours", 2), ("-2 ms", "ms", -2),
      ("(5*2+12)*0.4 ms", "ms", 8.8), ("(2+3) ms - 1 ms", "ms", 4)],
@@ -174,6 +161,9 @@ def test_signs_inside_a_number_a_unit_or_brackets_do_not_split_a_sum(
         ("(-8)^0.5", "is not a real number"),
         ("2/(3-3) s", "divides by zero"),
         ("100/s", "unknown unit '/s'"),
+        ("150 ms + 20000", "'20000' in '150 ms + 20000' has no unit"),
+        ("1 GB + 2 s", "cannot add '2 s' to '1 GB': one is a time, the other a size"),
+        ("1e308 s + 1e308 s", "out of range"),
     ],
 )
 def test_arithmetic_that_cannot_be_read_says_why(text: str, message: str) -> None:

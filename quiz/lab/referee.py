@@ -713,24 +713,26 @@ def dumped_stacks(text: str) -> list[list[dict[str, Any]]]:
 
 
 def _own_frames(threads: list[list[dict[str, Any]]], workdir: Path) -> list[dict[str, Any]]:
-    """The frames in ``workdir`` of the first thread that has any, with their source lines."""
+    """The frames in ``workdir`` of the first thread that has any, with their source lines
+    (each file read once)."""
     for frames in threads:
-        own = [frame for frame in frames if Path(frame["path"]).parent == workdir]
+        own = [frame for frame in frames if Path(frame["path"]).parent == workdir][-MAX_FRAMES:]
         if own:
+            names = {Path(frame["path"]).name for frame in own}
+            sources = {name: _small_file_text(workdir / name).splitlines() for name in names}
             return [
                 {
                     "file": Path(frame["path"]).name,
                     "line": frame["line"],
                     "function": frame["function"],
-                    "code": _source_line(workdir / Path(frame["path"]).name, frame["line"]),
+                    "code": _line(sources[Path(frame["path"]).name], frame["line"]),
                 }
-                for frame in own[-MAX_FRAMES:]
+                for frame in own
             ]
     return []
 
 
-def _source_line(path: Path, number: int) -> str:
-    lines = _small_file_text(path).splitlines()
+def _line(lines: list[str], number: int) -> str:
     return lines[number - 1].strip() if 0 < number <= len(lines) else ""
 
 

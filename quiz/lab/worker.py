@@ -90,8 +90,8 @@ def _report_where_stuck(deadline: float, ctx: GradeContext, channel: _Channel) -
 
         running = [c for c in list(ctx.contestants) if not c.closed]
         parts = [with_frames("", c.running_frames(), c.role) for c in running]
-        if any(parts):
-            channel.send(stuck="\n".join(part for part in parts if part))
+        if reported := [part for part in parts if part]:
+            channel.send(stuck="\n".join(reported))
 
     timer = threading.Timer(max(0.0, deadline - _STUCK_REPORT_LEAD_S - time.monotonic()), report)
     timer.daemon = True
