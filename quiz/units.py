@@ -242,7 +242,10 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
     if source.dimension != target.dimension:
         raise AnswerFormatError(_wrong_dimension(source, target))
     ratio = (source.pint_unit / target.pint_unit).to("").magnitude
-    return float(value * ratio)
+    converted = float(value * ratio)
+    if not math.isfinite(converted):  # "1e308 s" in ms
+        raise AnswerFormatError(f"{value:g} {from_unit} is out of range in {to_unit}")
+    return converted
 
 
 def _wrong_dimension(given: Unit, wanted: Unit) -> str:

@@ -164,6 +164,7 @@ def test_signs_inside_a_number_a_unit_or_brackets_do_not_split_a_sum(
         ("150 ms + 20000", "'20000' in '150 ms + 20000' has no unit"),
         ("1 GB + 2 s", "cannot add '2 s' to '1 GB': one is a time, the other a size"),
         ("1e308 s + 1e308 s", "out of range"),
+        ("1e308 s / 1", "1e+308 s is out of range in ms"),  # read as infinity before
     ],
 )
 def test_arithmetic_that_cannot_be_read_says_why(text: str, message: str) -> None:
