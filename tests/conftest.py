@@ -12,6 +12,12 @@ import pytest
 from quiz.config import DB_ENV, HOME_ENV, USER_ENV
 from tests.postgres_server import NoServer, fresh_schema, running_server
 
+# Under pytest-xdist every worker's torch would run one thread per core, so the in-process torch
+# work of two workers on two cores oversubscribed them: a test of 2 s took 21 s. One thread each
+# (set before torch is first imported; grades set their own thread counts).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 
 @pytest.fixture(autouse=True, scope="session")
 def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

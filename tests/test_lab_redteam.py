@@ -31,6 +31,8 @@ from tests.test_lab_referee import (
 
 pytestmark = pytest.mark.slow
 
+HONEST_DOUBLE = "def double(x):\n    return 2 * x\n"
+
 
 @needs_namespaces
 def test_the_installed_copy_of_the_practicals_is_out_of_sight(
@@ -94,11 +96,10 @@ def test_a_cache_in_files_or_shared_with_a_child_counts_as_memory(
     root = tmp_path / "practicals"
     write_practical(root, grader=MEMORY_GRADER)
     monkeypatch.setattr(config, "practicals_dir", lambda: root)
-    small = grade(tmp_path, "def double(x):\n    return 2 * x\n")
     for cheat in (CACHE_IN_FILES, SHARED_WITH_A_CHILD):
-        hidden = grade(tmp_path, cheat)
-        assert small.passed and hidden.passed, (small.error, hidden.error)
-        extra = float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
+        hidden = grade(tmp_path, cheat, sandbox="namespaces")
+        assert hidden.passed, hidden.error
+        extra = float(hidden.checks[0].measured or 0) - honest_mib_held(tmp_path, "namespaces")
         assert 80 <= extra <= 200, extra
 
 
@@ -305,10 +306,22 @@ def extra_mib_held(
     root = tmp_path / "practicals"
     write_practical(root, grader=MEMORY_GRADER)
     monkeypatch.setattr(config, "practicals_dir", lambda: root)
-    small = grade(tmp_path, "def double(x):\n    return 2 * x\n", sandbox=level)
     hidden = grade(tmp_path, cheat, sandbox=level)
-    assert small.passed and hidden.passed, (small.error, hidden.error)
-    return float(hidden.checks[0].measured or 0) - float(small.checks[0].measured or 0)
+    assert hidden.passed, hidden.error
+    return float(hidden.checks[0].measured or 0) - honest_mib_held(tmp_path, level)
+
+
+_HONEST_MIB_HELD: dict[str, float] = {}
+
+
+def honest_mib_held(tmp_path: Path, level: str) -> float:
+    """What an honest submission measures held (MiB) at ``level`` on the memory practical (set
+    up by the caller): graded once per test process and level, the same for every cheat."""
+    if level not in _HONEST_MIB_HELD:
+        small = grade(tmp_path, HONEST_DOUBLE, sandbox=level)
+        assert small.passed, small.error
+        _HONEST_MIB_HELD[level] = float(small.checks[0].measured or 0)
+    return _HONEST_MIB_HELD[level]
 
 
 def test_a_detached_process_does_not_outlive_the_grade(

@@ -10,8 +10,8 @@ each rank's processes hold beyond a bare rank, read from /proc; the latency agai
 split (the check) and against the unsplit model on one rank (graded when Megatron's split shows
 this machine can give a speed-up in this run), timed from the referee, interleaved; and the
 share of a forward pass the ranks spent waiting in collectives, timed by the relay. Nothing is
-timed until the logits, the memory held and the untimed passes' collectives are right: a grade
-already failed ends sooner.
+timed (and Megatron's split not even started) until the logits, the memory held and the untimed
+passes' collectives are right: a grade already failed ends sooner.
 """
 
 from __future__ import annotations
@@ -45,21 +45,18 @@ def grade(ctx: GradeContext) -> list[Check]:
     rng = random.Random(ctx.seed)
     weight_seed = rng.getrandbits(31)
     ctx.log(
-        f"starting the unsplit model as 1 rank, Megatron's split as {WORLD_SIZE} and your "
-        f"submission as {WORLD_SIZE}, each rank in a sandbox of its own"
+        f"starting the unsplit model as 1 rank and your submission as {WORLD_SIZE}, each rank in "
+        "a sandbox of its own"
     )
     base = ctx.start_rank_group(DRIVER, 1, solution="baseline.py")
-    split = ctx.start_rank_group(DRIVER, WORLD_SIZE, solution="reference.py", role="megatron")
     cand = ctx.start_rank_group(DRIVER, WORLD_SIZE)
     try:
         base.wait_started()
         # A rank with torch imported and its process group joined, before any weights.
         bare = base.memory()[0].rss
         base.call("load", weight_seed)
-        split.call("load", weight_seed)
     except SubmissionError as err:
-        message = f"the grader's own ranks failed, so this machine cannot run the practical: {err}"
-        return [Check("the grader's ranks start", False, message=message)]
+        return [_grader_ranks_failed(err)]
     try:
         cand.call("load", weight_seed)
         held = [m.rss - bare for m in cand.memory()]
@@ -78,6 +75,12 @@ def grade(ctx: GradeContext) -> list[Check]:
     if not all(check.passed for check in untimed):
         return [outputs, *untimed, _not_timed(ctx)]
     settled = [m.rss - bare for m in cand.memory()]
+    ctx.log(f"starting Megatron's split as {WORLD_SIZE} ranks, to time yours against")
+    split = ctx.start_rank_group(DRIVER, WORLD_SIZE, solution="reference.py", role="megatron")
+    try:
+        split.call("load", weight_seed)
+    except SubmissionError as err:
+        return [_grader_ranks_failed(err)]
     cand.reset_peak()
     speed, timed = _speed_checks(ctx, base, split, cand)
     communication = _communication_check(
@@ -93,6 +96,11 @@ def grade(ctx: GradeContext) -> list[Check]:
         "whole_on_every_rank": round(replicated_bytes() / MB, 1),
     }
     return [outputs, hold_check(held, peaks), communication, *speed]
+
+
+def _grader_ranks_failed(err: SubmissionError) -> Check:
+    message = f"the grader's own ranks failed, so this machine cannot run the practical: {err}"
+    return Check("the grader's ranks start", False, message=message)
 
 
 def _not_timed(ctx: GradeContext) -> Check:
