@@ -148,7 +148,8 @@ def test_reference_passes() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MUST_FAIL))
 def test_starter_and_controls_fail_on_what_they_break(name: str) -> None:
-    result = grade_practical(PRACTICAL, FILES[name], source=name)
+    log: list[str] = []
+    result = grade_practical(PRACTICAL, FILES[name], source=name, on_log=log.append)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"
     assert MUST_FAIL[name] in failed_names(result), failed_checks(result)
@@ -158,3 +159,5 @@ def test_starter_and_controls_fail_on_what_they_break(name: str) -> None:
     timed = name == "control:more_collectives_when_timed"
     assert (speed.measured is not None) == timed, failed_checks(result)
     assert speed.message.startswith("not timed") != timed, speed.message
+    # Nor is Megatron's split (two more ranks) started for a grade that is not timed.
+    assert any("starting Megatron's split" in line for line in log) == timed, log
