@@ -188,9 +188,9 @@ def lookup(name: str) -> Unit:
     """The unit called ``name``; AnswerFormatError naming close spellings for an unknown one.
     Cached: an answer summing thousands of terms looks each unit up once (pint takes ~0.4 ms)."""
     if name.strip() and not _UNIT_TEXT.fullmatch(name.strip()):
-        raise AnswerFormatError(f"unknown unit '{name}'")
+        raise AnswerFormatError(f"unknown unit {name!r}")
     if _case_hint(name):  # "Kib" or "Gb/s" is a real unit, but probably not the one meant
-        raise AnswerFormatError(f"unknown unit '{name}'{_case_hint(name)}")
+        raise AnswerFormatError(f"unknown unit {name!r}{_case_hint(name)}")
     try:
         one = (
             REGISTRY.Quantity(1, "")
@@ -198,20 +198,20 @@ def lookup(name: str) -> Unit:
             else REGISTRY.parse_expression(_pint_text(name))
         )
     except _UNREADABLE_UNIT:
-        raise AnswerFormatError(f"unknown unit '{name}'{_case_hint(name)}") from None
+        raise AnswerFormatError(f"unknown unit {name!r}{_case_hint(name)}") from None
     if not isinstance(one, pint.Quantity):
         one = REGISTRY.Quantity(float(one), "")
     powers = [*one.dimensionality.values(), *(power for _, power in one.unit_items())]
     # "GB*0" and "%01GB" (no amount of them is any), "GB**1e400" (a size to the infinite power),
     # "%**1e400" (no dimension, but a scale of 0.01 to the infinite power)
     if not all(cmath.isfinite(power) for power in powers):
-        raise AnswerFormatError(f"unknown unit '{name}'")
+        raise AnswerFormatError(f"unknown unit {name!r}")
     try:
         scales = (float(one.magnitude), float(one.to_base_units().magnitude))
     except _UNREADABLE_UNIT:
-        raise AnswerFormatError(f"unknown unit '{name}'") from None
+        raise AnswerFormatError(f"unknown unit {name!r}") from None
     if not all(0 < abs(scale) < math.inf for scale in scales):
-        raise AnswerFormatError(f"unknown unit '{name}'")
+        raise AnswerFormatError(f"unknown unit {name!r}")
     return Unit(name, _dimension(one), one)
 
 

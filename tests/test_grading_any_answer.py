@@ -4,7 +4,7 @@ clear error and loses nothing)."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from quiz import config
@@ -21,6 +21,9 @@ TYPED = st.text(alphabet="ABCDEFGabcxyz0123456789.,;: eE+-*/^()%$µmsGiBTkM\n", 
 
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(ANSWERABLE), st.integers(min_value=0, max_value=999), TYPED)
+# A unit after a number with a line break in it was refused in two lines ("unknown unit 'A)",
+# then "0'"): the message now shows the unit as a repr, escapes and all.
+@example("attention-scores-hbm-bytes", 0, "0+0A)\n0")
 def test_any_answer_is_graded_or_refused_with_a_reason(
     question_id: str, seed: int, answer: str
 ) -> None:

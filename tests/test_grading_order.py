@@ -30,7 +30,12 @@ def test_one_adjacent_swap_loses_one_pair_of_six() -> None:
     verdict = grade(STEPS, ",".join(swapped))
     assert verdict.score == pytest.approx(5 / 6)
     assert verdict.correct is False
-    assert verdict.feedback.startswith("5 of 6 pairs in the right order")
+    # What was given is said beside the key: a user whose keys never reordered the steps saw
+    # only "the order is ..." and read it as their own.
+    assert verdict.feedback == (
+        f"5 of 6 pairs in the right order: you gave {','.join(swapped)}; "
+        f"the right order is {','.join(KEY)}."
+    )
 
 
 def test_the_reversed_order_scores_zero() -> None:

@@ -199,16 +199,23 @@ async def _order_by_letter(tmp_path: Path) -> None:
         order = app.screen.query_one(OrderAnswer)
         order.focus()
         await pilot.pause()
-        last_id = order.items[-1][0]
-        await pilot.press(last_id.lower())  # pick the last step by its letter
+        shown = [item_id for item_id, _ in order.items]
+        wanted = shown[::-1]
+        # Typing the letters in order puts the steps in that order (upper case too, as a user
+        # typing "CFAEDB" did, whose keys then did nothing and the shown order was submitted).
+        await pilot.press(wanted[0].lower(), wanted[0].lower(), *wanted[1:])
         await pilot.pause()
-        assert order.highlight == len(order.items) - 1
-        assert f"▶ {len(order.items)}. {last_id}" in screen_text(app)
-        await pilot.press("left_square_bracket")  # and move it up one
+        assert [item_id for item_id, _ in order.items] == wanted
+        assert order.highlight == len(order.items) - 1  # the last one typed, marked ▶
+        assert f"▶ {len(order.items)}. {wanted[-1]}" in screen_text(app)
+        await pilot.press("left_square_bracket")  # and moved up one
         await pilot.pause()
-        assert order.items[-2][0] == last_id
+        assert order.items[-2][0] == wanted[-1]
+        await pilot.press(shown[1].lower())  # a new order starts once every step was typed
+        await pilot.pause()
+        assert order.items[0][0] == shown[1] and order.highlight == 0
         keys = app.screen.query_one("#answer-keys", Static)
-        assert "[ and ]" in str(keys.render()) and keys.display  # the keys, while answering
+        assert "Type the letters in order" in str(keys.render()) and keys.display
         await pilot.press("enter")
         await wait_ready(pilot)
         assert not keys.display  # and not once the answer is in

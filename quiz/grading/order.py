@@ -30,6 +30,9 @@ def grade(instance: Instance, answer: str) -> Verdict:
     feedback = (
         "Correct order."
         if correct
-        else f"{in_order} of {len(pairs)} pairs in the right order; the order is {','.join(key)}."
+        else (
+            f"{in_order} of {len(pairs)} pairs in the right order: you gave {','.join(given)}; "
+            f"the right order is {','.join(key)}."
+        )
     )
     return Verdict(in_order / len(pairs), correct, feedback, describe(key, instance, " → "))

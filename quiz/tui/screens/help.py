@@ -21,7 +21,8 @@ HELP = """\
 | home | `b` `t` | question browser, study plan |
 | question | `A`–`Z` or `1`–`9` | pick an option (choice) or toggle it (select all that apply) |
 | question | `↑` `↓` `space` | move through options and pick / toggle |
-| order question | `A`–`I` or `↑` `↓` | pick a step (marked ▶) |
+| order question | `A`–`I` | put that step next: typing `C` `A` `B` orders C, A, B |
+| order question | `↑` `↓` | pick a step (marked ▶) |
 | order question | `[` `]` or `shift+↑` `shift+↓` | move the picked step up / down |
 | question | `enter` / `ctrl+s` | submit (`ctrl+s` in a free-text answer) |
 | question (practice) | `ctrl+g` | I don't know: shows the answer, rated Again |

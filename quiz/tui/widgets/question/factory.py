@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 _KEY_HINTS = {
     "choice": "A letter (or space on the highlighted option) picks; enter submits.",
     "multi": "A letter (or space on the highlighted option) ticks or unticks; enter submits.",
-    "order": "A letter picks a step; [ and ] (or shift+up/down) move it; enter submits.",
+    "order": "Type the letters in order (c a b puts C first, then A, then B); or pick a step with "
+    "the arrows and move it with [ and ] (or shift+up/down); enter submits.",
 }
 
 

@@ -1,5 +1,6 @@
-"""Put steps in order: pick a step by its letter (or the arrows), move it with ``[`` / ``]`` or
-shift+arrows. The picked step is marked with ▶, not by colour alone."""
+"""Put steps in order: type their letters in order (each letter puts its step next), or pick a
+step with the arrows and move it with ``[`` / ``]`` or shift+arrows. The picked step is marked
+with ▶, not by colour alone."""
 
 from __future__ import annotations
 
@@ -29,12 +30,12 @@ class OrderAnswer(AnswerInput, Vertical, can_focus=True):
         *(
             Binding(
                 letter,
-                f"pick('{letter.upper()}')",
-                f"Pick {letter.upper()}",
-                id=f"order.pick_{letter}",
+                f"place('{letter.upper()}')",
+                f"Put {letter.upper()} next",
+                id=f"order.place_{letter}",
                 show=False,
             )
-            for letter in "abcdefghi"
+            for letter in "abcdefghiABCDEFGHI"
         ),
     ]
 
@@ -43,6 +44,7 @@ class OrderAnswer(AnswerInput, Vertical, can_focus=True):
     def __init__(self, items: Sequence[tuple[str, str]]) -> None:
         super().__init__(id="answer")
         self.items = list(items)
+        self._typed: list[str] = []  # the steps placed by letter so far, first to last
 
     def compose(self) -> ComposeResult:
         for _ in self.items:
@@ -72,11 +74,20 @@ class OrderAnswer(AnswerInput, Vertical, can_focus=True):
             row.update(line)
             row.set_class(picked, "-highlight")
 
-    def action_pick(self, item_id: str) -> None:
-        """Highlight the step labelled ``item_id`` (its letter)."""
+    def action_place(self, item_id: str) -> None:
+        """Put the step labelled ``item_id`` (its letter) next in the typed order: the first
+        letter typed goes first, the next second, and so on; once every step has been typed, the
+        next letter starts a new order. A step typed twice in one order is only picked."""
         ids = [i for i, _ in self.items]
-        if item_id in ids:
-            self.highlight = ids.index(item_id)
+        if item_id not in ids:
+            return
+        if len(self._typed) == len(self.items):
+            self._typed = []
+        if item_id not in self._typed:
+            self.items.insert(len(self._typed), self.items.pop(ids.index(item_id)))
+            self._typed.append(item_id)
+            self._refresh_rows()
+        self.highlight = [i for i, _ in self.items].index(item_id)
 
     def action_move_highlight(self, step: int) -> None:
         self.highlight = (self.highlight + step) % len(self.items)
