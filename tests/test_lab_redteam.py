@@ -16,7 +16,7 @@ import pytest
 
 from quiz import config
 from quiz.lab import channel, landlock
-from tests.lab_fixtures import write_practical
+from tests.lab_fixtures import REFERENCE, write_practical
 from tests.test_lab_referee import (
     MEMORY_GRADER,
     NAMESPACES,
@@ -30,8 +30,6 @@ from tests.test_lab_referee import (
 )
 
 pytestmark = pytest.mark.slow
-
-HONEST_DOUBLE = "def double(x):\n    return 2 * x\n"
 
 
 @needs_namespaces
@@ -318,7 +316,7 @@ def honest_mib_held(tmp_path: Path, level: str) -> float:
     """What an honest submission measures held (MiB) at ``level`` on the memory practical (set
     up by the caller): graded once per test process and level, the same for every cheat."""
     if level not in _HONEST_MIB_HELD:
-        small = grade(tmp_path, HONEST_DOUBLE, sandbox=level)
+        small = grade(tmp_path, REFERENCE, sandbox=level)  # the honest double()
         assert small.passed, small.error
         _HONEST_MIB_HELD[level] = float(small.checks[0].measured or 0)
     return _HONEST_MIB_HELD[level]
