@@ -24,6 +24,7 @@ from typing import Any
 
 import pint
 
+from quiz import unit_expressions
 from quiz.errors import AnswerFormatError
 
 _DEFINITIONS = """\
@@ -162,6 +163,14 @@ class Quantity:
         return convert(self.magnitude, self.unit, unit)
 
 
+class _Unreadable(AnswerFormatError):
+    """None of the written forms fits (arithmetic on quantities may still)."""
+
+
+class UnknownUnitError(AnswerFormatError):
+    """A unit nobody defined, or one that differs from a known one only by case."""
+
+
 def _pint_text(name: str) -> str:
     text = name.strip()
     for pattern, replacement in _SPELLINGS:
@@ -188,9 +197,9 @@ def lookup(name: str) -> Unit:
     """The unit called ``name``; AnswerFormatError naming close spellings for an unknown one.
     Cached: an answer summing thousands of terms looks each unit up once (pint takes ~0.4 ms)."""
     if name.strip() and not _UNIT_TEXT.fullmatch(name.strip()):
-        raise AnswerFormatError(f"unknown unit {name!r}")
+        raise UnknownUnitError(f"unknown unit {name!r}")
     if _case_hint(name):  # "Kib" or "Gb/s" is a real unit, but probably not the one meant
-        raise AnswerFormatError(f"unknown unit {name!r}{_case_hint(name)}")
+        raise UnknownUnitError(f"unknown unit {name!r}{_case_hint(name)}")
     try:
         one = (
             REGISTRY.Quantity(1, "")
@@ -198,20 +207,20 @@ def lookup(name: str) -> Unit:
             else REGISTRY.parse_expression(_pint_text(name))
         )
     except _UNREADABLE_UNIT:
-        raise AnswerFormatError(f"unknown unit {name!r}{_case_hint(name)}") from None
+        raise UnknownUnitError(f"unknown unit {name!r}{_case_hint(name)}") from None
     if not isinstance(one, pint.Quantity):
         one = REGISTRY.Quantity(float(one), "")
     powers = [*one.dimensionality.values(), *(power for _, power in one.unit_items())]
     # "GB*0" and "%01GB" (no amount of them is any), "GB**1e400" (a size to the infinite power),
     # "%**1e400" (no dimension, but a scale of 0.01 to the infinite power)
     if not all(cmath.isfinite(power) for power in powers):
-        raise AnswerFormatError(f"unknown unit {name!r}")
+        raise UnknownUnitError(f"unknown unit {name!r}")
     try:
         scales = (float(one.magnitude), float(one.to_base_units().magnitude))
     except _UNREADABLE_UNIT:
-        raise AnswerFormatError(f"unknown unit {name!r}") from None
+        raise UnknownUnitError(f"unknown unit {name!r}") from None
     if not all(0 < abs(scale) < math.inf for scale in scales):
-        raise AnswerFormatError(f"unknown unit {name!r}")
+        raise UnknownUnitError(f"unknown unit {name!r}")
     return Unit(name, _dimension(one), one)
 
 
@@ -266,8 +275,56 @@ def _wrong_dimension(given: Unit, wanted: Unit) -> str:
 def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     """Read "2 GiB", "2048MiB", "1.5e9 B", "3,000 tokens/s", "40%", "2.5x", "$1.20",
     "USD per million tokens", "1472/4096", "22/2.4 ms", "(5*2+12)*0.4/(1-0.6^6) ms",
-    "16 GB / 5 ms", "150 ms + 799*25 ms". A bare number (or arithmetic) is read in
+    "16 GB / 5 ms", "150 ms + 799*25 ms", and arithmetic on quantities that none of those forms
+    cover: "(0.9*80 GiB - 16 GB)/(2*128 KiB/token)". A bare number (or arithmetic) is read in
     ``default_unit`` (a plain number when that is None)."""
+    try:
+        return _read_written_form(text, default_unit)
+    except (_Unreadable, UnknownUnitError) as refused:
+        try:
+            value = unit_expressions.evaluate(text, _one_of, _noun_of)
+            return _expression_quantity(text.strip(), value, default_unit)
+        except unit_expressions.NotAnExpression:
+            raise refused from None
+        except AnswerFormatError:
+            # "2 Gb/s" stays refused for its unit; "(2 GB + 3 ms)/2" now for adding a time
+            if isinstance(refused, UnknownUnitError):
+                raise refused from None
+            raise
+
+
+def _one_of(word: str) -> Any:
+    return lookup(word).pint_unit
+
+
+def _noun_of(value: Any) -> str:
+    return _dimension(value).noun if isinstance(value, pint.Quantity) else "a plain number"
+
+
+def _expression_quantity(text: str, value: Any, default_unit: str | None) -> Quantity:
+    """The value of arithmetic on quantities, in the question's unit (or, without one, in base
+    units); AnswerFormatError when it measures something else."""
+    if not isinstance(value, pint.Quantity):
+        value = REGISTRY.Quantity(value, "")
+    measured, wanted = _dimension(value), lookup(default_unit or "")
+    if measured != wanted.dimension and default_unit is not None:
+        example = f" like '{wanted.dimension.example}'" if wanted.dimension.example else ""
+        raise AnswerFormatError(
+            f"{text!r} is {measured.noun}; the question asks for {wanted.dimension.noun}{example}"
+        )
+    try:
+        if measured != wanted.dimension:
+            wanted = lookup(str(value.to_base_units().units))
+        magnitude = float((value / wanted.pint_unit).to("").magnitude)
+    except _UNREADABLE_UNIT:
+        raise AnswerFormatError(f"{text!r} cannot be computed") from None
+    if not math.isfinite(magnitude):
+        raise AnswerFormatError(f"the number in {text!r} is out of range")
+    reading = f"{text} = {format_quantity(magnitude, wanted.name)}"
+    return Quantity(magnitude, wanted.name, wanted.dimension, reading)
+
+
+def _read_written_form(text: str, default_unit: str | None) -> Quantity:
     stripped = text.strip()
     terms = _sum_terms(stripped)
     if terms:  # "150 ms + 799*25 ms"
@@ -297,9 +354,7 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
             stripped = f"{match['number']} USD{match['unit']}"
     match = _NUMBER.fullmatch(stripped)
     if not match:
-        raise AnswerFormatError(
-            f"expected a number with an optional unit (like '2 GiB'), got {text!r}"
-        )
+        raise _Unreadable(f"expected a number with an optional unit (like '2 GiB'), got {text!r}")
     value = float(match["number"].replace(",", ""))
     if not math.isfinite(value):
         raise AnswerFormatError(f"the number in {text!r} is out of range")

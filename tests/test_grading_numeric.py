@@ -105,3 +105,11 @@ def test_worked_arithmetic_is_echoed_once_in_the_keys_unit() -> None:
     speedup = dataclasses.replace(READ_TIME, key=NumericKey(1.5, "x", relative=0.02), unit="x")
     assert grade(speedup, "3/2").feedback.startswith("Read 3/2 = 1.5x. Correct")
     assert grade(READ_TIME, "9.56 ms / 2").feedback.startswith("Read 9.56 ms / 2 = 4.78 ms.")
+
+
+def test_working_typed_with_units_is_graded_and_echoed() -> None:
+    """What a user typed for a KV-cache size, units inside the brackets (refused before)."""
+    verdict = grade(KV, "(8 GiB - 6144 MiB) * 1 token/token")
+    assert (verdict.score, verdict.correct) == (1.0, True)
+    assert verdict.feedback.startswith("Read (8 GiB - 6144 MiB) * 1 token/token = 2 GiB. Correct")
+    assert not grade(KV, "(8 GiB - 6 GB)").correct  # 2.41 GiB: a GB/GiB mix-up is still wrong

@@ -208,6 +208,53 @@ def test_unreadable_answers_raise_answer_format_error(text: str) -> None:
         parse_quantity(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "unit", "value"),
+    [
+        # A user's working for a 70B model's KV capacity at TP=4 on an H200: refused before
+        ("(0.9*143771 MiB - 70553706496*2/4 B)/(80*2*2*128*2 B/token)", "tokens", 1225616.27),
+        ("(2 GB + 3 GB)/2 + 1 GB", "GB", 3.5),
+        ("2 GiB/(1 B/token) + 5 tokens", "tokens", 2**31 + 5),
+        ("5 tokens + 2 GiB/(1 B/token)", "tokens", 2**31 + 5),
+        ("(1 GB)/(2 GB/s)", "ms", 500),
+        ("2 * (4096 tokens) * 1 ms/token", "s", 8.192),
+        ("($2.50/h) * 8 h + $1", "USD", 21),
+        ("(2^20 B)", "KiB", 1024),
+        ("3 * (2 GPU-hours)", "GPU-hours", 6),
+        ("(50% * 2 GB)", "GB", 1),
+        ("(2 TB/s)*1 ms", "GB", 2),
+        ("(16 GB / 5 ms)", "GB/s", 3200),  # an operator after a unit starts a new quantity
+        ("(70553706496*2/4 B)", "B", 35276853248),  # a unit after numbers applies to them all
+    ],
+)
+def test_arithmetic_on_quantities_is_worked_out_in_the_questions_unit(
+    text: str, unit: str, value: float
+) -> None:
+    quantity = parse_quantity(text, default_unit=unit)
+    assert quantity.to(unit) == pytest.approx(value, rel=1e-9)
+    assert quantity.reading.startswith(f"{text} = ")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("(2 GB + 3 ms)/2", "cannot add a time to a size in '(2 GB + 3 ms)/2'"),
+        ("(1 GB)/(2 GB/s)", "'(1 GB)/(2 GB/s)' is a time; the question asks for a size"),
+        ("(4 GB)^0.5", "raises a unit to a fractional power"),
+        ("(1 GB)^(1 s)", "has a unit: it must be a number"),
+        ("(1 GB)/(0 s)", "divides by zero"),
+        ("(1 GB)^65", "exponent in '(1 GB)^65' is out of range"),
+        ("(2 GiBs + 1 GB)", "unknown unit 'GiBs'"),
+        ("(2 GB", "expected a number with an optional unit"),  # not arithmetic: as before
+        ("2 Gb/s", "did you mean 'GB/s'?"),  # refused for its unit, as before
+        ("GiB^2", "expected a number with an optional unit"),  # no amount
+    ],
+)
+def test_arithmetic_on_quantities_that_means_nothing_says_why(text: str, message: str) -> None:
+    with pytest.raises(AnswerFormatError, match=re.escape(message)):
+        parse_quantity(text, default_unit="GB").to("GB")
+
+
 def test_a_long_sum_looks_each_unit_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """5,000 terms took 2 s: pint parsed the unit of every term (about 0.4 ms each)."""
     parsed: list[str] = []

@@ -40,7 +40,8 @@ HELP = """\
 **Practice** shows feedback after each answer. **Mock interviews** are timed by the wall clock
 (time away counts, unless started in practice mode), give no feedback until the end, are saved
 after every answer and can be resumed from the home screen.
-Numbers take a unit (`2 GiB`, `350 ms`); without one they are read in the unit shown.
+Numbers take a unit (`2 GiB`, `350 ms`); without one they are read in the unit shown. Work it out
+in the box if you like: `(0.9*80 GiB - 16 GB)/(2*128 KiB/token)`, `150 ms + 799*25 ms`.
 """
 
 
