@@ -372,3 +372,19 @@ def test_any_typed_text_is_read_or_refused_with_a_reason(text: str) -> None:
     except AnswerFormatError:
         return
     assert math.isfinite(quantity.magnitude)
+
+
+sizes = st.sampled_from(["B", "KB", "MB", "GB", "KiB", "MiB", "GiB"])
+times = st.sampled_from(["ns", "us", "ms", "s", "min"])
+amounts = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@given(amounts, sizes, amounts, sizes, amounts, times, st.integers(min_value=1, max_value=9))
+def test_bracketed_arithmetic_on_quantities_equals_the_same_sum_done_by_hand(
+    a: float, a_unit: str, b: float, b_unit: str, c: float, c_unit: str, n: int
+) -> None:
+    """'(a U + n*b V)/(c W)' in GB/s is the bandwidth computed unit by unit with convert()."""
+    text = f"({a!r} {a_unit} + {n}*{b!r} {b_unit})/({c!r} {c_unit})"
+    size_gb = convert(a, a_unit, "GB") + n * convert(b, b_unit, "GB")
+    expected = size_gb / convert(c, c_unit, "s")
+    assert parse_quantity(text, default_unit="GB/s").to("GB/s") == pytest.approx(expected, rel=1e-9)
