@@ -44,10 +44,10 @@ class EditorScreen(QuizScreen):
     """
 
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="editor.save", priority=True),
-        Binding("ctrl+o", "next_file", "Next file", id="editor.next_file", priority=True),
-        Binding("ctrl+r", "run", "Run", id="editor.run", priority=True),
-        Binding("ctrl+g", "submit", "Submit (grade)", id="editor.submit", priority=True),
+        Binding("ctrl+s", "save", "Save", id="editor.save"),
+        Binding("ctrl+o", "next_file", "Next file", id="editor.next_file"),
+        Binding("ctrl+r", "run", "Run", id="editor.run"),
+        Binding("ctrl+g", "submit", "Submit (grade)", id="editor.submit"),
         Binding("escape", "leave", "Save & back", id="editor.back", priority=True),
     ]
 

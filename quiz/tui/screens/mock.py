@@ -38,8 +38,8 @@ class MockScreen(MockPracticalItem):
     """Starts a new interview (``level``, ``minutes``) or resumes ``resume_id``."""
 
     BINDINGS = [
-        Binding("ctrl+s", "submit", "Submit & next", id="mock.submit", priority=True),
-        Binding("ctrl+s", "skip", "Skip", id="mock.skip", priority=True),
+        Binding("ctrl+s", "submit", "Submit & next", id="mock.submit"),
+        Binding("ctrl+s", "skip", "Skip", id="mock.skip"),
         Binding("escape", "leave", "Leave", id="mock.leave"),
         Binding("e", "edit_here", "Edit", id="mock.edit_here"),
         Binding("x", "edit_external", "$EDITOR", id="mock.edit_external"),

@@ -36,7 +36,7 @@ class PlanScreen(QuizScreen):
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="plan.back"),
-        Binding("ctrl+s", "save", "Save plan", id="plan.save", priority=True),
+        Binding("ctrl+s", "save", "Save plan", id="plan.save"),
     ]
 
     class Loaded(Message):

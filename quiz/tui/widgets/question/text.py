@@ -58,7 +58,7 @@ class DetachSafeTextArea(TextArea):
 class ProseAnswer(AnswerInput, Vertical):
     """A multi-line editor; ``ctrl+s`` submits (enter is a new line)."""
 
-    BINDINGS = [Binding("ctrl+s", "submit", "Submit", id="prose.submit", priority=True)]
+    BINDINGS = [Binding("ctrl+s", "submit", "Submit", id="prose.submit")]
 
     def __init__(self) -> None:
         super().__init__(id="answer")
