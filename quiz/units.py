@@ -167,7 +167,7 @@ class _Unreadable(AnswerFormatError):
     """None of the written forms fits (arithmetic on quantities may still)."""
 
 
-class UnknownUnitError(AnswerFormatError):
+class _UnknownUnit(AnswerFormatError):
     """A unit nobody defined, or one that differs from a known one only by case."""
 
 
@@ -197,9 +197,9 @@ def lookup(name: str) -> Unit:
     """The unit called ``name``; AnswerFormatError naming close spellings for an unknown one.
     Cached: an answer summing thousands of terms looks each unit up once (pint takes ~0.4 ms)."""
     if name.strip() and not _UNIT_TEXT.fullmatch(name.strip()):
-        raise UnknownUnitError(f"unknown unit {name!r}")
+        raise _UnknownUnit(f"unknown unit {name!r}")
     if _case_hint(name):  # "Kib" or "Gb/s" is a real unit, but probably not the one meant
-        raise UnknownUnitError(f"unknown unit {name!r}{_case_hint(name)}")
+        raise _UnknownUnit(f"unknown unit {name!r}{_case_hint(name)}")
     try:
         one = (
             REGISTRY.Quantity(1, "")
@@ -207,20 +207,20 @@ def lookup(name: str) -> Unit:
             else REGISTRY.parse_expression(_pint_text(name))
         )
     except _UNREADABLE_UNIT:
-        raise UnknownUnitError(f"unknown unit {name!r}{_case_hint(name)}") from None
+        raise _UnknownUnit(f"unknown unit {name!r}{_case_hint(name)}") from None
     if not isinstance(one, pint.Quantity):
         one = REGISTRY.Quantity(float(one), "")
     powers = [*one.dimensionality.values(), *(power for _, power in one.unit_items())]
     # "GB*0" and "%01GB" (no amount of them is any), "GB**1e400" (a size to the infinite power),
     # "%**1e400" (no dimension, but a scale of 0.01 to the infinite power)
     if not all(cmath.isfinite(power) for power in powers):
-        raise UnknownUnitError(f"unknown unit {name!r}")
+        raise _UnknownUnit(f"unknown unit {name!r}")
     try:
         scales = (float(one.magnitude), float(one.to_base_units().magnitude))
     except _UNREADABLE_UNIT:
-        raise UnknownUnitError(f"unknown unit {name!r}") from None
+        raise _UnknownUnit(f"unknown unit {name!r}") from None
     if not all(0 < abs(scale) < math.inf for scale in scales):
-        raise UnknownUnitError(f"unknown unit {name!r}")
+        raise _UnknownUnit(f"unknown unit {name!r}")
     return Unit(name, _dimension(one), one)
 
 
@@ -280,7 +280,7 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
     ``default_unit`` (a plain number when that is None)."""
     try:
         return _read_written_form(text, default_unit)
-    except (_Unreadable, UnknownUnitError) as refused:
+    except (_Unreadable, _UnknownUnit) as refused:
         try:
             value = unit_expressions.evaluate(text, _one_of, _noun_of)
             return _expression_quantity(text.strip(), value, default_unit)
@@ -288,7 +288,7 @@ def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
             raise refused from None
         except AnswerFormatError:
             # "2 Gb/s" stays refused for its unit; "(2 GB + 3 ms)/2" now for adding a time
-            if isinstance(refused, UnknownUnitError):
+            if isinstance(refused, _UnknownUnit):
                 raise refused from None
             raise
 
