@@ -84,8 +84,7 @@ class _Parser:
         value = self.quantity()
         while self.is_op("*", "/"):
             op = self.take()[1]
-            right = self.quantity()
-            value = value * right if op == "*" else _divide(value, right, self.text)
+            value = self.multiply(value, op, self.quantity())
         return value
 
     def quantity(self) -> Value:
@@ -105,8 +104,7 @@ class _Parser:
         value = self.signed()
         while self.is_op("*", "/") and self.starts_a_number(1):
             op = self.take()[1]
-            right = self.signed()
-            value = value * right if op == "*" else _divide(value, right, self.text)
+            value = self.multiply(value, op, self.signed())
         return value
 
     def signed(self) -> Value:
@@ -157,6 +155,14 @@ class _Parser:
             value = value * self.power(self.unit(word))
         return value
 
+    def multiply(self, left: Value, op: str, right: Value) -> Value:
+        """``left * right`` or ``left / right``, as ``op`` says."""
+        if op == "*":
+            return left * right
+        if _magnitude(right) == 0:
+            raise AnswerFormatError(f"{self.text!r} divides by zero")
+        return left / right
+
     def combine(self, left: Value, right: Value, verb: str) -> Value:
         try:
             return left + right if verb == "add" else left - right
@@ -192,12 +198,6 @@ def _has_an_amount_and_a_unit(tokens: list[tuple[str, str]]) -> bool:
         )
         amount = amount or (kind == "number" and not exponent)
     return amount and any(kind == "unit" for kind, _ in tokens)
-
-
-def _divide(left: Value, right: Value, text: str) -> Value:
-    if _magnitude(right) == 0:
-        raise AnswerFormatError(f"{text!r} divides by zero")
-    return left / right
 
 
 def _magnitude_of(value: Value) -> Any:

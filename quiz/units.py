@@ -259,7 +259,7 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
     hint across dimensions)."""
     source, target = lookup(from_unit), lookup(to_unit)
     if source.dimension != target.dimension:
-        raise AnswerFormatError(_wrong_dimension(source, target))
+        raise AnswerFormatError(_wrong_dimension(source.dimension, target.dimension))
     ratio = (source.pint_unit / target.pint_unit).to("").magnitude
     converted = float(value * ratio)
     if not math.isfinite(converted):  # "1e308 s" in ms
@@ -267,9 +267,9 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
     return converted
 
 
-def _wrong_dimension(given: Unit, wanted: Unit) -> str:
-    example = f" like '{wanted.dimension.example}'" if wanted.dimension.example else ""
-    return f"that is {given.dimension.noun}; the question asks for {wanted.dimension.noun}{example}"
+def _wrong_dimension(given: Dimension, wanted: Dimension, subject: str = "that") -> str:
+    example = f" like '{wanted.example}'" if wanted.example else ""
+    return f"{subject} is {given.noun}; the question asks for {wanted.noun}{example}"
 
 
 def parse_quantity(text: str, default_unit: str | None = None) -> Quantity:
@@ -307,13 +307,10 @@ def _expression_quantity(text: str, value: Any, default_unit: str | None) -> Qua
     if not isinstance(value, pint.Quantity):
         value = REGISTRY.Quantity(value, "")
     measured, wanted = _dimension(value), lookup(default_unit or "")
-    if measured != wanted.dimension and default_unit is not None:
-        example = f" like '{wanted.dimension.example}'" if wanted.dimension.example else ""
-        raise AnswerFormatError(
-            f"{text!r} is {measured.noun}; the question asks for {wanted.dimension.noun}{example}"
-        )
     try:
         if measured != wanted.dimension:
+            if default_unit is not None:
+                raise AnswerFormatError(_wrong_dimension(measured, wanted.dimension, repr(text)))
             wanted = lookup(str(value.to_base_units().units))
         magnitude = float((value / wanted.pint_unit).to("").magnitude)
     except _UNREADABLE_UNIT:
