@@ -42,8 +42,16 @@ def test_steps_show_the_formula_the_numbers_and_each_level() -> None:
         "price / (tps × 3,600) × 1,000,000",
         "3.99 / (1,500 × 3,600) × 1,000,000",
         "3.99 / 5,400,000 × 1,000,000",
-        "7.389e-07 × 1,000,000",
+        "7.38889e-07 × 1,000,000",
         "0.7389 USD",
+    ]
+    # each step keeps enough digits that the next one follows from it (at 4 digits, 206.125
+    # showed as 206.1 and half of it as 103.1)
+    assert worked_steps("ridge * 0.5 / 2", {"ridge": 206.125}, "", "") == [
+        "ridge × 0.5 / 2",
+        "206.125 × 0.5 / 2",
+        "103.062 / 2",
+        "51.53",
     ]
     converted = worked_steps("a * b", {"a": 1024, "b": 1024}, "B", "KiB")
     assert converted[-1] == "1,048,576 B = 1,024 KiB"

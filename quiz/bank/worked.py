@@ -50,12 +50,15 @@ def worked_steps(
     return lines
 
 
+STEP_DIGITS = 6  # the answer keeps 4; at 4, "206.125 × 0.5" showed as "206.1 × 0.5 = 103.1"
+
+
 def _number(value: float) -> str:
-    """4 significant digits; powers of ten from 10^12 on ("7.225e14")."""
+    """6 significant digits; powers of ten from 10^12 on ("7.22531e14")."""
     if abs(value) < 1e12:
-        return format_number(value)
-    mantissa, exponent = f"{value:.3e}".split("e")
-    return f"{format_number(float(mantissa))}e{int(exponent)}"
+        return format_number(value, STEP_DIGITS)
+    mantissa, exponent = f"{value:.{STEP_DIGITS - 1}e}".split("e")
+    return f"{format_number(float(mantissa), STEP_DIGITS)}e{int(exponent)}"
 
 
 def _height(node: ast.expr) -> int:
