@@ -204,6 +204,40 @@ def test_pass_score_decides_correct() -> None:
     assert grade(strict, "alpha is here. gamma is here").correct is False
 
 
+def test_a_pass_that_rests_on_named_points_goes_to_the_self_check() -> None:
+    """A single word ("batching") or the prompt's own words ("latency and throughput") are there
+    whichever way the sentence argues: they count, but cannot decide a sure pass."""
+    rubric = Rubric(
+        model="m",
+        points=(
+            KeyPoint(text="time per request", weight=1, phrases=["time one request takes"]),
+            KeyPoint(
+                text="batching trade-off",
+                weight=2,
+                phrases=["batching", "latency and throughput", "batching raises throughput"],
+            ),
+        ),
+        pass_score=0.6,
+    )
+    named = dataclasses.replace(LATENCY, key=rubric)
+    wrong = grade(
+        named, "Latency is the time one request takes. Batching reduces latency and throughput."
+    )
+    assert wrong.score == 1.0 and not wrong.correct and wrong.needs_self_check
+    assert "Named but not explained: batching trade-off" in wrong.feedback
+    right = grade(
+        named, "Latency is the time one request takes. Batching raises throughput, at a cost."
+    )
+    assert right.correct and not right.needs_self_check
+    assert "Named" not in right.feedback
+    # a named point that the pass does not need changes nothing
+    lighter = dataclasses.replace(
+        named, key=dataclasses.replace(rubric, points=(rubric.points[0],) * 3 + rubric.points[1:])
+    )
+    verdict = grade(lighter, "Latency is the time one request takes. Batching helps.")
+    assert verdict.score == 1.0 and verdict.correct and not verdict.needs_self_check
+
+
 def test_an_empty_answer_is_a_format_error() -> None:
     with pytest.raises(AnswerFormatError, match="empty"):
         grade(LATENCY, "   ")

@@ -103,7 +103,7 @@ TINY_BANK = """\
     model: It stores the keys and values of past tokens so each step avoids recomputing them.
     points:
       - {text: "stores keys and values", weight: 2, phrases: ["keys and values", "kv"]}
-      - {text: "avoids recomputation", weight: 2, phrases: ["recompute", "recomputing"]}
+      - {text: "avoids recomputation", weight: 2, phrases: ["recompute", "recomputing", "avoids recomputing"]}
   explanation: Without a cache every step recomputes attention inputs for the whole prefix. The
     cache trades memory for that compute.
   references: ["tiny fixture"]

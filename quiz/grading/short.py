@@ -8,7 +8,13 @@ earns nothing.
 
 score = (covered weight − contradicted weight) / total weight, clamped to 0..1.
 
-The grader is sure of a pass (no contradiction, score ≥ pass score) and of a fail (a score
+A point covered only by a single word ("batching", "TTFT") or by words all taken from the prompt
+is *named*, not stated: the word is there whichever way the sentence argues ("batching increases
+latency and decreases throughput" names the batching point as well as the right answer does).
+Named points count towards the score, but never decide a sure pass.
+
+The grader is sure of a pass (no contradiction, score ≥ pass score without the named points) and
+of a fail (a score
 below the pass score with contradictions weighing at least as much as the covered points, or
 a short answer that makes none of the points). Anything else (a substantial answer whose
 wording the key points do not recognise, a short one that makes some points, a good answer
@@ -20,6 +26,7 @@ the points (``self_checked``).
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import NamedTuple
 
 from quiz.bank import Instance, Rubric
 from quiz.bank.schema import KeyPoint
@@ -42,23 +49,31 @@ def grade(instance: Instance, answer: str) -> Verdict:
         raise AnswerFormatError("the answer is empty: write a few sentences")
     said = sentences(answer)
     shield = _stated_spans(rubric.points, said)
-    judged = [_judge_point(point, said, shield) for point in rubric.points]
-    results = tuple(result for result, _ in judged)
-    mixed = any(both for _, both in judged)  # a point both stated and contradicted
+    prompt_words = set(words(instance.prompt))
+    judged = [_judge_point(point, said, shield, prompt_words) for point in rubric.points]
+    results = tuple(j.result for j in judged)
+    mixed = any(j.mixed for j in judged)
     score = score_of(results)
     contradicted = any(r.status == "contradicted" for r in results)
+    named = [j.result for j in judged if j.result.status == "covered" and not j.stated]
     passed = score >= rubric.pass_score
+    rests_on_names = passed and score_of(results, uncounted=named) < rubric.pass_score
     claim_words = sum(s.word_count for s in said if any(s.claim))
     against = sum(r.weight for r in results if r.status == "contradicted")
     covered = sum(r.weight for r in results if r.status == "covered")
     sure_fail = contradicted and not passed and against >= covered
-    sure = (passed and not contradicted) or sure_fail
+    sure = (passed and not contradicted and not rests_on_names) or sure_fail
     partly = score > 0 and claim_words > 0  # right as far as it goes: maybe said differently
     unsure = not sure and (mixed or passed or partly or claim_words >= SUBSTANTIAL_WORDS)
     return Verdict(
         score,
-        passed and not contradicted,
-        _feedback(results, unsure=unsure, claims=claim_words > 0),
+        passed and not contradicted and not rests_on_names,
+        _feedback(
+            results,
+            unsure=unsure,
+            claims=claim_words > 0,
+            only_named=named if rests_on_names else [],
+        ),
         rubric.model,
         results,
         unsure,
@@ -104,9 +119,11 @@ def from_statuses(
     )
 
 
-def score_of(results: tuple[PointResult, ...]) -> float:
+def score_of(results: tuple[PointResult, ...], uncounted: Collection[PointResult] = ()) -> float:
+    """The covered weight less the contradicted weight, as a share of all the weight;
+    ``uncounted`` points are left out of the covered weight."""
     total = sum(r.weight for r in results)
-    covered = sum(r.weight for r in results if r.status == "covered")
+    covered = sum(r.weight for r in results if r.status == "covered" and r not in uncounted)
     against = sum(r.weight for r in results if r.status == "contradicted")
     return min(1.0, max(0.0, (covered - against) / total))
 
@@ -114,21 +131,38 @@ def score_of(results: tuple[PointResult, ...]) -> float:
 Span = tuple[int, int, int]  # sentence number, first word, one past the last word
 
 
+class _Judged(NamedTuple):
+    result: PointResult
+    mixed: bool  # the answer both states and contradicts the point
+    stated: bool  # supported by more than a name: see the module's docstring
+
+
 def _judge_point(
-    point: KeyPoint, said: list[Sentence], shield: list[Span]
-) -> tuple[PointResult, bool]:
-    """The point's status, and whether the answer both states and contradicts it."""
+    point: KeyPoint, said: list[Sentence], shield: list[Span], prompt_words: set[str]
+) -> _Judged:
     support, against = _claims(point.phrases, said, shield)
+    stated_outright = any(
+        _more_than_a_name(phrase, prompt_words)
+        and any(not negated for _, negated in _matches(phrase, said))
+        for phrase in point.phrases
+    )
     notes: list[str] = []
     for misconception in point.misconceptions:
         stated, denied = _claims(misconception.phrases, said, shield)
         support |= denied
+        stated_outright |= denied  # only a phrase of several words can be denied
         if stated:
             against = True
             notes.append(misconception.note)
     status: PointStatus = "contradicted" if against else ("covered" if support else "missing")
     note = " ".join(notes) if notes else ("It was denied." if against else "")
-    return PointResult(point.text, status, float(point.weight), note), support and against
+    result = PointResult(point.text, status, float(point.weight), note)
+    return _Judged(result, support and against, stated_outright)
+
+
+def _more_than_a_name(phrase: str, prompt_words: set[str]) -> bool:
+    wanted = words(phrase)
+    return len(wanted) > 1 and not set(wanted) <= prompt_words
 
 
 def _stated_spans(points: tuple[KeyPoint, ...], said: list[Sentence]) -> list[Span]:
@@ -174,7 +208,13 @@ def _inside_longer(span: Span, shield: list[Span]) -> bool:
     )
 
 
-def _feedback(results: tuple[PointResult, ...], *, unsure: bool, claims: bool) -> str:
+def _feedback(
+    results: tuple[PointResult, ...],
+    *,
+    unsure: bool,
+    claims: bool,
+    only_named: Collection[PointResult] = (),
+) -> str:
     parts: list[str] = []
     for status, label in (("covered", "Covered"), ("missing", "Missing")):
         named = [r.text for r in results if r.status == status]
@@ -185,6 +225,12 @@ def _feedback(results: tuple[PointResult, ...], *, unsure: bool, claims: bool) -
     ]
     if not claims:
         parts.append("A list of terms makes no claim: say what each one does and why.")
+    if only_named:
+        parts.append(
+            "Named but not explained: "
+            + "; ".join(r.text for r in only_named)
+            + " (a term alone does not say which way it goes)."
+        )
     if unsure:
         parts.append(
             "Not sure: your wording may say more than the key points recognise; "
