@@ -91,6 +91,9 @@ def test_negation_ends_at_the_clause() -> None:
         ("No matter what, latency is the time one request takes.", "covered"),
         ("Latency != the time one request takes.", "contradicted"),
         ("Latency: w/o the time one request takes.", "contradicted"),
+        # "nor" denies its own clause: two cues in one clause used to cancel out
+        ("It is neither throughput nor the time one request takes.", "contradicted"),
+        ("It isn't throughput nor the time one request takes.", "contradicted"),
     ],
 )
 def test_negation_scope(answer: str, status: str) -> None:

@@ -10,7 +10,8 @@ A phrase matches inside one sentence where its words appear in order with at mos
 is *negated* when an odd number of negation cues ("not", "no", "never", "n't", "isn't true
 that" ...) precede it in its clause (a clause ends at a comma, a semicolon, a bracket, a
 conjunction such as "but", "and", "so", "because", or a word such as "during", "when",
-"after", "for" that starts a phrase of its own) or sit in its gaps. "Without", "unlike",
+"after", "for" that starts a phrase of its own) or sit in its gaps; "nor" starts a clause and
+denies it ("neither X nor Y" denies both). "Without", "unlike",
 "instead of" and "rather than" deny only the next ``_SHORT_SCOPE`` words; "not only" and "no
 matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X.
 
@@ -44,7 +45,8 @@ _FUNCTION_WORDS_TEXT = (
 )
 _FUNCTION_WORDS = {*_FUNCTION_WORDS_TEXT.split(), "your", "my", "i", "not", "per", "into", "over"}
 _BREAK_WORDS_TEXT = """but and so because since while whereas although though yet however which
-therefore thus hence then instead during when whenever after before until unless if where for"""
+therefore thus hence then instead during when whenever after before until unless if where for
+nor"""
 _NEGATIONS_TEXT = "not no never nor neither without nothing unlike"  # not "none": its stem is "non"
 _AUXILIARIES_TEXT = "is are was were do does did will can"
 _DISMISSALS_TEXT = "needed necessary required matter happen exist true"  # "isn't needed"
@@ -89,6 +91,7 @@ def stem(word: str) -> str:
 _BREAK_WORDS = {stem(word) for word in _BREAK_WORDS_TEXT.split()}
 _NEGATIONS = {stem(word) for word in _NEGATIONS_TEXT.split()}
 _SHORT_NEGATIONS = {stem("without"), stem("unlike")}
+_NOR = stem("nor")
 _AUXILIARIES = {stem(word) for word in _AUXILIARIES_TEXT.split()}
 _DISMISSALS = {stem(word) for word in _DISMISSALS_TEXT.split()}
 _DISMISSIVE = {stem(word) for word in _DISMISSIVE_TEXT.split()}
@@ -257,6 +260,8 @@ def _cues_before(tokens: Sequence[str], start: int) -> int:
         elif tokens[index] in _NEGATIONS and not _not_a_denial(tokens, index):
             count += 1
         index -= 1
+    if index >= 0 and tokens[index] == _NOR:
+        count += 1  # "neither X nor Y", "not X nor Y": "nor" starts a clause and denies it
     return count
 
 
