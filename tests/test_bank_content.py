@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections import Counter
 from typing import Any
 
@@ -150,6 +151,29 @@ def test_every_model_answer_passes_its_own_rubric(bank: Bank) -> None:
         if not verdict.correct:
             failing[question.id] = verdict.feedback
     assert not failing, f"model answers their rubric rejects: {failing}"
+
+
+def test_option_length_does_not_give_the_answer_away(bank: Bank) -> None:
+    """Always picking the longest option, or ticking the longer half of a multi-select, must not
+    pass: the key, being the most qualified statement, tends to be the longest (it was in 17 of
+    the 23 single-choice questions, so that strategy scored 74%)."""
+    chosen = [instantiate(question) for question in bank.filter(kind="choice")]
+    longest = [
+        instance.question_id
+        for instance in chosen
+        if _option_length(instance, instance.key)
+        >= max(len(c.text) for c in instance.choices if c.id != instance.key)
+    ]
+    assert len(longest) <= 0.3 * len(chosen), f"the key is the longest option in {longest}"
+    for instance in map(instantiate, bank.filter(kind="multi")):
+        median = statistics.median(len(c.text) for c in instance.choices)
+        longer_half = {c.id for c in instance.choices if len(c.text) > median}
+        assert isinstance(instance.key, tuple)
+        assert longer_half != set(instance.key), instance.question_id
+
+
+def _option_length(instance: Instance, option_id: object) -> int:
+    return next(len(c.text) for c in instance.choices if c.id == option_id)
 
 
 def test_shared_facts_citations_name_real_entries(bank: Bank, facts: dict[str, Any]) -> None:
