@@ -188,6 +188,25 @@ def test_stems_are_consistent() -> None:
     assert stem("bus") == "bus" and stem("class") == "class"
 
 
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        # what a metric "says nothing about" is its topic, not a denial
+        ("GPU-Util says nothing about SM occupancy.", False),
+        ("It does not tell anything about SM occupancy.", False),
+        ("It is not SM occupancy.", True),
+        ("Nothing but SM occupancy limits it.", False),  # "nothing but X": only X
+    ],
+)
+def test_nothing_about_names_a_topic(text: str, negated: bool) -> None:
+    (match,) = find(sentences(text)[0], words("SM occupancy"))
+    assert match.claim and match.negated is negated
+
+
+def test_greek_letters_read_as_their_names() -> None:
+    assert words("reduce γ; α and β") == words("reduce gamma; alpha and beta")
+
+
 def test_pass_score_decides_correct() -> None:
     rubric = Rubric(
         model="m",

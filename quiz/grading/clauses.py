@@ -11,7 +11,8 @@ is *negated* when an odd number of negation cues ("not", "no", "never", "n't", "
 that" ...) precede it in its clause (a clause ends at a comma, a semicolon, a bracket, a
 conjunction such as "but", "and", "so", "because", or a word such as "during", "when",
 "after", "for" that starts a phrase of its own) or sit in its gaps; "nor" starts a clause and
-denies it ("neither X nor Y" denies both). "Without", "unlike",
+denies it ("neither X nor Y" denies both), and what something "says nothing about" is its
+topic, not denied. "Without", "unlike",
 "instead of" and "rather than" deny only the next ``_SHORT_SCOPE`` words; "not only" and "no
 matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X.
 
@@ -66,7 +67,8 @@ goes get gets stay stays remain remains happen happens convert converts replace 
 produce produces hide hides hidden spend spends spent require requires improve improves hurt
 hurts degrade degrades lose loses lost want pay pays add adds skip skips recompute recomputes
 send sends sent grow grows tell tells show shows find finds measure measures look looks try
-tries choose chooses pick picks decide decides gain gains win wins beat beats"""
+tries choose chooses pick picks decide decides gain gains win wins beat beats
+say says"""
 
 
 def stem(word: str) -> str:
@@ -96,6 +98,7 @@ _AUXILIARIES = {stem(word) for word in _AUXILIARIES_TEXT.split()}
 _DISMISSALS = {stem(word) for word in _DISMISSALS_TEXT.split()}
 _DISMISSIVE = {stem(word) for word in _DISMISSIVE_TEXT.split()}
 _NEGATION_PAIRS = {tuple(stem(word) for word in pair.split()) for pair in _NEGATION_PAIRS_TEXT}
+_TOPIC_PAIRS = {(stem("nothing"), "about"), (stem("anything"), "about")}
 _CLAIM_WORDS = {stem(word) for word in _CLAIM_WORDS_TEXT.split()}
 
 
@@ -107,6 +110,7 @@ _SHORT_LABEL = re.compile(
 
 def _normalise(text: str) -> str:
     text = text.lower().replace("’", "'").replace("‘", "'")
+    text = text.replace("γ", " gamma ").replace("α", " alpha ").replace("β", " beta ")
     text = re.sub(r"\bcannot\b", "can not", text)
     text = text.replace("!=", " is not ").replace("≠", " is not ")
     text = re.sub(r"\bw/o\b", "without", text)
@@ -254,6 +258,8 @@ def _cues_before(tokens: Sequence[str], start: int) -> int:
     index = start - 1
     while index >= 0 and not _breaks(tokens[index]):
         pair = (tokens[index - 1], tokens[index]) if index > 0 else None
+        if pair in _TOPIC_PAIRS:
+            break  # "says nothing about X", "doesn't tell anything about X": X is the topic
         near = start - index <= _SHORT_SCOPE
         if pair in _NEGATION_PAIRS or tokens[index] in _SHORT_NEGATIONS:
             count += near  # "instead of X", "without X": only the next few words
