@@ -13,14 +13,14 @@ is *named*, not stated: the word is there whichever way the sentence argues ("ba
 latency and decreases throughput" names the batching point as well as the right answer does).
 Named points count towards the score, but never decide a sure pass.
 
-The grader is sure of a pass (no contradiction, score ≥ pass score without the named points) and
-of a fail (a score
-below the pass score with contradictions weighing at least as much as the covered points, or
-a short answer that makes none of the points). Anything else (a substantial answer whose
-wording the key points do not recognise, a short one that makes some points, a good answer
-with one contradicting clause, one that both states and contradicts a point) is left to the
-user's self-check: ``needs_self_check``, and ``correct`` stays False until the user confirms
-the points (``self_checked``).
+The grader is sure of a pass (no contradiction, score ≥ pass score without the named points)
+and of a fail (a score below the pass score with contradictions weighing at least as much as
+the covered points, or a short answer that makes none of the points). Anything else (a
+substantial answer whose wording the key points do not recognise, a short one that makes some
+points, a good answer with one contradicting clause, one that both states and contradicts a
+point, a pass that rests on named points) is left to the user's self-check:
+``needs_self_check``, and ``correct`` stays False until the user confirms the points
+(``self_checked``).
 """
 
 from __future__ import annotations
