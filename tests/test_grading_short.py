@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from quiz.bank import Rubric, instantiate, load_bank
+from quiz.bank import Instance, Rubric, instantiate, load_bank
 from quiz.bank.schema import KeyPoint, PointMisconception
 from quiz.errors import AnswerFormatError
 from quiz.grading import grade
@@ -207,21 +207,21 @@ def test_greek_letters_read_as_their_names() -> None:
     assert words("reduce γ; α and β") == words("reduce gamma; alpha and beta")
 
 
+def _latency_with(*points: KeyPoint, pass_score: float) -> Instance:
+    return dataclasses.replace(LATENCY, key=Rubric(model="m", points=points, pass_score=pass_score))
+
+
 def test_pass_score_decides_correct() -> None:
-    rubric = Rubric(
-        model="m",
-        points=(
-            KeyPoint(text="a", weight=1, phrases=["alpha is"]),
-            KeyPoint(
-                text="b",
-                weight=1,
-                phrases=["beta is"],
-                misconceptions=[PointMisconception(phrases=["gamma is"], note="No.")],
-            ),
+    strict = _latency_with(
+        KeyPoint(text="a", weight=1, phrases=["alpha is"]),
+        KeyPoint(
+            text="b",
+            weight=1,
+            phrases=["beta is"],
+            misconceptions=[PointMisconception(phrases=["gamma is"], note="No.")],
         ),
         pass_score=0.5,
     )
-    strict = dataclasses.replace(LATENCY, key=rubric)
     assert grade(strict, "alpha is here").correct is True
     assert grade(strict, "alpha is here. gamma is here").correct is False
 
@@ -229,19 +229,13 @@ def test_pass_score_decides_correct() -> None:
 def test_a_pass_that_rests_on_named_points_goes_to_the_self_check() -> None:
     """A single word ("batching") or the prompt's own words ("latency and throughput") are there
     whichever way the sentence argues: they count, but cannot decide a sure pass."""
-    rubric = Rubric(
-        model="m",
-        points=(
-            KeyPoint(text="time per request", weight=1, phrases=["time one request takes"]),
-            KeyPoint(
-                text="batching trade-off",
-                weight=2,
-                phrases=["batching", "latency and throughput", "batching raises throughput"],
-            ),
-        ),
-        pass_score=0.6,
+    request = KeyPoint(text="time per request", weight=1, phrases=["time one request takes"])
+    batching = KeyPoint(
+        text="batching trade-off",
+        weight=2,
+        phrases=["batching", "latency and throughput", "batching raises throughput"],
     )
-    named = dataclasses.replace(LATENCY, key=rubric)
+    named = _latency_with(request, batching, pass_score=0.6)
     wrong = grade(
         named, "Latency is the time one request takes. Batching reduces latency and throughput."
     )
@@ -253,9 +247,7 @@ def test_a_pass_that_rests_on_named_points_goes_to_the_self_check() -> None:
     assert right.correct and not right.needs_self_check
     assert "Named" not in right.feedback
     # a named point that the pass does not need changes nothing
-    lighter = dataclasses.replace(
-        named, key=dataclasses.replace(rubric, points=(rubric.points[0],) * 3 + rubric.points[1:])
-    )
+    lighter = _latency_with(request, request, request, batching, pass_score=0.6)
     verdict = grade(lighter, "Latency is the time one request takes. Batching helps.")
     assert verdict.score == 1.0 and verdict.correct and not verdict.needs_self_check
 
