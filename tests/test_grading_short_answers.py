@@ -72,10 +72,12 @@ def test_no_correct_paraphrase_is_a_confident_wrong(
     assert verdict.correct or verdict.needs_self_check, verdict.feedback
 
 
-def test_fewer_than_a_third_of_correct_answers_go_to_the_self_check() -> None:
+def test_fewer_than_one_in_ten_correct_answers_go_to_the_self_check() -> None:
+    """The self-check is the honest fallback, not the rule: 7 of 178 went there when the
+    rubrics were last reworked."""
     correct = _graded(("paraphrase",))
     routed = [a for q, _, a in correct if _grade(q, a).needs_self_check]
-    assert len(routed) < len(correct) / 3
+    assert len(routed) < len(correct) / 10
 
 
 @pytest.mark.parametrize("question", BANK.filter(kind="short"), ids=lambda q: q.id)
