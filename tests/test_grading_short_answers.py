@@ -73,7 +73,7 @@ def test_no_correct_paraphrase_is_a_confident_wrong(
 
 
 def test_fewer_than_one_in_ten_correct_answers_go_to_the_self_check() -> None:
-    """The self-check is the honest fallback, not the rule: 7 of 178 went there when the
+    """The self-check is the honest fallback, not the rule: 12 of 223 went there when the
     rubrics were last reworked."""
     correct = _graded(("paraphrase",))
     routed = [a for q, _, a in correct if _grade(q, a).needs_self_check]
