@@ -140,12 +140,9 @@ class _Judged(NamedTuple):
 def _judge_point(
     point: KeyPoint, said: list[Sentence], shield: list[Span], prompt_words: set[str]
 ) -> _Judged:
-    support, against = _claims(point.phrases, said, shield)
-    stated_outright = any(
-        _more_than_a_name(phrase, prompt_words)
-        and any(not negated for _, negated in _matches(phrase, said))
-        for phrase in point.phrases
-    )
+    stated_phrases, against = _claims(point.phrases, said, shield)
+    support = bool(stated_phrases)
+    stated_outright = any(_more_than_a_name(phrase, prompt_words) for phrase in stated_phrases)
     notes: list[str] = []
     for misconception in point.misconceptions:
         stated, denied = _claims(misconception.phrases, said, shield)
@@ -183,18 +180,19 @@ def _matches(phrase: str, said: list[Sentence]) -> list[tuple[Span, bool]]:
     ]
 
 
-def _claims(phrases: list[str], said: list[Sentence], shield: list[Span]) -> tuple[bool, bool]:
-    """(stated, denied): whether some claim states, and whether some claim denies, a phrase.
+def _claims(phrases: list[str], said: list[Sentence], shield: list[Span]) -> tuple[list[str], bool]:
+    """(stated, denied): the phrases some claim states, and whether some claim denies one.
     Denying a single word denies nothing ("not the SMs"; "not memory bound" does deny). A
     denial inside a longer stated phrase of any point ("doesn't help prefill" around "help
     prefill", "no spare compute" around "spare compute") is that phrase's wording, not a
     denial."""
-    stated = denied = False
+    stated: list[str] = []
+    denied = False
     for phrase in phrases:
         one_word = len(words(phrase)) == 1
         for span, negated in _matches(phrase, said):
             if not negated:
-                stated = True
+                stated.append(phrase)
             elif not one_word and not _inside_longer(span, shield):
                 denied = True
     return stated, denied
