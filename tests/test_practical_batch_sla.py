@@ -1,13 +1,17 @@
 """batch-sla: the reference passes, the starter and every control fail, and so do submissions
 that cheat (a constant answer read off an earlier grade, one that hunts the caller's frames and
-the heap for the grader's sweep, one that reads the slow path off the service); graded through the real runner, referee and contestants. A
-failing grade names only the user's batch size, never the right one. The fast tests check how
-the SLAs are placed."""
+the heap for the grader's sweep, one that reads the slow path off the service); graded through
+the real runner, referee and contestants. A failing grade names only the user's batch size,
+never the right one. The fast tests check how the SLAs are placed and how reported p99s are
+held against the calls a submission made."""
 
 from __future__ import annotations
 
+import random
 import re
+import statistics
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -26,7 +30,13 @@ FAILING = [name for name in FILES if name != "reference"]
 
 CONSTANT_ANSWER = """
 def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
-    return 64  # "the best batch size meeting the SLA is 64", read off an earlier grade
+    # "the best batch size meeting the SLA is 64", with the p99s, read off an earlier grade
+    return 64, {1: 0.0009, 4: 0.0011, 16: 0.0017, 64: 0.0032, 256: 0.0101}
+"""
+
+OLD_FORM = """
+def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
+    return batch_sizes[1]  # the batch size alone, as the practical once asked
 """
 
 HUNTS_FOR_THE_SWEEP = """
@@ -39,13 +49,13 @@ def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
     while frame is not None:  # the grader's sweep, in a caller's frame?
         for name, value in frame.f_locals.items():
             if name in ("best", "best_feasible") and getattr(value, "batch_size", None):
-                return value.batch_size
+                return value.batch_size, dict.fromkeys(batch_sizes, sla_p99_s)
         frame = frame.f_back
     gc.unfreeze()  # the contestant's startup objects too
     for obj in gc.get_objects():  # or anywhere on the heap?
         if type(obj).__name__ == "Point" and isinstance(obj.batch_size, int):
-            return obj.batch_size
-    return 16
+            return obj.batch_size, dict.fromkeys(batch_sizes, sla_p99_s)
+    return 16, dict.fromkeys(batch_sizes, sla_p99_s)
 """
 
 
@@ -60,7 +70,7 @@ def retries_of(obj):
         retries = getattr(obj, "_retries", None)
     except Exception:  # some objects load libraries on attribute access
         return None
-    return retries if type(retries) is int else None
+    return retries if type(retries) is dict else None
 
 
 def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
@@ -70,7 +80,7 @@ def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
         found = (retries_of(obj) for obj in gc.get_objects())
         retries = next((r for r in found if r is not None), None)
     if retries is None:
-        return batch_sizes[0]
+        return batch_sizes[0], dict.fromkeys(batch_sizes, 0.0)
     p99 = {}
     for size in batch_sizes:  # twelve calls each: the slow path shows, but only its median is used
         times = []
@@ -78,8 +88,8 @@ def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
             start = time.perf_counter()
             run_batch(size)
             times.append(time.perf_counter() - start)
-        p99[size] = (1 + retries) * statistics.median(times)
-    return max(size for size in batch_sizes if p99[size] <= sla_p99_s)
+        p99[size] = (1 + retries[size]) * statistics.median(times)
+    return max(size for size in batch_sizes if p99[size] <= sla_p99_s), p99
 """
 
 
@@ -106,20 +116,27 @@ def test_has_enough_controls_and_a_three_hint_readme() -> None:
         assert control.read_text().startswith("# "), f"{control.name} must say what it gets wrong"
 
 
+def _assert_clear_of_the_p99s_that_decide(points: Mapping[int, Any], sla: Any) -> None:
+    """The SLA's best size meets it and every larger size misses it, each by at least the
+    square root of MIN_P99_STEP: noise cannot flip them."""
+    margin = 1.41
+    assert points[sla.best].p99_s * margin < sla.seconds
+    for size, point in points.items():
+        if size > sla.best:
+            assert sla.seconds < point.p99_s / margin
+
+
 def test_slas_have_different_best_batch_sizes_between_clearly_apart_p99s(
     grader: ModuleType,
 ) -> None:
     curve = {1: (0.5, 2000), 4: (0.9, 7000), 16: (2.5, 15000), 64: (9.0, 22000), 256: (40, 24000)}
     points = _points(grader, curve)
     slas = grader.place_slas(points, 6e-3, 2)
-    assert len(slas) == 2
-    bests = set()
+    assert len(slas) == 2 and len({sla.best for sla in slas}) == 2
     for sla in slas:
-        feasible = [p for p in points.values() if p.p99_s <= sla]
-        missing = [p for p in points.values() if p.p99_s > sla]
-        assert max(p.p99_s for p in feasible) * 1.3 < sla < min(p.p99_s for p in missing) / 1.3
-        bests.add(max(feasible, key=lambda p: p.throughput).batch_size)
-    assert len(bests) == 2
+        feasible = [p for p in points.values() if p.p99_s <= sla.seconds]
+        assert sla.best == max(feasible, key=lambda p: p.throughput).batch_size
+        _assert_clear_of_the_p99s_that_decide(points, sla)
 
 
 def test_an_sla_whose_best_repeats_another_is_not_asked(grader: ModuleType) -> None:
@@ -128,37 +145,148 @@ def test_an_sla_whose_best_repeats_another_is_not_asked(grader: ModuleType) -> N
     points = _points(grader, curve)
     slas = grader.place_slas(points, 6e-3, 2)
     bests = [
-        max((p for p in points.values() if p.p99_s <= sla), key=lambda p: p.throughput)
+        max((p for p in points.values() if p.p99_s <= sla.seconds), key=lambda p: p.throughput)
         for sla in slas
     ]
-    assert sorted(p.batch_size for p in bests) == [4, 16]
+    assert sorted(p.batch_size for p in bests) == [4, 16] == sorted(sla.best for sla in slas)
+
+
+def test_slas_are_placed_by_the_p99s_of_the_best_size_and_the_larger_ones(
+    grader: ModuleType,
+) -> None:
+    """The slow path's cost is drawn per batch size, so batch 4 can have a longer p99 than 16.
+    Whether 4 meets an SLA that 16 meets does not change the answer (16 serves more), so only
+    16's p99 and those of the larger sizes must be clear of it."""
+    curve = {1: (0.5, 2000), 4: (3.0, 7000), 16: (1.2, 15000), 64: (9.0, 22000), 256: (40, 24000)}
+    points = _points(grader, curve)
+    slas = grader.place_slas(points, 6e-3, 2)
+    assert {sla.best for sla in slas} == {16, 64}
+    for sla in slas:
+        _assert_clear_of_the_p99s_that_decide(points, sla)
+    sla_16 = next(sla for sla in slas if sla.best == 16)
+    assert points[4].p99_s < sla_16.seconds < 1.2 * points[4].p99_s
+
+
+def test_every_sla_is_met_by_its_best_size_where_only_unclear_steps_are_left(
+    grader: ModuleType,
+) -> None:
+    """An earlier placement put an SLA under every p99 when the clearest step left was under
+    1.5x, and the grader crashed on it."""
+    curve = {1: (9.0, 2000), 4: (1.0, 7000), 16: (1.4, 15000), 64: (1.5, 22000), 256: (1.6, 24000)}
+    points = _points(grader, curve)
+    for target_s in (1e-3, 2e-3, 5e-3):
+        for sla in grader.place_slas(points, target_s, 2):
+            assert points[sla.best].p99_s < sla.seconds
+
+
+def test_slow_paths_are_drawn_per_batch_size_and_never_all_alike(grader: ModuleType) -> None:
+    rng = random.Random(3)
+    draws = [grader.draw_slow_paths(rng) for _ in range(400)]
+    assert all(len(set(draw.values())) > 1 for draw in draws)
+    for size in grader.BATCH_SIZES:
+        assert {draw[size] for draw in draws} == set(grader.SLOW_PATH_RETRIES)
+
+
+def _served(grader: ModuleType, retries: Mapping[int, int]) -> tuple[Any, dict[int, list[float]]]:
+    """A service with these slow paths, warmed up, then called ten times in a row per batch
+    size through the referee's side of run_batch, and the latencies as a caller in this process
+    timed those ten."""
+    service = grader.Service(7, torch.device("cpu"), retries)
+    serve = grader.served_by(service)
+    for size in grader.BATCH_SIZES:
+        for _ in range(3):
+            serve({"run_batch": size})
+    timed: dict[int, list[float]] = {size: [] for size in grader.BATCH_SIZES}
+    for size in grader.BATCH_SIZES:
+        for _ in range(10):  # ten calls in a row take the slow path once
+            start = time.perf_counter()
+            serve({"run_batch": size})
+            timed[size].append(time.perf_counter() - start)
+    return service, timed
+
+
+def test_reported_p99s_must_agree_with_the_calls_made(grader: ModuleType) -> None:
+    """Red-teamed: a submission that called every size a dozen times and took each p99 as a
+    multiple of the median passed whenever its multiple was near the grade's one slow-path
+    factor. Now each size has its own, and the referee holds each reported p99 against how
+    long the service served that size's slow calls."""
+    retries = {1: 1, 4: 7, 16: 3, 64: 1, 256: 7}
+    service, timed = _served(grader, retries)
+    measured = {size: max(latencies) for size, latencies in timed.items()}
+    honest = grader.report_check("p99s measured", service, measured, 0.0)
+    assert honest.passed and honest.measured == 5, honest.message
+
+    guessed = {size: 4 * statistics.median(latencies) for size, latencies in timed.items()}
+    check = grader.report_check("p99s measured", service, guessed, 0.0)
+    assert not check.passed
+    for size in (4, 256):  # 8x slow paths: four times the median is far under them
+        assert f"batch {size}: your p99 {guessed[size] * 1e3:.2f} ms is under" in check.message
+
+
+def test_a_p99_must_lie_between_the_slow_path_and_the_slowest_call(grader: ModuleType) -> None:
+    service = grader.Service(7, torch.device("cpu"), dict.fromkeys(grader.BATCH_SIZES, 1))
+    for size in grader.BATCH_SIZES:  # as the service served them: nine fast calls, one slow
+        service.fast_s[size][:] = [1e-3 * size] * 9
+        service.slow_s[size][:] = [2e-3 * size]
+    trip_s = 5e-4
+    lowest = {size: 0.9 * 2e-3 * size for size in grader.BATCH_SIZES}
+    highest = {size: 1.3 * (2e-3 * size + trip_s) for size in grader.BATCH_SIZES}
+    for edge in (lowest, highest):
+        assert grader.report_check("p99s", service, edge, trip_s).passed
+    outside = {**lowest, 4: 0.99 * lowest[4], 64: 1.01 * highest[64]}
+    check = grader.report_check("p99s", service, outside, trip_s)
+    assert (check.passed, check.measured) == (False, 3)
+    assert check.message == (
+        "batch 4: your p99 7.13 ms is under its slow path, which took 8.00 ms or more in the "
+        "service in your slow call; batch 64: your p99 168.72 ms is more than the service "
+        "accounts for: no call of it took over 128.00 ms to serve, and the round trip adds about "
+        "0.50 ms, so your timing counted something else (a cold first call, or another process "
+        "on the machine: hints 1 and 2)"
+    )
 
 
 def test_a_batch_size_whose_slow_path_was_never_called_was_not_measured(
     grader: ModuleType,
 ) -> None:
     """Red-teamed: three calls per batch size and a guessed slow-path factor passed about half
-    the grades; the referee serves every call and counts the slow ones."""
-    service = grader.Service(7, torch.device("cpu"), 3)
+    the grades; the referee serves every call and knows which were slow."""
+    service = grader.Service(7, torch.device("cpu"), dict.fromkeys(grader.BATCH_SIZES, 3))
     serve = grader.served_by(service)
-    for _ in range(10):  # ten calls in a row take the slow path once
+    for _ in range(10):
         serve({"run_batch": 16})
     for _ in range(3):
         serve({"run_batch": 64})
-    measured = grader._tail_check("p99 measured", service, 16)
-    assert measured.passed and measured.measured == 1
-    guessed = [grader._tail_check("p99 measured", service, size) for size in (1, 64)]
-    assert [check.passed for check in guessed] == [False, service.slow_calls[64] > 0]
-    assert "never measured" in guessed[0].message
+    reported = dict.fromkeys(grader.BATCH_SIZES, 4 * max(service.slow_s[16]))
+    check = grader.report_check("p99s measured", service, reported, 0.0)
+    assert not check.passed
+    assert "0 of batch 1, 0 of batch 4" in check.message and "never measured" in check.message
+    assert ("3 of batch 64" in check.message) == (not service.slow_s[64])
     for bad in ({"run_batch": 3}, {"run_batch": True}, {"batch": 16}, 16):
         with pytest.raises(grader.Refused):
             serve(bad)
 
 
+def test_the_round_trip_is_what_a_caller_waits_beyond_the_serving(grader: ModuleType) -> None:
+    service, _ = _served(grader, dict.fromkeys(grader.BATCH_SIZES, 1))
+    served = {
+        size: statistics.median(service.fast_s[size] + service.slow_s[size])
+        for size in grader.BATCH_SIZES
+    }
+    points = {
+        size: grader.Point(size, served[size] + 2e-4, 3 * served[size], size / served[size])
+        for size in grader.BATCH_SIZES
+    }
+    assert grader.round_trip(points, service) == pytest.approx(2e-4)
+
+
 def _assert_names_only_chosen_sizes(result: LabResult) -> None:
+    """The p99 report check names the sizes whose reported p99s disagree with the user's own
+    calls; every other check names only the sizes the user chose."""
     assert "answer" not in result.details, "the answer is revealed only after a pass"
     chosen = {str(size) for size in result.details.get("chosen", [])}
     for check in result.checks:
+        if check.name.endswith("your p99s measured"):
+            continue
         named = set(re.findall(r"batch (\d+)", check.message))
         assert named <= chosen, f"{check.name} names another batch size: {check.message}"
 
@@ -188,3 +316,11 @@ def test_cheating_submissions_fail_without_learning_the_answer(source: str, tmp_
     assert not result.passed, failed_checks(result)
     assert result.error is None, failed_checks(result)
     _assert_names_only_chosen_sizes(result)
+
+
+@pytest.mark.slow
+def test_an_answer_in_the_old_form_says_what_to_return(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text(OLD_FORM, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert not result.passed
+    assert result.error is not None and "must return (batch_size, p99_s)" in result.error

@@ -1,5 +1,5 @@
 """Reference: sweep every batch size (several passes, p99 per pass, keep the best pass), then
-return the highest-throughput batch size whose p99 meets the SLA."""
+return the highest-throughput batch size whose p99 meets the SLA, with the p99s measured."""
 
 from __future__ import annotations
 
@@ -35,5 +35,5 @@ def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
     }
     feasible = [size for size in batch_sizes if p99[size] <= sla_p99_s]
     if not feasible:
-        return batch_sizes[0]
-    return max(feasible, key=throughput.get)
+        return batch_sizes[0], p99
+    return max(feasible, key=throughput.get), p99

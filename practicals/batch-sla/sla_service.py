@@ -2,13 +2,15 @@
 
 A call runs one forward pass over a batch of requests and returns when the results are ready
 (on a GPU it would synchronize; the grader runs it on the CPU). Like real services, it has a
-slow path: every tenth call (a periodic flush) is retried once, three or seven times, so it takes
-two, four or eight times as long; which differs from grade to grade, so the tail has to be
-measured. Latency percentiles therefore differ from the median, as they do in production.
+slow path: every tenth call (a periodic flush) is retried once, three, seven or fifteen times,
+so it takes 2, 4, 8 or 16 times as long; which is drawn for each batch size and each grade,
+so the tail has to be measured, size by size. Latency percentiles therefore differ from the
+median, as they do in production, and not by the same factor at every batch size.
 
 The service runs in the grader's process (the referee): in yours, ``run_batch`` asks the referee
 to serve the batch and returns when it has. Nothing about the slow path is in your process, and
-the referee keeps a record of the calls you made.
+the referee keeps a record of the calls you made: how long the service took to serve each one,
+and which took the slow path.
 
 Weights and inputs come from a seed; nothing is trained or downloaded.
 """
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -30,13 +33,14 @@ DIM = 384
 LAYERS = 8
 STALL_BLOCK = 10  # every this-many-th call takes the slow path
 # A slow call runs the batch this many extra times: one of these, drawn by the grader for each
-# grade. Not always two: a submission that took the fastest call and assumed three times that
-# as the p99 (what the README once said the slow path cost) passed without measuring the tail.
-SLOW_PATH_RETRIES = (1, 3, 7)  # 2x, 4x or 8x the call: no single guess is near all three
+# batch size and each grade. Not one factor for every size: a submission that timed a few calls
+# and took the p99 as a fixed multiple of the median passed whenever its multiple was near the
+# grade's factor (and the only check was that it had called the slow path).
+SLOW_PATH_RETRIES = (1, 3, 7, 15)  # 2x to 16x the call: no single guess is near them all
 
 
 class Service:
-    def __init__(self, seed: int, device: torch.device, retries: int) -> None:
+    def __init__(self, seed: int, device: torch.device, retries: Mapping[int, int]) -> None:
         generator = torch.Generator().manual_seed(seed)
         layers: list[nn.Module] = []
         for _ in range(LAYERS):
@@ -49,26 +53,30 @@ class Service:
         self.device = device
         self._inputs = {b: torch.randn(b, DIM, generator=generator).to(device) for b in BATCH_SIZES}
         self._stall_at = random.Random(seed).randrange(STALL_BLOCK)
-        self._retries = retries
-        self.calls = dict.fromkeys(BATCH_SIZES, 0)  # per batch size: calls served
-        self.slow_calls = dict.fromkeys(BATCH_SIZES, 0)  # and of those, slow ones
+        self._retries = {size: retries[size] for size in BATCH_SIZES}
+        # Per batch size: how long the service took to serve each call (seconds), fast and slow.
+        self.fast_s: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
+        self.slow_s: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
+
+    def calls(self, batch_size: int) -> int:
+        return len(self.fast_s[batch_size]) + len(self.slow_s[batch_size])
 
     @torch.no_grad()
     def run_batch(self, batch_size: int) -> None:
         """Serve one batch of ``batch_size`` requests (one of BATCH_SIZES)."""
         if batch_size not in self._inputs:
             raise ValueError(f"batch_size must be one of {BATCH_SIZES}, not {batch_size!r}")
+        start = time.perf_counter()
         x = self._inputs[batch_size]
         out = self.model(x)
-        slow = sum(self.calls.values()) % STALL_BLOCK == self._stall_at
+        slow = sum(map(self.calls, BATCH_SIZES)) % STALL_BLOCK == self._stall_at
         if slow:
-            for _ in range(self._retries):  # the slow path: the batch is retried
+            for _ in range(self._retries[batch_size]):  # the slow path: the batch is retried
                 out = self.model(x)
-        self.calls[batch_size] += 1
-        self.slow_calls[batch_size] += slow
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         del out
+        (self.slow_s if slow else self.fast_s)[batch_size].append(time.perf_counter() - start)
 
 
 def run_batch(batch_size: int) -> None:
@@ -82,14 +90,24 @@ def run_batch(batch_size: int) -> None:
 def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
     """The contestant's endpoints (runs in the sandboxed contestant, never in the referee):
     ``choose(sla_p99_s)`` runs ``solution.choose_batch_size`` against the referee's service and
-    returns the batch size it picked. The referee measures the truth with a service of its own;
-    nothing here knows it."""
+    returns the batch size it picked and the p99s it reported, as plain data (the p99s keyed by
+    the batch size written as a string). The referee measures the truth with a service of its
+    own; nothing here knows it."""
     choose_batch_size = getattr(solution, "choose_batch_size", None)
     if not callable(choose_batch_size):
         raise AttributeError("solution.py must define choose_batch_size(run_batch, sizes, sla)")
 
     def choose(sla_p99_s: float) -> Any:
-        return choose_batch_size(run_batch, list(BATCH_SIZES), float(sla_p99_s))
+        answer = choose_batch_size(run_batch, list(BATCH_SIZES), float(sla_p99_s))
+        if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+            raise TypeError(
+                "choose_batch_size must return (batch_size, p99_s), p99_s a dict of the p99 you "
+                f"measured for each batch size, in seconds; it returned {answer!r}"
+            )
+        batch_size, p99_s = answer
+        if not isinstance(p99_s, Mapping):
+            raise TypeError(f"p99_s must be a dict {{batch size: p99 in seconds}}, not {p99_s!r}")
+        return [batch_size, {str(size): float(p99) for size, p99 in p99_s.items()}]
 
     return {"choose": choose}
 

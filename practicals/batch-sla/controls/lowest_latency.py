@@ -11,4 +11,4 @@ def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
             run_batch(size)
             samples.append(time.perf_counter() - start)
         worst[size] = max(samples)
-    return min(batch_sizes, key=worst.get)
+    return min(batch_sizes, key=worst.get), worst
