@@ -7,6 +7,7 @@ held against the calls a submission made."""
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import statistics
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import torch
 
+from quiz.lab.api import SubmissionError
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import LabResult, grade_practical
 from tests.lab_fixtures import failed_checks, practical_module, shipped_files
@@ -277,6 +279,51 @@ def test_the_round_trip_is_what_a_caller_waits_beyond_the_serving(grader: Module
         for size in grader.BATCH_SIZES
     }
     assert grader.round_trip(points, service) == pytest.approx(2e-4)
+
+
+class _Replies:
+    """Stands in for the grade context: each contestant it starts replies ``reply``."""
+
+    def __init__(self, reply: Any) -> None:
+        self.reply = reply
+
+    def start_contestant(self, *_: Any) -> _Replies:
+        return self
+
+    def call(self, *_: Any, **__: Any) -> Any:
+        return self.reply
+
+    def close(self) -> None:
+        pass
+
+
+GOOD_P99S = {"1": 0.001, "4": 0.002, "16": 0.003, "64": 0.004, "256": 0.005}
+
+
+@pytest.mark.parametrize(
+    ("reply", "says"),
+    [
+        ({"returned": "16"}, "must return (batch_size, p99_s), p99_s a dict of the p99 you "),
+        ([16, "[0.001, 0.002]"], "p99_s must be a dict {batch size: p99 in seconds}, not [0.001"),
+        ([16, {**GOOD_P99S, "b512": 0.1}], "its keys are 1, 4, 16, 64, 256, b512"),
+        ([16, {**GOOD_P99S, "4": "'fast'"}], "p99_s[4] must be a number of seconds, not 'fast'"),
+        ([16, {**GOOD_P99S, "4": True}], "p99_s[4] must be a number of seconds, not True"),
+        ([16, {**GOOD_P99S, "4": math.nan}], "p99_s[4] must be a number of seconds, not nan"),
+        ([True, GOOD_P99S], "must be one of [1, 4, 16, 64, 256], not True"),
+        ([16, GOOD_P99S, 0], "it returned [16, {"),
+    ],
+)
+def test_a_malformed_answer_says_what_was_expected(
+    grader: ModuleType, reply: Any, says: str
+) -> None:
+    service = grader.Service(7, torch.device("cpu"), dict.fromkeys(grader.BATCH_SIZES, 1))
+    with pytest.raises(SubmissionError) as raised:
+        grader._ask(_Replies(reply), service, 0.01)
+    assert says in str(raised.value)
+    assert grader._ask(_Replies([16, GOOD_P99S]), service, 0.01) == (
+        16,
+        {int(size): p99 for size, p99 in GOOD_P99S.items()},
+    )
 
 
 def _assert_names_only_chosen_sizes(result: LabResult) -> None:

@@ -188,24 +188,38 @@ def _ask(ctx: GradeContext, service: Service, sla: float) -> tuple[int, dict[int
         )
     finally:
         contestant.close()
-    chosen, p99s = reply if isinstance(reply, list) and len(reply) == 2 else (None, None)
+    if not isinstance(reply, list) or len(reply) != 2:
+        returned = reply.get("returned") if isinstance(reply, dict) else None
+        raise SubmissionError(
+            "choose_batch_size must return (batch_size, p99_s), p99_s a dict of the p99 you "
+            f"measured for each batch size, in seconds; it returned {_shown(returned or reply)}"
+        )
+    chosen, p99s = reply
     if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen not in BATCH_SIZES:
         raise SubmissionError(
             f"the batch size choose_batch_size returns must be one of {list(BATCH_SIZES)}, "
             f"not {chosen!r}"
         )
-    if not isinstance(p99s, dict) or sorted(p99s) != sorted(map(str, BATCH_SIZES)):
-        keys = sorted(p99s) if isinstance(p99s, dict) else p99s
+    if not isinstance(p99s, dict):
         raise SubmissionError(
-            f"p99_s must give a p99 for each batch size {list(BATCH_SIZES)} and nothing else, "
-            f"not {keys!r}"
+            f"p99_s must be a dict {{batch size: p99 in seconds}}, not {_shown(p99s)}"
+        )
+    if sorted(p99s) != sorted(map(str, BATCH_SIZES)):
+        raise SubmissionError(
+            f"p99_s must give a p99 for each batch size {list(BATCH_SIZES)} and nothing else; "
+            f"its keys are {', '.join(sorted(p99s, key=lambda key: (len(key), key)))}"
         )
     reported = {size: p99s[str(size)] for size in BATCH_SIZES}
     for size, p99 in reported.items():
         number = isinstance(p99, (int, float)) and not isinstance(p99, bool)
         if not number or not math.isfinite(p99) or p99 < 0:
-            raise SubmissionError(f"p99_s[{size}] must be a number of seconds, not {p99!r}")
+            raise SubmissionError(f"p99_s[{size}] must be a number of seconds, not {_shown(p99)}")
     return chosen, reported
+
+
+def _shown(value: Any) -> str:
+    """A value from the contestant for an error message: text it sent as a repr, as it is."""
+    return value if isinstance(value, str) else repr(value)
 
 
 def served_by(service: Service) -> Callable[[Any], None]:
