@@ -509,8 +509,11 @@ def _strip_zeros(text: str) -> str:
 
 
 def format_quantity(value: float, unit: str, digits: int = 4) -> str:
-    """``value`` (written in ``unit``) for people: "1.25 GiB", "40%", "2.5x", "3,000 tokens/s"."""
+    """``value`` (written in ``unit``) for people: "1.25 GiB", "40%", "2.5x", "3,000 tokens/s";
+    a plain count is a number ("38.25", not "38.25 count")."""
     number = format_number(value, digits)
+    if unit == "count":
+        return number
     if unit in ("", "%", "x"):
         return f"{number}{unit}"
     return f"{number} {unit}"

@@ -228,10 +228,12 @@ def test_a_number_field_says_how_the_answer_may_be_typed() -> None:
 async def _number_hints() -> None:
     hints = [await _hint_of(NumberAnswer("", estimate=False))]
     hints.append(await _hint_of(NumberAnswer("ms", estimate=True)))
+    hints.append(await _hint_of(NumberAnswer("count", estimate=False)))
     assert hints == [
         "A plain number: 0.4, 40% or 2/5 all work.",
         "Unit: ms (another unit of the same kind works too). An estimate: within 2× is full "
         "credit, 10× off is none.",
+        "A plain number: 0.4, 40% or 2/5 all work.",  # not "Unit: count"
     ]
 
 

@@ -326,6 +326,7 @@ def test_convert(value: float, source: str, target: str, expected: float) -> Non
         (4.8437, "GiB", "4.844 GiB"),
         (0, "ms", "0 ms"),
         (-2.5, "ms", "-2.5 ms"),
+        (38.25, "count", "38.25"),
     ],
 )
 def test_format_quantity(value: float, unit: str, text: str) -> None:

@@ -18,7 +18,7 @@ class NumberAnswer(AnswerInput, Vertical):
 
     def __init__(self, unit: str, *, estimate: bool) -> None:
         super().__init__(id="answer")
-        self.unit = unit
+        self.unit = "" if unit == "count" else unit  # a count is answered as a plain number
         self.estimate = estimate
 
     def compose(self) -> ComposeResult:
