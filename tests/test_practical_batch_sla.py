@@ -36,6 +36,24 @@ def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
     return 64, {1: 0.0009, 4: 0.0011, 16: 0.0017, 64: 0.0032, 256: 0.0101}
 """
 
+THREADS_FIRST = """
+
+import threading
+
+
+def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
+    def load(size):
+        for _ in range(50):
+            run_batch(size)
+
+    threads = [threading.Thread(target=load, args=(size,)) for size in batch_sizes[:3]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return measure_and_choose(run_batch, batch_sizes, sla_p99_s)
+"""
+
 OLD_FORM = """
 def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
     return batch_sizes[1]  # the batch size alone, as the practical once asked
@@ -231,7 +249,7 @@ def test_a_p99_must_lie_between_the_slow_path_and_the_slowest_call(grader: Modul
         service.fast_s[size][:] = [1e-3 * size] * 9
         service.slow_s[size][:] = [2e-3 * size]
     trip_s = 5e-4
-    lowest = {size: 0.9 * 2e-3 * size for size in grader.BATCH_SIZES}
+    lowest = {size: 0.8 * 2e-3 * size for size in grader.BATCH_SIZES}
     highest = {size: 1.3 * (2e-3 * size + trip_s) for size in grader.BATCH_SIZES}
     for edge in (lowest, highest):
         assert grader.report_check("p99s", service, edge, trip_s).passed
@@ -239,12 +257,35 @@ def test_a_p99_must_lie_between_the_slow_path_and_the_slowest_call(grader: Modul
     check = grader.report_check("p99s", service, outside, trip_s)
     assert (check.passed, check.measured) == (False, 3)
     assert check.message == (
-        "batch 4: your p99 7.13 ms is under its slow path, which took 8.00 ms or more in the "
+        "batch 4: your p99 6.34 ms is under its slow path, which took 8.00 ms or more in the "
         "service in your slow call; batch 64: your p99 168.72 ms is more than the service "
         "accounts for: no call of it took over 128.00 ms to serve, and the round trip adds about "
-        "0.50 ms, so your timing counted something else (a cold first call, or another process "
-        "on the machine: hints 1 and 2)"
+        "0.50 ms; your timing counted something else (a cold first call, or another process "
+        "on the machine: hints 1 and 2), or a percentile method extrapolated past your slowest "
+        "sample (statistics.quantiles' default does on small samples)"
     )
+    in_milliseconds = {**lowest, 16: 1e3 * 2e-3 * 16}
+    assert (
+        "is it in milliseconds?" in grader.report_check("p99s", service, in_milliseconds, 0).message
+    )
+
+
+def test_any_pass_of_ten_to_nineteen_calls_in_a_row_reports_a_p99_that_agrees(
+    grader: ModuleType,
+) -> None:
+    """Red-teamed: the reference with 15 calls per pass reported 0.88x the slow call at the 16x
+    slow path (a pass then holds one slow call, and interpolation stops short of it), and the
+    first lower bound, 0.9x, failed it."""
+    baseline = sys.modules["baseline"]
+    service = grader.Service(7, torch.device("cpu"), dict.fromkeys(grader.BATCH_SIZES, 15))
+    fast_s, slow_s = 1e-3, 16e-3
+    for size in grader.BATCH_SIZES:
+        service.fast_s[size][:] = [fast_s] * 18
+        service.slow_s[size][:] = [slow_s]
+    for calls in range(10, 20):
+        p99 = baseline.percentile([fast_s] * (calls - 1) + [slow_s], 99)
+        reported = dict.fromkeys(grader.BATCH_SIZES, p99)
+        assert grader.report_check("p99s", service, reported, 0.0).passed, calls
 
 
 def test_a_batch_size_whose_slow_path_was_never_called_was_not_measured(
@@ -371,3 +412,15 @@ def test_an_answer_in_the_old_form_says_what_to_return(tmp_path: Path) -> None:
     result = grade_practical(PRACTICAL, tmp_path, source="path")
     assert not result.passed
     assert result.error is not None and "must return (batch_size, p99_s)" in result.error
+
+
+@pytest.mark.slow
+def test_run_batch_called_from_several_threads_at_once_still_passes(tmp_path: Path) -> None:
+    """Red-teamed: three threads calling run_batch together interleaved their frames on the
+    channel, and the grade failed with 'the referee did not answer: frame header of 576987771
+    bytes is over the limit'; the contestant's questions now take turns."""
+    reference = FILES["reference"].read_text(encoding="utf-8")
+    measuring = reference.replace("def choose_batch_size(", "def measure_and_choose(")
+    (tmp_path / "solution.py").write_text(measuring + THREADS_FIRST, encoding="utf-8")
+    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    assert result.error is None and result.passed, failed_checks(result)

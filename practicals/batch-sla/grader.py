@@ -44,13 +44,17 @@ SWEEP_DRAWS = 5
 CHOOSE_TIMEOUT_S = 45.0
 SLA_NAMES = "AB"
 # A reported p99 agrees with your calls of a batch size when it lies between these shares of
-# them: at least 0.9x the fastest of its slow calls as the service served them (the p99 of ten
-# or more calls with one slow one is at least 0.91x that call, round trip included), and at
+# them: at least 0.8x the fastest of its slow calls as the service served them, and at
 # most 1.3x the longest of all its calls as served plus the channel's round trip: more was
 # spent outside the service (a cold first call, or a process that took the CPU for a
 # scheduler slice), which the grader's p99 (lowest per-pass p99, after a warm-up) leaves out.
-# Without this bound, guessing every p99 as 6.7x the median passed 6.5% of simulated grades.
-REPORT_LOW = 0.9
+# Without this bound, guessing every p99 as 6.7x the median passed 8.8% of simulated grades.
+# The low share: a pass of n calls in a row (10 <= n < 20) can hold a single slow call, and its
+# p99 by linear interpolation (numpy's default) is then the fast call plus 1.09 - 0.01n of the
+# way to the slow one: 0.91 at n = 10, 0.82 at n = 19 (the red team's 15-call passes reported
+# 0.88x against a first bound of 0.9x); from n = 20 on every pass holds two and its p99 is the
+# slow call's. A guess under 0.8x is not a measured p99 by any of those methods.
+REPORT_LOW = 0.8
 REPORT_HIGH = 1.3
 
 
@@ -245,8 +249,9 @@ def report_check(name: str, service: Service, reported: dict[int, float], trip_s
     if unmeasured:
         calls = ", ".join(f"{service.calls(size)} of batch {size}" for size in unmeasured)
         reasons.append(
-            f"none of your calls ({calls}) took the slow path, which one call in ten takes: "
-            "those p99s were never measured, only guessed"
+            f"none of your calls ({calls}) took the slow path, which every tenth call takes: "
+            "those p99s were never measured, only guessed (calling the sizes in turn can put "
+            "every slow call on one size; call each size ten times or more in a row)"
         )
     wrong = len(unmeasured)
     for size in BATCH_SIZES:
@@ -263,11 +268,17 @@ def report_check(name: str, service: Service, reported: dict[int, float], trip_s
             )
         elif slow and said > REPORT_HIGH * (max(slow + service.fast_s[size]) + trip_s):
             slowest = max(slow + service.fast_s[size])
+            cause = (
+                "p99_s is in seconds: is it in milliseconds?"
+                if said > 100 * (slowest + trip_s)
+                else "your timing counted something else (a cold first call, or another "
+                "process on the machine: hints 1 and 2), or a percentile method extrapolated "
+                "past your slowest sample (statistics.quantiles' default does on small samples)"
+            )
             reasons.append(
                 f"batch {size}: your p99 {said * 1e3:.2f} ms is more than the service accounts "
                 f"for: no call of it took over {slowest * 1e3:.2f} ms to serve, and the round "
-                f"trip adds about {trip_s * 1e3:.2f} ms, so your timing counted something else "
-                "(a cold first call, or another process on the machine: hints 1 and 2)"
+                f"trip adds about {trip_s * 1e3:.2f} ms; {cause}"
             )
         else:
             continue

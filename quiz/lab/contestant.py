@@ -26,6 +26,7 @@ import linecache
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -119,6 +120,9 @@ def _start(setup: dict[str, Any], workdir: Path) -> dict[str, Callable[..., Any]
     return endpoints
 
 
+_ASKING = threading.Lock()
+
+
 def ask_referee(question: Any) -> Any:
     """Send ``question`` (plain data) to the referee in the middle of a call and return its
     answer; RuntimeError with the referee's reason when it refuses. Only a referee that expects
@@ -126,11 +130,12 @@ def ask_referee(question: Any) -> Any:
     if not _CHANNEL:
         raise RuntimeError("ask_referee() works only in a contestant process")
     request_fd, reply_fd = _CHANNEL
-    channel.send(reply_fd, {"ask": question})
-    try:
-        answer = channel.receive(request_fd)
-    except channel.ChannelError as err:
-        raise RuntimeError(f"the referee did not answer: {err}") from None
+    with _ASKING:  # threads take turns: two questions in flight would interleave their frames
+        channel.send(reply_fd, {"ask": question})
+        try:
+            answer = channel.receive(request_fd)
+        except channel.ChannelError as err:
+            raise RuntimeError(f"the referee did not answer: {err}") from None
     if isinstance(answer, dict) and "answer" in answer:
         return answer["answer"]
     reason = answer.get("refused") if isinstance(answer, dict) else None
