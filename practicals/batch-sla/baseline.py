@@ -5,7 +5,8 @@ the same conditions. The reference measures the same way.
 A sweep runs ``passes`` passes; each pass calls every batch size ``calls`` times in a row. The
 p99 of a batch size is its lowest per-pass p99: a pass disturbed by another process on the
 machine says something about the machine, not about the service. Throughput is
-``batch_size / median latency``.
+``batch_size / median latency`` (between flushes) and, sustained, ``batch_size / mean latency``
+(slow calls included).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class Point:
     batch_size: int
     p50_s: float
     p99_s: float
-    throughput: float  # requests per second
+    throughput: float  # requests per second between flushes: batch_size / median latency
+    sustained: float  # requests per second over every call, slow ones too: / mean latency
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -61,5 +63,5 @@ def sweep(
         everything = [s for samples in per_pass for s in samples]
         p50 = statistics.median(everything)
         p99 = min(percentile(samples, 99) for samples in per_pass)
-        points[size] = Point(size, p50, p99, size / p50)
+        points[size] = Point(size, p50, p99, size / p50, size / statistics.fmean(everything))
     return points

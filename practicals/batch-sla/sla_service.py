@@ -18,6 +18,7 @@ Weights and inputs come from a seed; nothing is trained or downloaded.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -80,11 +81,13 @@ class Service:
 
 
 def run_batch(batch_size: int) -> None:
-    """Serve one batch of ``batch_size`` requests (one of BATCH_SIZES) and return when they
-    are done: the service runs in the referee, which serves it while this call waits."""
-    if isinstance(batch_size, bool) or batch_size not in BATCH_SIZES:
+    """Serve one batch of ``batch_size`` requests (one of BATCH_SIZES; numpy integers too) and
+    return when they are done: the service runs in the referee, which serves it while this call
+    waits."""
+    size = _integer_or_text(batch_size)
+    if size not in BATCH_SIZES:
         raise ValueError(f"batch_size must be one of {BATCH_SIZES}, not {batch_size!r}")
-    ask_referee({"run_batch": batch_size})
+    ask_referee({"run_batch": size})
 
 
 def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
@@ -102,11 +105,23 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
         if not isinstance(answer, (tuple, list)) or len(answer) != 2:
             return {"returned": repr(answer)[:200]}  # the referee says what was expected
         batch_size, p99_s = answer
+        size = _integer_or_text(batch_size)
         if not isinstance(p99_s, Mapping):
-            return [batch_size, repr(p99_s)[:200]]
-        return [batch_size, {str(size): _number_or_text(p99) for size, p99 in p99_s.items()}]
+            return [size, repr(p99_s)[:200]]
+        return [size, {str(size): _number_or_text(p99) for size, p99 in p99_s.items()}]
 
     return {"choose": choose}
+
+
+def _integer_or_text(value: Any) -> int | str:
+    """A batch size as an int (numpy integers too), or its repr for the referee's error
+    message (a bool is not a batch size)."""
+    if isinstance(value, bool):
+        return repr(value)
+    try:
+        return operator.index(value)
+    except TypeError:
+        return repr(value)[:100]
 
 
 def _number_or_text(value: Any) -> float | str:
