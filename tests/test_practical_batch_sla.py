@@ -375,6 +375,18 @@ def test_a_size_passes_on_sustained_throughput_when_slow_calls_make_it_the_best(
     assert "(37% between flushes); another batch size" in short.message
 
 
+def test_a_size_breaking_the_sla_fails_the_throughput_check_too(grader: ModuleType) -> None:
+    """Its throughput is over 100% of the best meeting the SLA, which read as a pass ('215%')."""
+    points = {
+        16: grader.Point(16, 1e-3, 2e-3, 16000, 14000),
+        64: grader.Point(64, 2e-3, 5e-3, 32000, 27000),
+    }
+    check = grader._throughput_check(_Thresholds(), "throughput", points, 64, 3e-3)
+    assert not check.passed and check.measured == 200.0
+    assert "it breaks the SLA, so that throughput is not on offer under it" in check.message
+    assert grader._throughput_check(_Thresholds(), "throughput", points, 16, 3e-3).passed
+
+
 class _Replies:
     """Stands in for the grade context: each contestant it starts replies ``reply``."""
 
