@@ -5,6 +5,7 @@ Graded through the real runner, referee and sandbox."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import socket
 import sys
@@ -12,10 +13,12 @@ import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from quiz import config
+from quiz.lab import contestant
 from quiz.lab.runner import LabResult, grade_practical
 from quiz.lab.sandbox import HIDDEN_TMPFS_BYTES, TMP_BYTES, sandbox_level
 from tests.lab_fixtures import GRADER, write_practical
@@ -314,6 +317,49 @@ def test_a_crash_shows_the_users_own_frames(outside: dict, tmp_path: Path) -> No
     assert 'File "solution.py", line 3, in lookup' in error
     assert 'File "solution.py", line 7, in double' in error
     assert "quiz/lab" not in error and "contestant.py" not in error
+
+
+def test_a_traceback_starts_at_the_users_code_and_keeps_public_modules_it_called(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The practical's endpoint that called solution.py is left out; a public module that
+    solution.py called stays (its check raised the error); with no frame in solution.py, the
+    endpoint's frames are all there is to show."""
+    (tmp_path / "toy_endpoints.py").write_text(
+        textwrap.dedent(
+            """\
+            import solution
+
+
+            def work(x):
+                return solution.work(x)
+
+
+            def check(x):
+                raise ValueError(f"x must be positive, not {x}")
+
+
+            def missing(x):
+                raise AttributeError("solution.py must define work(x)")
+            """
+        )
+    )
+    (tmp_path / "solution.py").write_text(
+        "import toy_endpoints\n\n\ndef work(x):\n    toy_endpoints.check(x)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("solution", "toy_endpoints"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    endpoints = importlib.import_module("toy_endpoints")
+
+    def frames_of(endpoint: Any) -> list[tuple[str, str]]:
+        with pytest.raises(Exception) as raised:
+            endpoint(-1)
+        error = contestant.describe_error(raised.value, tmp_path)
+        return [(frame["file"], frame["function"]) for frame in error["frames"]]
+
+    assert frames_of(endpoints.work) == [("solution.py", "work"), ("toy_endpoints.py", "check")]
+    assert frames_of(endpoints.missing) == [("toy_endpoints.py", "missing")]
 
 
 def test_a_time_out_shows_no_file_the_submission_points_the_referee_at(

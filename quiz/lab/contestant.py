@@ -213,8 +213,9 @@ def _serve(
 
 def describe_error(err: BaseException, workdir: Path) -> dict[str, Any]:
     """The error as plain data, its traceback trimmed to frames in the contestant's folder
-    (``solution.py`` and the practical's public modules), innermost last."""
-    frames = []
+    (``solution.py`` and the practical's public modules), innermost last, from the first frame
+    in ``solution.py`` on: the practical's endpoint that called it is not the user's code."""
+    frames: list[dict[str, Any]] = []
     for frame in traceback.extract_tb(err.__traceback__):
         path = Path(frame.filename)
         if path.parent != workdir:
@@ -223,6 +224,9 @@ def describe_error(err: BaseException, workdir: Path) -> dict[str, Any]:
         frames.append(
             {"file": path.name, "line": frame.lineno, "function": frame.name, "code": line}
         )
+    own = [i for i, frame in enumerate(frames) if frame["file"] == "solution.py"]
+    if own:
+        frames = frames[own[0] :]
     if isinstance(err, SyntaxError) and err.filename:
         frames.append(
             {
