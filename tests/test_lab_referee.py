@@ -362,6 +362,67 @@ def test_a_traceback_starts_at_the_users_code_and_keeps_public_modules_it_called
     assert frames_of(endpoints.missing) == [("toy_endpoints.py", "missing")]
 
 
+ASKING_GRADER = """
+from quiz.lab.api import Check
+
+
+def grade(ctx):
+    contestant = ctx.start_contestant("toy_driver:serve")
+    outs = [contestant.call("double", x, on_ask=lambda question: 1) for x in range(40)]
+    refused = contestant.call("refused")
+    return [Check("doubles", outs == [2 * x for x in range(40)], len(outs), 40, message=refused)]
+"""
+
+ASKING_DRIVER = """
+def serve(solution, init):
+    return {"double": solution.double, "refused": solution.refused}
+"""
+
+
+def test_a_thread_asking_after_its_call_returned_is_refused_and_harms_no_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread that keeps asking the referee between calls: its question would be read as the
+    next call's reply, and it would take the next request for its answer (frames interleave, a
+    call hangs). It is refused in the contestant, and every call gets its own answer."""
+    root = tmp_path / "practicals"
+    folder = write_practical(root, grader=ASKING_GRADER)
+    (folder / "toy_driver.py").write_text(ASKING_DRIVER)
+    monkeypatch.setattr(config, "practicals_dir", lambda: root)
+    code = """
+        import threading
+        import time
+
+        from quiz.lab.contestant import ask_referee
+
+        REFUSED = []
+
+
+        def pester():
+            while True:
+                try:
+                    ask_referee("still there?")
+                except RuntimeError as err:
+                    REFUSED.append(str(err))
+                time.sleep(0.0001)
+
+
+        def double(x):
+            if x == 0:
+                threading.Thread(target=pester, daemon=True).start()
+            assert ask_referee("may I?") == 1
+            time.sleep(0.002)
+            return 2 * x
+
+
+        def refused():
+            return REFUSED[0] if REFUSED else "never refused"
+    """
+    result = grade(tmp_path, code)
+    assert result.passed, (result.error, result.checks)
+    assert result.checks[0].message == "ask_referee() is answered only while a call is running"
+
+
 def test_a_time_out_shows_no_file_the_submission_points_the_referee_at(
     outside: dict, tmp_path: Path
 ) -> None:

@@ -74,15 +74,19 @@ def main(argv: list[str]) -> int:
             request = channel.receive(request_fd, arena=arena, region=0, copy=False)
         except channel.ChannelError:
             return 0
+        with _ASKING:
+            _IN_CALL[0] = True
         reply = _serve(endpoints, request, cuda, workdir)
-        try:
-            # what went by address stays alive until the next reply replaces it
-            _SENT_BY_ADDRESS[:] = channel.send(
-                reply_fd, reply, arena, region=1, by_address=by_address
-            )
-        except TypeError as err:  # encoding fails before anything is written
-            error = {"type": "TypeError", "message": f"the reply is not plain data: {err}"}
-            channel.send(reply_fd, {"ok": False, "error": error})
+        with _ASKING:  # a question in flight is answered before the reply goes
+            _IN_CALL[0] = False
+            try:
+                # what went by address stays alive until the next reply replaces it
+                _SENT_BY_ADDRESS[:] = channel.send(
+                    reply_fd, reply, arena, region=1, by_address=by_address
+                )
+            except TypeError as err:  # encoding fails before anything is written
+                error = {"type": "TypeError", "message": f"the reply is not plain data: {err}"}
+                channel.send(reply_fd, {"ok": False, "error": error})
 
 
 def _start(setup: dict[str, Any], workdir: Path) -> dict[str, Callable[..., Any]]:
@@ -121,6 +125,7 @@ def _start(setup: dict[str, Any], workdir: Path) -> dict[str, Callable[..., Any]
 
 
 _ASKING = threading.Lock()
+_IN_CALL = [False]  # whether the referee is waiting on a call's reply, and so hears questions
 
 
 def ask_referee(question: Any) -> Any:
@@ -131,6 +136,10 @@ def ask_referee(question: Any) -> Any:
         raise RuntimeError("ask_referee() works only in a contestant process")
     request_fd, reply_fd = _CHANNEL
     with _ASKING:  # threads take turns: two questions in flight would interleave their frames
+        if not _IN_CALL[0]:
+            # the referee is not listening: the question would be read as the next call's reply,
+            # and this thread would take the next request for its answer
+            raise RuntimeError("ask_referee() is answered only while a call is running")
         channel.send(reply_fd, {"ask": question})
         try:
             answer = channel.receive(request_fd)
