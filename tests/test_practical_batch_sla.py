@@ -24,7 +24,7 @@ import torch
 from quiz.lab.api import SubmissionError
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import LabResult, grade_practical
-from tests.lab_fixtures import failed_checks, practical_module, shipped_files
+from tests.lab_fixtures import failed_checks, practical_module, shipped_files, support_module
 
 PRACTICAL = "batch-sla"
 FILES = shipped_files(PRACTICAL)
@@ -472,12 +472,17 @@ def test_cheating_submissions_fail_without_learning_the_answer(source: str, tmp_
     _assert_names_only_chosen_sizes(result)
 
 
-@pytest.mark.slow
-def test_an_answer_in_the_old_form_says_what_to_return(tmp_path: Path) -> None:
-    (tmp_path / "solution.py").write_text(OLD_FORM, encoding="utf-8")
-    result = grade_practical(PRACTICAL, tmp_path, source="path")
-    assert not result.passed
-    assert result.error is not None and "must return (batch_size, p99_s)" in result.error
+def test_an_answer_in_the_old_form_says_what_to_return(grader: ModuleType) -> None:
+    """The bare batch size, as the practical once asked: the contestant's endpoint passes it on
+    as text, and the referee says what to return."""
+    old_form = ModuleType("solution")
+    exec(OLD_FORM, old_form.__dict__)  # noqa: S102 - the test's own submission
+    choose = support_module(PRACTICAL, "sla_service").serve(old_form, None)["choose"]
+    reply = choose(0.01)
+    assert reply == {"returned": "4"}
+    service = grader.Service(7, torch.device("cpu"), dict.fromkeys(grader.BATCH_SIZES, 1))
+    with pytest.raises(SubmissionError, match=re.escape("must return (batch_size, p99_s)")):
+        grader._ask(_Replies(reply), service, 0.01)
 
 
 @pytest.mark.slow
