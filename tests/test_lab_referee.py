@@ -19,6 +19,7 @@ import pytest
 
 from quiz import config
 from quiz.lab import contestant
+from quiz.lab.referee import call_error
 from quiz.lab.runner import LabResult, grade_practical
 from quiz.lab.sandbox import HIDDEN_TMPFS_BYTES, TMP_BYTES, sandbox_level
 from tests.lab_fixtures import GRADER, write_practical
@@ -352,14 +353,24 @@ def test_a_traceback_starts_at_the_users_code_and_keeps_public_modules_it_called
         monkeypatch.delitem(sys.modules, name, raising=False)
     endpoints = importlib.import_module("toy_endpoints")
 
-    def frames_of(endpoint: Any) -> list[tuple[str, str]]:
+    def error_of(endpoint: Any) -> dict[str, Any]:
         with pytest.raises(Exception) as raised:
             endpoint(-1)
-        error = contestant.describe_error(raised.value, tmp_path)
+        return contestant.describe_error(raised.value, tmp_path)
+
+    def frames_of(error: dict[str, Any]) -> list[tuple[str, str]]:
         return [(frame["file"], frame["function"]) for frame in error["frames"]]
 
-    assert frames_of(endpoints.work) == [("solution.py", "work"), ("toy_endpoints.py", "check")]
-    assert frames_of(endpoints.missing) == [("toy_endpoints.py", "missing")]
+    reached = error_of(endpoints.work)
+    assert frames_of(reached) == [("solution.py", "work"), ("toy_endpoints.py", "check")]
+    # named after the user's function, not the endpoint the practical wraps it in
+    assert call_error(reached, "run").startswith(
+        "work() raised ValueError: x must be positive, not -1\n"
+        'Traceback (your code, innermost last):\n  File "solution.py", line 5, in work\n'
+    )
+    never_reached = error_of(endpoints.missing)
+    assert frames_of(never_reached) == [("toy_endpoints.py", "missing")]
+    assert call_error(never_reached, "run").startswith("run() raised AttributeError")
 
 
 ASKING_GRADER = """

@@ -416,12 +416,12 @@ class Contestant:
             self.arena.close()
         shutil.rmtree(self._scratch, ignore_errors=True)
 
-    def _unwrap(self, reply: Any, what: str) -> Any:
+    def _unwrap(self, reply: Any, endpoint: str) -> Any:
         if not isinstance(reply, dict) or "ok" not in reply:
-            raise SubmissionError(f"{what}: the {self.role} process sent a malformed reply")
+            raise SubmissionError(f"{endpoint}(): the {self.role} process sent a malformed reply")
         if reply["ok"] is True:
             return reply.get("value")
-        raise SubmissionError(format_error(reply.get("error"), what))
+        raise SubmissionError(call_error(reply.get("error"), endpoint))
 
     def _tree(self) -> list[int]:
         """The contestant's processes, bubblewrap's own left out: those are told by their place
@@ -515,7 +515,7 @@ class PreparedCall:
                 reply = who._decode_frozen_reply(reply)
             except channel.ChannelError as err:
                 raise SubmissionError(f"{self._endpoint}(): {err}") from None
-        return who._unwrap(reply, f"{self._endpoint}()")
+        return who._unwrap(reply, self._endpoint)
 
 
 class RemoteEndpoint:
@@ -671,6 +671,17 @@ def format_error(error: Any, what: str) -> str:
     message = f"{what} raised {error.get('type', 'an error')}: {error.get('message', '')}"
     frames = error.get("frames")
     return _with_frame_lines(message, "Traceback (your code, innermost last):", frames)
+
+
+def call_error(error: Any, endpoint: str) -> str:
+    """A call's error as the user should read it, named after the user's function it went
+    through first (``choose_batch_size``, which the practical's ``choose`` endpoint called), or
+    after the endpoint when it never reached the user's code."""
+    frames = error.get("frames") if isinstance(error, dict) else None
+    first = frames[0] if isinstance(frames, list) and frames else None
+    if isinstance(first, dict) and first.get("file") == "solution.py":
+        return format_error(error, f"{first.get('function')}()")
+    return format_error(error, f"{endpoint}()")
 
 
 def with_frames(message: str, frames: list[dict[str, Any]], role: str = "") -> str:
