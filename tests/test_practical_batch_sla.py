@@ -375,6 +375,16 @@ def test_a_size_passes_on_sustained_throughput_when_slow_calls_make_it_the_best(
     assert "(37% between flushes); another batch size" in short.message
 
 
+def test_a_broken_sla_blames_the_slow_calls_only_when_the_median_meets_it(
+    grader: ModuleType,
+) -> None:
+    tail = grader._sla_check("SLA", grader.Point(64, 2e-3, 5e-3, 32000, 27000), 3e-3)
+    assert not tail.passed and "(its median is 2.00 ms: the slow calls set the p99)" in tail.message
+    median = grader._sla_check("SLA", grader.Point(64, 2e-3, 5e-3, 32000, 27000), 1e-3)
+    assert not median.passed and median.message.endswith("(its median, 2.00 ms, breaks it too)")
+    assert grader._sla_check("SLA", grader.Point(64, 2e-3, 5e-3, 32000, 27000), 6e-3).passed
+
+
 def test_a_size_breaking_the_sla_fails_the_throughput_check_too(grader: ModuleType) -> None:
     """Its throughput is over 100% of the best meeting the SLA, which read as a pass ('215%')."""
     points = {
