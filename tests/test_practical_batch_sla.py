@@ -1,7 +1,5 @@
-"""batch-sla: the reference passes, the starter and every control fail, and so do submissions
-that cheat (a constant answer read off an earlier grade, one that hunts the caller's frames and
-the heap for the grader's sweep, one that reads the slow path off the service); graded through
-the real runner, referee and contestants. A failing grade names only the user's batch size,
+"""batch-sla: the reference passes, the starter and every control fail (cheating submissions:
+test_practical_batch_sla_cheats.py); graded through the real runner, referee and contestants. A failing grade names only the user's batch size,
 never the right one. The fast tests check how the SLAs are placed and how reported p99s are
 held against the calls a submission made."""
 
@@ -30,12 +28,6 @@ PRACTICAL = "batch-sla"
 FILES = shipped_files(PRACTICAL)
 FAILING = [name for name in FILES if name != "reference"]
 
-CONSTANT_ANSWER = """
-def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
-    # "the best batch size meeting the SLA is 64", with the p99s, read off an earlier grade
-    return 64, {1: 0.0009, 4: 0.0011, 16: 0.0017, 64: 0.0032, 256: 0.0101}
-"""
-
 THREADS_FIRST = """
 
 import threading
@@ -61,59 +53,6 @@ def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
 OLD_FORM = """
 def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
     return batch_sizes[1]  # the batch size alone, as the practical once asked
-"""
-
-HUNTS_FOR_THE_SWEEP = """
-import gc
-import sys
-
-
-def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
-    frame = sys._getframe(1)
-    while frame is not None:  # the grader's sweep, in a caller's frame?
-        for name, value in frame.f_locals.items():
-            if name in ("best", "best_feasible") and getattr(value, "batch_size", None):
-                return value.batch_size, dict.fromkeys(batch_sizes, sla_p99_s)
-        frame = frame.f_back
-    gc.unfreeze()  # the contestant's startup objects too
-    for obj in gc.get_objects():  # or anywhere on the heap?
-        if type(obj).__name__ == "Point" and isinstance(obj.batch_size, int):
-            return obj.batch_size, dict.fromkeys(batch_sizes, sla_p99_s)
-    return 16, dict.fromkeys(batch_sizes, sla_p99_s)
-"""
-
-
-READS_THE_SLOW_PATH = """
-import gc
-import statistics
-import time
-
-
-def retries_of(obj):
-    try:
-        retries = getattr(obj, "_retries", None)
-    except Exception:  # some objects load libraries on attribute access
-        return None
-    return retries if type(retries) is dict else None
-
-
-def choose_batch_size(run_batch, batch_sizes, sla_p99_s):
-    retries = retries_of(getattr(run_batch, "__self__", None))  # the slow path, in here?
-    if retries is None:
-        gc.unfreeze()
-        found = (retries_of(obj) for obj in gc.get_objects())
-        retries = next((r for r in found if r is not None), None)
-    if retries is None:
-        return batch_sizes[0], dict.fromkeys(batch_sizes, 0.0)
-    p99 = {}
-    for size in batch_sizes:  # twelve calls each: the slow path shows, but only its median is used
-        times = []
-        for _ in range(12):
-            start = time.perf_counter()
-            run_batch(size)
-            times.append(time.perf_counter() - start)
-        p99[size] = (1 + retries[size]) * statistics.median(times)
-    return max(size for size in batch_sizes if p99[size] <= sla_p99_s), p99
 """
 
 
@@ -471,16 +410,6 @@ def test_starter_and_controls_fail(name: str) -> None:
     result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"
-    _assert_names_only_chosen_sizes(result)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("source", [CONSTANT_ANSWER, HUNTS_FOR_THE_SWEEP, READS_THE_SLOW_PATH])
-def test_cheating_submissions_fail_without_learning_the_answer(source: str, tmp_path: Path) -> None:
-    (tmp_path / "solution.py").write_text(source, encoding="utf-8")
-    result = grade_practical(PRACTICAL, tmp_path, source="path")
-    assert not result.passed, failed_checks(result)
-    assert result.error is None, failed_checks(result)
     _assert_names_only_chosen_sizes(result)
 
 
