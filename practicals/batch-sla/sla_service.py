@@ -108,7 +108,7 @@ def serve(solution: Any, init: Any) -> dict[str, Callable[..., Any]]:
         size = _integer_or_text(batch_size)
         if not isinstance(p99_s, Mapping):
             return [size, repr(p99_s)[:200]]
-        return [size, {str(size): _number_or_text(p99) for size, p99 in p99_s.items()}]
+        return [size, {str(key): _number_or_text(p99) for key, p99 in p99_s.items()}]
 
     return {"choose": choose}
 

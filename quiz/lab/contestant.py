@@ -233,9 +233,8 @@ def describe_error(err: BaseException, workdir: Path) -> dict[str, Any]:
         frames.append(
             {"file": path.name, "line": frame.lineno, "function": frame.name, "code": line}
         )
-    own = [i for i, frame in enumerate(frames) if frame["file"] == "solution.py"]
-    if own:
-        frames = frames[own[0] :]
+    own = next((i for i, frame in enumerate(frames) if frame["file"] == "solution.py"), 0)
+    frames = frames[own:]
     if isinstance(err, SyntaxError) and err.filename:
         frames.append(
             {
