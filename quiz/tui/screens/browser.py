@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from quiz.study.browse import SHOW, filter_rows
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.home.phase_card import PHASE_NAMES
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class BrowserScreen(QuizScreen):
         self.shown: list[BrowseRow] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         yield Input(placeholder="search id, title, topic or prompt  (/)", id="browser-search")
         with Horizontal(id="browser-filters"):
             yield Select(

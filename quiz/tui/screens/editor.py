@@ -11,10 +11,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Footer, Header, Log, Static
+from textual.widgets import Footer, Log, Static
 
 from quiz.tui.backend import QUICK_RUN_TIMEOUT_S, QuickRun
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.question.text import DetachSafeTextArea
 from quiz.tui.widgets.question.view import format_seconds
 
@@ -79,7 +80,7 @@ class EditorScreen(QuizScreen):
         return self.files[self.file_index]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         yield Static("", id="editor-status", markup=False)
         yield DetachSafeTextArea.code_editor(
             self.saved_text, language="python", id="editor-text", soft_wrap=False

@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Footer, Static
 
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.home.phase_card import PhaseCard
 
 PHASES = ("foundations", "core", "advanced")
@@ -54,7 +55,7 @@ class HomeScreen(QuizScreen):
         self.unfinished: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         with VerticalScroll(id="home-body"):
             yield Static("Loading the question bank and your progress…", id="home-status")
             for phase in PHASES:

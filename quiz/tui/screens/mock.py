@@ -18,10 +18,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from quiz.tui.screens.mock_practical import MockPracticalItem
+from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.mock.countdown import Countdown
 from quiz.tui.widgets.question.base import AnswerSubmitted
 from quiz.tui.widgets.question.view import QuestionView, format_seconds
@@ -88,7 +89,7 @@ class MockScreen(MockPracticalItem):
         self.init_practical_item()
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         with Horizontal(id="mock-status"):
             yield Static("Preparing the interview…", id="mock-progress", markup=False)
             yield Countdown(id="countdown")

@@ -10,10 +10,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Markdown, Static
+from textual.widgets import DataTable, Footer, Markdown, Static
 
 from quiz.bank.prose import unwrapped
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.question.feedback import verdict_text
 from quiz.tui.widgets.question.view import format_seconds
 
@@ -56,7 +57,7 @@ class MockReportScreen(QuizScreen):
 
     def compose(self) -> ComposeResult:
         report = self.report
-        yield Header()
+        yield QuizHeader()
         with VerticalScroll(id="report-body"):
             yield Static(self._headline(), id="report-headline")
             yield Static(BANDS_NOTE, classes="hint")

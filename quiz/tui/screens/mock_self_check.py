@@ -12,10 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Markdown, Static
+from textual.widgets import Button, Footer, Markdown, Static
 from textual.worker import Worker
 
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.question.self_check import SelfCheck, SelfCheckConfirmed
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class MockSelfCheckScreen(QuizScreen):
         self.report_loader: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         with VerticalScroll(id="self-check-body"):
             yield Static("Reading your short answers…", id="self-check-intro")
         yield Footer()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Checkbox, Footer, Header, RadioButton, RadioSet, Static
+from textual.widgets import Button, Checkbox, Footer, RadioButton, RadioSet, Static
 
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 
 LEVEL_TITLES = {
     "L1": "L1 · Performance / ML Infrastructure Engineer (0–2 years)",
@@ -27,7 +28,7 @@ class MockSetupScreen(QuizScreen):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         with VerticalScroll(id="setup-body"):
             yield Static(
                 "Interview conditions: a wall-clock countdown (time away counts), a soft budget "

@@ -12,10 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from quiz.errors import QuizError
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 
 
 def plan_text(plan: dict[str, Any]) -> Text:
@@ -46,7 +47,7 @@ class PlanScreen(QuizScreen):
             self.saved = saved
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         with VerticalScroll(id="setup-body"):
             yield Static("", id="plan-status")
             yield Static("Dates (YYYY-MM-DD)", classes="section-title")

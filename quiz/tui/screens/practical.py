@@ -12,9 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Log, Markdown, Static
+from textual.widgets import Button, DataTable, Footer, Log, Markdown, Static
 
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.lab.checks import ChecksTable
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class PracticalScreen(QuizScreen):
 
     def compose(self) -> ComposeResult:
         spec = self.practical.spec
-        yield Header()
+        yield QuizHeader()
         with VerticalScroll(id="practical-body"):
             yield Static(
                 f"{spec.phase} · {spec.level} · device {spec.device} · "

@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Static
 
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 
 if TYPE_CHECKING:
     from quiz.lab.catalog import Availability, Practical
@@ -37,7 +38,7 @@ class PracticalsScreen(QuizScreen):
         self.practicals: dict[str, Practical] = {}
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         with VerticalScroll(id="practicals-body"):
             yield Static(
                 "Hands-on tasks measured on this machine. Enter opens one.", classes="hint"

@@ -17,11 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from quiz.tui.backend import MAX_ANSWER_CHARS
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.question.base import AnswerSubmitted
 from quiz.tui.widgets.question.feedback import (
     SELF_RATINGS,
@@ -90,7 +91,7 @@ class PracticeScreen(QuizScreen):
         self.finished = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         yield VerticalScroll(id="practice-body")
         yield Footer()
 

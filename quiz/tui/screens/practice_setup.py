@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Label, Select, Switch
+from textual.widgets import Button, Footer, Label, Select, Switch
 
 from quiz.tui.backend import PracticeFilters
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.home.phase_card import PHASE_NAMES
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class PracticeSetupScreen(QuizScreen):
         self.due_first = due_first
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         with VerticalScroll(id="setup-body"):
             with Grid(id="filters"):
                 yield Label("Phase")

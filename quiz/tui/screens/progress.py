@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Static
 
 from quiz.tui.screens.base import QuizScreen
+from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.progress.score_chart import ScoreChart
 
 WEAKEST_SHOWN = 3
@@ -40,7 +41,7 @@ class ProgressScreen(QuizScreen):
             self.report = report
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield QuizHeader()
         with VerticalScroll(id="progress-body"):
             yield Static("Loading…", id="progress-summary")
             yield Static("Phases", classes="section-title")
