@@ -158,7 +158,8 @@ class PracticeScreen(QuizScreen):
         view = self.query_one(QuestionView)
         answer = view.answer_text()
         if not answer:
-            self.notify("Give an answer first.", severity="warning")
+            first = "Put the steps in order" if self.instance.kind == "order" else "Give an answer"
+            self.notify(f"{first} first, or ctrl+g: I don't know.", severity="warning")
             return
         if len(answer) > MAX_ANSWER_CHARS:
             self.notify(f"Long answer: only its first {MAX_ANSWER_CHARS} characters are graded.")

@@ -20,7 +20,8 @@ _KEY_HINTS = {
     "choice": "A letter (or space on the highlighted option) picks; enter submits.",
     "multi": "A letter (or space on the highlighted option) ticks or unticks; enter submits.",
     "order": "Type the letters in order (c a b puts C first, then A, then B); or pick a step with "
-    "the arrows and move it with [ and ] (or shift+up/down); enter submits.",
+    "the arrows and move it with [ and ] (or shift+up/down); enter submits. The shown order is a "
+    "shuffle, never the right one: it is no answer until a step moves.",
 }
 
 

@@ -17,7 +17,10 @@ from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted
 
 
 class OrderAnswer(AnswerInput, Vertical, can_focus=True):
-    """The steps as shown (shuffled by the question's seed); the answer is their ids in order."""
+    """The steps as shown (shuffled by the question's seed); the answer is their ids in order
+    once a step has been placed or moved. Before that there is no answer: the shown order is
+    never the right one, and submitting it untouched (a skip, time running out, finishing early)
+    earned partial credit for pairs the shuffle happened to leave in order."""
 
     BINDINGS = [
         Binding("up,k", "move_highlight(-1)", "Up", id="order.up", show=False),
@@ -45,6 +48,7 @@ class OrderAnswer(AnswerInput, Vertical, can_focus=True):
         super().__init__(id="answer")
         self.items = list(items)
         self._typed: list[str] = []  # the steps placed by letter so far, first to last
+        self._ordered = False  # whether the user has placed or moved any step yet
 
     def compose(self) -> ComposeResult:
         for _ in self.items:
@@ -86,6 +90,7 @@ class OrderAnswer(AnswerInput, Vertical, can_focus=True):
         if item_id not in self._typed:
             self.items.insert(len(self._typed), self.items.pop(ids.index(item_id)))
             self._typed.append(item_id)
+            self._ordered = True
             self._refresh_rows()
         self.highlight = [i for i, _ in self.items].index(item_id)
 
@@ -97,10 +102,11 @@ class OrderAnswer(AnswerInput, Vertical, can_focus=True):
         if 0 <= target < len(self.items):
             self.items[source], self.items[target] = self.items[target], self.items[source]
             self.highlight = target
+            self._ordered = True
             self._refresh_rows()
 
     def action_submit(self) -> None:
         self.post_message(AnswerSubmitted())
 
     def answer_text(self) -> str:
-        return ",".join(item_id for item_id, _ in self.items)
+        return ",".join(item_id for item_id, _ in self.items) if self._ordered else ""
