@@ -217,7 +217,10 @@ def test_the_frozen_channel_clears_32_mb_each_way_in_a_few_ms(tmp_path: Path, le
         overhead = harness.channel_overhead(contestant, "ep_double", inputs, trials=9)
         times = [harness.timed_call(contestant.remote("ep_double"), x)[0] for _ in range(5)]
         assert overhead <= 0.005, overhead
-        assert statistics.median(times) > 5 * overhead  # the work itself is still timed
+        # The work itself is still timed: a call whose output was made before the clock would
+        # take about the overhead. With one core busy the doubling took ~16 ms beside a 4.4 ms
+        # overhead, so 5x the overhead (as here before) was a coin toss.
+        assert statistics.median(times) > 2 * overhead
         with pytest.raises(SubmissionError, match="ep_missing|unknown call"):
             contestant.call("ep_missing", None)
     finally:
