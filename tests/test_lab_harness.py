@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 import torch
 
@@ -96,10 +98,16 @@ def test_inputs_are_fresh_per_trial_so_caching_fails(harness: Harness) -> None:
 
 
 def test_time_measures_one_function(harness: Harness) -> None:
-    once = harness.time(work, make_matrix)
-    twice = harness.time(work_twice, make_matrix)
-    assert once.median_s > 0 and once.iqr_s >= 0
-    assert 1.5 < twice.median_s / once.median_s < 2.7
+    """Each ``time`` stops once its samples agree, which can take only a few ms here, so one
+    pair can land in different machine states: an idle CI run measured 392 us once and 543 us
+    twice, each steady (ratio 1.39). The ratio of three interleaved pairs is their median."""
+    ratios = []
+    for _ in range(3):
+        once = harness.time(work, make_matrix)
+        twice = harness.time(work_twice, make_matrix)
+        assert once.median_s > 0 and once.iqr_s >= 0
+        ratios.append(twice.median_s / once.median_s)
+    assert 1.5 < statistics.median(ratios) < 2.7, ratios
 
 
 def test_assert_close_rejects_nan_shape_and_dtype() -> None:
