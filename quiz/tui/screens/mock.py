@@ -89,6 +89,7 @@ class MockScreen(MockPracticalItem):
         self.init_practical_item()
 
     def compose(self) -> ComposeResult:
+        self.title = "Mock interview"
         yield QuizHeader()
         with Horizontal(id="mock-status"):
             yield Static("Preparing the interview…", id="mock-progress", markup=False)
@@ -138,6 +139,7 @@ class MockScreen(MockPracticalItem):
     async def on_mock_screen_loaded(self, message: Loaded) -> None:
         self.mock = message.mock
         self.resume_id = message.mock.session_id
+        self.title = f"Mock interview #{self.mock.session_id} · {self.mock.level}"
         self.busy = False
         if message.instance is None:
             await self.finish()

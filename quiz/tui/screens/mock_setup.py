@@ -28,6 +28,7 @@ class MockSetupScreen(QuizScreen):
     ]
 
     def compose(self) -> ComposeResult:
+        self.title = "New mock interview"
         yield QuizHeader()
         with VerticalScroll(id="setup-body"):
             yield Static(

@@ -91,6 +91,7 @@ class PracticeScreen(QuizScreen):
         self.finished = False
 
     def compose(self) -> ComposeResult:
+        self.title = "Practice"
         yield QuizHeader()
         yield VerticalScroll(id="practice-body")
         yield Footer()

@@ -42,6 +42,7 @@ class PracticeSetupScreen(QuizScreen):
         self.due_first = due_first
 
     def compose(self) -> ComposeResult:
+        self.title = "New practice round"
         yield QuizHeader()
         with VerticalScroll(id="setup-body"):
             with Grid(id="filters"):
