@@ -7,6 +7,7 @@ per-tensor scales and rewards per-channel ones, and the CPU verdict's logic."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -90,9 +91,25 @@ def assert_passes_where_the_cpu_can(result: LabResult) -> None:
     assert not result.passed
 
 
+def graded_with_the_rerun_asked_for(grade: Callable[[], LabResult]) -> LabResult:
+    """A grade, and a second one only when the first was inconclusive on throughput alone (the
+    rerun its message asks for). The reference measured 2.05-2.39x against the 2x bar here, the
+    machine idle: one grade of six was inconclusive (2.05x, 95% CI 1.99-2.18x), and one in a CI
+    run (2.17x, 1.88-2.47x over 15 trials)."""
+    result = grade()
+    undecided = [check for check in result.checks if not check.passed]
+    if undecided and all(
+        check.inconclusive and not check.message.startswith("not gradable") for check in undecided
+    ):
+        result = grade()
+    return result
+
+
 @pytest.mark.slow
 def test_reference_passes() -> None:
-    result = grade_practical(PRACTICAL, FILES["reference"], source="reference")
+    result = graded_with_the_rerun_asked_for(
+        lambda: grade_practical(PRACTICAL, FILES["reference"], source="reference")
+    )
     assert_passes_where_the_cpu_can(result)
     assert result.duration_s < 60
 
@@ -100,7 +117,9 @@ def test_reference_passes() -> None:
 @pytest.mark.slow
 def test_torch_dynamic_per_channel_quantization_passes(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(TORCH_DYNAMIC_PER_CHANNEL, encoding="utf-8")
-    result = grade_practical(PRACTICAL, tmp_path, source="path")
+    result = graded_with_the_rerun_asked_for(
+        lambda: grade_practical(PRACTICAL, tmp_path, source="path")
+    )
     assert_passes_where_the_cpu_can(result)
 
 
