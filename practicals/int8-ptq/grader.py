@@ -151,7 +151,9 @@ def _throughput_check(
             check=check,
             label=f"quantized forward, {STREAM_BATCHES} batches a call",
             threshold=threshold,
-            max_time_s=8.0,
+            # The reference measures 2.1-2.8x here as the host's load drifts: a CI over 15
+            # trials (8 s) often straddled 2x where ~25 decided it.
+            max_time_s=12.0,
             min_trials=8,
             answerers=(stream_for(0), stream_for(1)),
             send=lambda batches: batches[0],
