@@ -196,3 +196,23 @@ def test_doctor_names_a_practical_that_may_not_be_gradable_here(
     monkeypatch.setattr("quiz.lab.catalog.cpu_flags", lambda: frozenset({"avx512_vnni"}))
     assert main(["doctor", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["practicals"]["caveats"] == {}
+
+
+def test_a_worded_threshold_keeps_its_own_unit(capsys: pytest.CaptureFixture[str]) -> None:
+    """A share tolerance is in points, not in the share's %; a numeric threshold takes the
+    check's unit, in the text output and in the TUI's table alike."""
+    from quiz.cli.practical import print_result
+    from quiz.lab.api import Check
+    from quiz.lab.runner import LabResult
+    from quiz.tui.widgets.lab.checks import threshold_text
+
+    checks = [
+        Check("share of step time", True, 77.07, "±14.9 pts", "%", "within"),
+        Check("speed-up", True, 2.4, 2.0, "x", "meets"),
+    ]
+    print_result(LabResult("toy", True, 1.0, 1.0, {}, checks))
+    table = capsys.readouterr().out
+    assert "±14.9 pts " in table and "±14.9 pts %" not in table
+    assert "2 x " in table
+    assert threshold_text("±14.9 pts", "%") == "±14.9 pts"
+    assert threshold_text(2.0, "x") == "2 x"

@@ -173,7 +173,7 @@ def print_result(result: LabResult) -> None:
             "pass" if c.passed else ("????" if c.inconclusive else "FAIL"),
             c.name,
             _value(c.measured, c.unit),
-            _value(c.threshold, c.unit),
+            _value(c.threshold, "" if isinstance(c.threshold, str) else c.unit),
             c.message,
         )
         for c in result.checks

@@ -498,5 +498,5 @@ def share_check(
             f"your {claimed:.1f}% for {part} is more than the allowed {tolerance:.1f} points "
             f"from what {measured_by} measured"
         )
-    threshold = f"±{tolerance:.1f}"
+    threshold = f"±{tolerance:.1f} pts"
     return Check(name, error <= tolerance, round(claimed, 2), threshold, "%", message)

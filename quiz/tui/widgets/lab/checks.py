@@ -18,6 +18,12 @@ def measured_text(value: Any, unit: str) -> str:
     return f"{value} {unit}".strip()
 
 
+def threshold_text(value: Any, unit: str) -> str:
+    """A numeric threshold with its unit; a worded one ("±12.5 pts", "keeps up with the load")
+    says its own unit."""
+    return str(value) if isinstance(value, str) else measured_text(value, unit)
+
+
 def verdict_mark(check: dict[str, Any]) -> Text:
     if check.get("passed"):
         return Text("✓", style="green")
@@ -53,7 +59,7 @@ class ChecksTable(DataTable[Any]):
                 verdict_mark(check),
                 str(check.get("name", "")),
                 measured_text(check.get("measured"), unit),
-                measured_text(check.get("threshold"), unit),
+                threshold_text(check.get("threshold"), unit),
                 str(check.get("message") or ""),
             )
         unsettled = [i for i, check in enumerate(self.checks) if not check.get("passed")]
