@@ -170,6 +170,29 @@ def test_sampling_goes_on_while_the_ci_straddles_the_threshold(
     assert not harness._straddles((base, cand), None)
 
 
+def test_rounds_that_each_straddle_the_threshold_are_judged_together(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two rounds of 2.2x, each too short to clear 2x alone, clear it on their 24 trials
+    together; a round that decides alone is reported alone."""
+    rounds = iter(
+        [
+            ([2.2 + 0.3 * (i % 3 - 1) for i in range(12)], [1.0] * 12),
+            ([2.2 + 0.3 * ((i + 1) % 3 - 1) for i in range(12)], [1.0] * 12),
+        ]
+    )
+    monkeypatch.setattr(harness, "_warm_up", lambda *args: None)
+    monkeypatch.setattr(harness, "_round", lambda *args: next(rounds))
+    monkeypatch.setattr(harness, "_straddles", lambda samples, threshold: len(samples[0]) < 24)
+    pooled = harness.compare(work, work, make_matrix, threshold=2.0)
+    assert pooled.trials == 24
+    assert pooled.speedup == pytest.approx(2.2)
+    rounds = iter([([2.2] * 12, [1.0] * 12)])
+    monkeypatch.setattr(harness, "_straddles", lambda samples, threshold: False)
+    alone = harness.compare(work, work, make_matrix, threshold=2.0)
+    assert alone.trials == 12
+
+
 def test_a_clear_fail_stops_after_three_trials(harness: Harness) -> None:
     def slow(x: torch.Tensor) -> torch.Tensor:
         return (x @ x) @ x
