@@ -200,11 +200,13 @@ def test_doctor_names_a_practical_that_may_not_be_gradable_here(
 
 def test_a_worded_threshold_keeps_its_own_unit(capsys: pytest.CaptureFixture[str]) -> None:
     """A share tolerance is in points, not in the share's %; a numeric threshold takes the
-    check's unit, in the text output and in the TUI's table alike."""
+    check's unit, in the text output and in the TUI's table alike (one formatter for both)."""
     from quiz.cli.practical import print_result
-    from quiz.lab.api import Check
+    from quiz.lab.api import Check, threshold_text
     from quiz.lab.runner import LabResult
-    from quiz.tui.widgets.lab.checks import threshold_text
+    from quiz.tui.widgets.lab import checks as tui_checks
+
+    assert tui_checks.threshold_text is threshold_text
 
     checks = [
         Check("share of step time", True, 77.07, "±14.9 pts", "%", "within"),

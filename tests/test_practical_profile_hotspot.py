@@ -1,7 +1,9 @@
 """profile-hotspot: the reference passes, the starter and every control fail, and so does a
 submission that reads the grader's profile from its caller's frames; graded through the real
-runner, referee and contestants (each grade draws new secret inputs). A failing grade names
-neither the top stage nor its measured share. The fast tests check the share arithmetic."""
+runner, referee and contestants (each grade draws a new variant and new inputs from its secret
+seed). A failing grade names neither the top stage nor its measured share. Each bug's share
+spans too wide a range for a share predicted from the bug's kind (readable on the pipeline
+object) to pass. The fast tests check the share arithmetic and the variants drawn."""
 
 from __future__ import annotations
 
@@ -80,7 +82,9 @@ def test_reference_passes() -> None:
     result = grade_practical(PRACTICAL, FILES["reference"], source="reference")
     assert result.passed, failed_checks(result)
     assert result.duration_s < 60
-    assert result.details["answer"], "a pass shows the grader's profile"
+    profile, variant = result.details["answer"]
+    assert profile.startswith("the grader's profile"), "a pass shows the grader's profile"
+    assert variant.startswith("this grade's variant: "), "and the variant it drew"
 
 
 @pytest.mark.slow
@@ -96,18 +100,17 @@ def test_starter_and_controls_fail(name: str) -> None:
 def test_reading_the_callers_frame_finds_nothing(tmp_path: Path) -> None:
     (tmp_path / "solution.py").write_text(READS_THE_CALLERS_FRAME, encoding="utf-8")
     result = grade_practical(PRACTICAL, tmp_path, source="path")
-    # The frames held nothing, so it fell back to its guess: wrong for variant 0 (a workspace
-    # without .practical.json), whose hotspot is the Python loop in preprocessing.
+    # The frames held nothing, so it fell back to its guess: wrong for every variant (the
+    # encoder is the top stage only when its bug is planted there, and then above 60 %).
     assert result.details["your_answer"] == {"stage": "encoder", "share_pct": 50.0}
     assert not result.passed, failed_checks(result)
-    assert "dominant stage" in failed_names(result)
+    assert {"dominant stage", "share of step time"} & set(failed_names(result))
     _assert_no_answer_in(result)
 
 
 def test_no_message_gives_a_measured_share(grader: ModuleType) -> None:
-    """A workspace's variant is the same in every grade: a share told in any message (even one
-    of a passing check in a failing grade) could be collected stage by stage until the hotspot
-    is known by elimination. The profile is revealed only after a pass."""
+    """No message, passing or failing, gives a measured share: the profile (the answer) is
+    revealed only after a pass."""
     from quiz.lab.api import GradeContext, share_check
 
     truth = {"preprocess": 71.3, "embed": 12.4, "encoder": 9.1, "head": 4.2, "postprocess": 3.0}
@@ -124,3 +127,55 @@ def test_no_message_gives_a_measured_share(grader: ModuleType) -> None:
         for share in truth.values():
             assert not re.search(rf"(?<![\d.]){share:.1f}(?!\d)", message), message
         assert "points off" not in message, message
+
+
+def test_variants_cover_every_bug_across_its_whole_range() -> None:
+    pipeline = practical_module(PRACTICAL, "hotspot_pipeline.py")
+    drawn: dict[str, list[int]] = {}
+    for seed in range(500):
+        bug, work = pipeline.draw_bug(seed)
+        drawn.setdefault(bug, []).append(work)
+    assert set(drawn) == set(pipeline.BOTTLENECKS)
+    for bug, works in drawn.items():
+        low, high = sorted(pipeline.BUG_WORK[bug])
+        assert low <= min(works) < low * 1.3 and high / 1.3 < max(works) <= high, bug
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "bug", ["python-loop", "needless-copies", "tiny-ops", "oversized-layer", "host-sync"]
+)
+def test_a_share_predicted_from_the_bug_alone_cannot_pass(
+    bug: str, grader: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline object shows which bug it has (so does the code), so a submission can name
+    the stage without profiling; the share it must measure. Profiled here as the grader
+    profiles, the bug's share at the two ends of its range lies further apart than twice the
+    widest tolerance, so no share fixed per kind of bug passes both; and at either end its stage
+    leads the runner-up by a clear margin (a wrong-row answer fails)."""
+    import torch
+
+    from quiz.lab.api import MAX_SLACK_PTS
+    from quiz.lab.device import grading_threads
+
+    pipeline = practical_module(PRACTICAL, "hotspot_pipeline.py")
+    baseline = practical_module(PRACTICAL, "baseline.py")
+    threads = torch.get_num_threads()
+    spec = get_practical(PRACTICAL).spec
+    widest = spec.thresholds["share_tolerance_pts"] + MAX_SLACK_PTS
+    stage = pipeline.BOTTLENECKS[bug]
+    seed = next(s for s in range(100) if pipeline.draw_bug(s)[0] == bug)
+    batches = [pipeline.make_batch(100 + i) for i in range(10)]
+    ends = []
+    for work in pipeline.BUG_WORK[bug]:
+        monkeypatch.setitem(pipeline.BUG_WORK, bug, (work, work))
+        torch.set_num_threads(grading_threads())  # as in the grader's process
+        try:
+            steps = baseline.profile_steps(pipeline.Pipeline(seed), batches)
+        finally:
+            torch.set_num_threads(threads)
+        shares = grader.stage_shares(steps)
+        runner_up = max(share for name, share in shares.items() if name != stage)
+        assert shares[stage] - runner_up > 2 * spec.thresholds["stage_tie_pts"], (work, shares)
+        ends.append(shares[stage])
+    assert abs(ends[1] - ends[0]) > 2 * widest, ends

@@ -1,19 +1,20 @@
-"""Grades profile-hotspot from the referee: a trusted process of the grader's own profiles your
-variant of the pipeline in steady state, before and after your ``find_hotspot`` runs in a
-sandboxed contestant, and your (stage, share) is compared with what the profiler measured. The
-measured profile never reaches your process, and a failure says what is wrong with your answer,
-not what the right one is (that is shown only after a pass)."""
+"""Grades profile-hotspot from the referee: each grade draws a variant of the pipeline (its bug,
+and how much of a step the bug takes) from the grade's secret seed; a trusted process of the
+grader's own profiles it in steady state, before and after your ``find_hotspot`` runs on it in
+a sandboxed contestant, and your (stage, share) is compared with what the profiler measured.
+The measured profile never reaches your process, and a failure says what is wrong with your
+answer, not what the right one is (that is shown only after a pass)."""
 
 from __future__ import annotations
 
+import random
 import statistics
 from typing import Any
 
 from baseline import WARMUP_STEPS
-from hotspot_pipeline import STAGES, STEP_RANGE, make_batch
+from hotspot_pipeline import BOTTLENECKS, STAGES, STEP_RANGE, draw_bug, make_batch
 
 from quiz.lab.api import Check, GradeContext, SubmissionError, share_check
-from quiz.lab.referee import Contestant
 
 PROFILED_STEPS = 8
 CALL_TIMEOUT_S = 45.0
@@ -21,12 +22,12 @@ CALL_TIMEOUT_S = 45.0
 
 def grade(ctx: GradeContext) -> list[Check]:
     batches = [make_batch(ctx.seed + i) for i in range(WARMUP_STEPS + PROFILED_STEPS)]
-    variant = {"variant": ctx.user_seed}
-    measurer = ctx.start_contestant(
-        "hotspot_pipeline:measure", solution="baseline.py", init=variant
-    )
+    # A new variant every grade: a share remembered from an earlier grade, or predicted from
+    # the bug's kind alone, is no answer to this one.
+    variant_seed = random.Random(ctx.seed).getrandbits(31)
+    variant = {"variant": variant_seed}
     ctx.log("profiling the pipeline in steady state (before your code runs)")
-    before = _profile(measurer, batches)
+    before = _profile(ctx, variant, batches)
     ctx.log("running your find_hotspot on a fresh pipeline, in a process of its own")
     candidate = ctx.start_contestant("hotspot_pipeline:serve", init=variant)
     try:
@@ -35,7 +36,7 @@ def grade(ctx: GradeContext) -> list[Check]:
         candidate.close()
     stage, share = _read_answer(answer)
     ctx.log("profiling the pipeline again (after your code ran)")
-    after = _profile(measurer, batches)
+    after = _profile(ctx, variant, batches)
     truth = stage_shares(before + after)
     first, second = stage_shares(before), stage_shares(after)
     # The grader's own two measurements disagree a little on a busy machine: widen the
@@ -59,6 +60,8 @@ def grade(ctx: GradeContext) -> list[Check]:
         }
     shares = ", ".join(f"{s} {truth[s]:.1f}%" for s in sorted(STAGES, key=lambda s: -truth[s]))
     ctx.reveal(f"the grader's profile of a steady-state step: {shares}")
+    bug, work = draw_bug(variant_seed)
+    ctx.reveal(f"this grade's variant: {bug} in {BOTTLENECKS[bug]} (work {work})")
     return checks
 
 
@@ -71,8 +74,20 @@ def stage_shares(steps: list[dict[str, float]]) -> dict[str, float]:
     return {stage: 100 * sum(step[stage] for step in kept) / total for stage in STAGES}
 
 
-def _profile(measurer: Contestant, batches: list[list[int]]) -> list[dict[str, float]]:
-    steps = measurer.call("profile", batches, timeout_s=CALL_TIMEOUT_S)
+def _profile(
+    ctx: GradeContext, variant: dict[str, int], batches: list[list[int]]
+) -> list[dict[str, float]]:
+    """One profile, by the grader's own code in a fresh process, as yours is: the first
+    profiling session in a process measures many small ops differently from later ones (the
+    host-sync variants' share moved by 10 points between a process's first profile and its
+    second), so each of the grader's profiles is the first in its process too."""
+    measurer = ctx.start_contestant(
+        "hotspot_pipeline:measure", solution="baseline.py", init=variant
+    )
+    try:
+        steps = measurer.call("profile", batches, timeout_s=CALL_TIMEOUT_S)
+    finally:
+        measurer.close()
     return [{str(k): float(v) for k, v in step.items()} for step in steps]
 
 
@@ -89,8 +104,7 @@ def _read_answer(answer: Any) -> tuple[str, float]:
 def _stage_check(ctx: GradeContext, stage: str, truth: dict[str, float]) -> Check:
     """Your stage against the largest measured share (a stage within ``stage_tie_pts`` of it
     counts too). The threshold column and the messages name neither the top stage nor any
-    measured share: the variant is the same in every grade of a workspace, so a share told on a
-    failure, one stage per grade, would give them all away (a pass reveals them)."""
+    measured share: the answer is shown only after a pass."""
     tie = ctx.thresholds["stage_tie_pts"]
     top_share = max(truth.values())
     threshold = f"largest share (±{tie:g} pts)"

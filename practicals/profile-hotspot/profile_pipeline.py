@@ -1,11 +1,12 @@
-"""Profile your variant of the profile-hotspot pipeline with torch.profiler.
+"""Profile a sample variant of the profile-hotspot pipeline with torch.profiler.
 
     python profile_pipeline.py                     # profile one step, print the table
     python profile_pipeline.py --warmup 2 --steps 5
     python profile_pipeline.py --check             # also run solution.py's find_hotspot
 
-Reads your variant's seed from .practical.json next to this script. Uses the same torch thread
-count as the grader.
+The sample variant is the one chosen by the seed in .practical.json next to this script; each
+grade draws a new one, so use this to explore, not to find the numbers to return. Uses the same
+torch thread count as the grader.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ Write find_hotspot(pipeline, batches) -> (stage, share_pct):
   * stage is the stage that takes the largest share of a steady-state step; share_pct is its
     share of the step time in percent (0-100).
 
-You can compute the answer here with torch.profiler, or profile your variant with
-`python profile_pipeline.py` and return the numbers you found. Then run
-`latency-quiz practical grade profile-hotspot`.
+Each grade draws a new variant of the pipeline (its bug, and how much of a step the bug
+takes), so compute the answer here with torch.profiler; `python profile_pipeline.py` profiles a
+sample variant to explore. Then run `latency-quiz practical grade profile-hotspot`.
 """
 
 from __future__ import annotations

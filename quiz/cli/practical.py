@@ -158,6 +158,8 @@ def record_run(ctx: CliContext, practical_id: str, result: dict[str, object], so
 
 
 def print_result(result: LabResult) -> None:
+    from quiz.lab.api import measured_text, threshold_text
+
     verdict = result.verdict.upper()
     device = result.device.get("device_name") or result.device.get("device") or "unknown device"
     print(f"{result.id}: {verdict} (score {result.score:.0%}, {result.duration_s:.1f} s, {device})")
@@ -172,8 +174,8 @@ def print_result(result: LabResult) -> None:
         (
             "pass" if c.passed else ("????" if c.inconclusive else "FAIL"),
             c.name,
-            _value(c.measured, c.unit),
-            _value(c.threshold, "" if isinstance(c.threshold, str) else c.unit),
+            measured_text(c.measured, c.unit),
+            threshold_text(c.threshold, c.unit),
             c.message,
         )
         for c in result.checks
@@ -188,11 +190,3 @@ def print_result(result: LabResult) -> None:
     answer = result.details.get("answer")
     if result.passed and isinstance(answer, list):
         print("\n".join(["", "The answer, now that you have it:", *map(str, answer)]))
-
-
-def _value(value: object, unit: str) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        value = f"{value:.4g}"
-    return f"{value} {unit}".strip()

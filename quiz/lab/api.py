@@ -97,6 +97,21 @@ class Check:
         )
 
 
+def measured_text(value: Any, unit: str, missing: str = "-") -> str:
+    """A check's measured value as shown to the user (CLI table and TUI check table alike)."""
+    if value is None:
+        return missing
+    if isinstance(value, float):
+        return f"{value:.4g} {unit}".strip()
+    return f"{value} {unit}".strip()
+
+
+def threshold_text(value: Any, unit: str, missing: str = "-") -> str:
+    """A numeric threshold with its unit; a worded one ("±12.5 pts", "keeps up with the load")
+    says its own unit."""
+    return str(value) if isinstance(value, str) else measured_text(value, unit, missing)
+
+
 @dataclass
 class GradeContext:
     """Everything ``grader.grade(ctx)`` gets. Built by the referee, one per grade; the submission
@@ -105,7 +120,6 @@ class GradeContext:
     practical: PracticalSpec
     practical_dir: Path
     seed: int  # secret, from os.urandom; never leaves the referee
-    user_seed: int  # the workspace's per-user variant seed (.practical.json)
     device: torch.device
     harness: Harness
     log_sink: Callable[[str], None]
@@ -480,10 +494,10 @@ def share_check(
     within the practical's ``share_tolerance_pts``, widened by ``slack[part]`` (half of the
     disagreement between the grader's own two measurements), at most MAX_SLACK_PTS. Neither
     message gives the measured share, how far off the claim is (the claim and that distance
-    give it too), nor which side it is off on (three regrades of a fixed variant, bisecting on
-    "above" or "below", passed with no profiling): a grade can pass this check and fail
-    another, and regrading a fixed variant with every part in turn would read off every share,
-    the answer among them. A passing grade shows them through ``ctx.reveal``."""
+    give it too), nor which side it is off on: the answer is shown only after a pass (through
+    ``ctx.reveal``), and a grade can pass this check and fail another. (When profile-hotspot's
+    variant was the same in every grade, three regrades bisecting on "above" or "below" passed
+    with no profiling.)"""
     actual = truth.get(part)
     if actual is None:
         return Check(name, False, claimed, None, "%", f"no {part!r} to compare")

@@ -136,7 +136,6 @@ def _set_up(request: dict[str, Any], channel: _Channel, scratch: Path) -> dict[s
         practical=spec,
         practical_dir=practical_dir,
         seed=seed,
-        user_seed=_user_seed(submission_dir),
         device=device,
         harness=Harness(device, seed=seed),
         log_sink=lambda message: channel.send(log=str(message)),
@@ -246,14 +245,6 @@ def _import_file(path: Path, name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def _user_seed(submission_dir: Path) -> int:
-    try:
-        data = json.loads((submission_dir / ".practical.json").read_text(encoding="utf-8"))
-        return int(data.get("seed", 0))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return 0
 
 
 def _memory_budget(limit_mb: int | None) -> int:

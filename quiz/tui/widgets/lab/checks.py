@@ -9,19 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-
-def measured_text(value: Any, unit: str) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g} {unit}".strip()
-    return f"{value} {unit}".strip()
-
-
-def threshold_text(value: Any, unit: str) -> str:
-    """A numeric threshold with its unit; a worded one ("±12.5 pts", "keeps up with the load")
-    says its own unit."""
-    return str(value) if isinstance(value, str) else measured_text(value, unit)
+from quiz.lab.api import measured_text, threshold_text
 
 
 def verdict_mark(check: dict[str, Any]) -> Text:
@@ -58,8 +46,8 @@ class ChecksTable(DataTable[Any]):
             self.add_row(
                 verdict_mark(check),
                 str(check.get("name", "")),
-                measured_text(check.get("measured"), unit),
-                threshold_text(check.get("threshold"), unit),
+                measured_text(check.get("measured"), unit, missing="—"),
+                threshold_text(check.get("threshold"), unit, missing="—"),
                 str(check.get("message") or ""),
             )
         unsettled = [i for i, check in enumerate(self.checks) if not check.get("passed")]
