@@ -98,6 +98,22 @@ async def _list_hint_workspace_and_grade(tmp_path: Path) -> None:
         assert "Inconclusive (not a pass)" in screen_text(app)
         assert checks.cursor_row == 1
         assert str(page.query_one("#check-detail", Static).render()) == check_detail(undecided)
+        assert str(page.query_one("#grade-answer", Static).render()) == ""
+        answer = ["the grader's profile of a steady-state step: head 88.0%, encoder 7.0%"]
+        page.post_message(
+            PracticalScreen.Graded(
+                {
+                    "passed": True,
+                    "score": 1.0,
+                    "duration_s": 10.0,
+                    "checks": [passed],
+                    "details": {"answer": answer},
+                }
+            )
+        )
+        await settle(pilot)
+        shown = str(page.query_one("#grade-answer", Static).render())
+        assert shown == f"The answer, now that you have it:\n  {answer[0]}"
 
 
 def test_a_check_shows_passed_failed_or_inconclusive_with_its_whole_message() -> None:

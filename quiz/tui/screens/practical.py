@@ -100,6 +100,7 @@ class PracticalScreen(QuizScreen):
             yield Static("", id="grade-verdict")
             yield ChecksTable()
             yield Static("", id="check-detail", markup=False)
+            yield Static("", id="grade-answer", markup=False)
             yield Static("Past runs", classes="section-title")
             yield DataTable(id="runs", cursor_type="none", zebra_stripes=True)
         yield Footer()
@@ -272,6 +273,7 @@ class PracticalScreen(QuizScreen):
         table.show(result.get("checks", []))
         table.display = True
         self.query_one("#check-detail", Static).update(table.detail(table.cursor_row))
+        self.query_one("#grade-answer", Static).update(revealed_answer(result))
         table.scroll_visible()
         self.load()
 
@@ -296,3 +298,11 @@ class PracticalScreen(QuizScreen):
             self.cancel.set()  # stops the worker process; the result says it was cancelled
             self.notify("Grading cancelled.")
         self.app.pop_screen()
+
+
+def revealed_answer(result: dict[str, Any]) -> str:
+    """What the grader shows only after a pass (the measured profile, the variant it drew)."""
+    answer = result.get("details", {}).get("answer")
+    if not result.get("passed") or not isinstance(answer, list) or not answer:
+        return ""
+    return "\n".join(["The answer, now that you have it:", *(f"  {line}" for line in answer)])
