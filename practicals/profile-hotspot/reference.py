@@ -1,10 +1,14 @@
-"""Reference: warm up, profile several steady-state steps, and read the stage ranges."""
+"""Reference: warm up, profile several steady-state steps, and read the stage ranges of each
+step, leaving out a step that another process on the machine got in the way of."""
 
 from __future__ import annotations
+
+import statistics
 
 from torch.profiler import ProfilerActivity, profile
 
 STAGES = ("preprocess", "embed", "encoder", "head", "postprocess")
+STEP = "pipeline.step"
 
 
 def find_hotspot(pipeline, batches):
@@ -14,9 +18,16 @@ def find_hotspot(pipeline, batches):
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for batch in batches[2:]:
             pipeline.step(batch)
-    # cpu_time_total of a record_function range includes everything run inside it.
-    totals = {event.key: event.cpu_time_total for event in prof.key_averages()}
-    step = totals["pipeline.step"]
-    shares = {stage: 100 * totals.get(stage, 0.0) / step for stage in STAGES}
+    # A record_function range's cpu_time_total includes everything run inside it.
+    ranges = [e for e in prof.events() if e.name in STAGES or e.name == STEP]
+    steps = []
+    for step in (e for e in ranges if e.name == STEP):
+        start, end = step.time_range.start, step.time_range.end
+        inside = {e.name: e.cpu_time_total for e in ranges if start < e.time_range.start < end}
+        steps.append((step.cpu_time_total, inside))
+    typical = statistics.median(total for total, _ in steps)
+    kept = [(total, inside) for total, inside in steps if total <= 1.5 * typical]
+    step_time = sum(total for total, _ in kept)
+    shares = {s: 100 * sum(inside.get(s, 0.0) for _, inside in kept) / step_time for s in STAGES}
     stage = max(shares, key=shares.get)
     return stage, shares[stage]
