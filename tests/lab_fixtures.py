@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -103,6 +104,27 @@ def shipped_files(practical_id: str) -> dict[str, Path]:
     files = {"starter": practical.file("starter.py"), "reference": practical.file("reference.py")}
     files.update({f"control:{c.stem}": c for c in practical.controls})
     return files
+
+
+def graded_with_the_rerun_asked_for(grade: Callable[[], LabResult]) -> LabResult:
+    """A grade, and a second one only when the first failed on inconclusive timings alone:
+    the rerun an inconclusive grade's message asks the user for ("rerun on a quieter
+    machine"). A check that failed outright, or a second inconclusive grade, still fails the
+    test. Seen: int8-ptq's reference at 2.07x (95 % CI 1.85-2.29x against 2x) with one core
+    busy, and in the fresh-clone CI's timing phase prefix-cache's time to first token at 3.45x
+    (2.99-6.10x against 3x, 8 trials); both references pass on most grades."""
+    result = grade()
+    undecided = [check for check in result.checks if not check.passed]
+    if (
+        result.error is None
+        and undecided
+        and all(
+            check.inconclusive and not check.message.startswith("not gradable")
+            for check in undecided
+        )
+    ):
+        result = grade()
+    return result
 
 
 def failed_checks(result: object) -> str:

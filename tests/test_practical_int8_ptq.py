@@ -7,7 +7,6 @@ per-tensor scales and rewards per-channel ones, and the CPU verdict's logic."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,12 @@ from quiz.lab.api import Check
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import LabResult, grade_practical
 from quiz.lab.tinylm import tensor_bytes
-from tests.lab_fixtures import failed_checks, practical_module, shipped_files
+from tests.lab_fixtures import (
+    failed_checks,
+    graded_with_the_rerun_asked_for,
+    practical_module,
+    shipped_files,
+)
 
 PRACTICAL = "int8-ptq"
 FILES = shipped_files(PRACTICAL)
@@ -89,21 +93,6 @@ def assert_passes_where_the_cpu_can(result: LabResult) -> None:
     assert throughput.name == "throughput vs fp32" and throughput.inconclusive
     assert throughput.message.startswith("not gradable on this CPU"), throughput.message
     assert not result.passed
-
-
-def graded_with_the_rerun_asked_for(grade: Callable[[], LabResult]) -> LabResult:
-    """A grade, and a second one only when the first was inconclusive on throughput alone (the
-    rerun its message asks for). The reference measures 2.1-2.8x against the 2x bar here as the
-    host's load drifts: with a 12 s timing cap and undecided rounds pooled, 6 of 6 grades passed
-    (3 idle, 3 with one core busy); with the cap alone one busy-core grade of three was
-    inconclusive (2.07x, 95% CI 1.85-2.29x)."""
-    result = grade()
-    undecided = [check for check in result.checks if not check.passed]
-    if undecided and all(
-        check.inconclusive and not check.message.startswith("not gradable") for check in undecided
-    ):
-        result = grade()
-    return result
 
 
 @pytest.mark.slow
