@@ -218,3 +218,20 @@ def test_a_worded_threshold_keeps_its_own_unit(capsys: pytest.CaptureFixture[str
     assert "2 x " in table
     assert threshold_text("±14.9 pts", "%") == "±14.9 pts"
     assert threshold_text(2.0, "x") == "2 x"
+
+
+def test_a_passing_grade_prints_the_revealed_answer_as_the_tui_shows_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from quiz.cli.practical import print_result
+    from quiz.lab.api import Check, revealed_answer
+    from quiz.lab.runner import LabResult
+
+    answer = ["the grader's profile: head 89.3 %", "this grade's variant: oversized-layer"]
+    for passed in (True, False):
+        checks = [Check("share", passed, 88.0, "±5.0 pts", "%")]
+        print_result(LabResult("toy", passed, float(passed), 1.0, {}, checks, {"answer": answer}))
+        out = capsys.readouterr().out
+        shown = revealed_answer(passed, {"answer": answer})
+        assert bool(shown) == passed and shown in out, out
+        assert ("this grade's variant" in out) == passed, out  # a fail gives nothing away

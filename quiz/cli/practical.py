@@ -158,7 +158,7 @@ def record_run(ctx: CliContext, practical_id: str, result: dict[str, object], so
 
 
 def print_result(result: LabResult) -> None:
-    from quiz.lab.api import measured_text, threshold_text
+    from quiz.lab.api import measured_text, revealed_answer, threshold_text
 
     verdict = result.verdict.upper()
     device = result.device.get("device_name") or result.device.get("device") or "unknown device"
@@ -187,6 +187,6 @@ def print_result(result: LabResult) -> None:
         print("  ".join(cells + [row[4]]).rstrip())
     if result.inconclusive:
         print("The machine was too noisy to decide; close other work and grade again.")
-    answer = result.details.get("answer")
-    if result.passed and isinstance(answer, list):
-        print("\n".join(["", "The answer, now that you have it:", *map(str, answer)]))
+    answer = revealed_answer(result.passed, result.details)
+    if answer:
+        print(f"\n{answer}")

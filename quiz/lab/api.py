@@ -112,6 +112,15 @@ def threshold_text(value: Any, unit: str, missing: str = "-") -> str:
     return str(value) if isinstance(value, str) else measured_text(value, unit, missing)
 
 
+def revealed_answer(passed: bool, details: dict[str, Any]) -> str:
+    """What the grader shows only after a pass (the measured profile, the variant it drew):
+    the CLI prints it under the checks, the TUI shows it on the practical's page."""
+    answer = details.get("answer")
+    if not passed or not isinstance(answer, list) or not answer:
+        return ""
+    return "\n".join(["The answer, now that you have it:", *(f"  {line}" for line in answer)])
+
+
 @dataclass
 class GradeContext:
     """Everything ``grader.grade(ctx)`` gets. Built by the referee, one per grade; the submission

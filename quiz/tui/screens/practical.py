@@ -14,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, DataTable, Footer, Log, Markdown, Static
 
+from quiz.lab.api import revealed_answer
 from quiz.tui.screens.base import QuizScreen
 from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.lab.checks import ChecksTable
@@ -273,7 +274,8 @@ class PracticalScreen(QuizScreen):
         table.show(result.get("checks", []))
         table.display = True
         self.query_one("#check-detail", Static).update(table.detail(table.cursor_row))
-        self.query_one("#grade-answer", Static).update(revealed_answer(result))
+        answer = revealed_answer(bool(result.get("passed")), result.get("details", {}))
+        self.query_one("#grade-answer", Static).update(answer)
         table.scroll_visible()
         self.load()
 
@@ -298,11 +300,3 @@ class PracticalScreen(QuizScreen):
             self.cancel.set()  # stops the worker process; the result says it was cancelled
             self.notify("Grading cancelled.")
         self.app.pop_screen()
-
-
-def revealed_answer(result: dict[str, Any]) -> str:
-    """What the grader shows only after a pass (the measured profile, the variant it drew)."""
-    answer = result.get("details", {}).get("answer")
-    if not result.get("passed") or not isinstance(answer, list) or not answer:
-        return ""
-    return "\n".join(["The answer, now that you have it:", *(f"  {line}" for line in answer)])
