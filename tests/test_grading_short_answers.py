@@ -120,3 +120,37 @@ def test_no_true_sentence_contradicts_a_point(question: ShortQuestion) -> None:
                 verdict = grade(instance, sentence)
                 contradicted = [p.text for p in verdict.points if p.status == "contradicted"]
                 assert contradicted == [], sentence
+
+
+# Right answers the grader still reads as contradicting a point, each for a reason no rule here
+# handles yet: a denial that is right in its own context ("weight bytes do not matter" for
+# prefill), a claim reported to be refuted ("the colleague claims TPOT doubles; that is wrong"),
+# or a partial agreement ("the second half of the statement is right").
+KNOWN_FALSE_CONTRADICTIONS = {
+    (
+        "what-is-ptq",
+        "faster low-precision math and a smaller footprint (more room for batch / KV cache)",
+    ),
+    ("what-is-ptq", "applied after training with a small calibration set, no retraining"),
+    ("batch-latency-premise", "throughput nearly doubles while TPOT barely moves"),
+    (
+        "weight-only-helps-decode-not-prefill",
+        "batch-1 decode is memory-bandwidth bound (weights streamed every step)",
+    ),
+    ("spec-decoding-high-batch", "adapt - smaller γ or disable above a batch threshold"),
+    ("medusa-premise", "corrects the premise - Medusa is Cai et al., not DeepMind"),
+}
+
+
+def test_no_new_right_answer_reads_as_a_contradiction() -> None:
+    """A false "contradicted" takes points off a right answer and tells its author they were
+    wrong. Seen using the app: "GPU-Util only measures the fraction of time at least one kernel
+    is running, not how busy the SMs or tensor cores are" contradicted "it says nothing about SM
+    occupancy" (its phrase "tensor core", denied)."""
+    found = {
+        (question_id, point.text)
+        for question_id, _, answer in _graded(("paraphrase",))
+        for point in _grade(question_id, answer).points
+        if point.status == "contradicted"
+    }
+    assert found <= KNOWN_FALSE_CONTRADICTIONS, found - KNOWN_FALSE_CONTRADICTIONS
