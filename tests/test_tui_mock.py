@@ -389,3 +389,20 @@ async def _finish_early(tmp_path: Path, answer_on_screen: bool) -> None:
         assert not any(item["answered"] for item in report["items"][answered:])
         assert report["elapsed_s"] == 70
         assert len(app.backend.store.attempts(mode="mock")) == answered
+
+
+def test_quitting_while_the_report_opens_raises_nothing(tmp_path: Path) -> None:
+    """The self-check screen opens the report when its worker is done; quitting at that moment
+    (in CI: a test ending under load) mounted the report with no children, and its on_mount
+    raised NoMatches on the way out."""
+    asyncio.run(_quit_while_the_report_opens(tmp_path))
+
+
+async def _quit_while_the_report_opens(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        backend = app.backend
+        report = backend.finish_mock(backend.start_mock("L2", 15))
+        app.exit()
+        await app.push_screen(MockReportScreen(report))
