@@ -361,8 +361,8 @@ class _CpuMeter:
     _GRACE_S = 0.3
     # Processes started during the timing may use no more than the candidate's own allowance
     # between calls, and at most _GRACE_S: a fixed 0.3 s was a large share of a short
-    # comparison's baseline time (helper processes measured 0.31-0.35 CPU-s against 0.2 s of
-    # baseline calls, under -n 2 load, and passed the grace by a tick or two).
+    # comparison's baseline time (not refused, helper processes used 0.24-0.43 CPU-s against
+    # 0.10-0.19 s of baseline calls, mostly under 0.3 s).
     _IDLE_SHARE = 0.05
     # Contestants share the baseline's core (pinned), so whatever the candidate runs between
     # its calls is taken from the baseline's timed calls: only a few clock ticks are excused.
@@ -429,21 +429,22 @@ class _CpuMeter:
         return None
 
     def _outside_calls_problem(self, idle_factor: float, idle_min_s: float) -> str | None:
-        """CPU used by processes started during the timing (over ``_GRACE_S`` or the idle
-        allowance, whichever is less), or by the candidate while the other side was timed, over
-        ``idle_factor`` times its allowance (and ``idle_min_s``)."""
+        """CPU over its limit, used by the candidate while the other side was timed (the limit:
+        ``idle_factor`` times its allowance, at least ``idle_min_s``) or by processes started
+        during the timing (the same limit, at most ``_GRACE_S``)."""
         late = [pid for pid in self._candidate.processes() if pid not in self._pids]
         self.late_processes_s = self._candidate.cpu_seconds(late) + (
             self._candidate.reaped_cpu_seconds(self._pids) - self._reaped_s
         )
         idle_allowed = self.baseline_wall_s * self._IDLE_SHARE + self._IDLE_GRACE_S
-        if self.late_processes_s > min(self._GRACE_S, max(idle_allowed * idle_factor, idle_min_s)):
+        idle_limit = max(idle_allowed * idle_factor, idle_min_s)
+        if self.late_processes_s > min(self._GRACE_S, idle_limit):
             return (
                 f"processes your code started during the timing used "
                 f"{self.late_processes_s:.1f} CPU-seconds: work outside its calls cannot be told "
                 "apart from slowing the baseline down"
             )
-        if self.while_baseline_s > max(idle_allowed * idle_factor, idle_min_s):
+        if self.while_baseline_s > idle_limit:
             return (
                 f"your code used {self.while_baseline_s:.1f} CPU-seconds while it was not being "
                 f"called (during {self.baseline_wall_s:.1f} s of other calls being timed): it "
