@@ -127,6 +127,17 @@ def graded_with_the_rerun_asked_for(grade: Callable[[], LabResult]) -> LabResult
     return result
 
 
+def graded_reference(practical_id: str) -> LabResult:
+    """The shipped model solution graded as ``practical grade ID --reference`` grades it, with
+    the one rerun an inconclusive grade asks for."""
+    from quiz.lab.runner import grade_practical
+
+    reference = shipped_files(practical_id)["reference"]
+    return graded_with_the_rerun_asked_for(
+        lambda: grade_practical(practical_id, reference, source="reference")
+    )
+
+
 def failed_checks(result: object) -> str:
     """A readable summary for assertion messages."""
     checks = getattr(result, "checks", [])

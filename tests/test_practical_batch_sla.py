@@ -24,7 +24,7 @@ from quiz.lab.catalog import get_practical
 from quiz.lab.runner import LabResult, grade_practical
 from tests.lab_fixtures import (
     failed_checks,
-    graded_with_the_rerun_asked_for,
+    graded_reference,
     practical_module,
     shipped_files,
     support_module,
@@ -404,9 +404,7 @@ def _assert_names_only_chosen_sizes(result: LabResult) -> None:
 
 @pytest.mark.slow
 def test_reference_passes() -> None:
-    result = graded_with_the_rerun_asked_for(
-        lambda: grade_practical(PRACTICAL, FILES["reference"], source="reference")
-    )
+    result = graded_reference(PRACTICAL)
     assert result.passed, failed_checks(result)
     assert result.duration_s < 60
     assert result.details["answer"], "a pass shows the grader's sweep and answers"

@@ -20,6 +20,7 @@ from quiz.lab.runner import LabResult, grade_practical
 from quiz.lab.tinylm import tensor_bytes
 from tests.lab_fixtures import (
     failed_checks,
+    graded_reference,
     graded_with_the_rerun_asked_for,
     practical_module,
     shipped_files,
@@ -97,9 +98,7 @@ def assert_passes_where_the_cpu_can(result: LabResult) -> None:
 
 @pytest.mark.slow
 def test_reference_passes() -> None:
-    result = graded_with_the_rerun_asked_for(
-        lambda: grade_practical(PRACTICAL, FILES["reference"], source="reference")
-    )
+    result = graded_reference(PRACTICAL)
     assert_passes_where_the_cpu_can(result)
     assert result.duration_s < 60
 

@@ -20,7 +20,7 @@ from quiz.lab.runner import LabResult, grade_practical
 from tests.lab_fixtures import (
     failed_checks,
     failed_names,
-    graded_with_the_rerun_asked_for,
+    graded_reference,
     practical_module,
     shipped_files,
 )
@@ -85,9 +85,7 @@ def _assert_no_answer_in(result: LabResult) -> None:
 
 @pytest.mark.slow
 def test_reference_passes() -> None:
-    result = graded_with_the_rerun_asked_for(
-        lambda: grade_practical(PRACTICAL, FILES["reference"], source="reference")
-    )
+    result = graded_reference(PRACTICAL)
     assert result.passed, failed_checks(result)
     assert result.duration_s < 60
     profile, variant = result.details["answer"]

@@ -17,7 +17,7 @@ from quiz.lab.runner import grade_practical
 from tests.lab_fixtures import (
     failed_checks,
     failed_names,
-    graded_with_the_rerun_asked_for,
+    graded_reference,
     practical_module,
     shipped_files,
 )
@@ -105,9 +105,7 @@ def test_verify_rows_judges_a_random_subset_against_float64() -> None:
 
 @pytest.mark.slow
 def test_reference_passes() -> None:
-    result = graded_with_the_rerun_asked_for(
-        lambda: grade_practical(PRACTICAL, FILES["reference"], source="reference")
-    )
+    result = graded_reference(PRACTICAL)
     assert result.passed, failed_checks(result)
     assert result.duration_s < 60
 
