@@ -4,16 +4,22 @@ matches, a one-question bank, a resize mid-question, a huge pasted answer)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+from markdown_it import MarkdownIt
 from textual import events
 from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
 from textual.pilot import Pilot
 from textual.widgets import Static, TextArea
 
 from quiz.tui.backend import MAX_ANSWER_CHARS, PracticeFilters
 from quiz.tui.screens.practice import PracticeScreen
 from quiz.tui.screens.practice_setup import PracticeSetupScreen
+from quiz.tui.widgets.question.feedback import FeedbackPanel
 from quiz.tui.widgets.question.order import OrderAnswer
 from quiz.tui.widgets.question.text import NumberAnswer
 from tests.test_tui_support import TINY_BANK, correct_keys, make_app, screen_text
@@ -245,3 +251,76 @@ async def _hint_of(field: NumberAnswer) -> str:
     app = OneField()
     async with app.run_test(size=SIZE):
         return str(app.query_one(".hint", Static).render())
+
+
+LONG_EXPLANATION = " ".join(f"Sentence {n} of a long explanation." for n in range(1, 80))
+
+
+def test_the_verdict_opens_at_the_top_even_when_markdown_renders_slowly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Textual parses Markdown in a thread, so on a loaded machine the explanation arrives after
+    the first refresh. The verdict must still open at the top of the view, with Next focused
+    but not scrolled to (the explanation here is taller than the view)."""
+    parse = MarkdownIt.parse
+
+    def slow_parse(self: MarkdownIt, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)
+        return parse(self, *args, **kwargs)
+
+    monkeypatch.setattr(MarkdownIt, "parse", slow_parse)
+    bank = TINY_BANK.replace(
+        "explanation: Throughput counts work per unit time. Latency is the time one request takes.",
+        f"explanation: {LONG_EXPLANATION}",
+    )
+    asyncio.run(_the_verdict_opens_at_the_top(tmp_path, bank))
+
+
+async def _the_verdict_opens_at_the_top(tmp_path: Path, bank: str) -> None:
+    app = make_app(tmp_path, bank_text=bank)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        filters = PracticeFilters(kind="choice")
+        await app.push_screen(PracticeScreen(app.backend.pick_practice(filters)))
+        await wait_ready(pilot)
+        await pilot.press("b", "enter")
+        await wait_ready(pilot)
+        for _ in range(30):  # the slow parse, then the layout it changes
+            await pilot.pause(0.05)
+        body = app.screen.query_one("#practice-body", VerticalScroll)
+        panel = app.screen.query_one(FeedbackPanel)
+        assert panel.size.height > body.size.height, "the test needs a panel taller than the view"
+        assert body.scroll_offset.y == panel.virtual_region_with_margin.y
+        assert "Not right" in screen_text(app)
+        assert app.focused is app.screen.query_one("#next")
+
+
+def test_next_pressed_while_the_feedback_is_laid_out_moves_on_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parse = MarkdownIt.parse
+
+    def slow_parse(self: MarkdownIt, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)
+        return parse(self, *args, **kwargs)
+
+    monkeypatch.setattr(MarkdownIt, "parse", slow_parse)
+    asyncio.run(_next_pressed_while_the_feedback_is_laid_out(tmp_path))
+
+
+async def _next_pressed_while_the_feedback_is_laid_out(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        screen = PracticeScreen(app.backend.pick_practice(PracticeFilters(kind="choice")))
+        await app.push_screen(screen)
+        await wait_ready(pilot)
+        await pilot.press("b", "enter")
+        while screen.verdict is None:  # graded: the feedback is being laid out (slow parse)
+            await asyncio.sleep(0.01)
+        await pilot.press("n")
+        for _ in range(30):
+            await pilot.pause(0.05)
+        assert screen.finished and "Round done" in screen_text(app), screen_text(app)
+        assert not screen.query(FeedbackPanel) and not screen.query("#next")
+        assert app.screen is screen and app.return_value is None

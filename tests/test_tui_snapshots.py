@@ -52,6 +52,11 @@ def test_feedback(snap_compare: SnapCompare, tmp_path: Path) -> None:
         await open_choice_question(pilot)
         await pilot.press("b", "enter")
         await settle(pilot)
+        for _ in range(200):  # the feedback is laid out (Markdown parses in a thread) by then
+            if getattr(pilot.app.focused, "id", None) == "next":
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
 
     assert snap_compare(make_app(tmp_path), run_before=answer)
 

@@ -202,7 +202,7 @@ class PracticeScreen(QuizScreen):
             self.query_one(QuestionView).focus_answer()
             self.refresh_bindings()
 
-    def on_practice_screen_answer_graded(self, message: AnswerGraded) -> None:
+    async def on_practice_screen_answer_graded(self, message: AnswerGraded) -> None:
         self.grading = False
         self.verdict = message.verdict
         self.pending = message.pending
@@ -213,15 +213,13 @@ class PracticeScreen(QuizScreen):
         for button in body.query("#submit, #dont-know"):
             button.remove()
         panel = FeedbackPanel(self.instance, message.verdict, ask_rating=self.pending is not None)
-        body.mount(panel)
-        body.mount(Button("Next  (n)", id="next", variant="primary"))
+        next_button = Button("Next  (n)", id="next", variant="primary")
+        # Awaited: Textual parses Markdown in a thread, and a panel scrolled to before its
+        # explanation is laid out lands wherever the half-built page let it.
+        await body.mount(panel, next_button)
+        next_button.focus(scroll_visible=False)
         self.call_after_refresh(panel.scroll_visible, top=True, animate=False)
-        self.call_after_refresh(self.focus_next_button)
         self.refresh_bindings()
-
-    def focus_next_button(self) -> None:
-        for button in self.query("#next"):
-            button.focus()
 
     # Rating, moving on ---------------------------------------------------------------------
 
