@@ -4,10 +4,14 @@ closed mid-session then resumed from the home screen."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 from textual.pilot import Pilot
+from textual.widgets import Markdown
 
 from quiz.tui import StartMock
 from quiz.tui.screens.home import HomeScreen
@@ -406,3 +410,51 @@ async def _quit_while_the_report_opens(tmp_path: Path) -> None:
         report = backend.finish_mock(backend.start_mock("L2", 15))
         app.exit()
         await app.push_screen(MockReportScreen(report))
+
+
+def test_walking_the_report_shows_each_answer_when_markdown_renders_slowly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Textual parses Markdown in a thread. Walking to a question whose prompt is longer than the
+    last one's must still leave its answer in view, not where the old prompt's height put it."""
+    parse = MarkdownIt.parse
+
+    def slow_parse(self: MarkdownIt, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)
+        return parse(self, *args, **kwargs)
+
+    monkeypatch.setattr(MarkdownIt, "parse", slow_parse)
+    asyncio.run(_walk_the_report(tmp_path, prompts_of_growing_length(TINY_BANK)))
+
+
+def prompts_of_growing_length(bank: str) -> str:
+    lines = bank.splitlines()
+    prompts = [n for n, line in enumerate(lines) if line.startswith("  prompt: ")]
+    for rank, n in enumerate(prompts):
+        lines[n] += " Read it twice." * (12 * rank)
+    return "\n".join(lines) + "\n"
+
+
+async def _walk_the_report(tmp_path: Path, bank: str) -> None:
+    app = make_app(tmp_path, bank_text=bank)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        backend = app.backend
+        report = backend.finish_mock(backend.start_mock("L2", 15))
+        assert len(report["items"]) >= 3
+        screen = MockReportScreen(report)
+        await app.push_screen(screen)
+        await settle(pilot)
+        body = screen.query_one("#report-body")
+        heights = set()
+        for index in range(1, len(report["items"])):
+            await pilot.press("down")
+            for _ in range(20):  # the slow parse, then the layout it changes
+                await pilot.pause(0.05)
+            prompt = screen.query_one("#walk-prompt", Markdown)
+            assert prompt.source == report["items"][index]["prompt"]
+            heights.add(prompt.size.height)
+            answer = screen.query_one("#walk-answer").virtual_region
+            top, bottom = body.scroll_offset.y, body.scroll_offset.y + body.size.height
+            assert top <= answer.y and answer.bottom <= bottom, (index, answer, top, bottom)
+        assert len(heights) > 1, "the test needs prompts of different heights"

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Markdown, Static
 
 from quiz.tui.screens.editor import EditorScreen
 from quiz.tui.screens.practical import PracticalScreen
@@ -185,3 +188,44 @@ async def _caveat_shown(tmp_path: Path) -> None:
         caveat = str(app.screen.query_one("#caveat", Static).render())
         assert caveat.startswith("Note: this CPU's int8 GEMMs may be too slow for 2x")
         assert caveat.endswith("it has no avx512_vnni, avx_vnni or amx_int8.")
+
+
+def test_each_revealed_hint_is_scrolled_into_view_when_markdown_renders_slowly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Textual parses Markdown in a thread: the newest hint is scrolled to once it is laid out,
+    not where the hints ended before it arrived (below the README, out of view at 100x30)."""
+    parse = MarkdownIt.parse
+
+    def slow_parse(self: MarkdownIt, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)
+        return parse(self, *args, **kwargs)
+
+    monkeypatch.setattr(MarkdownIt, "parse", slow_parse)
+    asyncio.run(_each_hint_in_view(tmp_path))
+
+
+async def _each_hint_in_view(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=[row.value for row in table.rows].index(PRACTICAL))
+        await pilot.press("enter")
+        await settle(pilot)
+        page = app.screen
+        assert isinstance(page, PracticalScreen)
+        body = page.query_one("#practical-body")
+        for shown in range(1, len(page.practical.hints) + 1):
+            await pilot.press("h")
+            await settle(pilot)
+            for _ in range(20):  # the slow parse, then the layout it changes
+                await pilot.pause(0.05)
+            assert page.hints_shown == shown
+            hints = page.query_one("#hints", Markdown)
+            assert f"Hint {shown}." in hints.source
+            newest = hints.children[-1].virtual_region.translate(hints.virtual_region.offset)
+            top, bottom = body.scroll_offset.y, body.scroll_offset.y + body.size.height
+            assert top <= newest.y and newest.bottom <= bottom, (shown, newest, top, bottom)

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Markdown
+from textual.widgets.markdown import MarkdownBlock
 
 from quiz.tui import StartMock
 from quiz.tui.backend import PracticeFilters
@@ -25,8 +27,21 @@ from tests.test_tui_support import (
 SnapCompare = Any
 
 
+def markdown_laid_out(markdown: Markdown) -> bool:
+    """Whether a Markdown widget shows something of its source: Textual parses it in a thread,
+    which on a loaded machine can still be running when the Pilot's pause says the app is idle.
+    (No Markdown in these pictures changes from one text to another: blocks are the text's.)"""
+    return not markdown.source.strip() or bool(markdown.query(MarkdownBlock))
+
+
 async def settle(pilot: Pilot) -> None:
+    """Workers done, then every Markdown on the screen laid out (10 s at most), then a pause."""
     await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    for _ in range(200):
+        if all(markdown_laid_out(m) for m in pilot.app.screen.query(Markdown)):
+            break
+        await pilot.pause(0.05)
     await pilot.pause()
 
 
@@ -51,8 +66,7 @@ def test_feedback(snap_compare: SnapCompare, tmp_path: Path) -> None:
     async def answer(pilot: Pilot) -> None:
         await open_choice_question(pilot)
         await pilot.press("b", "enter")
-        await settle(pilot)
-        for _ in range(200):  # the feedback is laid out (Markdown parses in a thread) by then
+        for _ in range(200):  # the verdict's handler has mounted the feedback
             if getattr(pilot.app.focused, "id", None) == "next":
                 break
             await pilot.pause(0.05)

@@ -92,7 +92,7 @@ class MockReportScreen(QuizScreen):
             line.append(" · practice mode (pauses not counted)", style="yellow")
         return line
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         if not self.query("#report-topics"):
             return  # the app is quitting: Textual mounts no children then (seen in a test run)
         topics = self.query_one("#report-topics", DataTable)
@@ -118,13 +118,13 @@ class MockReportScreen(QuizScreen):
                 key=str(number - 1),
             )
         if self.report["items"]:
-            self.show_item(0)
+            await self.show_item(0)
         questions.focus(scroll_visible=False)
         self.call_after_refresh(self.query_one("#report-body").scroll_home, animate=False)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    async def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "report-questions" and event.row_key.value is not None:
-            self.show_item(int(event.row_key.value))
+            await self.show_item(int(event.row_key.value))
             if self.walking:  # the report opened at its headline; moving shows the answer
                 self.call_after_refresh(self._show_walk_through)
             self.walking = True
@@ -132,10 +132,11 @@ class MockReportScreen(QuizScreen):
     def _show_walk_through(self) -> None:
         self.query_one("#walk-answer").scroll_visible(animate=False)
 
-    def show_item(self, index: int) -> None:
+    async def show_item(self, index: int) -> None:
+        """Awaited: Textual parses Markdown in a thread, and the answer is scrolled to only once
+        the prompt above it has its height."""
         item = self.report["items"][index]
         self.query_one("#walk-title", Static).update(f"{index + 1}. {item['title']}")
-        self.query_one("#walk-prompt", Markdown).update(item.get("prompt") or "")
         answer = Text()
         if item["answered"]:
             answer.append_text(verdict_text(item["score"], item["correct"]))
@@ -147,4 +148,5 @@ class MockReportScreen(QuizScreen):
             status = str(self.report.get("status", "finished"))
             answer.append(NOT_REACHED.get(status, NOT_REACHED["finished"]), style="dim")
         self.query_one("#walk-answer", Static).update(answer)
-        self.query_one("#walk-explanation", Markdown).update(item.get("explanation") or "")
+        await self.query_one("#walk-prompt", Markdown).update(item.get("prompt") or "")
+        await self.query_one("#walk-explanation", Markdown).update(item.get("explanation") or "")

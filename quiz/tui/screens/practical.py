@@ -122,11 +122,11 @@ class PracticalScreen(QuizScreen):
             )
         )
 
-    def on_practical_screen_loaded(self, message: Loaded) -> None:
+    async def on_practical_screen_loaded(self, message: Loaded) -> None:
         self.workspace = message.workspace
         self._show_workspace()
-        self._show_hints(message.hints)
         self._show_runs(message.runs)
+        await self._show_hints(message.hints)
 
     def _show_workspace(self) -> None:
         path = self.workspace
@@ -134,7 +134,7 @@ class PracticalScreen(QuizScreen):
         text = f"Workspace: {path}" if exists else "No workspace yet: w creates one."
         self.query_one("#workspace-path", Static).update(text)
 
-    def _show_hints(self, shown: int) -> None:
+    async def _show_hints(self, shown: int) -> None:
         hints = self.practical.hints
         self.hints_shown = shown
         self.query_one("#hint-count", Static).update(
@@ -142,7 +142,7 @@ class PracticalScreen(QuizScreen):
             + (" — h for the next" if shown < len(hints) else "")
         )
         text = "\n\n".join(f"**Hint {n}.** {hint}" for n, hint in enumerate(hints[:shown], 1))
-        self.query_one("#hints", Markdown).update(text)
+        await self.query_one("#hints", Markdown).update(text)
 
     def _show_runs(self, runs: list[PracticalRunRow]) -> None:
         table = self.query_one("#runs", DataTable)
@@ -177,9 +177,11 @@ class PracticalScreen(QuizScreen):
         shown = self.backend.reveal_hint(self.practical.id, len(self.practical.hints))
         self.post_message(self.HintRevealed(shown))
 
-    def on_practical_screen_hint_revealed(self, message: HintRevealed) -> None:
-        self._show_hints(message.shown)
-        self.query_one("#hints", Markdown).scroll_visible()
+    async def on_practical_screen_hint_revealed(self, message: HintRevealed) -> None:
+        await self._show_hints(message.shown)  # laid out (parsed in a thread) before scrolling
+        hints = self.query_one("#hints", Markdown)
+        newest = hints.children[-1] if hints.children else hints
+        self.call_after_refresh(newest.scroll_visible, animate=False)
 
     def action_workspace(self) -> None:
         self.create_workspace()
