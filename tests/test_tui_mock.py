@@ -17,7 +17,7 @@ from quiz.tui import StartMock
 from quiz.tui.screens.home import HomeScreen
 from quiz.tui.screens.mock import MockScreen
 from quiz.tui.screens.mock_finish import FinishNowModal
-from quiz.tui.screens.mock_report import MockReportScreen
+from quiz.tui.screens.mock_report import MockReportScreen, not_reached_text
 from quiz.tui.widgets.mock.countdown import Countdown
 from quiz.tui.widgets.question.order import OrderAnswer
 from tests.test_tui_support import (
@@ -457,4 +457,15 @@ async def _walk_the_report(tmp_path: Path, bank: str) -> None:
             answer = screen.query_one("#walk-answer").virtual_region
             top, bottom = body.scroll_offset.y, body.scroll_offset.y + body.size.height
             assert top <= answer.y and answer.bottom <= bottom, (index, answer, top, bottom)
+            assert "finished early" in screen_text(app)  # finish_mock at once: nothing answered
         assert len(heights) > 1, "the test needs prompts of different heights"
+
+
+def test_an_unreached_question_says_why() -> None:
+    report = {"status": "finished", "elapsed_s": 120.0, "time_limit_s": 900}
+    assert not_reached_text(report) == "Not reached: the interview was finished early."
+    assert (
+        not_reached_text({**report, "elapsed_s": 900.0}) == "Not reached before the time ran out."
+    )
+    abandoned = not_reached_text({**report, "status": "abandoned"})
+    assert abandoned.startswith("Not reached: the interview was abandoned")

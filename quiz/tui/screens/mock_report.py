@@ -18,10 +18,14 @@ from quiz.tui.widgets.header import QuizHeader
 from quiz.tui.widgets.question.feedback import verdict_text
 from quiz.tui.widgets.question.view import format_seconds
 
-NOT_REACHED = {
-    "abandoned": "Not reached: the interview was abandoned (the question stays unseen).",
-    "finished": "Not reached before the time ran out.",
-}
+
+def not_reached_text(report: dict[str, Any]) -> str:
+    """Why a question has no answer: abandoned, finished early (ctrl+f), or out of time."""
+    if report.get("status") == "abandoned":
+        return "Not reached: the interview was abandoned (the question stays unseen)."
+    if report["elapsed_s"] < report["time_limit_s"]:
+        return "Not reached: the interview was finished early."
+    return "Not reached before the time ran out."
 
 
 def away_text(report: dict[str, Any]) -> str:
@@ -145,8 +149,7 @@ class MockReportScreen(QuizScreen):
             if item.get("feedback"):
                 answer.append(f"\n{item['feedback']}", style="dim")
         else:
-            status = str(self.report.get("status", "finished"))
-            answer.append(NOT_REACHED.get(status, NOT_REACHED["finished"]), style="dim")
+            answer.append(not_reached_text(self.report), style="dim")
         self.query_one("#walk-answer", Static).update(answer)
         await self.query_one("#walk-prompt", Markdown).update(item.get("prompt") or "")
         await self.query_one("#walk-explanation", Markdown).update(item.get("explanation") or "")
