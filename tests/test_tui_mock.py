@@ -4,12 +4,9 @@ closed mid-session then resumed from the home screen."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from markdown_it import MarkdownIt
 from textual.pilot import Pilot
 from textual.widgets import Markdown
 
@@ -27,6 +24,7 @@ from tests.test_tui_support import (
     make_app,
     question_view,
     screen_text,
+    slow_markdown_parsing,
 )
 
 SIZE = (80, 24)
@@ -417,13 +415,7 @@ def test_walking_the_report_shows_each_answer_when_markdown_renders_slowly(
 ) -> None:
     """Textual parses Markdown in a thread. Walking to a question whose prompt is longer than the
     last one's must still leave its answer in view, not where the old prompt's height put it."""
-    parse = MarkdownIt.parse
-
-    def slow_parse(self: MarkdownIt, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.3)
-        return parse(self, *args, **kwargs)
-
-    monkeypatch.setattr(MarkdownIt, "parse", slow_parse)
+    slow_markdown_parsing(monkeypatch, 0.3)
     asyncio.run(_walk_the_report(tmp_path, prompts_of_growing_length(TINY_BANK)))
 
 

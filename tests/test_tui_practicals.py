@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from markdown_it import MarkdownIt
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Markdown, Static
 
@@ -18,7 +15,7 @@ from quiz.tui.screens.editor import EditorScreen
 from quiz.tui.screens.practical import PracticalScreen
 from quiz.tui.screens.practicals import PracticalsScreen
 from quiz.tui.widgets.lab.checks import ChecksTable, check_detail, verdict_mark
-from tests.test_tui_support import make_app, notifications, screen_text
+from tests.test_tui_support import make_app, notifications, screen_text, slow_markdown_parsing
 
 SIZE = (100, 30)
 PRACTICAL = "capacity-plan-70b"  # its grader is an analytic model: a grade takes seconds
@@ -30,6 +27,20 @@ async def settle(pilot: Pilot, timeout_s: float = 120) -> None:
     while pilot.app.workers._workers and loop.time() < deadline:
         await pilot.pause(0.1)
     await pilot.pause()
+
+
+async def open_practical(pilot: Pilot, practical_id: str) -> PracticalScreen:
+    """From the home screen: the list (l), then the practical's page."""
+    await settle(pilot)
+    await pilot.press("l")
+    await settle(pilot)
+    table = pilot.app.screen.query_one(DataTable)
+    table.move_cursor(row=table.get_row_index(practical_id))
+    await pilot.press("enter")
+    await settle(pilot)
+    page = pilot.app.screen
+    assert isinstance(page, PracticalScreen)
+    return page
 
 
 def test_list_hint_workspace_and_grade(tmp_path: Path) -> None:
@@ -138,15 +149,7 @@ def test_x_opens_the_workspace_in_the_users_editor(
 async def _x_opens_the_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        table = app.screen.query_one(DataTable)
-        table.move_cursor(row=[row.value for row in table.rows].index(PRACTICAL))
-        await pilot.press("enter")
-        await settle(pilot)
-        page = app.screen
-        assert isinstance(page, PracticalScreen)
+        page = await open_practical(pilot, PRACTICAL)
         await pilot.press("w")
         await settle(pilot)
         assert page.workspace is not None
@@ -195,28 +198,14 @@ def test_each_revealed_hint_is_scrolled_into_view_when_markdown_renders_slowly(
 ) -> None:
     """Textual parses Markdown in a thread: the newest hint is scrolled to once it is laid out,
     not where the hints ended before it arrived (below the README, out of view at 100x30)."""
-    parse = MarkdownIt.parse
-
-    def slow_parse(self: MarkdownIt, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.3)
-        return parse(self, *args, **kwargs)
-
-    monkeypatch.setattr(MarkdownIt, "parse", slow_parse)
+    slow_markdown_parsing(monkeypatch, 0.3)
     asyncio.run(_each_hint_in_view(tmp_path))
 
 
 async def _each_hint_in_view(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        table = app.screen.query_one(DataTable)
-        table.move_cursor(row=[row.value for row in table.rows].index(PRACTICAL))
-        await pilot.press("enter")
-        await settle(pilot)
-        page = app.screen
-        assert isinstance(page, PracticalScreen)
+        page = await open_practical(pilot, PRACTICAL)
         body = page.query_one("#practical-body")
         for shown in range(1, len(page.practical.hints) + 1):
             await pilot.press("h")

@@ -4,12 +4,9 @@ matches, a one-question bank, a resize mid-question, a huge pasted answer)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from markdown_it import MarkdownIt
 from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
@@ -22,7 +19,13 @@ from quiz.tui.screens.practice_setup import PracticeSetupScreen
 from quiz.tui.widgets.question.feedback import FeedbackPanel
 from quiz.tui.widgets.question.order import OrderAnswer
 from quiz.tui.widgets.question.text import NumberAnswer
-from tests.test_tui_support import TINY_BANK, correct_keys, make_app, screen_text
+from tests.test_tui_support import (
+    TINY_BANK,
+    correct_keys,
+    make_app,
+    screen_text,
+    slow_markdown_parsing,
+)
 
 SIZE = (80, 24)
 
@@ -262,13 +265,7 @@ def test_the_verdict_opens_at_the_top_even_when_markdown_renders_slowly(
     """Textual parses Markdown in a thread, so on a loaded machine the explanation arrives after
     the first refresh. The verdict must still open at the top of the view, with Next focused
     but not scrolled to (the explanation here is taller than the view)."""
-    parse = MarkdownIt.parse
-
-    def slow_parse(self: MarkdownIt, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.5)
-        return parse(self, *args, **kwargs)
-
-    monkeypatch.setattr(MarkdownIt, "parse", slow_parse)
+    slow_markdown_parsing(monkeypatch, 0.5)
     bank = TINY_BANK.replace(
         "explanation: Throughput counts work per unit time. Latency is the time one request takes.",
         f"explanation: {LONG_EXPLANATION}",
@@ -298,13 +295,7 @@ async def _the_verdict_opens_at_the_top(tmp_path: Path, bank: str) -> None:
 def test_next_pressed_while_the_feedback_is_laid_out_moves_on_cleanly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parse = MarkdownIt.parse
-
-    def slow_parse(self: MarkdownIt, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.5)
-        return parse(self, *args, **kwargs)
-
-    monkeypatch.setattr(MarkdownIt, "parse", slow_parse)
+    slow_markdown_parsing(monkeypatch, 0.5)
     asyncio.run(_next_pressed_while_the_feedback_is_laid_out(tmp_path))
 
 

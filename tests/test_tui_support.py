@@ -3,10 +3,13 @@ over a tmp database, and a text dump of the screen. Also checks the fixture bank
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+from markdown_it import MarkdownIt
 from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -238,3 +241,15 @@ def order_keys(shown: list[str], wanted: list[str]) -> list[str]:
         current.insert(target, current.pop(source))
         highlight = target
     return keys
+
+
+def slow_markdown_parsing(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Textual parses Markdown in a thread; make each parse take ``seconds`` longer, as on a
+    loaded machine, where a widget's text arrives after the first refresh."""
+    parse = MarkdownIt.parse
+
+    def slow_parse(self: MarkdownIt, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(seconds)
+        return parse(self, *args, **kwargs)
+
+    monkeypatch.setattr(MarkdownIt, "parse", slow_parse)
