@@ -446,13 +446,21 @@ class EstimateQuestion(_ParamQuestion):
         return answer
 
 
+ORDER_MAX_ITEMS = 9  # the app places a step by its letter, a to i (j and k move the highlight)
+
+
 class OrderQuestion(Question):
     kind: Literal["order"]
-    items: Annotated[list[Text], Field(min_length=2, max_length=len(OPTION_IDS))]
+    items: Annotated[list[Text], Field(min_length=2)]
 
     @field_validator("items")
     @classmethod
     def _distinct(cls, items: list[str]) -> list[str]:
+        if len(items) > ORDER_MAX_ITEMS:
+            raise ValueError(
+                f"{len(items)} steps: an order question has at most {ORDER_MAX_ITEMS}"
+                f" (the app places each step by its letter, a to i)"
+            )
         return _distinct(items, "item")
 
 

@@ -13,7 +13,10 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from quiz.bank.schema import ORDER_MAX_ITEMS
 from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted
+
+PLACING_LETTERS = "abcdefghijklmnopqrstuvwxyz"[:ORDER_MAX_ITEMS]  # j and k move the highlight
 
 
 class OrderAnswer(AnswerInput, Vertical, can_focus=True):
@@ -38,7 +41,7 @@ class OrderAnswer(AnswerInput, Vertical, can_focus=True):
                 id=f"order.place_{letter}",
                 show=False,
             )
-            for letter in "abcdefghiABCDEFGHI"
+            for letter in PLACING_LETTERS + PLACING_LETTERS.upper()
         ),
     ]
 
