@@ -203,6 +203,24 @@ def test_nothing_about_names_a_topic(text: str, negated: bool) -> None:
     assert match.claim and match.negated is negated
 
 
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        # a claim the answer reports and then refutes is denied, not stated
+        ("The colleague claims TPOT doubles; that is wrong.", True),
+        ("The colleague says TPOT doubles, which is false.", True),
+        ("He thinks TPOT doubles, and it is not true.", True),
+        ("The colleague claims that TPOT doubles when the batch grows; that is wrong.", True),
+        ("The colleague claims TPOT doubles; that is right.", False),
+        ("TPOT doubles; that is wrong.", False),  # nothing reported: the answer's own claim
+        ("The colleague claims TPOT doubles; that is not the point.", False),
+    ],
+)
+def test_a_reported_claim_refuted_in_the_same_sentence_is_denied(text: str, negated: bool) -> None:
+    (match,) = find(sentences(text)[0], words("TPOT doubles"))
+    assert match.claim and match.negated is negated
+
+
 def test_greek_letters_read_as_their_names() -> None:
     assert words("reduce γ; α and β") == words("reduce gamma; alpha and beta")
 

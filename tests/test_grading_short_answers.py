@@ -124,20 +124,19 @@ def test_no_true_sentence_contradicts_a_point(question: ShortQuestion) -> None:
 
 # Right answers the grader still reads as contradicting a point, each for a reason no rule here
 # handles yet: a denial that is right in its own context ("weight bytes do not matter" for
-# prefill), a claim reported to be refuted ("the colleague claims TPOT doubles; that is wrong"),
-# or a partial agreement ("the second half of the statement is right").
+# prefill, "not faster math" for weight-only PTQ, "without training it again"), or a partial
+# agreement ("the second half of the statement is right"). A claim reported and refuted in the
+# same sentence ("the colleague claims TPOT doubles; that is wrong") is read as denied now.
 KNOWN_FALSE_CONTRADICTIONS = {
     (
         "what-is-ptq",
         "faster low-precision math and a smaller footprint (more room for batch / KV cache)",
     ),
     ("what-is-ptq", "applied after training with a small calibration set, no retraining"),
-    ("batch-latency-premise", "throughput nearly doubles while TPOT barely moves"),
     (
         "weight-only-helps-decode-not-prefill",
         "batch-1 decode is memory-bandwidth bound (weights streamed every step)",
     ),
-    ("spec-decoding-high-batch", "adapt - smaller γ or disable above a batch threshold"),
     ("medusa-premise", "corrects the premise - Medusa is Cai et al., not DeepMind"),
 }
 

@@ -14,7 +14,9 @@ conjunction such as "but", "and", "so", "because", or a word such as "during", "
 denies it ("neither X nor Y" denies both), and what something "says nothing about" is its
 topic, not denied. "Without", "unlike",
 "instead of" and "rather than" deny only the next ``_SHORT_SCOPE`` words; "not only" and "no
-matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X.
+matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X; a claim
+the answer reports and refutes in the same sentence ("the colleague claims X; that is wrong") is
+denied.
 
 A sentence is a *claim* when it has a verb-like word ("is", "reads", "cuts", "because",
 "=" ...) or some prose around function words. A list of terms ("memory bound, INT8,
@@ -49,6 +51,8 @@ _BREAK_WORDS_TEXT = """but and so because since while whereas although though ye
 therefore thus hence then instead during when whenever after before until unless if where for
 nor"""
 _NEGATIONS_TEXT = "not no never nor neither without nothing unlike"  # not "none": its stem is "non"
+_REPORTING_TEXT = "claims says argues thinks believes assumes suggests"  # "the colleague claims"
+_REFUTATIONS_TEXT = "wrong false incorrect mistaken untrue"  # "; that is wrong"
 _AUXILIARIES_TEXT = "is are was were do does did will can"
 _DISMISSALS_TEXT = "needed necessary required matter happen exist true"  # "isn't needed"
 _DISMISSIVE_TEXT = "unnecessary irrelevant unneeded"  # "is unnecessary"
@@ -100,6 +104,10 @@ _DISMISSIVE = {stem(word) for word in _DISMISSIVE_TEXT.split()}
 _NEGATION_PAIRS = {tuple(stem(word) for word in pair.split()) for pair in _NEGATION_PAIRS_TEXT}
 _TOPIC_PAIRS = {(stem("nothing"), "about"), (stem("anything"), "about")}
 _CLAIM_WORDS = {stem(word) for word in _CLAIM_WORDS_TEXT.split()}
+_REPORTING = {stem(word) for word in _REPORTING_TEXT.split()}
+_POINTERS = {"that", "this", "which", "it"}
+_REFUTATIONS = {stem(word) for word in _REFUTATIONS_TEXT.split()}
+_TRUE = stem("true")
 
 
 # "Latency: the time ..." at the start of a line or sentence: a label of up to three words.
@@ -225,7 +233,8 @@ def find(sentence: Sentence, phrase_words: Sequence[str]) -> list[Match]:
             end = _rest(tokens, start, phrase_words)
             if end is not None:
                 cues = _cues_before(tokens, start) + _cues_in(tokens, start, end, phrase_words)
-                negated = (cues + _denied_after(tokens, end)) % 2 == 1
+                cues += _denied_after(tokens, end) + _reported_then_refuted(tokens, start, end)
+                negated = cues % 2 == 1
                 matches.append(Match(start, end, negated, sentence.claim[start]))
     return matches
 
@@ -280,6 +289,30 @@ def _denied_after(tokens: Sequence[str], end: int) -> int:
     if after[:1] == ["not"] and len(after) > 1 and after[1] in _DISMISSALS:
         return 1
     return int(bool(after[:1]) and after[0] in _DISMISSIVE)
+
+
+def _reported_then_refuted(tokens: Sequence[str], start: int, end: int) -> int:
+    """1 for a claim the answer reports and then refutes in the same sentence: "the colleague
+    claims TPOT doubles; that is wrong" denies "TPOT doubles"."""
+    index = start - 1
+    while index >= 0 and not _breaks(tokens[index]) and tokens[index] not in _REPORTING:
+        index -= 1
+    if index < 0 or tokens[index] not in _REPORTING:
+        return 0
+    after = end
+    while after < len(tokens) and tokens[after] not in _LIST_MARKS:
+        after += 1
+    verdict = [t for t in tokens[after + 1 : after + 7] if _is_word(t)]
+    if verdict[:1] and verdict[0] in {"and", "but"}:
+        verdict = verdict[1:]
+    if verdict[:1] and verdict[0] in _POINTERS:
+        verdict = verdict[1:]
+    if verdict[:1] and verdict[0] in _AUXILIARIES:
+        verdict = verdict[1:]
+    return int(
+        bool(verdict)
+        and (verdict[0] in _REFUTATIONS or (verdict[0] == "not" and verdict[1:2] == [_TRUE]))
+    )
 
 
 def _not_a_denial(tokens: Sequence[str], index: int) -> bool:
