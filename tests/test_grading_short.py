@@ -221,6 +221,21 @@ def test_a_reported_claim_refuted_in_the_same_sentence_is_denied(text: str, nega
     assert match.claim and match.negated is negated
 
 
+@pytest.mark.parametrize(
+    ("text", "stated"),
+    [
+        ("The second half of the statement is right, though.", False),
+        ("Part of the claim is right.", False),
+        ("The statement is right.", True),
+    ],
+)
+def test_what_is_said_of_part_of_a_statement_is_not_said_of_it(text: str, stated: bool) -> None:
+    matches = find(sentences(text)[0], words("statement is right"))
+    matches += find(sentences(text)[0], words("claim is right"))
+    assert bool(matches) is stated
+    assert find(sentences("Half of the weights are read.")[0], words("weights are read"))
+
+
 def test_greek_letters_read_as_their_names() -> None:
     assert words("reduce γ; α and β") == words("reduce gamma; alpha and beta")
 

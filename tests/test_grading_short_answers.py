@@ -124,9 +124,9 @@ def test_no_true_sentence_contradicts_a_point(question: ShortQuestion) -> None:
 
 # Right answers the grader still reads as contradicting a point, each for a reason no rule here
 # handles yet: a denial that is right in its own context ("weight bytes do not matter" for
-# prefill, "not faster math" for weight-only PTQ, "without training it again"), or a partial
-# agreement ("the second half of the statement is right"). A claim reported and refuted in the
-# same sentence ("the colleague claims TPOT doubles; that is wrong") is read as denied now.
+# prefill, "not faster math" for weight-only PTQ, "without training it again"). A claim reported
+# and refuted in the same sentence ("the colleague claims TPOT doubles; that is wrong") and a
+# partial agreement ("the second half of the statement is right") are read right now.
 KNOWN_FALSE_CONTRADICTIONS = {
     (
         "what-is-ptq",
@@ -137,7 +137,6 @@ KNOWN_FALSE_CONTRADICTIONS = {
         "weight-only-helps-decode-not-prefill",
         "batch-1 decode is memory-bandwidth bound (weights streamed every step)",
     ),
-    ("medusa-premise", "corrects the premise - Medusa is Cai et al., not DeepMind"),
 }
 
 

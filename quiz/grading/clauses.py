@@ -16,7 +16,8 @@ topic, not denied. "Without", "unlike",
 "instead of" and "rather than" deny only the next ``_SHORT_SCOPE`` words; "not only" and "no
 matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X; a claim
 the answer reports and refutes in the same sentence ("the colleague claims X; that is wrong") is
-denied.
+denied. What is said of part of a statement ("half of the statement is right") is not said of
+the statement.
 
 A sentence is a *claim* when it has a verb-like word ("is", "reads", "cuts", "because",
 "=" ...) or some prose around function words. A list of terms ("memory bound, INT8,
@@ -53,6 +54,8 @@ nor"""
 _NEGATIONS_TEXT = "not no never nor neither without nothing unlike"  # not "none": its stem is "non"
 _REPORTING_TEXT = "claims says argues thinks believes assumes suggests"  # "the colleague claims"
 _REFUTATIONS_TEXT = "wrong false incorrect mistaken untrue"  # "; that is wrong"
+_PARTS_TEXT = "half part parts rest portion bit"  # "the second half of the statement"
+_STATEMENTS_TEXT = "statement claim premise reasoning argument"
 _AUXILIARIES_TEXT = "is are was were do does did will can"
 _DISMISSALS_TEXT = "needed necessary required matter happen exist true"  # "isn't needed"
 _DISMISSIVE_TEXT = "unnecessary irrelevant unneeded"  # "is unnecessary"
@@ -108,6 +111,8 @@ _REPORTING = {stem(word) for word in _REPORTING_TEXT.split()}
 _POINTERS = {"that", "this", "which", "it"}
 _REFUTATIONS = {stem(word) for word in _REFUTATIONS_TEXT.split()}
 _TRUE = stem("true")
+_PARTS = {stem(word) for word in _PARTS_TEXT.split()}
+_STATEMENTS = {stem(word) for word in _STATEMENTS_TEXT.split()}
 
 
 # "Latency: the time ..." at the start of a line or sentence: a label of up to three words.
@@ -229,7 +234,7 @@ def find(sentence: Sentence, phrase_words: Sequence[str]) -> list[Match]:
         return []
     matches: list[Match] = []
     for start, token in enumerate(tokens):
-        if _same(token, phrase_words[0]):
+        if _same(token, phrase_words[0]) and not _partial(tokens, start):
             end = _rest(tokens, start, phrase_words)
             if end is not None:
                 cues = _cues_before(tokens, start) + _cues_in(tokens, start, end, phrase_words)
@@ -289,6 +294,18 @@ def _denied_after(tokens: Sequence[str], end: int) -> int:
     if after[:1] == ["not"] and len(after) > 1 and after[1] in _DISMISSALS:
         return 1
     return int(bool(after[:1]) and after[0] in _DISMISSIVE)
+
+
+def _partial(tokens: Sequence[str], start: int) -> bool:
+    """ "The second half of the statement is right": what is said of part of a statement is not
+    said of the statement ("statement is right"). (Of other things it is: "half of the memory"
+    still names memory.)"""
+    return (
+        start >= 2
+        and tokens[start] in _STATEMENTS
+        and tokens[start - 1] == "of"
+        and tokens[start - 2] in _PARTS
+    )
 
 
 def _reported_then_refuted(tokens: Sequence[str], start: int, end: int) -> int:
