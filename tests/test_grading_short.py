@@ -236,6 +236,15 @@ def test_what_is_said_of_part_of_a_statement_is_not_said_of_it(text: str, stated
     assert find(sentences("Half of the weights are read.")[0], words("weights are read"))
 
 
+def test_without_in_a_phrase_gap_neither_states_nor_denies_it() -> None:
+    said = sentences("It is quantizing a finished model without training it again.")[0]
+    assert find(said, words("finished training")) == []
+    (denied,) = find(sentences("It reads no weights.")[0], words("reads weights"))
+    assert denied.negated  # "no" in the gap still denies
+    (stated,) = find(sentences("It runs without a draft model.")[0], words("without a draft"))
+    assert not stated.negated  # "without" as the phrase's own word
+
+
 def test_greek_letters_read_as_their_names() -> None:
     assert words("reduce γ; α and β") == words("reduce gamma; alpha and beta")
 

@@ -124,15 +124,15 @@ def test_no_true_sentence_contradicts_a_point(question: ShortQuestion) -> None:
 
 # Right answers the grader still reads as contradicting a point, each for a reason no rule here
 # handles yet: a denial that is right in its own context ("weight bytes do not matter" for
-# prefill, "not faster math" for weight-only PTQ, "without training it again"). A claim reported
-# and refuted in the same sentence ("the colleague claims TPOT doubles; that is wrong") and a
-# partial agreement ("the second half of the statement is right") are read right now.
+# prefill, "not faster math" for weight-only PTQ). A claim reported and refuted in the same
+# sentence ("the colleague claims TPOT doubles; that is wrong"), a partial agreement ("the second
+# half of the statement is right") and "without" inside a phrase ("a finished model without
+# training it again" against "finished training") are read right now.
 KNOWN_FALSE_CONTRADICTIONS = {
     (
         "what-is-ptq",
         "faster low-precision math and a smaller footprint (more room for batch / KV cache)",
     ),
-    ("what-is-ptq", "applied after training with a small calibration set, no retraining"),
     (
         "weight-only-helps-decode-not-prefill",
         "batch-1 decode is memory-bandwidth bound (weights streamed every step)",

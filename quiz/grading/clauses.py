@@ -17,7 +17,8 @@ topic, not denied. "Without", "unlike",
 matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X; a claim
 the answer reports and refutes in the same sentence ("the colleague claims X; that is wrong") is
 denied. What is said of part of a statement ("half of the statement is right") is not said of
-the statement.
+the statement. A phrase whose words are split by "without" or "unlike" ("a finished model
+without training it" against "finished training") is not matched there.
 
 A sentence is a *claim* when it has a verb-like word ("is", "reads", "cuts", "because",
 "=" ...) or some prose around function words. A list of terms ("memory bound, INT8,
@@ -236,7 +237,7 @@ def find(sentence: Sentence, phrase_words: Sequence[str]) -> list[Match]:
     for start, token in enumerate(tokens):
         if _same(token, phrase_words[0]) and not _partial(tokens, start):
             end = _rest(tokens, start, phrase_words)
-            if end is not None:
+            if end is not None and not _split_by_without(tokens, start, end, phrase_words):
                 cues = _cues_before(tokens, start) + _cues_in(tokens, start, end, phrase_words)
                 cues += _denied_after(tokens, end) + _reported_then_refuted(tokens, start, end)
                 negated = cues % 2 == 1
@@ -294,6 +295,14 @@ def _denied_after(tokens: Sequence[str], end: int) -> int:
     if after[:1] == ["not"] and len(after) > 1 and after[1] in _DISMISSALS:
         return 1
     return int(bool(after[:1]) and after[0] in _DISMISSIVE)
+
+
+def _split_by_without(
+    tokens: Sequence[str], start: int, end: int, phrase_words: Sequence[str]
+) -> bool:
+    """ "A finished model without training it again" does not state "finished training", nor
+    deny it: "without" (or "unlike") in a phrase's gap starts a phrase of its own."""
+    return any(t in _SHORT_NEGATIONS and t not in phrase_words for t in tokens[start:end])
 
 
 def _partial(tokens: Sequence[str], start: int) -> bool:
