@@ -122,33 +122,18 @@ def test_no_true_sentence_contradicts_a_point(question: ShortQuestion) -> None:
                 assert contradicted == [], sentence
 
 
-# Right answers the grader still reads as contradicting a point, each for a reason no rule here
-# handles yet: a denial that is right in its own context ("weight bytes do not matter" for
-# prefill, "not faster math" for weight-only PTQ). A claim reported and refuted in the same
-# sentence ("the colleague claims TPOT doubles; that is wrong"), a partial agreement ("the second
-# half of the statement is right") and "without" inside a phrase ("a finished model without
-# training it again" against "finished training") are read right now.
-KNOWN_FALSE_CONTRADICTIONS = {
-    (
-        "what-is-ptq",
-        "faster low-precision math and a smaller footprint (more room for batch / KV cache)",
-    ),
-    (
-        "weight-only-helps-decode-not-prefill",
-        "batch-1 decode is memory-bandwidth bound (weights streamed every step)",
-    ),
-}
-
-
-def test_no_new_right_answer_reads_as_a_contradiction() -> None:
+def test_no_right_answer_reads_as_a_contradiction() -> None:
     """A false "contradicted" takes points off a right answer and tells its author they were
     wrong. Seen using the app: "GPU-Util only measures the fraction of time at least one kernel
     is running, not how busy the SMs or tensor cores are" contradicted "it says nothing about SM
-    occupancy" (its phrase "tensor core", denied)."""
+    occupancy" (its phrase "tensor core", denied). Six more were fixed by rules in
+    quiz.grading.clauses (a claim reported and refuted, part of a statement, "without" in a
+    phrase's gap) and by narrower phrases where a denial was right in its own context ("weight
+    bytes do not matter" for prefill, "not faster math" for weight-only PTQ)."""
     found = {
         (question_id, point.text)
         for question_id, _, answer in _graded(("paraphrase",))
         for point in _grade(question_id, answer).points
         if point.status == "contradicted"
     }
-    assert found <= KNOWN_FALSE_CONTRADICTIONS, found - KNOWN_FALSE_CONTRADICTIONS
+    assert found == set(), found
