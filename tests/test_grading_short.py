@@ -214,11 +214,19 @@ def test_nothing_about_names_a_topic(text: str, negated: bool) -> None:
         ("The colleague claims TPOT doubles; that is right.", False),
         ("TPOT doubles; that is wrong.", False),  # nothing reported: the answer's own claim
         ("The colleague claims TPOT doubles; that is not the point.", False),
+        ("The colleague claims TPOT doubles. That is wrong.", True),  # the next sentence
     ],
 )
-def test_a_reported_claim_refuted_in_the_same_sentence_is_denied(text: str, negated: bool) -> None:
+def test_a_reported_claim_then_refuted_is_denied(text: str, negated: bool) -> None:
     (match,) = find(sentences(text)[0], words("TPOT doubles"))
     assert match.claim and match.negated is negated
+
+
+def test_only_a_bare_refutation_joins_the_sentence_before_it() -> None:
+    assert len(sentences("The colleague claims TPOT doubles. That is wrong.")) == 1
+    assert len(sentences("TPOT doubles. That is wrong.")) == 2  # nothing reported
+    assert len(sentences("The colleague claims TPOT doubles. That is right.")) == 2
+    assert len(sentences("He says TPOT doubles. That is wrong for prefill only.")) == 2
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ denies it ("neither X nor Y" denies both), and what something "says nothing abou
 topic, not denied. "Without", "unlike",
 "instead of" and "rather than" deny only the next ``_SHORT_SCOPE`` words; "not only" and "no
 matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X; a claim
-the answer reports and refutes in the same sentence ("the colleague claims X; that is wrong") is
-denied. What is said of part of a statement ("half of the statement is right") is not said of
-the statement. A phrase whose words are split by "without" or "unlike" ("a finished model
-without training it" against "finished training") is not matched there.
+the answer reports and refutes ("the colleague claims X; that is wrong", or "... X. That is
+wrong.") is denied. What is said of part of a statement ("half of the statement is right") is
+not said of the statement. A phrase whose words are split by "without" or "unlike" ("a finished
+model without training it" against "finished training") is not matched there.
 
 A sentence is a *claim* when it has a verb-like word ("is", "reads", "cuts", "because",
 "=" ...) or some prose around function words. A list of terms ("memory bound, INT8,
@@ -154,14 +154,18 @@ class Sentence:
 
 
 def sentences(text: str) -> list[Sentence]:
-    """``text`` as sentences of stems and break marks."""
-    result: list[Sentence] = []
+    """``text`` as sentences of stems and break marks. A bare refutation ("That is wrong.")
+    after a sentence that reports a claim joins it, as if after a semicolon."""
+    result: list[tuple[list[str], list[bool]]] = []
     current: list[str] = []
     compound: list[bool] = []  # a part of "all-reduce" or "memory-bound" is never a verb
     for found in [*_TOKEN.findall(_normalise(text)), "."]:
         if found in _SENTENCE_END:
-            if any(_is_word(t) for t in current):
-                result.append(_sentence(current, compound))
+            if result and _refutes(current) and _REPORTING.intersection(result[-1][0]):
+                result[-1][0].extend([";", *current])
+                result[-1][1].extend([False] * (len(current) + 1))
+            elif any(_is_word(t) for t in current):
+                result.append((current, compound))
             current, compound = [], []
         elif found == _COLON_IS or not _is_word(found):
             current.append(found.strip())
@@ -170,7 +174,7 @@ def sentences(text: str) -> list[Sentence]:
             parts = [part for part in found.split("-") if part not in _ARTICLES]
             current += [stem(part) for part in parts]
             compound += [len(parts) > 1] * len(parts)
-    return result
+    return [_sentence(tokens, parts) for tokens, parts in result]
 
 
 def _sentence(tokens: list[str], compound: list[bool]) -> Sentence:
@@ -328,17 +332,23 @@ def _reported_then_refuted(tokens: Sequence[str], start: int, end: int) -> int:
     after = end
     while after < len(tokens) and tokens[after] not in _LIST_MARKS:
         after += 1
-    verdict = [t for t in tokens[after + 1 : after + 7] if _is_word(t)]
-    if verdict[:1] and verdict[0] in {"and", "but"}:
-        verdict = verdict[1:]
-    if verdict[:1] and verdict[0] in _POINTERS:
-        verdict = verdict[1:]
-    if verdict[:1] and verdict[0] in _AUXILIARIES:
-        verdict = verdict[1:]
-    return int(
-        bool(verdict)
-        and (verdict[0] in _REFUTATIONS or (verdict[0] == "not" and verdict[1:2] == [_TRUE]))
-    )
+    return int(_refutes(tokens[after + 1 : after + 7], whole=False))
+
+
+def _refutes(tokens: Sequence[str], *, whole: bool = True) -> bool:
+    """Whether ``tokens`` begin with (``whole``: are) "that is wrong", "which is false", "and it
+    is not true", "wrong" ..."""
+    verdict = [t for t in tokens if _is_word(t)]
+    for skippable in ({"and", "but"}, _POINTERS, _AUXILIARIES):
+        if verdict[:1] and verdict[0] in skippable:
+            verdict = verdict[1:]
+    if verdict[:1] and verdict[0] in _REFUTATIONS:
+        rest = verdict[1:]
+    elif verdict[:2] == ["not", _TRUE]:
+        rest = verdict[2:]
+    else:
+        return False
+    return not (whole and rest)
 
 
 def _not_a_denial(tokens: Sequence[str], index: int) -> bool:
