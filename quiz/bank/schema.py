@@ -455,12 +455,18 @@ class OrderQuestion(Question):
 
     @field_validator("items")
     @classmethod
-    def _distinct(cls, items: list[str]) -> list[str]:
+    def _placeable_by_letter(cls, items: list[str]) -> list[str]:
         if len(items) > ORDER_MAX_ITEMS:
+            last = OPTION_IDS[ORDER_MAX_ITEMS - 1].lower()
             raise ValueError(
                 f"{len(items)} steps: an order question has at most {ORDER_MAX_ITEMS}"
-                f" (the app places each step by its letter, a to i)"
+                f" (the app places each step by its letter, a to {last})"
             )
+        return items
+
+    @field_validator("items")
+    @classmethod
+    def _distinct(cls, items: list[str]) -> list[str]:
         return _distinct(items, "item")
 
 

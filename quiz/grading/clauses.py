@@ -163,7 +163,7 @@ def sentences(text: str) -> list[Sentence]:
         if found in _SENTENCE_END:
             if result and _refutes(current) and _REPORTING.intersection(result[-1][0]):
                 result[-1][0].extend([";", *current])
-                result[-1][1].extend([False] * (len(current) + 1))
+                result[-1][1].extend([False, *compound])
             elif any(_is_word(t) for t in current):
                 result.append((current, compound))
             current, compound = [], []
@@ -239,7 +239,7 @@ def find(sentence: Sentence, phrase_words: Sequence[str]) -> list[Match]:
         return []
     matches: list[Match] = []
     for start, token in enumerate(tokens):
-        if _same(token, phrase_words[0]) and not _partial(tokens, start):
+        if _same(token, phrase_words[0]) and not _part_of_a_statement(tokens, start):
             end = _rest(tokens, start, phrase_words)
             if end is not None and not _split_by_without(tokens, start, end, phrase_words):
                 cues = _cues_before(tokens, start) + _cues_in(tokens, start, end, phrase_words)
@@ -309,7 +309,7 @@ def _split_by_without(
     return any(t in _SHORT_NEGATIONS and t not in phrase_words for t in tokens[start:end])
 
 
-def _partial(tokens: Sequence[str], start: int) -> bool:
+def _part_of_a_statement(tokens: Sequence[str], start: int) -> bool:
     """ "The second half of the statement is right": what is said of part of a statement is not
     said of the statement ("statement is right"). (Of other things it is: "half of the memory"
     still names memory.)"""

@@ -13,10 +13,10 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from quiz.bank.schema import ORDER_MAX_ITEMS
+from quiz.bank.schema import OPTION_IDS, ORDER_MAX_ITEMS
 from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted
 
-PLACING_LETTERS = "abcdefghijklmnopqrstuvwxyz"[:ORDER_MAX_ITEMS]  # j and k move the highlight
+PLACING_LETTERS = OPTION_IDS[:ORDER_MAX_ITEMS].lower()  # a to i: j and k move the highlight
 
 
 class OrderAnswer(AnswerInput, Vertical, can_focus=True):
