@@ -67,6 +67,38 @@ def test_check_runs_on_timed_trials_and_catches_a_wrong_output(harness: Harness)
         )
 
 
+def test_a_yardstick_is_timed_in_the_same_trials(harness: Harness) -> None:
+    """The candidate, a trusted yardstick and the baseline share every trial, so what each got
+    against the baseline comes from the same moments of the machine (tensor-parallel grades its
+    speed-up over 1 rank only when its yardstick shows the machine allowed one then)."""
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def check(_inputs: torch.Tensor, expected: torch.Tensor, actual: torch.Tensor) -> None:
+        seen.append((expected, actual))
+        assert_close(actual, expected)
+
+    three = harness.compare_with_yardstick(
+        work_twice, work, work, make_matrix, check=check, labels=("a", "b", "c"), threshold=0.5
+    )
+    assert 0.8 < three.vs_yardstick.speedup < 1.25
+    assert 1.6 < three.vs_baseline.speedup < 2.5
+    assert 1.6 < three.yardstick_vs_baseline.speedup < 2.5
+    assert three.vs_baseline.baseline == three.yardstick_vs_baseline.baseline
+    assert three.vs_yardstick.candidate == three.vs_baseline.candidate
+    trials = {three.vs_yardstick.trials, three.vs_baseline.trials}
+    assert trials == {three.yardstick_vs_baseline.trials} and len(seen) >= three.vs_baseline.trials
+    labels = [three.vs_yardstick.label, three.vs_baseline.label, three.yardstick_vs_baseline.label]
+    assert labels == ["a", "b", "c"]
+
+    def wrong(x: torch.Tensor) -> torch.Tensor:
+        return work(x) + 1.0
+
+    with pytest.raises(SubmissionError, match="a: wrong result on trial"):
+        harness.compare_with_yardstick(
+            work_twice, work, wrong, make_matrix, check=check, labels=("a", "b", "c")
+        )
+
+
 def test_one_warm_up_trial_when_a_call_is_long(monkeypatch: pytest.MonkeyPatch) -> None:
     harness = Harness(torch.device("cpu"), seed=7, threads=1, warmup_s=0.0)
     seeds: list[int] = []

@@ -652,7 +652,7 @@ def test_working_between_calls_is_caught(tmp_path: Path, monkeypatch: pytest.Mon
     assert "works outside its calls" in (result.error or ""), result.error
 
 
-TRUSTED_GRADER = """
+YARDSTICK_GRADER = """
 import torch
 
 from quiz.lab.api import Check
@@ -667,21 +667,21 @@ def grade(ctx):
     def inputs(seed):
         return torch.randn(160, 160, generator=torch.Generator().manual_seed(seed % 2**63)) / 16
 
-    same = ctx.compare_trusted(
-        baseline, other, "work", inputs, candidate=candidate, label="same", max_time_s=3
+    three = ctx.compare_with_yardstick(
+        baseline, other, candidate, "work", inputs, max_time_s=3
     )
-    return [Check("timed", True, same.speedup, None, "x")]
+    return [Check("timed", True, three.vs_yardstick.speedup, None, "x")]
 """
 
 
-def test_working_while_trusted_contestants_are_timed_is_caught(
+def test_working_while_the_yardstick_is_timed_is_caught(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``compare_trusted`` (tensor-parallel times Megatron's split against 1 rank with it) holds
-    the idle candidate to what it may use between its own calls: a busy thread cannot make the
-    machine look slow."""
+    """``compare_with_yardstick`` (tensor-parallel times Megatron's split and 1 rank beside the
+    submission with it) holds the candidate to what it may use between its own calls: a busy
+    thread cannot make the machine look slow while the trusted contestants are timed."""
     root = tmp_path / "practicals"
-    folder = write_practical(root, grader=TRUSTED_GRADER, time_limit_s=120)
+    folder = write_practical(root, grader=YARDSTICK_GRADER, time_limit_s=120)
     (folder / "toy_driver.py").write_text(SPEED_DRIVER)
     (folder / "baseline.py").write_text(WORK.format(rounds=40))
     monkeypatch.setattr(config, "practicals_dir", lambda: root)

@@ -8,7 +8,7 @@ here, not reported by the submission: the logits against the unsplit baseline on
 the collective calls per forward pass and the bytes they carry, counted by the relay; the memory
 each rank's processes hold beyond a bare rank, read from /proc; the latency against the Megatron
 split (the check) and against the unsplit model on one rank (graded when Megatron's split shows
-this machine can give a speed-up in this run), timed from the referee, interleaved; and the
+this machine can give a speed-up in the same trials), timed from the referee, interleaved; and the
 share of a forward pass the ranks spent waiting in collectives, timed by the relay. Nothing is
 timed (and Megatron's split not even started) until the logits, the memory held and the untimed
 passes' collectives are right: a grade already failed ends sooner.
@@ -28,8 +28,7 @@ from quiz.lab.harness import speedup_check
 DRIVER = "tp_driver:serve"
 CHECKED_SHAPES = ((1, 1), (2, 17), (1, 96))
 COMM_FORWARDS = 3
-FIGURE_TIMING_S = 3.0  # per round, world size 2 vs 1: a reported figure
-CHECK_TIMING_S = 6.0  # per round, vs Megatron's split: the check
+TIMING_S = 9.0  # per round: the three timed in the same trials
 SPEED_CHECK = f"latency vs Megatron's split at world size {WORLD_SIZE}"
 NOT_TIMED = (
     "not timed: the speed is measured once the logits are right, each rank holds its share and "
@@ -254,12 +253,14 @@ def communication_check(calls: dict[str, float], sent_per_forward: float) -> Che
 
 
 def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> tuple[list[Check], Any]:
-    """Timed from the referee, interleaved, on fresh inputs: the submission against Megatron's
-    split at the same world size (the check that holds on any machine: what its cores allow
-    cancels out), and the speed-up at world size 2 over the unsplit model on 1 rank, graded
-    when Megatron's own split shows this machine can give it in this run (with a core busy it
-    cannot, and the figure is reported instead). Also what the relay counted of the
-    submission's collectives while it was timed (None if the timing failed)."""
+    """Timed from the referee, interleaved in the same trials, on fresh inputs: the submission
+    against Megatron's split at the same world size (the check that holds on any machine: what
+    its cores allow cancels out), and the speed-up at world size 2 over the unsplit model on 1
+    rank, graded when Megatron's own split shows, in those same trials, that this machine can
+    give it (with a core busy it cannot, and the figure is reported instead). Timed in separate
+    phases, the two speed-ups over 1 rank disagreed on a noisy host (the reference 1.11x while
+    Megatron's split, the same algorithm, got 1.42x a phase later). Also what the relay counted
+    of the submission's collectives while it was timed (None if the timing failed)."""
     threshold = ctx.thresholds["min_speed_vs_megatron"]
     wanted = ctx.thresholds["min_speedup_vs_one_rank"]
     name = SPEED_CHECK
@@ -276,43 +277,22 @@ def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> tuple[
     cpu_before = [rank.cpu_seconds() for rank in cand.ranks]
     cand.take_stats()
     try:
-        ctx.log(f"timing world size {WORLD_SIZE} against the unsplit model on 1 rank")
-        vs_one = ctx.compare(
+        ctx.log("timing your split, Megatron's and the unsplit model on 1 rank in the same trials")
+        three = ctx.compare_with_yardstick(
             base,
-            cand,
-            "forward",
-            make_inputs,
-            check=check,
-            label=over_one,
-            threshold=wanted,
-            max_time_s=FIGURE_TIMING_S,
-            candidate_threads=WORLD_SIZE,  # one thread per rank
-        )
-        ctx.log(f"timing your split against Megatron's, both at world size {WORLD_SIZE}")
-        vs_split = ctx.compare(
             split,
             cand,
             "forward",
             make_inputs,
             check=check,
-            label=name,
+            labels=(name, over_one, "Megatron's split vs 1 rank"),
             threshold=threshold,
-            max_time_s=CHECK_TIMING_S,
-            candidate_threads=WORLD_SIZE,
-        )
-        ctx.log("timing Megatron's split against 1 rank: what this machine allows now")
-        machine = ctx.compare_trusted(
-            base,
-            split,
-            "forward",
-            make_inputs,
-            candidate=cand,
-            label="Megatron's split vs 1 rank",
-            threshold=wanted,
-            max_time_s=FIGURE_TIMING_S,
+            max_time_s=TIMING_S,
+            candidate_threads=WORLD_SIZE,  # one thread per rank
         )
     except SubmissionError as err:
         return [Check(name, False, None, threshold, "x", str(err))], None
+    vs_split, vs_one, machine = three.vs_yardstick, three.vs_baseline, three.yardstick_vs_baseline
     stats = cand.take_stats()
     cpu = [rank.cpu_seconds() - before for rank, before in zip(cand.ranks, cpu_before, strict=True)]
     waits = [s / stats.group_call_s for s in stats.waited_s] if stats.group_call_s else []
@@ -337,7 +317,7 @@ def _speed_checks(ctx: GradeContext, base: Any, split: Any, cand: Any) -> tuple[
         )
     if machine.ci_low >= wanted:
         over = speedup_check(over_one, vs_one, wanted)
-        over.message += f"; Megatron's split got {machine.speedup:.2f}x here in the same run"
+        over.message += f"; Megatron's split got {machine.speedup:.2f}x in the same trials"
         checks.append(over)
     else:
         checks[0].message += (

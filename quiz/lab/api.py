@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     import torch
 
-    from quiz.lab.harness import Comparison, Harness
+    from quiz.lab.harness import Comparison, Harness, YardstickComparison
     from quiz.lab.rank_group import RankGroup
     from quiz.lab.referee import Answerer, Contestant, ContestantOptions
 
@@ -277,33 +277,61 @@ class GradeContext:
         self.details.setdefault("comparisons", []).append(comparison.to_dict())
         return comparison
 
-    def compare_trusted(
+    def compare_with_yardstick(
         self,
         baseline: Contestant | RankGroup,
-        other: Contestant | RankGroup,
+        yardstick: Contestant | RankGroup,
+        candidate: Contestant | RankGroup,
         endpoint: str,
         make_inputs: Callable[[int], Any],
         *,
-        candidate: Contestant | RankGroup,
-        label: str = "",
+        check: Callable[[Any, Any, Any], None] | None = None,
+        labels: tuple[str, str, str] = ("", "", ""),
         threshold: float | None = None,
         max_time_s: float | None = None,
-    ) -> Comparison:
-        """Time two trusted contestants (say the baseline and a reference split) against each
-        other while the ``candidate`` is not called: it may use only the CPU it may use between
-        its own calls in ``compare``, so it cannot make the machine look busy; SubmissionError
-        otherwise."""
-        return self._metered_compare(
-            baseline,
-            other,
-            endpoint,
-            make_inputs,
-            candidate=candidate,
-            threads=self.contestant_options.threads,
-            label=label,
-            threshold=threshold,
-            max_time_s=max_time_s,
+        candidate_threads: int | None = None,
+    ) -> YardstickComparison:
+        """Time a trusted ``yardstick`` (say a reference split), the ``baseline`` and the
+        candidate in the same interleaved trials (``Harness.compare_with_yardstick``): what the
+        yardstick got against the baseline tells what this machine allowed at the very moments
+        the candidate was timed. ``threshold`` is the candidate's against the yardstick; each
+        comparison carries the channel's share measured on its own baseline side. The candidate
+        is metered as in ``compare``."""
+        candidate.wait_started()
+        meter = _CpuMeter(candidate)
+        threads = candidate_threads or self.contestant_options.threads
+        try:
+            on_base, on_stick, on_cand = (
+                meter.timed(side.remote(endpoint), candidate_is_called=side is candidate)
+                for side in (baseline, yardstick, candidate)
+            )
+            three = self.harness.compare_with_yardstick(
+                on_base,
+                on_stick,
+                on_cand,
+                make_inputs,
+                check=check,
+                labels=labels,
+                threshold=threshold,
+                max_time_s=max_time_s,
+                wall_clock=True,
+            )
+        finally:
+            problem = meter.problem(threads)  # before the record: it reads the late processes
+            self.details.setdefault("candidate_cpu", []).append(meter.to_dict())
+        if problem:
+            raise SubmissionError(problem)
+        on_baseline = self.harness.channel_overhead(baseline, endpoint, make_inputs)
+        on_yardstick = self.harness.channel_overhead(yardstick, endpoint, make_inputs)
+        three = replace(
+            three,
+            vs_yardstick=three.vs_yardstick.with_overhead(on_yardstick),
+            vs_baseline=three.vs_baseline.with_overhead(on_baseline),
+            yardstick_vs_baseline=three.yardstick_vs_baseline.with_overhead(on_baseline),
         )
+        for comparison in (three.vs_yardstick, three.vs_baseline, three.yardstick_vs_baseline):
+            self.details.setdefault("comparisons", []).append(comparison.to_dict())
+        return three
 
     def _metered_compare(
         self,

@@ -125,6 +125,15 @@ class Comparison:
         }
 
 
+@dataclass(frozen=True)
+class YardstickComparison:
+    """A candidate, a trusted yardstick and a baseline timed in the same trials."""
+
+    vs_yardstick: Comparison
+    vs_baseline: Comparison
+    yardstick_vs_baseline: Comparison
+
+
 def speedup_check(name: str, comparison: Comparison, threshold: float) -> Check:
     """Pass when the CI's lower bound clears the threshold, fail when the CI is wholly below it;
     a CI that straddles it is inconclusive (never a pass): rerun on a quieter machine."""
@@ -236,33 +245,97 @@ class Harness:
         wall_clock: bool = False,
     ) -> Comparison:
         """Time ``baseline`` and ``candidate`` interleaved; see the module docstring."""
-        fns = (baseline, candidate)
+        base, cand = self._interleaved(
+            (baseline, candidate),
+            make_inputs,
+            check=check,
+            label=label,
+            threshold=threshold,
+            max_time_s=max_time_s,
+            min_trials=min_trials,
+            wall_clock=wall_clock,
+        )
+        return self._comparison(base, cand, label)
+
+    def compare_with_yardstick(
+        self,
+        baseline: Fn,
+        yardstick: Fn,
+        candidate: Fn,
+        make_inputs: MakeInputs,
+        *,
+        check: CheckFn | None = None,
+        labels: tuple[str, str, str] = ("", "", ""),
+        threshold: float | None = None,
+        max_time_s: float | None = None,
+        min_trials: int | None = None,
+        wall_clock: bool = False,
+    ) -> YardstickComparison:
+        """Time all three interleaved in the same trials (each trial calls them in a fresh
+        random order on the same fresh inputs), so that what the candidate and a trusted
+        ``yardstick`` got against the ``baseline`` come from the same moments of the machine.
+        ``check(inputs, yardstick_out, candidate_out)`` runs on every trial, and the adaptive
+        stop and ``threshold`` are the candidate's against the yardstick. ``labels`` name the
+        candidate vs the yardstick, the candidate vs the baseline and the yardstick vs the
+        baseline."""
+        stick, base, cand = self._interleaved(
+            (yardstick, baseline, candidate),
+            make_inputs,
+            check=check,
+            label=labels[0],
+            threshold=threshold,
+            max_time_s=max_time_s,
+            min_trials=min_trials,
+            wall_clock=wall_clock,
+        )
+        return YardstickComparison(
+            vs_yardstick=self._comparison(stick, cand, labels[0]),
+            vs_baseline=self._comparison(base, cand, labels[1]),
+            yardstick_vs_baseline=self._comparison(base, stick, labels[2]),
+        )
+
+    def _interleaved(
+        self,
+        fns: tuple[Fn, ...],
+        make_inputs: MakeInputs,
+        *,
+        check: CheckFn | None,
+        label: str,
+        threshold: float | None,
+        max_time_s: float | None,
+        min_trials: int | None,
+        wall_clock: bool,
+    ) -> list[list[float]]:
+        """Every function's samples from the quietest round, or from every round together
+        where that round's first-vs-last CI still straddles ``threshold``."""
         previous = self._wall_clock
         self._wall_clock = wall_clock
         try:
             self._warm_up(fns, make_inputs, check, label)
-            best: tuple[list[float], list[float]] | None = None
-            pooled: tuple[list[float], list[float]] = ([], [])
+            best: list[list[float]] | None = None
+            pooled: list[list[float]] = [[] for _ in fns]
             for _ in range(self.rounds):
                 samples = self._round(
                     fns, make_inputs, check, label, max_time_s, min_trials, threshold
                 )
-                pooled[0].extend(samples[0])
-                pooled[1].extend(samples[1])
+                for everything, more in zip(pooled, samples, strict=True):
+                    everything.extend(more)
                 if best is None or _worst_spread(samples) < _worst_spread(best):
-                    best = (samples[0], samples[1])
-                if self._clearly_short(best, threshold, min_trials):
+                    best = samples
+                if self._clearly_short(_ends(best), threshold, min_trials):
                     break
                 if _worst_spread(best) <= self.noise_target and not self._straddles(
-                    best, threshold
+                    _ends(best), threshold
                 ):
                     break
         finally:
             self._wall_clock = previous
         assert best is not None
-        if len(pooled[0]) > len(best[0]) and self._straddles(best, threshold):
-            best = pooled  # no round decided it alone: judge on all the evidence
-        base, cand = best
+        if len(pooled[0]) > len(best[0]) and self._straddles(_ends(best), threshold):
+            return pooled  # no round decided it alone: judge on all the evidence
+        return best
+
+    def _comparison(self, base: list[float], cand: list[float], label: str) -> Comparison:
         low, high = self._bootstrap_ratio_ci(base, cand)
         return Comparison(
             speedup=statistics.median(base) / statistics.median(cand),
@@ -270,7 +343,7 @@ class Harness:
             ci_high=high,
             baseline=Timing.of(base),
             candidate=Timing.of(cand),
-            noisy=_worst_spread(best) > self.noise_target,
+            noisy=_worst_spread([base, cand]) > self.noise_target,
             trials=len(base),
             label=label,
         )
@@ -366,7 +439,7 @@ class Harness:
                 continue
             if perf_counter_ns() - start >= cap_ns:
                 break
-            pair = (samples[0], samples[-1])
+            pair = _ends(samples)
             if trial >= minimum and _worst_spread(samples) <= self.noise_target:
                 if not self._straddles(pair, threshold):
                     break
@@ -418,9 +491,9 @@ class Harness:
         for i in order:
             inputs[i] = make_inputs(seed)
             times[i], outs[i] = self.timed_call(fns[i], inputs[i])
-        if check is not None and len(fns) == 2:
+        if check is not None and len(fns) >= 2:
             try:
-                check(inputs[0], outs[0], outs[1])
+                check(inputs[0], outs[0], outs[-1])
             except AssertionError as err:
                 what = label or "candidate"
                 raise SubmissionError(f"{what}: wrong result on trial {trial}: {err}") from None
@@ -443,6 +516,11 @@ class Harness:
         props = torch.cuda.get_device_properties(self.device)
         l2_bytes = int(getattr(props, "L2_cache_size", 0)) or 64 * 2**20
         return torch.empty(2 * l2_bytes // 4, dtype=torch.int32, device=self.device)
+
+
+def _ends(samples: list[list[float]]) -> tuple[list[float], list[float]]:
+    """The first function's samples and the last's: the pair a threshold is about."""
+    return samples[0], samples[-1]
 
 
 def _is_look(trial: int, minimum: int) -> bool:
