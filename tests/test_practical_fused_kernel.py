@@ -16,6 +16,7 @@ from tests.lab_fixtures import (
     failed_checks,
     failed_names,
     grade_shipped,
+    graded_with_the_rerun_asked_for,
     practical_module,
     support_module,
 )
@@ -184,7 +185,9 @@ def test_a_kernel_with_the_old_signature_or_its_own_output_gets_a_clear_error() 
 
 @pytest.mark.slow
 def test_reference_passes_with_a_cold_build() -> None:
-    result = grade_shipped(PRACTICAL, FOLDER / "reference.py", "reference")
+    result = graded_with_the_rerun_asked_for(
+        lambda: grade_shipped(PRACTICAL, FOLDER / "reference.py", "reference")
+    )
     assert result.error is None, result.error
     build = next(c for c in result.checks if c.name.startswith("build time"))
     assert isinstance(build.measured, float) and build.measured <= 120

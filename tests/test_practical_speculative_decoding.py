@@ -20,6 +20,7 @@ from tests.lab_fixtures import (
     failed_checks,
     failed_names,
     grade_shipped,
+    graded_with_the_rerun_asked_for,
     practical_module,
     support_module,
 )
@@ -526,7 +527,8 @@ def test_the_reference_passes_beside_an_edited_workspace_copy_of_the_models_modu
         + "\n\ndef serve(solution, init):\n    raise RuntimeError('the workspace copy ran')\n",
         encoding="utf-8",
     )
-    result = grade_submission(tmp_path, (FOLDER / "reference.py").read_text(encoding="utf-8"))
+    reference = (FOLDER / "reference.py").read_text(encoding="utf-8")
+    result = graded_with_the_rerun_asked_for(lambda: grade_submission(tmp_path, reference))
     assert result.passed, failed_checks(result)
     spec = result.details["speculation"]
     grader = practical_module(PRACTICAL, "grader.py")
