@@ -4,8 +4,9 @@
     flock /tmp/lab.lock python benchmarks/tensor_parallel.py -n 3
 
 Per grade, from the grade's own details: the speed-up at world size 2 over the unsplit model on
-one rank (median and 95 % CI, timed by the referee), the speed against the grader's own
-Megatron split (the check; 1.0 for the reference graded against itself), the time beyond a
+one rank (median and 95 % CI, timed by the referee), what Megatron's split got over one rank in
+the same trials, the speed against the grader's own Megatron split (the check; 1.0 for the
+reference graded against itself), the time beyond a
 perfect split (t2 / (t1 / 2) - 1, from the same timings), the share of a forward pass each rank
 waited in collectives and the collectives per forward with the bytes they carried (both from the
 referee's relay, which carries every collective), and what each rank holds beyond a bare rank
@@ -42,6 +43,7 @@ def figures(result: LabResult) -> dict[str, Any]:
         "t2_ms": _ms(speedup.get("candidate")),
         "beyond_perfect_split": details.get("overhead_beyond_perfect_split"),
         "vs_megatron": (details.get("vs_megatron") or {}).get("speedup"),
+        "megatron_speedup": (details.get("megatron_vs_one_rank") or {}).get("speedup"),
         "collective_share": details.get("collectives_share_per_rank"),
         "calls_per_forward": communication.get("calls_per_forward"),
         "comm_mb_per_forward": _mb(communication.get("bytes_sent_per_forward")),
@@ -60,6 +62,10 @@ def line(number: int, f: dict[str, Any]) -> str:
             f"(t1 {f['t1_ms']:.0f} ms, t2 {f['t2_ms']:.0f} ms)"
         )
         parts.append(f"beyond a perfect split {f['beyond_perfect_split']:+.0%}")
+    if f["megatron_speedup"] is not None:
+        parts.append(
+            f"Megatron's split {f['megatron_speedup']:.2f}x over 1 rank in the same trials"
+        )
     if f["vs_megatron"] is not None:
         parts.append(f"{f['vs_megatron']:.2f}x as fast as Megatron's split")
     if f["collective_share"]:
