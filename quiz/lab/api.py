@@ -7,7 +7,8 @@ built by the worker (which has torch) and handed to ``grader.grade(ctx)``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -250,22 +251,24 @@ class GradeContext:
         if send is not None and echo_endpoint is None:
             raise ValueError("a call that sends part of its inputs needs an echo_endpoint")
         candidate.wait_started()
-        comparison = self._metered_compare(
-            baseline,
-            candidate,
-            endpoint,
-            make_inputs,
-            candidate=candidate,
-            threads=candidate_threads or self.contestant_options.threads,
-            check=check,
-            label=label,
-            threshold=threshold,
-            max_time_s=max_time_s,
-            min_trials=min_trials,
-            answerers=answerers,
-            send=send,
-        )
-        baseline_answerer = answerers[0] if answerers else None
+        baseline_answerer, candidate_answerer = answerers or (None, None)
+        threads = candidate_threads or self.contestant_options.threads
+        with self._metering(candidate, threads) as meter:
+            comparison = self.harness.compare(
+                meter.timed(
+                    baseline.remote(endpoint, baseline_answerer, send), candidate_is_called=False
+                ),
+                meter.timed(
+                    candidate.remote(endpoint, candidate_answerer, send), candidate_is_called=True
+                ),
+                make_inputs,
+                check=check,
+                label=label,
+                threshold=threshold,
+                max_time_s=max_time_s,
+                min_trials=min_trials,
+                wall_clock=True,
+            )
         if echo_endpoint is None:
             overhead = self.harness.channel_overhead(
                 baseline, endpoint, make_inputs, answerer=baseline_answerer
@@ -298,9 +301,8 @@ class GradeContext:
         comparison carries the channel's share measured on its own baseline side. The candidate
         is metered as in ``compare``."""
         candidate.wait_started()
-        meter = _CpuMeter(candidate)
         threads = candidate_threads or self.contestant_options.threads
-        try:
+        with self._metering(candidate, threads) as meter:
             on_base, on_stick, on_cand = (
                 meter.timed(side.remote(endpoint), candidate_is_called=side is candidate)
                 for side in (baseline, yardstick, candidate)
@@ -316,11 +318,6 @@ class GradeContext:
                 max_time_s=max_time_s,
                 wall_clock=True,
             )
-        finally:
-            problem = meter.problem(threads)  # before the record: it reads the late processes
-            self.details.setdefault("candidate_cpu", []).append(meter.to_dict())
-        if problem:
-            raise SubmissionError(problem)
         on_baseline = self.harness.channel_overhead(baseline, endpoint, make_inputs)
         on_yardstick = self.harness.channel_overhead(yardstick, endpoint, make_inputs)
         three = replace(
@@ -333,43 +330,19 @@ class GradeContext:
             self.details.setdefault("comparisons", []).append(comparison.to_dict())
         return three
 
-    def _metered_compare(
-        self,
-        first: Contestant | RankGroup,
-        second: Contestant | RankGroup,
-        endpoint: str,
-        make_inputs: Callable[[int], Any],
-        *,
-        candidate: Contestant | RankGroup,
-        threads: int,
-        answerers: tuple[Answerer, Answerer] | None = None,
-        send: Callable[[Any], Any] | None = None,
-        **options: Any,
-    ) -> Comparison:
-        """``first`` against ``second`` timed from here (wall clock) while ``_CpuMeter`` watches
-        the candidate (which may be ``second``); SubmissionError if it used more CPU than
-        allowed."""
+    @contextmanager
+    def _metering(self, candidate: Contestant | RankGroup, threads: int) -> Iterator[_CpuMeter]:
+        """A ``_CpuMeter`` on the candidate for the timing inside the block, recorded in the
+        details; SubmissionError after it if the candidate used more CPU than ``threads``
+        allow, in its calls or outside them."""
         meter = _CpuMeter(candidate)
         try:
-            comparison = self.harness.compare(
-                meter.timed(
-                    first.remote(endpoint, answerers[0] if answerers else None, send),
-                    candidate_is_called=first is candidate,
-                ),
-                meter.timed(
-                    second.remote(endpoint, answerers[1] if answerers else None, send),
-                    candidate_is_called=second is candidate,
-                ),
-                make_inputs,
-                wall_clock=True,
-                **options,
-            )
+            yield meter
         finally:
             problem = meter.problem(threads)  # before the record: it reads the late processes
             self.details.setdefault("candidate_cpu", []).append(meter.to_dict())
         if problem:
             raise SubmissionError(problem)
-        return comparison
 
     def reveal(self, text: str) -> None:
         """The answer, shown to the user only when the grade passes."""
