@@ -40,6 +40,9 @@ async def _progress(tmp_path: Path) -> None:
         assert "5 answers" in text  # four practice answers and one mock answer
         phases = screen.query_one("#progress-phases", DataTable)
         assert phases.row_count == 3
+        # The phases are named as on the home screen, not by the roadmap's longer titles.
+        names = [phases.get_row_at(row)[0] for row in range(3)]
+        assert names == ["Foundations", "Core Optimization", "Advanced Systems"]
         topics = screen.query_one("#progress-topics", DataTable)
         assert topics.row_count == 6
         progress = app.backend.progress()

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from quiz.tui.screens.base import QuizScreen
 from quiz.tui.widgets.header import QuizHeader
+from quiz.tui.widgets.home.phase_card import PHASE_NAMES
 from quiz.tui.widgets.progress.score_chart import ScoreChart
 
 WEAKEST_SHOWN = 3
@@ -79,7 +80,7 @@ class ProgressScreen(QuizScreen):
         phases.add_columns("phase", "mastery", "seen", "practicals", "milestone")
         for phase in progress.get("phases", []):
             phases.add_row(
-                phase["name"],
+                PHASE_NAMES.get(phase["id"], phase["name"]),  # as on the home screen
                 percent(phase["mastery"]),
                 f"{phase['questions_seen']}/{phase['questions_total']}",
                 f"{phase['practicals_passed']}/{phase['practicals_total']}",
