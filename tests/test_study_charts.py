@@ -11,9 +11,9 @@ from matplotlib.dates import num2date
 from quiz.study.charts import accuracy_figure, mastery_figure, review_heatmap
 
 PHASES = [
-    {"name": "ML Systems & Profiling", "mastery": 0.8, "complete": True},
-    {"name": "Core Optimization Techniques", "mastery": 0.4, "complete": False},
-    {"name": "Advanced Systems & Hardware Co-design", "mastery": 0.1, "complete": False},
+    {"name": "Foundations", "mastery": 0.8, "complete": True},
+    {"name": "Core Optimization", "mastery": 0.4, "complete": False},
+    {"name": "Advanced Systems", "mastery": 0.1, "complete": False},
 ]
 
 

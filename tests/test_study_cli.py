@@ -107,8 +107,20 @@ def test_progress_json_has_the_documented_shape(
     data = json_out(capsys, db_url, "progress", "--json")
     assert set(data) == {"phases", "topics", "due_reviews", "streak_days", "plan", "mocks"}
     assert [p["id"] for p in data["phases"]] == ["foundations", "core", "advanced"]
+    assert [p["name"] for p in data["phases"]] == [
+        "Foundations",
+        "Core Optimization",
+        "Advanced Systems",
+    ]
+    assert data["phases"][0]["title"] == "ML Systems & Profiling"
     assert run(db_url, "progress") == 0
-    assert "ML Systems & Profiling" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    # Named as in the TUI, the bars lined up after the longest name.
+    for line, name in zip(
+        lines[:3], ("Foundations", "Core Optimization", "Advanced Systems"), strict=True
+    ):
+        assert line.startswith(f"{name} "), line
+    assert len({line.index("%") for line in lines[:3]}) == 1
 
 
 def test_report_export_and_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

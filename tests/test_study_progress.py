@@ -174,3 +174,4 @@ def test_a_plan_shorter_than_the_roadmap_warns_and_a_long_one_does_not(history: 
     set_plan(history, NOW.date(), (NOW + timedelta(weeks=30)).date(), now=NOW)
     plan = progress(history, tiny_bank(), NOW)["plan"]
     assert plan["warning"] is None and "Warning" not in plan_sentence(plan)
+    assert "phase: Foundations (ML Systems & Profiling)." in plan_sentence(plan)

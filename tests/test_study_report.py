@@ -51,7 +51,7 @@ def test_the_markdown_report_has_the_same_sections(store: Store, tmp_path: Path)
     text = write_report(store, BANK, tmp_path / "report.md", now=T0).read_text(encoding="utf-8")
     for title in SECTIONS.values():
         assert f"\n## {title}\n" in text
-    assert "| ML Systems & Profiling |" in text
+    assert "| Foundations |" in text
     assert "serve-and-profile | workspace | passed" in text
 
 

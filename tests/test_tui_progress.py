@@ -40,7 +40,7 @@ async def _progress(tmp_path: Path) -> None:
         assert "5 answers" in text  # four practice answers and one mock answer
         phases = screen.query_one("#progress-phases", DataTable)
         assert phases.row_count == 3
-        # The phases are named as on the home screen, not by the roadmap's longer titles.
+        # The phases are named as on the home screen and in the CLI (the roadmap's names).
         names = [phases.get_row_at(row)[0] for row in range(3)]
         assert names == ["Foundations", "Core Optimization", "Advanced Systems"]
         topics = screen.query_one("#progress-topics", DataTable)
@@ -74,3 +74,11 @@ def test_answer_ticks_are_whole_numbers_and_few() -> None:
     ticks = integer_ticks(30)
     assert len(ticks) <= 8 and ticks[0] == 1 and all(isinstance(t, int) for t in ticks)
     assert integer_ticks(100)[-1] <= 100
+
+
+def test_the_tui_names_the_phases_as_the_roadmap_does() -> None:
+    """The TUI keeps the names at hand, to show them before the roadmap has loaded."""
+    from quiz.study.plan import load_roadmap
+    from quiz.tui.widgets.home.phase_card import PHASE_NAMES
+
+    assert {phase.id: phase.name for phase in load_roadmap().phases} == PHASE_NAMES

@@ -151,10 +151,11 @@ def cmd_progress(args: argparse.Namespace, ctx: CliContext) -> int:
         return 0
     from quiz.study.report import plan_sentence
 
+    width = max((len(phase["name"]) for phase in data["phases"]), default=0)
     for phase in data["phases"]:
         done = " ✓ complete" if phase["complete"] else ""
         print(
-            f"{phase['name']:<40} {_bar(phase['mastery'])} {phase['mastery']:>4.0%}  "
+            f"{phase['name']:<{width}} {_bar(phase['mastery'])} {phase['mastery']:>4.0%}  "
             f"{phase['questions_seen']}/{phase['questions_total']} seen, "
             f"{phase['practicals_passed']}/{phase['practicals_total']} practicals, milestone "
             f"{'passed' if phase['milestone_passed'] else 'not yet'}{done}"

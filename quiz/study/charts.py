@@ -46,9 +46,7 @@ def mastery_figure(phases: list[dict[str, Any]], threshold: float) -> Figure:
     axes.axvline(threshold, color=COLOURS["line"], linestyle="--")
     axes.set_xlim(0, 1)
     axes.set_xlabel("mastery")
-    axes.set_title(  # short enough to fit the figure beside the long phase names
-        f"dashed: {threshold:.0%} mastery · green: phase complete", fontsize=9
-    )
+    axes.set_title(f"dashed: {threshold:.0%} mastery · green: phase complete", fontsize=9)
     return figure
 
 

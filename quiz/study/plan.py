@@ -43,7 +43,8 @@ class RoadmapError(QuizError):
 @dataclass(frozen=True)
 class Phase:
     id: str
-    name: str
+    name: str  # what the app calls it: "Foundations"
+    title: str  # what it covers: "ML Systems & Profiling"
     weeks: int
     goals: tuple[str, ...]
     milestone: str
@@ -82,6 +83,7 @@ def load_roadmap(path: Path | None = None) -> Roadmap:
             Phase(
                 id=str(p["id"]),
                 name=str(p["name"]),
+                title=str(p["title"]),
                 weeks=int(p["weeks"]),
                 goals=tuple(str(g) for g in p["goals"]),
                 milestone=str(p["milestone"]),
@@ -195,6 +197,7 @@ def plan_status(
         "days_left",
         "phase",
         "phase_name",
+        "phase_title",
         "expected_done",
         "done",
         "status",
@@ -225,6 +228,7 @@ def plan_status(
         "days_left": max(0, (plan.interview - today).days),
         "phase": current.id,
         "phase_name": current.name,
+        "phase_title": current.title,
         "expected_done": round(expected, 3),
         "done": round(done, 3),
         "status": status,

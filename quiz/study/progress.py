@@ -53,6 +53,7 @@ def _phase(history: mastery.History, questions: list[Any], phase: Any) -> dict[s
     return {
         "id": phase.id,
         "name": phase.name,
+        "title": phase.title,
         "weeks": phase.weeks,
         "mastery": round(value, DIGITS),
         "questions_seen": sum(1 for q in asked if q.id in history.scores),

@@ -14,7 +14,6 @@ from textual.widgets import DataTable, Footer, Static
 
 from quiz.tui.screens.base import QuizScreen
 from quiz.tui.widgets.header import QuizHeader
-from quiz.tui.widgets.home.phase_card import PHASE_NAMES
 from quiz.tui.widgets.progress.score_chart import ScoreChart
 
 WEAKEST_SHOWN = 3
@@ -80,7 +79,7 @@ class ProgressScreen(QuizScreen):
         phases.add_columns("phase", "mastery", "seen", "practicals", "milestone")
         for phase in progress.get("phases", []):
             phases.add_row(
-                PHASE_NAMES.get(phase["id"], phase["name"]),  # as on the home screen
+                phase["name"],
                 percent(phase["mastery"]),
                 f"{phase['questions_seen']}/{phase['questions_total']}",
                 f"{phase['practicals_passed']}/{phase['practicals_total']}",

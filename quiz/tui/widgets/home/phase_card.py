@@ -11,6 +11,8 @@ from textual.widgets import Static
 
 from quiz.tui.widgets.meter import Meter
 
+# The roadmap's phase names (questions/roadmap.yaml; a test keeps them equal), here so that the
+# dashboard, filters and question headers name a phase before the roadmap has loaded.
 PHASE_NAMES = {
     "foundations": "Foundations",
     "core": "Core Optimization",
@@ -39,8 +41,6 @@ class PhaseCard(Vertical):
         seen, total = int(phase.get("questions_seen", 0)), int(phase.get("questions_total", 0))
         passed = int(phase.get("practicals_passed", 0))
         practicals = int(phase.get("practicals_total", 0))
-        # The short name the filters and question headers use, not the roadmap's longer title:
-        # the card shows it before the roadmap has loaded, and it must not change when it has.
         name = PHASE_NAMES.get(self.phase_id, self.phase_id)
         detail = f"  {seen}/{total} questions seen"
         if practicals:
