@@ -137,3 +137,15 @@ def test_no_right_answer_reads_as_a_contradiction() -> None:
         if point.status == "contradicted"
     }
     assert found == set(), found
+
+
+def test_a_confident_wrong_answer_is_told_which_claims_are_wrong() -> None:
+    """Seen using the app: this answer was "not sure, 10 %" (the draft-memory point taken from
+    "memory-bound", none of its three wrong claims recognised). It is a sure fail now, each
+    wrong claim named."""
+    (answer,) = ANSWERS["spec-decoding-high-batch"]["error"][-1:]
+    verdict = _grade("spec-decoding-high-batch", answer)
+    statuses = {point.text: point.status for point in verdict.points}
+    assert not verdict.correct and not verdict.needs_self_check and verdict.score == 0
+    assert list(statuses.values()).count("contradicted") == 3, statuses
+    assert statuses["draft model memory / KV cost and measuring"] == "missing"
