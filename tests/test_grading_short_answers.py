@@ -149,3 +149,31 @@ def test_a_confident_wrong_answer_is_told_which_claims_are_wrong() -> None:
     assert not verdict.correct and not verdict.needs_self_check and verdict.score == 0
     assert list(statuses.values()).count("contradicted") == 3, statuses
     assert statuses["draft model memory / KV cost and measuring"] == "missing"
+
+
+ROUND6 = yaml.safe_load((Path(__file__).parent / "fixtures/short_answers_round6.yaml").read_text())
+# Wrong answers that still state a true mechanism beside their wrong claims, so the grader is
+# rightly unsure: left to the self-check at a low score.
+ROUND6_UNSURE = {"what-is-ptq", "gpu-idle-input-pipeline"}
+
+
+@pytest.mark.parametrize(
+    ("question_id", "kind", "answer"),
+    [
+        (q, kind, a)
+        for q, groups in ROUND6.items()
+        for kind, answers in groups.items()
+        for a in answers
+    ],
+)
+def test_round6_answers_get_a_sure_verdict(question_id: str, kind: str, answer: str) -> None:
+    """Round 6 (red team, 2026-12-07): right answers that also state a true fact about another
+    regime (batch 1 against batch 256) are correct, not "contradicted"; confident wrong ones that
+    use the jargon in another sense earn nothing, and the grader is sure of both."""
+    verdict = _grade(question_id, answer)
+    if kind == "paraphrase":
+        assert verdict.correct and not verdict.needs_self_check, verdict.feedback
+    elif question_id in ROUND6_UNSURE:
+        assert not verdict.correct and verdict.score < 0.3, verdict.feedback
+    else:
+        assert verdict.score == 0 and not verdict.needs_self_check, verdict.feedback
