@@ -51,9 +51,9 @@ CheckFn = Callable[[Any, Any, Any], None]
 _BOOTSTRAP_RESAMPLES = 2000
 # Sampling may stop early only at a few looks (the minimum trial count, then every 1.5x more),
 # and only when this CI, stricter than the verdict's 95 %, is clear of the threshold: every look
-# is a chance for noise to clear it. In simulation (tests/test_lab_harness.py) a candidate
+# is a chance for noise to clear it. In simulation (tests/test_lab_stopping_rule.py) a candidate
 # exactly at the bar passed 12-14 % of grades when a 95 % CI was looked at after every trial,
-# and 2.5-3.5 % this way (the verdict's nominal rate is 2.5 %).
+# and 2.5-4 % this way (the verdict's nominal rate is 2.5 %).
 _STOPPING_CI_LEVEL = 0.995
 _STOPPING_RESAMPLES = 2000  # a 0.25 % tail needs more than the 400 a clear-fail look takes
 _LOOK_GROWTH = 1.5

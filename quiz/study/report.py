@@ -206,7 +206,8 @@ def plan_sentence(plan: dict[str, Any]) -> str:
     days = plan["days_left"]
     sentence = (
         f"Interview on {plan['interview']} ({days} day{'' if days == 1 else 's'} left). "
-        f"Week {plan['week']} of {plan['weeks_total']}, phase: {plan['phase_name']} ({plan['phase_title']}). "
+        f"Week {plan['week']} of {plan['weeks_total']}, "
+        f"phase: {plan['phase_name']} ({plan['phase_title']}). "
         f"Progress {plan['done']:.0%} against {plan['expected_done']:.0%} expected: "
         f"{plan['status']}."
     )
