@@ -1,32 +1,53 @@
-"""Grades serve-and-profile from the referee: the inference server, with a secret bottleneck,
-runs here; your ``diagnose`` runs in a sandboxed contestant that reaches it through a Unix socket
-in its folder (it has no network of its own). Then a trusted load test of the grader's own, in a
-process of the same kind, loads the server twice, and the answer is compared with the server's
-own record of each request, which never leaves this process. A failure says what is wrong with
+"""Grades serve-and-profile from the referee: two inference servers, one after the other, each
+with a different secret bottleneck of a secret size, run here; for each, your ``diagnose`` runs
+in a sandboxed contestant that reaches it through a Unix socket in its folder (it has no network
+of its own). Then a trusted load test of the grader's own, in a process of the same kind, loads
+the server twice, and the answer is compared with the server's own record of each request, which
+never leaves this process. Two different bottlenecks: an answer that does not measure (the same
+component every time, or a guess) cannot be right for both. A failure says what is wrong with
 your answer, not what the right one is (that is shown only after a pass)."""
 
 from __future__ import annotations
 
+import functools
+import random
 import statistics
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from inference_server import COMPONENTS, InferenceServer, RequestTiming
+from inference_server import BOTTLENECKS, COMPONENTS, InferenceServer, RequestTiming
 from server_link import SOCKET_NAME
 
 from quiz.lab.api import Check, GradeContext, SubmissionError, share_check
 from quiz.lab.referee import Contestant
 
+SERVERS = 2  # per grade, each with a different bottleneck
 CONCURRENCY = 4
 GRADER_REQUESTS = 100
-CALL_TIMEOUT_S = 90.0
-# Runs of the whole measurement while it is inconclusive.
+CALL_TIMEOUT_S = 60.0
+# Runs of one server's whole measurement while it is inconclusive.
 ATTEMPTS = 2
 
 
 def grade(ctx: GradeContext) -> list[Check]:
-    return measured_until_decided(ctx, lambda: _grade_once(ctx), ATTEMPTS)
+    ctx.details["your_answer"] = []
+    checks: list[Check] = []
+    for number, (bottleneck, server_seed) in enumerate(servers_for(ctx.seed), start=1):
+        measure = functools.partial(_grade_once, ctx, number, server_seed, bottleneck)
+        checks += measured_until_decided(ctx, measure, ATTEMPTS)
+        if not all(check.passed for check in checks):
+            if number < SERVERS:
+                ctx.log(f"server {number} did not pass: the grade stops here")
+            return checks
+    return checks
+
+
+def servers_for(seed: int) -> list[tuple[str, int]]:
+    """The grade's servers: each one's bottleneck (all different) and seed (its bottleneck's
+    size, and the stage that pays the one-time setup)."""
+    rng = random.Random(seed)
+    return [(bottleneck, rng.randrange(2**31)) for bottleneck in rng.sample(BOTTLENECKS, SERVERS)]
 
 
 def measured_until_decided(
@@ -49,20 +70,21 @@ def measured_until_decided(
     return checks
 
 
-def _grade_once(ctx: GradeContext) -> list[Check]:
-    server = InferenceServer(ctx.seed % 2**31)
-    ctx.log("starting the inference server")
+def _grade_once(ctx: GradeContext, number: int, seed: int, bottleneck: str) -> list[Check]:
+    server = InferenceServer(seed, bottleneck=bottleneck)
+    label = f"server {number} of {SERVERS}"
+    ctx.log(f"{label}: starting an inference server with a new secret bottleneck")
     with server:
         candidate = ctx.start_contestant("server_link:serve", loopback_tcp=True)
         server.serve_unix(candidate.workdir / SOCKET_NAME)
-        ctx.log("running your diagnose() in its own process")
+        ctx.log(f"{label}: running your diagnose() in its own process")
         try:
             answer = candidate.call("diagnose", timeout_s=CALL_TIMEOUT_S)
         finally:
             candidate.close()
         component, share = _read_answer(answer)
         server.close_profiling()  # none of your diagnose() runs during the grader's loads
-        ctx.log(f"your answer: {component} at {share:.1f}%; load-testing the server twice")
+        ctx.log(f"{label}: your answer: {component} at {share:.1f}%; load-testing it twice")
         loader = ctx.start_contestant(
             "server_link:load_test", solution="baseline.py", loopback_tcp=True
         )
@@ -75,22 +97,27 @@ def _grade_once(ctx: GradeContext) -> list[Check]:
     first, second = p50_shares(loads[0]), p50_shares(loads[1])
     slack = {c: abs(first[c] - second[c]) / 2 for c in COMPONENTS}
     top = max(truth, key=lambda c: truth[c])
-    ctx.details["your_answer"] = {"component": component, "share_pct": share}
+    answers = ctx.details["your_answer"]
+    del answers[number - 1 :]  # a measurement taken again replaces the inconclusive one
+    answers.append({"server": number, "component": component, "share_pct": share})
     checks = [
         loads_disagree(_component_check(component, truth), component, first, second),
         share_check(ctx, "p50 share", component, share, truth, slack, measured_by="the server"),
     ]
-    if all(check.passed for check in checks):
+    checks = [replace(check, name=f"server {number}: {check.name}") for check in checks]
+    if not all(check.passed for check in checks):
+        return checks
+    shares = ", ".join(f"{c} {truth[c]:.1f}%" for c in sorted(COMPONENTS, key=lambda c: -truth[c]))
+    ctx.reveal(f"server {number}'s p50 shares under the grader's load: {shares}")
+    ctx.reveal(f"server {number}'s hidden bottleneck was: {server.bottleneck}")
+    if number == 1:
         ctx.details["headline"] = {
-            "name": f"{top} p50 share of latency",
+            "name": f"server 1: {top} p50 share of latency",
             "value": round(truth[top], 2),
             "ci_low": round(min(first[top], second[top]), 2),
             "ci_high": round(max(first[top], second[top]), 2),
             "unit": "%",
         }
-    shares = ", ".join(f"{c} {truth[c]:.1f}%" for c in sorted(COMPONENTS, key=lambda c: -truth[c]))
-    ctx.reveal(f"the server's p50 shares under the grader's load: {shares}")
-    ctx.reveal(f"the hidden bottleneck was: {server.bottleneck}")
     return checks
 
 
