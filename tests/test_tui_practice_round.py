@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from quiz.bank.prose import unwrapped
+from quiz.grading import Verdict
 from quiz.tui.screens.home import HomeScreen
 from quiz.tui.screens.practice import PracticeScreen
-from quiz.tui.widgets.question.round_summary import RoundSummary
+from quiz.tui.widgets.question.feedback import verdict_text
+from quiz.tui.widgets.question.round_summary import RoundResult, RoundSummary, tally
 from tests.test_tui_practice import answer_current, wait_ready
 from tests.test_tui_support import current_screen, make_app, screen_text
+
+if TYPE_CHECKING:
+    from quiz.bank import Instance
 
 SIZE = (100, 30)
 
@@ -85,3 +91,22 @@ def test_expected_answers_reflow_but_keep_lists_and_paragraphs() -> None:
     )
     assert unwrapped("A (one line)") == "A (one line)"
     assert unwrapped("weights take\n70.6 GB and\n-3 dB") == "weights take 70.6 GB and -3 dB"
+
+
+def test_an_unchecked_short_answer_is_not_called_partly_right() -> None:
+    """An unsure short answer left before its key points were ticked was summed up as "Partly
+    right — score 10%": its score is the grader's provisional guess, not a verdict."""
+    unsure = Verdict(0.1, False, "", "key", needs_self_check=True)
+    partly = Verdict(0.5, False, "", "key")
+    results = [
+        RoundResult(cast("Instance", None), verdict, "an answer")
+        for verdict in (unsure, partly, Verdict(1.0, True, "", "key"))
+    ]
+    assert tally(results, 5) == (
+        "3 of 5 questions answered: 1 right, 1 partly right, 0 wrong, 0 skipped, "
+        "1 not checked · average score 53%"
+    )
+    assert tally(results[1:], 5).endswith("0 skipped · average score 75%")
+    line = verdict_text(unsure.score, unsure.correct, unchecked=True).plain
+    assert line == "? Not sure — 10%, key points not checked"
+    assert verdict_text(partly.score, partly.correct).plain.startswith("◐ Partly right")

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 SELF_RATINGS = ("again", "hard", "good", "easy")
 
 
-def verdict_text(score: float, correct: bool) -> Text:
+def verdict_text(score: float, correct: bool, *, unchecked: bool = False) -> Text:
+    """``unchecked``: the grader was unsure and the user has not ticked the key points, so the
+    score is provisional, not a verdict."""
+    if unchecked:
+        return Text(f"? Not sure — {score:.0%}, key points not checked", style="bold yellow")
     if correct:
         return Text(f"✓ Correct — score {score:.0%}", style="bold green")
     if score > 0:

@@ -38,12 +38,19 @@ def plural(count: int, word: str) -> str:
 
 
 def tally(results: list[RoundResult], total: int) -> str:
+    unchecked = sum(1 for r in results if r.verdict.needs_self_check)
     right = sum(1 for r in results if r.verdict.correct)
-    partly = sum(1 for r in results if not r.verdict.correct and r.verdict.score > 0)
+    partly = sum(
+        1
+        for r in results
+        if not r.verdict.correct and r.verdict.score > 0 and not r.verdict.needs_self_check
+    )
     skipped = sum(1 for r in results if r.skipped)
-    wrong = len(results) - right - partly - skipped
+    wrong = len(results) - right - partly - skipped - unchecked
     mean = sum(r.verdict.score for r in results) / len(results) if results else 0.0
     parts = [f"{right} right", f"{partly} partly right", f"{wrong} wrong", f"{skipped} skipped"]
+    if unchecked:
+        parts.append(f"{unchecked} not checked")
     head = f"{len(results)} of {plural(total, 'question')} answered"
     return f"{head}: {', '.join(parts)} · average score {mean:.0%}"
 
@@ -76,7 +83,10 @@ class RoundSummary(Vertical):
             with Vertical(classes="miss"):
                 title = miss.instance.title or miss.instance.question_id
                 yield Static(f"{number}. {title}", classes="miss-title", markup=False)
-                line = verdict_text(miss.verdict.score, miss.verdict.correct)
+                verdict = miss.verdict
+                line = verdict_text(
+                    verdict.score, verdict.correct, unchecked=verdict.needs_self_check
+                )
                 given = "I don't know" if miss.skipped else (miss.answer or "(blank)")
                 line.append(f"\nYour answer: {given}", style="")
                 line.append(f"\nExpected: {unwrapped(miss.verdict.expected)}", style="")
