@@ -143,7 +143,7 @@ def test_a_confident_wrong_answer_is_told_which_claims_are_wrong() -> None:
     """Seen using the app: this answer was "not sure, 10 %" (the draft-memory point taken from
     "memory-bound", none of its three wrong claims recognised). It is a sure fail now, each
     wrong claim named."""
-    (answer,) = ANSWERS["spec-decoding-high-batch"]["error"][-1:]
+    (answer,) = ROUND6["spec-decoding-high-batch"]["error"][-1:]
     verdict = _grade("spec-decoding-high-batch", answer)
     statuses = {point.text: point.status for point in verdict.points}
     assert not verdict.correct and not verdict.needs_self_check and verdict.score == 0
@@ -177,3 +177,43 @@ def test_round6_answers_get_a_sure_verdict(question_id: str, kind: str, answer: 
         assert not verdict.correct and verdict.score < 0.3, verdict.feedback
     else:
         assert verdict.score == 0 and not verdict.needs_self_check, verdict.feedback
+
+
+ROUND7 = yaml.safe_load((Path(__file__).parent / "fixtures/short_answers_round7.yaml").read_text())
+# The point each round-7 wrong answer contradicts (a confident wrong claim), or that a right
+# answer must leave missing (a word inside a hyphenated word earns nothing).
+ROUND7_POINTS = {
+    "what-is-ptq": "decode is memory-bandwidth bound, so fewer bytes per weight means faster tokens",
+    "what-is-a-gpu-kernel": "kernels are compute- or memory-bound",
+    "spec-decoding-high-batch": "speed-up shrinks or becomes a throughput loss",
+    "quantize-70b-on-hopper": "decide by load-testing against the SLOs",
+}
+
+
+@pytest.mark.parametrize(
+    ("question_id", "kind", "answer"),
+    [
+        (q, kind, a)
+        for q, groups in ROUND7.items()
+        for kind, answers in groups.items()
+        for a in answers
+    ],
+)
+def test_round7_answers(question_id: str, kind: str, answer: str) -> None:
+    """Round 7 (red team): "at batch 256 decode is compute-bound" and "for W8A8 the prefill
+    speed-up comes from integer arithmetic" are true, so they no longer contradict the
+    misconceptions they contain (a misconception inside a longer stated phrase of a point is
+    that phrase's wording), while "decode is compute-bound, so ..." and "at batch 1 decode is
+    compute bound" still do; "half-measure" does not earn the load-test point; a lead-in
+    ending in a colon ("The speed-up carries over:") is read with the claim after it."""
+    verdict = _grade(question_id, answer)
+    statuses = {point.text: point.status for point in verdict.points}
+    point = ROUND7_POINTS[question_id]
+    if kind == "paraphrase":
+        assert verdict.correct and not verdict.needs_self_check, verdict.feedback
+        assert "contradicted" not in statuses.values(), statuses
+        if question_id == "quantize-70b-on-hopper":
+            assert statuses[point] == "missing", statuses
+    else:
+        assert not verdict.correct and verdict.score < 0.6, verdict.feedback
+        assert statuses[point] == "contradicted", statuses

@@ -38,12 +38,13 @@ _TOKEN = re.compile(
     r"is:|[a-z0-9]+(?:-[a-z0-9]+)+|[a-z0-9]+(?:\.[0-9]+)?|[.!?;:\n]|[,()\[\]—–]|\s-\s|->|→|="
 )
 _SENTENCE_END = {".", "!", "?", ":", "\n"}
-_BREAK_MARKS = {",", ";", "(", ")", "[", "]", "—", "–", "-"}
+_BREAK_MARKS = {",", ";", ":", "(", ")", "[", "]", "—", "–", "-"}
 _LIST_MARKS = {",", ";"}
 _ARTICLES = {"a", "an", "the"}
 _CLAIM_MARKS = {"=", "->", "→"}
 _COLON_IS = "is:"  # "Latency: the time ..." reads as "latency is the time ..."
 _LIST_ITEM_WORDS = 3  # a list's items are this short or shorter
+_LEAD_IN_WORDS = 6  # a colon after this few words that make no claim joins what follows
 _PROSE_WORDS = 4  # a sentence this long with function words in it says something
 _FUNCTION_WORDS_TEXT = (
     "of to in on with by at from against than more less both each every its their our"
@@ -160,7 +161,10 @@ def sentences(text: str) -> list[Sentence]:
     current: list[str] = []
     compound: list[bool] = []  # a part of "all-reduce" or "memory-bound" is never a verb
     for found in [*_TOKEN.findall(_normalise(text)), "."]:
-        if found in _SENTENCE_END:
+        if found == ":" and _lead_in(current, compound):
+            current.append(found)  # "The speed-up carries over: ..." leads into its claim
+            compound.append(False)
+        elif found in _SENTENCE_END:
             if result and _refutes(current) and _REPORTING.intersection(result[-1][0]):
                 result[-1][0].extend([";", *current])
                 result[-1][1].extend([False, *compound])
@@ -175,6 +179,13 @@ def sentences(text: str) -> list[Sentence]:
             current += [stem(part) for part in parts]
             compound += [len(parts) > 1] * len(parts)
     return [_sentence(tokens, parts) for tokens, parts in result]
+
+
+def _lead_in(tokens: list[str], compound: list[bool]) -> bool:
+    """Whether the words before a colon are a short lead-in that is no claim on its own
+    ("The speed-up carries over:"), to be read with what follows as one sentence."""
+    words_here = sum(_is_word(t) for t in tokens)
+    return 0 < words_here <= _LEAD_IN_WORDS and not any(_sentence(tokens, compound).claim)
 
 
 def _sentence(tokens: list[str], compound: list[bool]) -> Sentence:

@@ -25,7 +25,7 @@ point, a pass that rests on named points) is left to the user's self-check:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 from quiz.bank import Instance, Rubric
@@ -49,8 +49,9 @@ def grade(instance: Instance, answer: str) -> Verdict:
         raise AnswerFormatError("the answer is empty: write a few sentences")
     said = sentences(answer)
     shield = _stated_spans(rubric.points, said)
+    wording = _wording(rubric.points, said)
     prompt_words = set(words(instance.prompt))
-    judged = [_judge_point(point, said, shield, prompt_words) for point in rubric.points]
+    judged = [_judge_point(point, said, shield, wording, prompt_words) for point in rubric.points]
     results = tuple(j.result for j in judged)
     mixed = any(j.mixed for j in judged)
     score = score_of(results)
@@ -129,6 +130,7 @@ def score_of(results: tuple[PointResult, ...], uncounted: Collection[PointResult
 
 
 Span = tuple[int, int, int]  # sentence number, first word, one past the last word
+Worded = tuple[Span, tuple[str, ...]]  # where a point's phrase is stated, and its words
 
 
 class _Judged(NamedTuple):
@@ -138,14 +140,18 @@ class _Judged(NamedTuple):
 
 
 def _judge_point(
-    point: KeyPoint, said: list[Sentence], shield: list[Span], prompt_words: set[str]
+    point: KeyPoint,
+    said: list[Sentence],
+    shield: list[Span],
+    wording: list[Worded],
+    prompt_words: set[str],
 ) -> _Judged:
     stated_phrases, against = _claims(point.phrases, said, shield)
     support = bool(stated_phrases)
     stated_outright = any(_more_than_a_name(phrase, prompt_words) for phrase in stated_phrases)
     notes: list[str] = []
     for misconception in point.misconceptions:
-        stated, denied = _claims(misconception.phrases, said, shield)
+        stated, denied = _claims(misconception.phrases, said, shield, wording)
         support |= denied
         stated_outright |= denied  # only a phrase of several words can be denied
         if stated:
@@ -180,22 +186,52 @@ def _matches(phrase: str, said: list[Sentence]) -> list[tuple[Span, bool]]:
     ]
 
 
-def _claims(phrases: list[str], said: list[Sentence], shield: list[Span]) -> tuple[list[str], bool]:
+def _wording(points: tuple[KeyPoint, ...], said: list[Sentence]) -> list[Worded]:
+    """Where the answer states a phrase of a point, with the phrase's words."""
+    return [
+        (span, tuple(words(phrase)))
+        for point in points
+        for phrase in point.phrases
+        for span, negated in _matches(phrase, said)
+        if not negated
+    ]
+
+
+def _claims(
+    phrases: list[str],
+    said: list[Sentence],
+    shield: list[Span],
+    wording: Sequence[Worded] = (),
+) -> tuple[list[str], bool]:
     """(stated, denied): the phrases some claim states, and whether some claim denies one.
     Denying a single word denies nothing ("not the SMs"; "not memory bound" does deny). A
     denial inside a longer stated phrase of any point ("doesn't help prefill" around "help
     prefill", "no spare compute" around "spare compute") is that phrase's wording, not a
-    denial."""
+    denial. Likewise a phrase stated inside a longer stated phrase of a point in ``wording``
+    (a misconception's "decode is compute bound" inside "at batch 256 decode is compute
+    bound", when a point has that phrase) is that phrase's wording, not a statement of its
+    own."""
     stated: list[str] = []
     denied = False
     for phrase in phrases:
-        one_word = len(words(phrase)) == 1
+        wanted = tuple(words(phrase))
+        one_word = len(wanted) == 1
+        around = [span for span, longer in wording if _contains(longer, wanted)]
         for span, negated in _matches(phrase, said):
             if not negated:
-                stated.append(phrase)
+                if not _inside_longer(span, around):
+                    stated.append(phrase)
             elif not one_word and not _inside_longer(span, shield):
                 denied = True
     return stated, denied
+
+
+def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+    """Whether ``shorter`` is a run of consecutive words of ``longer``, and not all of it."""
+    size = len(shorter)
+    return size < len(longer) and any(
+        longer[i : i + size] == shorter for i in range(len(longer) - size + 1)
+    )
 
 
 def _inside_longer(span: Span, shield: list[Span]) -> bool:
