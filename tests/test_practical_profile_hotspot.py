@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import cast
@@ -32,6 +33,7 @@ STAGES = ("preprocess", "embed", "encoder", "head", "postprocess")
 
 READS_THE_CALLERS_FRAME = """
 import sys
+from collections import Counter
 
 
 def find_hotspot(pipeline, batches):
@@ -73,10 +75,10 @@ def test_stage_shares_leave_out_disturbed_steps(grader: ModuleType) -> None:
 def _assert_no_answer_in(result: LabResult) -> None:
     """Neither the top stage (unless the user named it) nor its share leaks from a failure."""
     assert "answer" not in result.details and "headline" not in result.details
-    claimed = result.details.get("your_answer", {}).get("stage")
+    claimed = {answer["stage"] for answer in result.details.get("your_answer", [])}
     for check in result.checks:
         for stage in STAGES:
-            if stage != claimed:
+            if stage not in claimed:
                 assert stage not in str(check.threshold), check
                 assert f"{stage} takes" not in check.message, check
         # no measured share at all: regrading a fixed variant stage by stage would collect them
@@ -88,9 +90,13 @@ def test_reference_passes() -> None:
     result = graded_reference(PRACTICAL)
     assert result.passed, failed_checks(result)
     assert result.duration_s < 60
-    profile, variant = result.details["answer"]
-    assert profile.startswith("the grader's profile"), "a pass shows the grader's profile"
-    assert variant.startswith("this grade's variant: "), "and the variant it drew"
+    profiles = result.details["answer"][0::2]
+    variants = result.details["answer"][1::2]
+    assert [line.split(":")[0] for line in profiles] == ["pipeline 1", "pipeline 2"]
+    assert all("the grader's profile" in line for line in profiles), "a pass shows the profiles"
+    assert all(": its variant: " in line for line in variants), "and the variants it drew"
+    stages = [answer["stage"] for answer in result.details["your_answer"]]
+    assert len(stages) == 2 and stages[0] != stages[1]
 
 
 @pytest.mark.slow
@@ -108,9 +114,10 @@ def test_reading_the_callers_frame_finds_nothing(tmp_path: Path) -> None:
     result = grade_practical(PRACTICAL, tmp_path, source="path")
     # The frames held nothing, so it fell back to its guess: wrong for every variant (the
     # encoder is the top stage only when its bug is planted there, and then above 60 %).
-    assert result.details["your_answer"] == {"stage": "encoder", "share_pct": 50.0}
+    assert result.details["your_answer"] == [{"pipeline": 1, "stage": "encoder", "share_pct": 50.0}]
     assert not result.passed, failed_checks(result)
-    assert {"dominant stage", "share of step time"} & set(failed_names(result))
+    names = {"pipeline 1: dominant stage", "pipeline 1: share of step time"}
+    assert names & set(failed_names(result))
     _assert_no_answer_in(result)
 
 
@@ -133,6 +140,18 @@ def test_no_message_gives_a_measured_share(grader: ModuleType) -> None:
         for share in truth.values():
             assert not re.search(rf"(?<![\d.]){share:.1f}(?!\d)", message), message
         assert "points off" not in message, message
+
+
+def test_every_grade_has_two_variants_with_different_bugs(grader: ModuleType) -> None:
+    """The pipeline shows its bug (as its code does), so its stage can be named without
+    profiling, and a share guessed from the middle of the bug's range passed about one grade
+    in four. A grade now has two variants with different bugs: the guess must be right twice."""
+    pipeline = practical_module(PRACTICAL, "hotspot_pipeline.py")
+    drawn = [[pipeline.draw_bug(v)[0] for v in grader.variants_for(seed)] for seed in range(400)]
+    assert all(len(bugs) == 2 and bugs[0] != bugs[1] for bugs in drawn)
+    for position in (0, 1):
+        counts = Counter(bugs[position] for bugs in drawn)
+        assert set(counts) == set(pipeline.BOTTLENECKS) and min(counts.values()) > 50, counts
 
 
 def test_variants_cover_every_bug_across_its_whole_range() -> None:

@@ -1,14 +1,15 @@
-"""Grades profile-hotspot from the referee: each grade draws a variant of the pipeline (its bug,
-and how much of a step the bug takes) from the grade's secret seed; a trusted process of the
-grader's own profiles it in steady state, before and after your ``find_hotspot`` runs on it in
-a sandboxed contestant, and your (stage, share) is compared with what the profiler measured.
-The measured profile never reaches your process, and a failure says what is wrong with your
-answer, not what the right one is (that is shown only after a pass)."""
+"""Grades profile-hotspot from the referee: each grade draws two variants of the pipeline (each
+its own kind of bug, and how much of a step the bug takes) from the grade's secret seed; for
+each, a trusted process of the grader's own profiles it in steady state, before and after your
+``find_hotspot`` runs on it in a sandboxed contestant, and your (stage, share) is compared with
+what the profiler measured. The measured profile never reaches your process, and a failure says
+what is wrong with your answer, not what the right one is (that is shown only after a pass)."""
 
 from __future__ import annotations
 
 import random
 import statistics
+from dataclasses import replace
 from typing import Any
 
 from baseline import WARMUP_STEPS
@@ -18,24 +19,51 @@ from quiz.lab.api import Check, GradeContext, SubmissionError, share_check
 
 PROFILED_STEPS = 8
 CALL_TIMEOUT_S = 45.0
+VARIANTS = 2  # per grade, each with a different kind of bug
 
 
 def grade(ctx: GradeContext) -> list[Check]:
-    batches = [make_batch(ctx.seed + i) for i in range(WARMUP_STEPS + PROFILED_STEPS)]
-    # A new variant every grade: a share remembered from an earlier grade, or predicted from
-    # the bug's kind alone, is no answer to this one.
-    variant_seed = random.Random(ctx.seed).getrandbits(31)
+    ctx.details["your_answer"] = []
+    checks: list[Check] = []
+    for number, variant_seed in enumerate(variants_for(ctx.seed), start=1):
+        checks += _grade_variant(ctx, number, variant_seed)
+        if not all(check.passed for check in checks):
+            if number < VARIANTS:
+                ctx.log(f"pipeline {number} did not pass: the grade stops here")
+            return checks
+    return checks
+
+
+def variants_for(seed: int) -> list[int]:
+    """The grade's pipeline variants (seeds for ``draw_bug``), each with a different kind of
+    bug. The pipeline object shows its bug, as the code does, so the stage can be named without
+    profiling, and a share guessed from the middle of the bug's range: that passed about one
+    grade in four; it must now be right twice."""
+    rng = random.Random(seed)
+    variants: list[int] = []
+    while len(variants) < VARIANTS:
+        candidate = rng.getrandbits(31)
+        if draw_bug(candidate)[0] not in {draw_bug(v)[0] for v in variants}:
+            variants.append(candidate)
+    return variants
+
+
+def _grade_variant(ctx: GradeContext, number: int, variant_seed: int) -> list[Check]:
+    label = f"pipeline {number} of {VARIANTS}"
+    batches = [
+        make_batch(ctx.seed + 1000 * number + i) for i in range(WARMUP_STEPS + PROFILED_STEPS)
+    ]
     variant = {"variant": variant_seed}
-    ctx.log("profiling the pipeline in steady state (before your code runs)")
+    ctx.log(f"{label}: profiling a new variant in steady state (before your code runs)")
     before = _profile(ctx, variant, batches)
-    ctx.log("running your find_hotspot on a fresh pipeline, in a process of its own")
+    ctx.log(f"{label}: running your find_hotspot on a fresh pipeline, in a process of its own")
     candidate = ctx.start_contestant("hotspot_pipeline:serve", init=variant)
     try:
         answer = candidate.call("find_hotspot", batches, timeout_s=CALL_TIMEOUT_S)
     finally:
         candidate.close()
     stage, share = _read_answer(answer)
-    ctx.log("profiling the pipeline again (after your code ran)")
+    ctx.log(f"{label}: your answer: {stage} at {share:.1f}%; profiling again (after your code ran)")
     after = _profile(ctx, variant, batches)
     truth = stage_shares(before + after)
     first, second = stage_shares(before), stage_shares(after)
@@ -43,14 +71,17 @@ def grade(ctx: GradeContext) -> list[Check]:
     # tolerance by half that disagreement, so the verdict does not hinge on the noise.
     slack = {s: abs(first[s] - second[s]) / 2 for s in STAGES}
     top = max(truth, key=lambda s: truth[s])
-    ctx.details["your_answer"] = {"stage": stage, "share_pct": share}
+    ctx.details["your_answer"].append({"pipeline": number, "stage": stage, "share_pct": share})
     checks = [
         _stage_check(ctx, stage, truth),
         share_check(ctx, "share of step time", stage, share, truth, slack),
     ]
-    if all(check.passed for check in checks):
+    checks = [replace(check, name=f"pipeline {number}: {check.name}") for check in checks]
+    if not all(check.passed for check in checks):
+        return checks
+    if number == 1:
         ctx.details["headline"] = {
-            "name": f"{top} share of step time",
+            "name": f"pipeline 1: {top} share of step time",
             "value": round(truth[top], 2),
             # the range of the two profiles and of both together (each leaves out its own
             # outlier steps, so the pooled share can fall just outside the other two)
@@ -59,9 +90,9 @@ def grade(ctx: GradeContext) -> list[Check]:
             "unit": "%",
         }
     shares = ", ".join(f"{s} {truth[s]:.1f}%" for s in sorted(STAGES, key=lambda s: -truth[s]))
-    ctx.reveal(f"the grader's profile of a steady-state step: {shares}")
+    ctx.reveal(f"pipeline {number}: the grader's profile of a steady-state step: {shares}")
     bug, work = draw_bug(variant_seed)
-    ctx.reveal(f"this grade's variant: {bug} in {BOTTLENECKS[bug]} (work {work})")
+    ctx.reveal(f"pipeline {number}: its variant: {bug} in {BOTTLENECKS[bug]} (work {work})")
     return checks
 
 

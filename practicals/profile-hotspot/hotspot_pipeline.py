@@ -45,11 +45,11 @@ MIN_LEN, MAX_LEN = 40, 64
 # How much work each bug does, at the two ends of its range (a variant draws log-uniformly
 # between them): a bug's share of a step comes out between about 50 % and 90 % on a CPU.
 BUG_WORK = {
-    "python-loop": (25, 250),  # rounds of a per-token Python loop
+    "python-loop": (40, 250),  # rounds of a per-token Python loop
     "needless-copies": (12, 110),  # copies of the embeddings
     "tiny-ops": (32, 1),  # positions normalised per op (fewer per op: more ops)
     "oversized-layer": (900, 8000),  # width of the head's hidden layer, run on every token
-    "host-sync": (2, 12),  # passes of one .item() per class over each request's probabilities
+    "host-sync": (3, 12),  # passes of one .item() per class over each request's probabilities
 }
 
 Batch = list[list[int]]
