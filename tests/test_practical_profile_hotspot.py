@@ -16,6 +16,7 @@ from typing import cast
 
 import pytest
 
+from quiz.lab.api import Check
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import LabResult, grade_practical
 from tests.lab_fixtures import (
@@ -152,6 +153,28 @@ def test_every_grade_has_two_variants_with_different_bugs(grader: ModuleType) ->
     for position in (0, 1):
         counts = Counter(bugs[position] for bugs in drawn)
         assert set(counts) == set(pipeline.BOTTLENECKS) and min(counts.values()) > 50, counts
+
+
+@pytest.mark.parametrize("passing", [(True, True), (True, False), (False, True)])
+def test_the_headline_is_set_only_when_every_variant_passes(
+    passing: tuple[bool, bool], grader: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The headline is a measured share: a grade whose first pipeline passed and second failed
+    must not carry it (nor is the second pipeline graded after the first fails)."""
+
+    def graded(ctx, number, variant_seed, headlines):
+        headlines.append({"name": f"pipeline {number}"})
+        return [Check(f"pipeline {number}: share", passing[number - 1], 1.0, "", "%", "")]
+
+    monkeypatch.setattr(grader, "_grade_variant", graded)
+    ctx = SimpleNamespace(seed=7, details={}, logged=[])
+    ctx.log = ctx.logged.append
+    checks = grader.grade(ctx)
+    assert [check.passed for check in checks] == list(passing[: 2 if passing[0] else 1])
+    if all(passing):
+        assert ctx.details["headline"] == {"name": "pipeline 1"}
+    else:
+        assert "headline" not in ctx.details
 
 
 def test_variants_cover_every_bug_across_its_whole_range() -> None:

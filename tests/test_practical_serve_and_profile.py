@@ -232,6 +232,30 @@ def test_a_bottleneck_takes_a_share_that_varies_from_grade_to_grade() -> None:
         assert shares[1] - shares[0] > 15, (bottleneck, shares)
 
 
+@pytest.mark.parametrize("passing", [(True, True), (True, False), (False, True)])
+def test_the_headline_is_set_only_when_every_server_passes(
+    passing: tuple[bool, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The headline is a measured share: a grade whose first server passed and second failed
+    must not carry it (nor is the second server graded after the first fails)."""
+    grader = practical_module(PRACTICAL, "grader.py")
+
+    def graded_once(ctx, number, seed, bottleneck, headlines):
+        headlines.append({"name": f"server {number}"})
+        return [Check(f"server {number}: p50 share", passing[number - 1], 1.0, "", "%", "")]
+
+    monkeypatch.setattr(grader, "_grade_once", graded_once)
+    ctx = SimpleNamespace(seed=7, details={}, logged=[])
+    ctx.log = ctx.logged.append
+    checks = grader.grade(ctx)
+    graded = 2 if passing[0] else 1
+    assert [check.passed for check in checks] == list(passing[:graded])
+    if all(passing):
+        assert ctx.details["headline"] == {"name": "server 1"}
+    else:
+        assert "headline" not in ctx.details
+
+
 def test_a_right_component_is_confirmed_without_its_share() -> None:
     """Naming the bottleneck with a wrong share fails on the share: the component check must
     not then hand over the share the other check wants."""
