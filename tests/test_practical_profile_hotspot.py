@@ -8,6 +8,7 @@ object) to pass. The fast tests check the share arithmetic and the variants draw
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from quiz.lab.api import Check
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import LabResult, grade_practical
+from quiz.lab.workspace import start_workspace
 from tests.lab_fixtures import (
     failed_checks,
     failed_names,
@@ -227,3 +229,33 @@ def test_a_share_predicted_from_the_bug_alone_cannot_pass(
         assert shares[stage] - runner_up > 2 * spec.thresholds["stage_tie_pts"], (work, shares)
         ends.append(shares[stage])
     assert abs(ends[1] - ends[0]) > 2 * widest, ends
+
+
+def test_the_workspace_script_profiles_any_seed_and_reveals_its_bug(tmp_path: Path) -> None:
+    """profile_pipeline.py profiles any variant (--seed) and names its bug after (--reveal), so
+    a user can try find_hotspot on variants with different bugs, as a grade now does."""
+    pipeline = practical_module(PRACTICAL, "hotspot_pipeline.py")
+    workspace = start_workspace(PRACTICAL, tmp_path / "ws")
+    (workspace / "solution.py").write_text(
+        'def find_hotspot(pipeline, batches):\n    return "embed", 50.0\n', encoding="utf-8"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "profile_pipeline.py",
+            "--seed",
+            "5",
+            "--rows",
+            "5",
+            "--check",
+            "--reveal",
+        ],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    bug, work = pipeline.draw_bug(5)
+    assert "find_hotspot -> ('embed', 50.0)" in done.stdout
+    assert f"variant 5: {bug} in {pipeline.BOTTLENECKS[bug]} (work {work})" in done.stdout

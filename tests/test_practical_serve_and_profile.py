@@ -7,6 +7,8 @@ the relay against a server on a Unix socket in a folder whose path is too long t
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 from quiz.lab.api import Check
 from quiz.lab.catalog import get_practical
 from quiz.lab.runner import LabResult, grade_practical
+from quiz.lab.workspace import start_workspace
 from tests.lab_fixtures import (
     failed_checks,
     failed_names,
@@ -303,3 +306,29 @@ def test_an_inconclusive_grade_is_measured_again_once_and_a_decision_is_final() 
     assert checks == [failed] and runs == 1 and not ctx.logged  # a failure is not retried
     checks, ctx, runs = graded([passed, undecided], [undecided], [passed])
     assert checks == [undecided] and runs == 2  # never more than the attempts allowed
+
+
+def test_the_workspace_script_tries_diagnose_on_any_seed_and_reveals_it(tmp_path: Path) -> None:
+    """A grade now needs diagnose() right for two different bottlenecks, so the workspace's
+    serve.py lets a user run it against any variant (--seed) and name its bottleneck after
+    (--reveal), and give the server's own shares of a load (--load N --reveal)."""
+    server_module = support_module(PRACTICAL, "inference_server")
+    workspace = start_workspace(PRACTICAL, tmp_path / "ws")
+    (workspace / "solution.py").write_text(
+        'def diagnose(base_url):\n    return "queue", 50.0\n', encoding="utf-8"
+    )
+    checked = _run_script(workspace, "serve.py", "--seed", "7", "--check", "--reveal")
+    bottleneck = server_module.InferenceServer(7).bottleneck
+    assert "diagnose -> ('queue', 50.0)" in checked
+    assert f"variant 7: the hidden bottleneck is {bottleneck}" in checked
+    loaded = _run_script(workspace, "serve.py", "--seed", "11", "--load", "40", "--reveal")
+    shares = next(line for line in loaded.splitlines() if line.startswith("the server's p50"))
+    assert shares.split(": ")[1].startswith(server_module.InferenceServer(11).bottleneck)
+
+
+def _run_script(workspace: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=workspace, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
