@@ -152,20 +152,24 @@ def test_a_confident_wrong_answer_is_told_which_claims_are_wrong() -> None:
 
 
 ROUND6 = yaml.safe_load((Path(__file__).parent / "fixtures/short_answers_round6.yaml").read_text())
+
+
+def _cases(fixture: dict[str, dict[str, list[str]]]) -> list[tuple[str, str, str]]:
+    """(question id, paraphrase or error, answer) for every answer of a fixture file."""
+    return [
+        (q, kind, a)
+        for q, groups in fixture.items()
+        for kind, answers in groups.items()
+        for a in answers
+    ]
+
+
 # Wrong answers that still state a true mechanism beside their wrong claims, so the grader is
 # rightly unsure: left to the self-check at a low score.
 ROUND6_UNSURE = {"what-is-ptq", "gpu-idle-input-pipeline"}
 
 
-@pytest.mark.parametrize(
-    ("question_id", "kind", "answer"),
-    [
-        (q, kind, a)
-        for q, groups in ROUND6.items()
-        for kind, answers in groups.items()
-        for a in answers
-    ],
-)
+@pytest.mark.parametrize(("question_id", "kind", "answer"), _cases(ROUND6))
 def test_round6_answers_get_a_sure_verdict(question_id: str, kind: str, answer: str) -> None:
     """Round 6 (red team, 2026-12-07): right answers that also state a true fact about another
     regime (batch 1 against batch 256) are correct, not "contradicted"; confident wrong ones that
@@ -190,15 +194,7 @@ ROUND7_POINTS = {
 }
 
 
-@pytest.mark.parametrize(
-    ("question_id", "kind", "answer"),
-    [
-        (q, kind, a)
-        for q, groups in ROUND7.items()
-        for kind, answers in groups.items()
-        for a in answers
-    ],
-)
+@pytest.mark.parametrize(("question_id", "kind", "answer"), _cases(ROUND7))
 def test_round7_answers(question_id: str, kind: str, answer: str) -> None:
     """Round 7 (red team): "at batch 256 decode is compute-bound" and "for W8A8 the prefill
     speed-up comes from integer arithmetic" are true, so they no longer contradict the
