@@ -191,6 +191,8 @@ ROUND7_POINTS = {
     "what-is-a-gpu-kernel": "kernels are compute- or memory-bound",
     "spec-decoding-high-batch": "speed-up shrinks or becomes a throughput loss",
     "quantize-70b-on-hopper": "decide by load-testing against the SLOs",
+    "chunked-prefill-why": "decode is memory-bound, so the chunk fills idle compute",
+    "prefill-decode-disaggregation": "decode is memory-bound and sets TPOT",
 }
 
 
