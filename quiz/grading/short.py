@@ -48,8 +48,8 @@ def grade(instance: Instance, answer: str) -> Verdict:
     if not answer.strip():
         raise AnswerFormatError("the answer is empty: write a few sentences")
     said = sentences(answer)
-    shield = _stated_spans(rubric.points, said)
     wording = _wording(rubric.points, said)
+    shield = _stated_spans(rubric.points, said, wording)
     prompt_words = set(words(instance.prompt))
     judged = [_judge_point(point, said, shield, wording, prompt_words) for point in rubric.points]
     results = tuple(j.result for j in judged)
@@ -168,11 +168,13 @@ def _more_than_a_name(phrase: str, prompt_words: set[str]) -> bool:
     return len(wanted) > 1 and not set(wanted) <= prompt_words
 
 
-def _stated_spans(points: tuple[KeyPoint, ...], said: list[Sentence]) -> list[Span]:
-    """Where the answer states any phrase of any point or misconception."""
-    phrases = [p for point in points for p in point.phrases]
-    phrases += [p for point in points for m in point.misconceptions for p in m.phrases]
-    return [span for phrase in phrases for span, negated in _matches(phrase, said) if not negated]
+def _stated_spans(
+    points: tuple[KeyPoint, ...], said: list[Sentence], wording: list[Worded]
+) -> list[Span]:
+    """Where the answer states any phrase of any point (``wording``) or misconception."""
+    phrases = [p for point in points for m in point.misconceptions for p in m.phrases]
+    stated = [span for phrase in phrases for span, negated in _matches(phrase, said) if not negated]
+    return [span for span, _ in wording] + stated
 
 
 def _matches(phrase: str, said: list[Sentence]) -> list[tuple[Span, bool]]:
