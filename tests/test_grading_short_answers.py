@@ -15,13 +15,20 @@ from quiz.bank.schema import ShortQuestion
 from quiz.grading import Verdict, grade
 from quiz.grading.clauses import words
 
+FIXTURES = Path(__file__).parent / "fixtures"
+AnswerSet = dict[str, dict[str, list[str]]]  # question id -> kind -> answers
 
-def _answer_sets() -> dict[str, dict[str, list[str]]]:
+
+def _answer_set(name: str) -> AnswerSet:
+    return yaml.safe_load((FIXTURES / name).read_text())
+
+
+def _answer_sets() -> AnswerSet:
     """Every round's answers (short_answers.yaml, then short_answers_round5.yaml ...), merged
     per question and kind."""
-    merged: dict[str, dict[str, list[str]]] = {}
-    for path in sorted((Path(__file__).parent / "fixtures").glob("short_answers*.yaml")):
-        for question_id, groups in yaml.safe_load(path.read_text()).items():
+    merged: AnswerSet = {}
+    for path in sorted(FIXTURES.glob("short_answers*.yaml")):
+        for question_id, groups in _answer_set(path.name).items():
             for kind, answers in groups.items():
                 merged.setdefault(question_id, {}).setdefault(kind, []).extend(answers)
     return merged
@@ -32,10 +39,10 @@ BANK = load_bank()
 WRONG_KINDS = ("negated", "keywords", "error")
 
 
-def _graded(kinds: tuple[str, ...]) -> list[tuple[str, str, str]]:
+def _graded(kinds: tuple[str, ...], answers: AnswerSet = ANSWERS) -> list[tuple[str, str, str]]:
     return [
         (question_id, kind, answer)
-        for question_id, groups in ANSWERS.items()
+        for question_id, groups in answers.items()
         for kind in kinds
         for answer in groups.get(kind, [])
     ]
@@ -151,17 +158,7 @@ def test_a_confident_wrong_answer_is_told_which_claims_are_wrong() -> None:
     assert statuses["draft model memory / KV cost and measuring"] == "missing"
 
 
-ROUND6 = yaml.safe_load((Path(__file__).parent / "fixtures/short_answers_round6.yaml").read_text())
-
-
-def _cases(fixture: dict[str, dict[str, list[str]]]) -> list[tuple[str, str, str]]:
-    """(question id, paraphrase or error, answer) for every answer of a fixture file."""
-    return [
-        (q, kind, a)
-        for q, groups in fixture.items()
-        for kind, answers in groups.items()
-        for a in answers
-    ]
+ROUND6 = _answer_set("short_answers_round6.yaml")
 
 
 # Wrong answers that still state a true mechanism beside their wrong claims, so the grader is
@@ -169,7 +166,9 @@ def _cases(fixture: dict[str, dict[str, list[str]]]) -> list[tuple[str, str, str
 ROUND6_UNSURE = {"what-is-ptq", "gpu-idle-input-pipeline"}
 
 
-@pytest.mark.parametrize(("question_id", "kind", "answer"), _cases(ROUND6))
+@pytest.mark.parametrize(
+    ("question_id", "kind", "answer"), _graded(("paraphrase", "error"), ROUND6)
+)
 def test_round6_answers_get_a_sure_verdict(question_id: str, kind: str, answer: str) -> None:
     """Round 6 (red team, 2026-12-07): right answers that also state a true fact about another
     regime (batch 1 against batch 256) are correct, not "contradicted"; confident wrong ones that
@@ -183,7 +182,7 @@ def test_round6_answers_get_a_sure_verdict(question_id: str, kind: str, answer: 
         assert verdict.score == 0 and not verdict.needs_self_check, verdict.feedback
 
 
-ROUND7 = yaml.safe_load((Path(__file__).parent / "fixtures/short_answers_round7.yaml").read_text())
+ROUND7 = _answer_set("short_answers_round7.yaml")
 # The point each round-7 wrong answer contradicts (a confident wrong claim), or that a right
 # answer must leave missing (a word inside a hyphenated word earns nothing).
 ROUND7_POINTS = {
@@ -196,7 +195,9 @@ ROUND7_POINTS = {
 }
 
 
-@pytest.mark.parametrize(("question_id", "kind", "answer"), _cases(ROUND7))
+@pytest.mark.parametrize(
+    ("question_id", "kind", "answer"), _graded(("paraphrase", "error"), ROUND7)
+)
 def test_round7_answers(question_id: str, kind: str, answer: str) -> None:
     """Round 7 (red team): "at batch 256 decode is compute-bound" and "for W8A8 the prefill
     speed-up comes from integer arithmetic" are true, so they no longer contradict the
