@@ -7,6 +7,7 @@ what is wrong with your answer, not what the right one is (that is shown only af
 
 from __future__ import annotations
 
+import functools
 import random
 import statistics
 from dataclasses import replace
@@ -15,7 +16,7 @@ from typing import Any
 from baseline import WARMUP_STEPS
 from hotspot_pipeline import BOTTLENECKS, STAGES, STEP_RANGE, draw_bug, make_batch
 
-from quiz.lab.api import Check, GradeContext, SubmissionError, share_check
+from quiz.lab.api import Check, GradeContext, SubmissionError, graded_in_turn, share_check
 
 PROFILED_STEPS = 8
 CALL_TIMEOUT_S = 45.0
@@ -25,14 +26,13 @@ VARIANTS = 2  # per grade, each with a different kind of bug
 def grade(ctx: GradeContext) -> list[Check]:
     ctx.details["your_answer"] = []
     headlines: list[dict[str, Any]] = []
-    checks: list[Check] = []
-    for number, variant_seed in enumerate(variants_for(ctx.seed), start=1):
-        checks += _grade_variant(ctx, number, variant_seed, headlines)
-        if not all(check.passed for check in checks):
-            if number < VARIANTS:
-                ctx.log(f"pipeline {number} did not pass: the grade stops here")
-            return checks
-    ctx.details["headline"] = headlines[0]  # a measured share: shown only once the grade passes
+    pipelines = [
+        functools.partial(_grade_variant, ctx, number, variant_seed, headlines)
+        for number, variant_seed in enumerate(variants_for(ctx.seed), start=1)
+    ]
+    checks = graded_in_turn(ctx, pipelines, "pipeline")
+    if all(check.passed for check in checks):
+        ctx.details["headline"] = headlines[0]  # a measured share: shown only after a pass
     return checks
 
 

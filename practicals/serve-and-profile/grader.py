@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import functools
 import random
-import statistics
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from inference_server import BOTTLENECKS, COMPONENTS, InferenceServer, RequestTiming
+from inference_server import (
+    BOTTLENECKS,
+    COMPONENTS,
+    InferenceServer,
+    RequestTiming,
+    p50_shares,
+)
 from server_link import SOCKET_NAME
 
-from quiz.lab.api import Check, GradeContext, SubmissionError, share_check
+from quiz.lab.api import Check, GradeContext, SubmissionError, graded_in_turn, share_check
 from quiz.lab.referee import Contestant
 
 SERVERS = 2  # per grade, each with a different bottleneck
@@ -33,15 +38,18 @@ ATTEMPTS = 2
 def grade(ctx: GradeContext) -> list[Check]:
     ctx.details["your_answer"] = []
     headlines: list[dict[str, Any]] = []
-    checks: list[Check] = []
-    for number, (bottleneck, server_seed) in enumerate(servers_for(ctx.seed), start=1):
-        measure = functools.partial(_grade_once, ctx, number, server_seed, bottleneck, headlines)
-        checks += measured_until_decided(ctx, measure, ATTEMPTS)
-        if not all(check.passed for check in checks):
-            if number < SERVERS:
-                ctx.log(f"server {number} did not pass: the grade stops here")
-            return checks
-    ctx.details["headline"] = headlines[0]  # a measured share: shown only once the grade passes
+    servers = [
+        functools.partial(
+            measured_until_decided,
+            ctx,
+            functools.partial(_grade_once, ctx, number, server_seed, bottleneck, headlines),
+            ATTEMPTS,
+        )
+        for number, (bottleneck, server_seed) in enumerate(servers_for(ctx.seed), start=1)
+    ]
+    checks = graded_in_turn(ctx, servers, "server")
+    if all(check.passed for check in checks):
+        ctx.details["headline"] = headlines[0]  # a measured share: shown only after a pass
     return checks
 
 
@@ -142,11 +150,6 @@ def loads_disagree(
         "largest (the machine's load changed between them) - rerun on a quieter machine"
     )
     return replace(check, message=message, inconclusive=True)
-
-
-def p50_shares(log: list[RequestTiming]) -> dict[str, float]:
-    """Per component: the median over requests of its share (%) of the request's latency."""
-    return {c: statistics.median(100 * r.component(c) / r.total_s for r in log) for c in COMPONENTS}
 
 
 def _own_load(server: InferenceServer, loader: Contestant, seed: int) -> list[RequestTiming]:

@@ -530,3 +530,19 @@ def share_check(
         )
     threshold = f"±{tolerance:.1f} pts"
     return Check(name, error <= tolerance, round(claimed, 2), threshold, "%", message)
+
+
+def graded_in_turn(
+    ctx: GradeContext, parts: list[Callable[[], list[Check]]], name: str
+) -> list[Check]:
+    """The checks of a grade made of parts (variants of the task, each graded on its own),
+    graded in turn: a part that does not pass ends the grade there, since the rest could not
+    make it pass. ``name`` names a part in the log ("server": "server 1 did not pass")."""
+    checks: list[Check] = []
+    for number, part in enumerate(parts, start=1):
+        checks += part()
+        if not all(check.passed for check in checks):
+            if number < len(parts):
+                ctx.log(f"{name} {number} did not pass: the grade stops here")
+            break
+    return checks
