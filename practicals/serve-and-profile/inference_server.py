@@ -27,6 +27,7 @@ import os
 import queue
 import random
 import socketserver
+import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,6 +70,11 @@ class RequestTiming:
 
     def component(self, name: str) -> float:
         return float(getattr(self, f"{name}_s"))
+
+
+def p50_shares(log: list[RequestTiming]) -> dict[str, float]:
+    """Per component: the median over requests of its share (%) of the request's latency."""
+    return {c: statistics.median(100 * r.component(c) / r.total_s for r in log) for c in COMPONENTS}
 
 
 @dataclass

@@ -29,7 +29,7 @@ from quiz.lab.device import grading_threads
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(practicals_dir() / "serve-and-profile"))
 
-from inference_server import COMPONENTS, InferenceServer, RequestTiming  # noqa: E402
+from inference_server import InferenceServer, p50_shares  # noqa: E402
 from loadgen import run_load  # noqa: E402
 
 
@@ -59,7 +59,8 @@ def main() -> None:
             )
             if args.reveal:
                 shares = p50_shares(server.request_log()[-len(samples) :])
-                print("the server's p50 shares:", ", ".join(f"{c} {v:.1f}%" for c, v in shares))
+                ranked = sorted(shares.items(), key=lambda item: -item[1])
+                print("the server's p50 shares:", ", ".join(f"{c} {v:.1f}%" for c, v in ranked))
         elif args.check:
             spec = importlib.util.spec_from_file_location("solution", HERE / "solution.py")
             assert spec is not None and spec.loader is not None
@@ -75,14 +76,6 @@ def main() -> None:
                     time.sleep(1)
             except KeyboardInterrupt:
                 pass
-
-
-def p50_shares(log: list[RequestTiming]) -> list[tuple[str, float]]:
-    """Each component's median share (%) of a request's latency, largest first."""
-    shares = {
-        c: statistics.median(100 * r.component(c) / r.total_s for r in log) for c in COMPONENTS
-    }
-    return sorted(shares.items(), key=lambda item: -item[1])
 
 
 if __name__ == "__main__":
