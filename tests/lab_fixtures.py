@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
@@ -183,3 +184,13 @@ def grade_shipped(practical_id: str, target: Path, source: str) -> LabResult:
 def failed_names(result: LabResult) -> set[str]:
     """The names of the checks a graded run failed."""
     return {c.name for c in result.checks if not c.passed}
+
+
+def run_workspace_script(workspace: Path, *args: str) -> str:
+    """Run a workspace's script (``serve.py``, ``profile_pipeline.py`` ...) as a user would, in
+    the workspace; its stdout."""
+    done = subprocess.run(
+        [sys.executable, *args], cwd=workspace, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

@@ -8,7 +8,6 @@ object) to pass. The fast tests check the share arithmetic and the variants draw
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.lab_fixtures import (
     failed_names,
     graded_reference,
     practical_module,
+    run_workspace_script,
     shipped_files,
 )
 
@@ -239,23 +239,9 @@ def test_the_workspace_script_profiles_any_seed_and_reveals_its_bug(tmp_path: Pa
     (workspace / "solution.py").write_text(
         'def find_hotspot(pipeline, batches):\n    return "embed", 50.0\n', encoding="utf-8"
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "profile_pipeline.py",
-            "--seed",
-            "5",
-            "--rows",
-            "5",
-            "--check",
-            "--reveal",
-        ],
-        cwd=workspace,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    output = run_workspace_script(
+        workspace, "profile_pipeline.py", "--seed", "5", "--rows", "5", "--check", "--reveal"
     )
-    assert done.returncode == 0, done.stderr[-2000:]
     bug, work = pipeline.draw_bug(5)
-    assert "find_hotspot -> ('embed', 50.0)" in done.stdout
-    assert f"variant 5: {bug} in {pipeline.BOTTLENECKS[bug]} (work {work})" in done.stdout
+    assert "find_hotspot -> ('embed', 50.0)" in output
+    assert f"variant 5: {bug} in {pipeline.BOTTLENECKS[bug]} (work {work})" in output

@@ -7,8 +7,6 @@ the relay against a server on a Unix socket in a folder whose path is too long t
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,6 +23,7 @@ from tests.lab_fixtures import (
     failed_names,
     graded_reference,
     practical_module,
+    run_workspace_script,
     shipped_files,
     support_module,
 )
@@ -317,18 +316,10 @@ def test_the_workspace_script_tries_diagnose_on_any_seed_and_reveals_it(tmp_path
     (workspace / "solution.py").write_text(
         'def diagnose(base_url):\n    return "queue", 50.0\n', encoding="utf-8"
     )
-    checked = _run_script(workspace, "serve.py", "--seed", "7", "--check", "--reveal")
+    checked = run_workspace_script(workspace, "serve.py", "--seed", "7", "--check", "--reveal")
     bottleneck = server_module.InferenceServer(7).bottleneck
     assert "diagnose -> ('queue', 50.0)" in checked
     assert f"variant 7: the hidden bottleneck is {bottleneck}" in checked
-    loaded = _run_script(workspace, "serve.py", "--seed", "11", "--load", "40", "--reveal")
+    loaded = run_workspace_script(workspace, "serve.py", "--seed", "11", "--load", "40", "--reveal")
     shares = next(line for line in loaded.splitlines() if line.startswith("the server's p50"))
     assert shares.split(": ")[1].startswith(server_module.InferenceServer(11).bottleneck)
-
-
-def _run_script(workspace: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, *args], cwd=workspace, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
