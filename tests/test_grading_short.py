@@ -244,6 +244,31 @@ def test_what_is_said_of_part_of_a_statement_is_not_said_of_it(text: str, stated
     assert find(sentences("Half of the weights are read.")[0], words("weights are read"))
 
 
+@pytest.mark.parametrize(
+    ("text", "phrase", "negated"),
+    [
+        # the object of "at", or of a preposition after "worth it" / "bother", is a condition
+        ("W4A16 doesn't help at high batch.", "high batch", False),
+        ("It is not worth it at small scale.", "small scale", False),
+        ("Disaggregation is not worth it in small deployments.", "small deployments", False),
+        ("I would not bother with short prompts.", "short prompts", False),
+        ("There's no need to look at queueing.", "queueing", True),  # what one looks at
+        ("It does not help with short prompts.", "short prompts", True),
+        ("It is not small scale.", "small scale", True),
+        # a label's colon ends a negation's reach; "not because X" denies X
+        ("Not DeepMind: Medusa is by Cai et al.", "Cai et al", False),
+        ("No: decode is compute-bound at batch 8.", "decode is compute-bound", False),
+        ("It is faster not because of fewer FLOPs.", "fewer FLOPs", True),
+        ("It is faster because of fewer bytes.", "fewer bytes", False),
+    ],
+)
+def test_a_negation_denies_its_predicate_not_its_condition(
+    text: str, phrase: str, negated: bool
+) -> None:
+    (match,) = find(sentences(text)[0], words(phrase))
+    assert match.claim and match.negated is negated
+
+
 def test_without_in_a_phrase_gap_neither_states_nor_denies_it() -> None:
     said = sentences("It is quantizing a finished model without training it again.")[0]
     assert find(said, words("finished training")) == []

@@ -216,3 +216,32 @@ def test_round7_answers(question_id: str, kind: str, answer: str) -> None:
     else:
         assert not verdict.correct and verdict.score < 0.6, verdict.feedback
         assert statuses[point] == "contradicted", statuses
+
+
+ROUND8 = _answer_set("short_answers_round8.yaml")
+# A wrong answer that also states true mechanisms (calibration, INT8, tensor cores) beside its
+# two wrong claims: a low score, but left to the self-check.
+ROUND8_UNSURE = {"what-is-ptq"}
+
+
+@pytest.mark.parametrize(
+    ("question_id", "kind", "answer"), _graded(("paraphrase", "error"), ROUND8)
+)
+def test_round8_answers(question_id: str, kind: str, answer: str) -> None:
+    """Round 8 (red team): a denial reaches no further than what it denies. "Batch-1 decode
+    isn't compute-bound" denies a misconception, not the prefill point's "compute bound"; the
+    object of "at" ("doesn't help at high batch") or of a preposition after "worth it" or
+    "bother" is a condition, not denied; a label's colon ("Not DeepMind: Medusa is by Cai")
+    ends a negation; "not because of X" denies X. Wrong answers that earned half marks from
+    those readings, or from "INT4 math is 4x cheaper" and "no need to benchmark", earn nothing."""
+    verdict = _grade(question_id, answer)
+    statuses = [point.status for point in verdict.points]
+    if kind == "paraphrase":
+        assert verdict.correct and not verdict.needs_self_check, verdict.feedback
+        assert "contradicted" not in statuses, statuses
+    else:
+        assert not verdict.correct and "contradicted" in statuses, verdict.feedback
+        if question_id in ROUND8_UNSURE:
+            assert verdict.score < 0.3, verdict.feedback
+        else:
+            assert verdict.score == 0 and not verdict.needs_self_check, verdict.feedback

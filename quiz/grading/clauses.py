@@ -12,7 +12,10 @@ that" ...) precede it in its clause (a clause ends at a comma, a semicolon, a br
 conjunction such as "but", "and", "so", "because", or a word such as "during", "when",
 "after", "for" that starts a phrase of its own) or sit in its gaps; "nor" starts a clause and
 denies it ("neither X nor Y" denies both), and what something "says nothing about" is its
-topic, not denied. "Without", "unlike",
+topic, not denied; "not because X" denies X. The object of "at" ("doesn't help at high batch"),
+or of a preposition after "worth it" or "bother" ("not worth it in small deployments", "wouldn't
+bother with short prompts"), is a condition and not denied; a label's colon ("Not DeepMind:
+Medusa is by Cai et al.") ends a negation's reach. "Without", "unlike",
 "instead of" and "rather than" deny only the next ``_SHORT_SCOPE`` words; "not only" and "no
 matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X; a claim
 the answer reports and refutes ("the colleague claims X; that is wrong", or "... X. That is
@@ -61,6 +64,8 @@ _STATEMENTS_TEXT = "statement claim premise reasoning argument"
 _AUXILIARIES_TEXT = "is are was were do does did will can"
 _DISMISSALS_TEXT = "needed necessary required matter happen exist true"  # "isn't needed"
 _DISMISSIVE_TEXT = "unnecessary irrelevant unneeded"  # "is unnecessary"
+_LOOKS_TEXT = "look point aim stare glance good"  # "don't look at X": X is what is denied
+_ADJUNCTS_TEXT = "at in on with under below above"  # "not worth it in small deployments"
 _SHORT_SCOPE = 2  # words after "instead of", "rather than", "without", "unlike" that they deny
 _NOT_DENIALS = {"only", "just", "merely", "matter", "doubt"}  # "not only", "no matter", "no doubt"
 _NEGATION_PAIRS_TEXT = ["rather than", "instead of", "opposed to", "false that", "myth that"]
@@ -103,6 +108,10 @@ _BREAK_WORDS = {stem(word) for word in _BREAK_WORDS_TEXT.split()}
 _NEGATIONS = {stem(word) for word in _NEGATIONS_TEXT.split()}
 _SHORT_NEGATIONS = {stem("without"), stem("unlike")}
 _NOR = stem("nor")
+_BECAUSE = stem("because")
+_AT, _BOTHER, _WORTH = stem("at"), stem("bother"), stem("worth")
+_LOOKS = {stem(word) for word in _LOOKS_TEXT.split()}
+_ADJUNCTS = {stem(word) for word in _ADJUNCTS_TEXT.split()}
 _AUXILIARIES = {stem(word) for word in _AUXILIARIES_TEXT.split()}
 _DISMISSALS = {stem(word) for word in _DISMISSALS_TEXT.split()}
 _DISMISSIVE = {stem(word) for word in _DISMISSIVE_TEXT.split()}
@@ -284,9 +293,11 @@ def _breaks(token: str) -> bool:
 
 
 def _cues_before(tokens: Sequence[str], start: int) -> int:
+    if _object_of_an_adjunct(tokens, start):
+        return 0
     count = 0
     index = start - 1
-    while index >= 0 and not _breaks(tokens[index]):
+    while index >= 0 and not _breaks(tokens[index]) and tokens[index] != _COLON_IS:
         pair = (tokens[index - 1], tokens[index]) if index > 0 else None
         if pair in _TOPIC_PAIRS:
             break  # "says nothing about X", "doesn't tell anything about X": X is the topic
@@ -298,7 +309,19 @@ def _cues_before(tokens: Sequence[str], start: int) -> int:
         index -= 1
     if index >= 0 and tokens[index] == _NOR:
         count += 1  # "neither X nor Y", "not X nor Y": "nor" starts a clause and denies it
+    elif index >= 1 and tokens[index] == _BECAUSE and tokens[index - 1] in _NEGATIONS:
+        count += 1  # "not because of X": the reason X is denied
     return count
+
+
+def _object_of_an_adjunct(tokens: Sequence[str], start: int) -> bool:
+    """Whether a match is the object of "at" ("doesn't help at high batch"), or of a
+    preposition after "worth it" or "bother" ("not worth it in small deployments", "wouldn't
+    bother with short prompts"): a condition on the denied predicate, not denied itself."""
+    before = ["", "", "", *tokens[max(0, start - 3) : start]][-3:]
+    if before[2] == _AT:
+        return before[1] not in _LOOKS  # "doesn't look at the p99" does deny it
+    return before[2] in _ADJUNCTS and (before[1] == _BOTHER or before[:2] == [_WORTH, "it"])
 
 
 def _denied_after(tokens: Sequence[str], end: int) -> int:

@@ -171,10 +171,12 @@ def _more_than_a_name(phrase: str, prompt_words: set[str]) -> bool:
 def _stated_spans(
     points: tuple[KeyPoint, ...], said: list[Sentence], wording: list[Worded]
 ) -> list[Span]:
-    """Where the answer states any phrase of any point (``wording``) or misconception."""
+    """Where the answer states any phrase of any point (``wording``), or states or denies any
+    misconception ("prefill is not memory bound" denies a misconception; its "memory bound" is
+    that misconception's wording, not a denial of its own)."""
     phrases = [p for point in points for m in point.misconceptions for p in m.phrases]
-    stated = [span for phrase in phrases for span, negated in _matches(phrase, said) if not negated]
-    return [span for span, _ in wording] + stated
+    said_of = [span for phrase in phrases for span, _ in _matches(phrase, said)]
+    return [span for span, _ in wording] + said_of
 
 
 def _matches(phrase: str, said: list[Sentence]) -> list[tuple[Span, bool]]:
@@ -208,8 +210,9 @@ def _claims(
     """(stated, denied): the phrases some claim states, and whether some claim denies one.
     Denying a single word denies nothing ("not the SMs"; "not memory bound" does deny). A
     denial inside a longer stated phrase of any point ("doesn't help prefill" around "help
-    prefill", "no spare compute" around "spare compute") is that phrase's wording, not a
-    denial. Likewise a phrase stated inside a longer stated phrase of a point in ``wording``
+    prefill", "no spare compute" around "spare compute"), or inside a misconception stated or
+    denied ("prefill is not memory bound" around "memory bound"), is that phrase's wording,
+    not a denial. Likewise a phrase stated inside a longer stated phrase of a point in ``wording``
     (a misconception's "decode is compute bound" inside "at batch 256 decode is compute
     bound", when a point has that phrase) is that phrase's wording, not a statement of its
     own."""
