@@ -11,12 +11,14 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.widgets import Static, TextArea
 
 from quiz.tui.backend import MAX_ANSWER_CHARS, PracticeFilters
 from quiz.tui.screens.practice import PracticeScreen
 from quiz.tui.screens.practice_setup import PracticeSetupScreen
 from quiz.tui.widgets.question.feedback import FeedbackPanel
+from quiz.tui.widgets.question.options import OptionsAnswer
 from quiz.tui.widgets.question.order import OrderAnswer
 from quiz.tui.widgets.question.text import NumberAnswer
 from tests.test_tui_support import (
@@ -254,6 +256,37 @@ async def _hint_of(field: NumberAnswer) -> str:
     app = OneField()
     async with app.run_test(size=SIZE):
         return str(app.query_one(".hint", Static).render())
+
+
+def test_a_long_option_wraps_under_its_own_text_not_under_its_letter() -> None:
+    asyncio.run(_long_option_wraps())
+
+
+async def _long_option_wraps() -> None:
+    words = " ".join(f"word{n}" for n in range(40))
+    for answer in (
+        OptionsAnswer([("A", "short"), ("B", words)], multi=True),
+        OrderAnswer([("A", "short"), ("B", words)]),
+    ):
+        lines = await _shown_alone(answer)
+        first = next(i for i, line in enumerate(lines) if "word0 " in line)
+        indent = lines[first].index("word0")
+        wrapped = [line for line in lines[first + 1 :] if "word" in line]
+        assert len(wrapped) >= 2, lines
+        for line in wrapped:
+            assert line[:indent].strip(" ▊▎│") == "", (line, indent)
+            assert line[indent] != " ", (line, indent)
+
+
+async def _shown_alone(widget: Widget) -> list[str]:
+    class OneWidget(App[None]):
+        def compose(self) -> ComposeResult:
+            yield widget
+
+    app = OneWidget()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        return [line.rstrip() for line in screen_text(app).splitlines()]
 
 
 LONG_EXPLANATION = " ".join(f"Sentence {n} of a long explanation." for n in range(1, 80))

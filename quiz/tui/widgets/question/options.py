@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted
+from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted, hanging_row
 
 
 class OptionRow(Static):
@@ -25,9 +25,8 @@ class OptionRow(Static):
 
     def show(self, *, picked: bool, multi: bool) -> None:
         mark = ("[x]" if picked else "[ ]") if multi else ("(•)" if picked else "( )")
-        line = Text(f"{mark} {self.option_id}  ", style="bold" if picked else "")
-        line.append(self.text)
-        self.update(line)
+        style = "bold" if picked else ""
+        self.update(hanging_row(Text(f"{mark} {self.option_id}  ", style), Text(self.text, style)))
         self.set_class(picked, "-picked")
 
     def on_click(self) -> None:

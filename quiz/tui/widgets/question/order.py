@@ -14,7 +14,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from quiz.bank.schema import OPTION_IDS, ORDER_MAX_ITEMS
-from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted
+from quiz.tui.widgets.question.base import AnswerInput, AnswerSubmitted, hanging_row
 
 PLACING_LETTERS = OPTION_IDS[:ORDER_MAX_ITEMS].lower()  # a to i: j and k move the highlight
 
@@ -74,11 +74,10 @@ class OrderAnswer(AnswerInput, Vertical, can_focus=True):
             zip(self.query(Static), self.items, strict=True)
         ):
             picked = position == self.highlight and self.has_focus
-            line = Text("▶ " if picked else "  ", style="bold")
-            line.append(f"{position + 1}. ", style="bold")
-            line.append(f"{item_id}  ", style="dim")
-            line.append(text)
-            row.update(line)
+            lead = Text("▶ " if picked else "  ", style="bold")
+            lead.append(f"{position + 1}. ", style="bold")
+            lead.append(f"{item_id}  ", style="dim")
+            row.update(hanging_row(lead, Text(text)))
             row.set_class(picked, "-highlight")
 
     def action_place(self, item_id: str) -> None:
