@@ -245,3 +245,17 @@ def test_round8_answers(question_id: str, kind: str, answer: str) -> None:
             assert verdict.score < 0.3, verdict.feedback
         else:
             assert verdict.score == 0 and not verdict.needs_self_check, verdict.feedback
+
+
+@pytest.mark.parametrize("math", ["integer or fp8 math", "low-precision math", "integer math"])
+def test_ptq_low_precision_math_in_other_words_earns_its_point(math: str) -> None:
+    """A right answer that put the prefill speed-up as "the kernels do integer or fp8 math"
+    scored 89 %: the point only knew "int8 math" and "tensor cores"."""
+    answer = (
+        "PTQ converts a trained model's weights to int8 or int4 using a small calibration set, "
+        "without retraining. Decode at small batch is memory-bandwidth bound, so reading fewer "
+        "bytes per token speeds it up nearly proportionally. The cost is some accuracy loss, so "
+        f"you evaluate perplexity. Prefill is compute-bound and only speeds up with {math} (W8A8)."
+    )
+    verdict = _grade("what-is-ptq", answer)
+    assert verdict.score == 1 and not verdict.needs_self_check, verdict.feedback
