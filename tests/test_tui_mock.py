@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Markdown
+from textual.widgets import Checkbox, Markdown
 
 from quiz.tui import StartMock
 from quiz.tui.screens.home import HomeScreen
@@ -461,3 +461,30 @@ def test_an_unreached_question_says_why() -> None:
     )
     abandoned = not_reached_text({**report, "status": "abandoned"})
     assert abandoned.startswith("Not reached: the interview was abandoned")
+
+
+def test_the_setup_shows_its_picks_without_colour(tmp_path: Path) -> None:
+    """Textual's radio buttons and checkboxes draw the same mark on and off (colour alone tells
+    them apart); here only the picked level and length, and a ticked box, show a mark."""
+    asyncio.run(_setup_picks_without_colour(tmp_path))
+
+
+async def _setup_picks_without_colour(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        lines = screen_text(app).splitlines()
+
+        def marked(words: str) -> str:
+            line = next(line for line in lines if words in line)
+            return line[: line.index(words)].replace("▐", "").replace("▌", "").strip(" ▊")
+
+        assert [marked(f"{level} · ") for level in ("L1", "L2", "L3", "L4")] == ["", "●", "", ""]
+        assert [marked(f"{n} minutes") for n in (15, 30, 45, 60)] == ["", "●", "", ""]
+        assert marked("Practice mode") == ""
+        app.screen.query_one("#mock-practice-mode", Checkbox).value = True
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert marked("Practice mode") == "X"

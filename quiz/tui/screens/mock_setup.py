@@ -5,10 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Checkbox, Footer, RadioButton, RadioSet, Static
+from textual.widgets import Button, Checkbox, Footer, RadioSet, Static
 
 from quiz.tui.screens.base import QuizScreen
 from quiz.tui.widgets.header import QuizHeader
+from quiz.tui.widgets.toggles import MarkedCheckbox, MarkedRadioButton
 
 LEVEL_TITLES = {
     "L1": "L1 · Performance / ML Infrastructure Engineer (0–2 years)",
@@ -40,12 +41,14 @@ class MockSetupScreen(QuizScreen):
             yield Static("Target level", classes="section-title")
             with RadioSet(id="mock-level"):
                 for level, title in LEVEL_TITLES.items():
-                    yield RadioButton(title, value=level == "L2", name=level)
+                    yield MarkedRadioButton(title, value=level == "L2", name=level)
             yield Static("Length", classes="section-title")
             with RadioSet(id="mock-minutes"):
                 for minutes in LENGTHS_MIN:
-                    yield RadioButton(f"{minutes} minutes", value=minutes == 30, name=str(minutes))
-            yield Checkbox(
+                    yield MarkedRadioButton(
+                        f"{minutes} minutes", value=minutes == 30, name=str(minutes)
+                    )
+            yield MarkedCheckbox(
                 "Practice mode: leaving pauses the clock (the report says so)",
                 id="mock-practice-mode",
             )

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Static
 
 from quiz.grading.short import self_checked
+from quiz.tui.widgets.toggles import MarkedCheckbox
 
 if TYPE_CHECKING:
     from quiz.bank import Instance
@@ -61,7 +62,7 @@ class SelfCheck(Vertical):
         )
         for index, point in enumerate(self.verdict.points):
             ticked = point.status == "covered"
-            yield Checkbox(self._label(index, ticked), value=ticked, id=f"point-{index}")
+            yield MarkedCheckbox(self._label(index, ticked), value=ticked, id=f"point-{index}")
         yield Static(self._score_line(), id="self-check-score")
         yield Button("Confirm points (ctrl+y)", id="self-check-confirm", variant="primary")
 
