@@ -203,6 +203,9 @@ def test_starter_and_controls_fail(name: str) -> None:
     result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"
+    if name == "control:bf16_copy_per_call":  # int8 at rest: only the peak while timed shows it
+        failed = [check.name for check in result.checks if not check.passed]
+        assert "weight bytes while timed" in failed and "weight bytes" not in failed, failed
 
 
 def test_the_batch_stream_hands_out_each_batch_for_the_last_ones_logits() -> None:

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
 from quiz.lab.harness import speedup_check
-from quiz.lab.referee import Contestant, Refused
+from quiz.lab.referee import Contestant, ProcessMemory, Refused
 from quiz.lab.tinylm import tensor_bytes
 
 # Per timed trial (128 predictions) a far looser bar than the held-out check: it only has to
@@ -39,28 +39,70 @@ def grade(ctx: GradeContext) -> list[Check]:
     candidate = ctx.start_contestant("int8_model:serve")
     baseline = ctx.start_contestant("int8_model:serve", solution="baseline.py")
     checks = _accuracy_checks(ctx, fp32, candidate, baseline)
-    checks.insert(0, _bytes_check(ctx, fp32, candidate, baseline))
-    checks.append(_throughput_check(ctx, candidate, baseline, host))
-    return checks
+    before = candidate.memory(), baseline.memory()
+    for contestant in (candidate, baseline):
+        contestant.reset_peak()  # each one's resident high-water mark, over the timing
+    throughput = _throughput_check(ctx, candidate, baseline, host)
+    peaks = candidate.memory(settle=False), baseline.memory(settle=False)
+    after = candidate.memory(), baseline.memory()
+    return [*_bytes_checks(ctx, tensor_bytes(fp32), before, peaks, after), *checks, throughput]
 
 
-def _bytes_check(
-    ctx: GradeContext, fp32: torch.nn.Module, candidate: Contestant, baseline: Contestant
-) -> Check:
+def _bytes_checks(
+    ctx: GradeContext,
+    fp32_bytes: int,
+    before: tuple[ProcessMemory, ProcessMemory],
+    peaks: tuple[ProcessMemory, ProcessMemory],
+    after: tuple[ProcessMemory, ProcessMemory],
+) -> list[Check]:
     """Both processes run the same code but for the model, and both have run the same forward
-    passes: the difference in what they privately hold is the difference in weights."""
-    limit = ctx.thresholds["max_weight_bytes_ratio"]
-    fp32_bytes = tensor_bytes(fp32)
-    cand, base = candidate.memory(), baseline.memory()
-    held = fp32_bytes + cand.uss - base.uss
-    ratio = max(0.0, held / fp32_bytes)
-    ctx.details["memory"] = {"candidate": cand.to_dict(), "baseline": base.to_dict()}
-    message = (
-        f"your process holds about {held / 2**20:.1f} MiB of weights against the fp32 model's "
-        f"{fp32_bytes / 2**20:.1f} MiB (its private memory beyond the fp32 baseline process's, "
-        "read from /proc)"
+    passes: the difference in what they privately hold, read before and after the timing, is
+    the difference in weights; what the candidate's resident memory rose to while timed, beyond
+    the baseline's rise, is what it held only while timed (a wider copy of its weights made
+    for each call)."""
+
+    def held(reading: tuple[ProcessMemory, ProcessMemory]) -> float:
+        return fp32_bytes + reading[0].uss - reading[1].uss
+
+    at_rest = max(held(before), held(after))
+    rises = [peak.peak_rss - rest.rss for peak, rest in zip(peaks, before, strict=True)]
+    while_timed = held(before) + rises[0] - rises[1]
+    ctx.details["memory"] = {
+        side: {"before": b.to_dict(), "timed": p.to_dict(), "after": a.to_dict()}
+        for side, b, p, a in zip(("candidate", "baseline"), before, peaks, after, strict=True)
+    }
+    limit, timed_limit = (
+        ctx.thresholds["max_weight_bytes_ratio"],
+        ctx.thresholds["max_timed_weight_bytes_ratio"],
     )
-    return Check("weight bytes", ratio <= limit, round(ratio, 4), limit, "x fp32", message)
+    ratio, timed_ratio = max(0.0, at_rest / fp32_bytes), max(0.0, while_timed / fp32_bytes)
+    mib = 2**20
+    return [
+        Check(
+            "weight bytes",
+            ratio <= limit,
+            round(ratio, 4),
+            limit,
+            "x fp32",
+            f"your process holds about {at_rest / mib:.1f} MiB of weights against the fp32 "
+            f"model's {fp32_bytes / mib:.1f} MiB (its private memory beyond the fp32 baseline "
+            "process's, read from /proc before and after the timing)",
+        ),
+        Check(
+            "weight bytes while timed",
+            timed_ratio <= timed_limit,
+            round(timed_ratio, 4),
+            timed_limit,
+            "x fp32",
+            f"at its peak while timed your process held about {while_timed / mib:.1f} MiB "
+            f"(its weights plus what its resident memory rose by beyond the baseline's rise): "
+            + (
+                "no wider copy of the weights is made for a call"
+                if timed_ratio <= timed_limit
+                else "a bf16 or fp32 copy of the weights, made for each call, is counted"
+            ),
+        ),
+    ]
 
 
 def _accuracy_checks(
@@ -162,8 +204,8 @@ def _throughput_check(
     except SubmissionError as err:
         return Check("throughput vs fp32", False, None, threshold, "x", str(err))
     ctx.details["throughput"] = comparison.to_dict()
-    check = speedup_check("throughput vs fp32", comparison, threshold)
-    return _unless_host_cannot(ctx, check, host, comparison.ci_high)
+    verdict = speedup_check("throughput vs fp32", comparison, threshold)
+    return _unless_host_cannot(ctx, verdict, host, comparison.ci_high)
 
 
 def _logits(out: object, expected: Tensor) -> Tensor:
