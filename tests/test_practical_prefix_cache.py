@@ -155,6 +155,42 @@ def test_a_reported_hit_rate_must_be_plausible_and_backed_by_the_timing() -> Non
     assert "shows at least 0% of prompt tokens reused; 50% needed" in flat.message
 
 
+def test_an_lru_of_the_eviction_budget_holds_each_repeat_of_the_last_two_prompts() -> None:
+    """The eviction trace repeats one of the last two system prompts after each new one; an LRU
+    of whole prompts under the 4 MiB budget (the grader's model of what must be reused) holds
+    every such repeat, and nothing else on that trace is a hit."""
+    prefix_model = practical_module(PRACTICAL, "prefix_model.py")
+    grader = practical_module(PRACTICAL, "grader.py")
+    per_position = prefix_model.build_budget_model().config.kv_bytes_per_token()
+    shortest = prefix_model.EVICTION_PREFIX_LEN[0]
+    for seed in range(5):
+        trace = prefix_model.eviction_trace(seed)
+        hits = grader.lru_hits(trace, prefix_model.EVICTION_BUDGET_BYTES, per_position)
+        prefixes = [tuple(prompt[:shortest].tolist()) for prompt in trace]
+        repeats = []
+        for i, prefix in enumerate(prefixes):
+            recent = list(dict.fromkeys(reversed(prefixes[:i])))[:2]
+            repeats.append(prefix in recent)
+        assert hits == repeats and sum(hits) >= 10, (seed, hits)
+    # With room for one prompt only, a repeat of the one before the last is a miss.
+    a, b = torch.arange(100), torch.arange(100, 200)
+    tiny = grader.lru_hits([a, b, a], 150 * (per_position + 8), per_position)
+    assert tiny == [False, False, False]
+
+
+def test_recently_used_prefixes_must_be_served_faster_than_no_caching() -> None:
+    check = practical_module(PRACTICAL, "grader.py").recency_check
+    hits = [False, True, True, True, True, False]
+    cached = [(1.0, 1.0), (0.3, 1.0), (0.4, 1.0), (0.6, 1.0), (0.35, 1.0), (1.1, 1.0)]
+    assert check(cached, hits, 0.75).passed
+    one_slow = [*cached[:3], (1.05, 1.0), *cached[4:]]
+    assert check(one_slow, hits, 0.75).passed  # 3 of 4
+    frozen = [(1.0, 1.0), (0.3, 1.0), (1.02, 1.0), (0.98, 1.0), (1.1, 1.0), (1.0, 1.0)]
+    failed = check(frozen, hits, 0.75)
+    assert not failed.passed and failed.measured == 0.25
+    assert "requests 3, 4, 5 were prefilled (nearly) from scratch" in failed.message
+
+
 def test_driver_serves_the_engine_and_replays_a_trace() -> None:
     prefix_model = practical_module(PRACTICAL, "prefix_model.py")
     reference = practical_module(PRACTICAL, "reference.py")
@@ -184,6 +220,9 @@ def test_starter_and_controls_fail(name: str) -> None:
     result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"
+    if name == "control:frozen_when_full":  # exact and within budget: only recency shows it
+        not_timed = {"hit rate reported", "time to first token vs no caching"}
+        assert failed_names(result) == {"recently used prefixes kept", *not_timed}
 
 
 # A 128 MiB buffer filled at import, before the grader's first read of the process's memory,

@@ -132,12 +132,12 @@ def ideal_hit_rate(trace: list[Tensor]) -> float:
     request, its longest common prefix with any earlier request (at most all but one token)."""
     reused = 0
     for i, request in enumerate(trace):
-        best = max((_common_prefix(request, earlier) for earlier in trace[:i]), default=0)
+        best = max((common_prefix(request, earlier) for earlier in trace[:i]), default=0)
         reused += min(best, request.numel() - 1)
     return reused / sum(r.numel() for r in trace)
 
 
-def _common_prefix(a: Tensor, b: Tensor) -> int:
+def common_prefix(a: Tensor, b: Tensor) -> int:
     n = min(a.numel(), b.numel())
     differ = (a[:n] != b[:n]).nonzero()
     return n if differ.numel() == 0 else int(differ[0, 0])
