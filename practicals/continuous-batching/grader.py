@@ -1,7 +1,8 @@
 """Grades a continuous-batching scheduler on the simulated engine in serving_engine.py (a
 roofline model of an H100 serving Llama-3-8B, not a measurement): every request completes, the
-KV budget holds, the replay is deterministic, throughput beats static batching, and p99
-TTFT / TPOT meet the SLA. The report sweeps the prefill chunk size.
+KV budget holds, the replay is deterministic, throughput beats static batching, a flood of short
+requests is served well beyond what worst-case reservation manages, and p99 TTFT / TPOT meet
+the SLA. The report sweeps the prefill chunk size.
 
 The engine, the trace (with its hidden output lengths) and the cost model run here, in the
 referee; your scheduler runs in a sandboxed contestant and is asked for each step over the
@@ -17,6 +18,7 @@ from serving_engine import (
     Engine,
     EngineConfig,
     EngineState,
+    ReservingBatching,
     RunResult,
     StateEncoder,
     StaticBatching,
@@ -24,6 +26,7 @@ from serving_engine import (
     TraceConfig,
     config_to_plain,
     make_burst,
+    make_flood,
     make_trace,
     plan_from_plain,
 )
@@ -32,6 +35,7 @@ from quiz.lab.api import Check, GradeContext
 from quiz.lab.referee import Contestant
 
 CHUNK_SWEEP = (64, 128, 256, 512, 1024, 2048)
+FLOOD_CHUNK = 256  # the chunk size both schedulers get on the flood
 STEP_TIMEOUT_S = 30.0
 MAX_STEPS = 20_000
 
@@ -93,11 +97,16 @@ def grade(ctx: GradeContext) -> list[Check]:
     burst = Engine(make_burst((ctx.seed + 1) % 2**32), config, max_steps=MAX_STEPS)
     burst_run = burst.run(RemoteScheduler(candidate))
     ctx.details["burst"] = _summary(burst_run)
+    ctx.log("replaying a flood of short requests under your scheduler and under reservation")
+    flood = Engine(make_flood((ctx.seed + 2) % 2**32), config, max_steps=MAX_STEPS)
+    reserving = flood.run(ReservingBatching(config, chunk_size=FLOOD_CHUNK))
+    flood_run = flood.run(RemoteScheduler(candidate, chunk_size=FLOOD_CHUNK))
+    ctx.details["flood"] = {"yours": _summary(flood_run), "reservation": _summary(reserving)}
     t = ctx.thresholds
     ratio = first.throughput / static.throughput if static.throughput else 0.0
     sound = [
         _completion_check(first),
-        _budget_check(first, burst_run, config),
+        _budget_check(first, burst_run, flood_run, config),
         _determinism_check(first, second),
     ]
     # The sweep shows what chunk size does to the latencies, worth its 15 s to a scheduler
@@ -116,6 +125,7 @@ def grade(ctx: GradeContext) -> list[Check]:
             "x",
             f"{first.throughput:.0f} vs {static.throughput:.0f} output tokens/s (simulated)",
         ),
+        _flood_check(flood_run, reserving, t["flood_vs_reservation_min"]),
         _sla_check("p99 TTFT within SLA", first.p99_ttft(), t["ttft_p99_s"], first),
         _sla_check("p99 TPOT within SLA", first.p99_tpot(), t["tpot_p99_s"], first),
     ]
@@ -183,10 +193,13 @@ def _determinism_check(first: RunResult, second: RunResult | None) -> Check:
     )
 
 
-def _budget_check(run: RunResult, burst: RunResult, config: EngineConfig) -> Check:
-    """The budget must hold on the trace and on the burst (on many traces a scheduler that never
-    counts blocks happens to stay under it), and the burst must be served: a scheduler that
-    stalled when it saw the burst (empty plans) never met the budget's test, and passed."""
+def _budget_check(
+    run: RunResult, burst: RunResult, flood: RunResult, config: EngineConfig
+) -> Check:
+    """The budget must hold on the trace, the burst and the flood (on many traces a scheduler
+    that never counts blocks happens to stay under it), and the burst must be served: a
+    scheduler that stalled when it saw the burst (empty plans) never met the budget's test,
+    and passed."""
     unserved = None
     if burst.completed != burst.total:
         unserved = (
@@ -197,16 +210,18 @@ def _budget_check(run: RunResult, burst: RunResult, config: EngineConfig) -> Che
     violation = (
         run.kv_violation
         or (burst.kv_violation and f"in the burst: {burst.kv_violation}")
+        or (flood.kv_violation and f"in the flood: {flood.kv_violation}")
         or unserved
     )
     message = violation or (
         f"peak {run.peak_blocks} of {config.num_blocks} blocks on the trace, {burst.peak_blocks} "
-        "in the burst; the engine refuses any step that needs more"
+        f"in the burst, {flood.peak_blocks} in the flood; the engine refuses any step that "
+        "needs more"
     )
     return Check(
         "KV budget never exceeded",
         violation is None,
-        max(run.peak_blocks, burst.peak_blocks),
+        max(run.peak_blocks, burst.peak_blocks, flood.peak_blocks),
         config.num_blocks,
         "blocks",
         message,
@@ -217,3 +232,26 @@ def _sla_check(name: str, value: float, limit: float, run: RunResult) -> Check:
     complete = run.completed == run.total
     message = "" if complete else "not every request completed, so the SLA cannot hold"
     return Check(name, complete and value <= limit, _round(value, 4), limit, "s", message)
+
+
+def _flood_check(flood: RunResult, reserving: RunResult, minimum: float) -> Check:
+    """What paging buys: on a flood of short requests (more than the KV cache holds at once),
+    throughput against continuous batching that reserves each request's worst case (prompt +
+    max output tokens) before admitting it, both at ``FLOOD_CHUNK``-token prefill chunks."""
+    name = f"flood throughput >= {minimum:g}x worst-case reservation"
+    complete = flood.completed == flood.total
+    ratio = flood.throughput / reserving.throughput if complete and reserving.throughput else 0.0
+    told = (
+        f"on a flood of {flood.total} short requests (chunk size {FLOOD_CHUNK}): "
+        f"{flood.throughput:.0f} output tokens/s, against {reserving.throughput:.0f} for "
+        f"continuous batching that reserves prompt + max output tokens per request (peak "
+        f"{flood.peak_blocks} blocks of KV held, against {reserving.peak_blocks}; simulated)"
+    )
+    if not complete:
+        told = f"{told}; {flood.completed} of {flood.total} requests finished"
+    elif ratio < minimum:
+        told = (
+            f"{told}: the cache holds what outputs never fill; allocate blocks as tokens "
+            "arrive, admit while blocks are free, and preempt when decodes need them"
+        )
+    return Check(name, complete and ratio >= minimum, round(ratio, 3), minimum, "x", told)

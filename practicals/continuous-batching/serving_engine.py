@@ -134,6 +134,17 @@ def make_burst(seed: int, requests: int = 48) -> tuple[TraceRequest, ...]:
     )
 
 
+def make_flood(seed: int, requests: int = 400) -> tuple[TraceRequest, ...]:
+    """A flood of short chat turns: ``requests`` prompts of 128-768 tokens with 32-256-token
+    answers arriving within 100 ms, far more than the KV cache holds at once, so that how many
+    sequences a scheduler fits in it sets the throughput."""
+    rng = random.Random(seed)
+    return tuple(
+        TraceRequest(i, rng.uniform(0.0, 0.1), rng.randint(128, 768), rng.randint(32, 256))
+        for i in range(requests)
+    )
+
+
 def _lognormal(rng: random.Random, median: float, sigma: float, bounds: tuple[int, int]) -> int:
     value = round(median * math.exp(rng.gauss(0.0, sigma)))
     return min(max(value, bounds[0]), bounds[1])
@@ -501,6 +512,37 @@ class StaticBatching:
                 break
             reserved += worst
             plan.prefill[req.id] = req.remaining_prefill
+        return plan
+
+
+class ReservingBatching:
+    """Continuous batching the way it was done before paged KV (Orca, and vLLM's paper's
+    baselines): every step decodes each running sequence, and a waiting request is admitted
+    (with chunked prefill) only when its worst case, prompt + ``max_output_tokens``, fits in
+    what the running requests have not reserved; it never needs to preempt, and the cache
+    mostly holds reservations that outputs never fill."""
+
+    def __init__(self, config: EngineConfig, chunk_size: int = 256) -> None:
+        self.config = config
+        self.chunk_size = chunk_size
+
+    def _reservation(self, req: RequestView) -> int:
+        return self.config.blocks_for(req.prompt_len + self.config.max_output_tokens)
+
+    def schedule(self, state: EngineState) -> StepPlan:
+        plan = StepPlan(decode=[r.id for r in state.running if r.decoding])
+        unreserved = self.config.num_blocks - sum(self._reservation(r) for r in state.running)
+        budget = self.chunk_size
+        for req in state.running:
+            if budget and not req.decoding:
+                plan.prefill[req.id] = take = min(budget, req.remaining_prefill)
+                budget -= take
+        for req in state.waiting:
+            if not budget or self._reservation(req) > unreserved:
+                break
+            plan.prefill[req.id] = take = min(budget, req.remaining_prefill)
+            budget -= take
+            unreserved -= self._reservation(req)
         return plan
 
 
