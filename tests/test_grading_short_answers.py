@@ -52,6 +52,37 @@ def _grade(question_id: str, answer: str) -> Verdict:
     return grade(instantiate(BANK.get(question_id)), answer)
 
 
+def _contradicted(verdict: Verdict) -> list[str]:
+    return [point.text for point in verdict.points if point.status == "contradicted"]
+
+
+def assert_right(question_id: str, answer: str) -> None:
+    """A right answer: correct and sure, no point contradicted."""
+    verdict = _grade(question_id, answer)
+    assert verdict.correct and not verdict.needs_self_check, verdict.feedback
+    assert _contradicted(verdict) == [], verdict.feedback
+
+
+def assert_sure_fail(question_id: str, answer: str) -> None:
+    """A confidently wrong answer: not correct, sure, a point contradicted, under 0.3."""
+    verdict = _grade(question_id, answer)
+    assert not verdict.correct and not verdict.needs_self_check, verdict.feedback
+    assert _contradicted(verdict), verdict.feedback
+    assert verdict.score < 0.3, verdict.feedback
+
+
+def assert_partly_right(question_id: str, answer: str) -> Verdict:
+    """A partly right answer: not correct, and either part of the score or left unsure."""
+    verdict = _grade(question_id, answer)
+    assert not verdict.correct, verdict.feedback
+    assert 0 < verdict.score < 1 or verdict.needs_self_check, verdict.feedback
+    return verdict
+
+
+def assert_not_contradicting(question_id: str, sentence: str) -> None:
+    assert _contradicted(_grade(question_id, sentence)) == []
+
+
 def test_the_set_is_big_and_broad_enough() -> None:
     assert len(ANSWERS) >= 10
     assert len(_graded(("paraphrase", *WRONG_KINDS))) >= 40

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_grading_short_answers import _answer_set, _grade, _graded
+from tests.test_grading_short_answers import (
+    _answer_set,
+    _grade,
+    _graded,
+    assert_not_contradicting,
+    assert_partly_right,
+    assert_right,
+    assert_sure_fail,
+)
 
 ANSWERS = _answer_set("short_answers_attention_cost_questions.yaml")
 QUESTIONS = {"flash-attention-why", "batching-cost-per-token"}
@@ -24,26 +32,19 @@ def test_every_question_has_a_dozen_answers_of_every_class() -> None:
 
 @pytest.mark.parametrize(("question_id", "kind", "answer"), _graded(("paraphrase",), ANSWERS))
 def test_a_right_answer_is_correct_and_sure(question_id: str, kind: str, answer: str) -> None:
-    verdict = _grade(question_id, answer)
-    assert verdict.correct and not verdict.needs_self_check, verdict.feedback
-    assert [p.text for p in verdict.points if p.status == "contradicted"] == []
+    assert_right(question_id, answer)
 
 
 @pytest.mark.parametrize(("question_id", "kind", "answer"), _graded(("error", "negated"), ANSWERS))
 def test_a_wrong_answer_is_a_sure_fail(question_id: str, kind: str, answer: str) -> None:
     """Each states a misconception (or denies the key points), so the grader is sure, even where
     the answer also gets part of the mechanism right."""
-    verdict = _grade(question_id, answer)
-    assert not verdict.correct and not verdict.needs_self_check, verdict.feedback
-    assert any(p.status == "contradicted" for p in verdict.points), verdict.feedback
-    assert verdict.score < 0.3, verdict.feedback
+    assert_sure_fail(question_id, answer)
 
 
 @pytest.mark.parametrize(("question_id", "kind", "answer"), _graded(("partial",), ANSWERS))
 def test_a_partly_right_answer_lands_in_between(question_id: str, kind: str, answer: str) -> None:
-    verdict = _grade(question_id, answer)
-    assert not verdict.correct, verdict.feedback
-    assert 0 < verdict.score < 1 or verdict.needs_self_check, verdict.feedback
+    verdict = assert_partly_right(question_id, answer)
     assert not any(p.status == "contradicted" for p in verdict.points), verdict.feedback
 
 
@@ -83,8 +84,7 @@ def test_mechanism_and_one_limit_is_not_yet_a_pass() -> None:
 def test_flash_attention_denials_are_not_contradictions(sentence: str) -> None:
     """A right answer says what FlashAttention does not do (write the scores to HBM, approximate,
     cut FLOPs, compress the KV cache): none of that may read as denying the mechanism."""
-    verdict = _grade("flash-attention-why", sentence)
-    assert [p.text for p in verdict.points if p.status == "contradicted"] == []
+    assert_not_contradicting("flash-attention-why", sentence)
 
 
 @pytest.mark.parametrize(
@@ -107,5 +107,4 @@ def test_flash_attention_denials_are_not_contradictions(sentence: str) -> None:
 def test_batching_cost_denials_are_not_contradictions(sentence: str) -> None:
     """True sentences about another regime (batch 1 against the ridge point) or that deny a
     misconception must not contradict a point."""
-    verdict = _grade("batching-cost-per-token", sentence)
-    assert [p.text for p in verdict.points if p.status == "contradicted"] == []
+    assert_not_contradicting("batching-cost-per-token", sentence)

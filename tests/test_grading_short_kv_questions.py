@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_grading_short_answers import _answer_set, _grade, _graded
+from tests.test_grading_short_answers import (
+    _answer_set,
+    _graded,
+    assert_not_contradicting,
+    assert_partly_right,
+    assert_right,
+    assert_sure_fail,
+)
 
 KV = _answer_set("short_answers_kv_questions.yaml")
 QUESTIONS = {"kv-cache-why-and-cost", "paged-attention-why"}
@@ -23,25 +30,18 @@ def test_every_question_has_a_dozen_answers_of_every_class() -> None:
 
 @pytest.mark.parametrize(("question_id", "kind", "answer"), _graded(("paraphrase",), KV))
 def test_a_right_answer_is_correct_and_sure(question_id: str, kind: str, answer: str) -> None:
-    verdict = _grade(question_id, answer)
-    assert verdict.correct and not verdict.needs_self_check, verdict.feedback
-    assert [p.text for p in verdict.points if p.status == "contradicted"] == []
+    assert_right(question_id, answer)
 
 
 @pytest.mark.parametrize(("question_id", "kind", "answer"), _graded(("error", "negated"), KV))
 def test_a_wrong_answer_is_a_sure_fail(question_id: str, kind: str, answer: str) -> None:
     """Each states a misconception (or denies the key points), so the grader is sure."""
-    verdict = _grade(question_id, answer)
-    assert not verdict.correct and not verdict.needs_self_check, verdict.feedback
-    assert any(p.status == "contradicted" for p in verdict.points), verdict.feedback
-    assert verdict.score < 0.3, verdict.feedback
+    assert_sure_fail(question_id, answer)
 
 
 @pytest.mark.parametrize(("question_id", "kind", "answer"), _graded(("partial",), KV))
 def test_a_partly_right_answer_lands_in_between(question_id: str, kind: str, answer: str) -> None:
-    verdict = _grade(question_id, answer)
-    assert not verdict.correct, verdict.feedback
-    assert 0 < verdict.score < 1 or verdict.needs_self_check, verdict.feedback
+    assert_partly_right(question_id, answer)
 
 
 @pytest.mark.parametrize(
@@ -61,8 +61,7 @@ def test_paged_attention_denials_of_its_misconceptions_are_not_contradictions(
 ) -> None:
     """A right answer says what PagedAttention does not do, or what it no longer needs: none of
     that may read as denying the pre-vLLM problem or the mechanism."""
-    verdict = _grade("paged-attention-why", sentence)
-    assert [p.text for p in verdict.points if p.status == "contradicted"] == []
+    assert_not_contradicting("paged-attention-why", sentence)
 
 
 @pytest.mark.parametrize(
@@ -78,5 +77,4 @@ def test_paged_attention_denials_of_its_misconceptions_are_not_contradictions(
     ],
 )
 def test_kv_cache_denials_of_its_misconceptions_are_not_contradictions(sentence: str) -> None:
-    verdict = _grade("kv-cache-why-and-cost", sentence)
-    assert [p.text for p in verdict.points if p.status == "contradicted"] == []
+    assert_not_contradicting("kv-cache-why-and-cost", sentence)
