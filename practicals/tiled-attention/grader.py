@@ -38,6 +38,10 @@ ERROR_FLOOR = 2e-5
 CORE_COUNT_CALLS = 4
 CORES_SLACK = 0.3
 MIB = 2**20
+# How much more than the baseline's process the candidate's may hold before the memory call
+# (its own module, small buffers kept between calls); beyond it, the excess counts as used in
+# the call. The reference held 2.5 MiB more.
+BEFORE_ALLOWANCE_MIB = 64
 SPEED_CHECK = f"speed-up over naive attention at N={SPEED_N}"
 MEMORY_CHECK = f"peak extra memory at N={MEMORY_N}"
 
@@ -78,7 +82,7 @@ def grade(ctx: GradeContext) -> list[Check]:
     return [
         accuracy,
         _speed_check(ctx, baseline, candidate, rng),
-        _memory_check(ctx, candidate, rng),
+        _memory_check(ctx, candidate, baseline, rng),
     ]
 
 
@@ -221,7 +225,15 @@ def cores_used(contestant: Contestant, inputs: list[dict[str, Any]]) -> float:
     return (contestant.cpu_seconds() - cpu_before) / (perf_counter() - start)
 
 
-def _memory_check(ctx: GradeContext, candidate: Contestant, rng: random.Random) -> Check:
+def _memory_check(
+    ctx: GradeContext, candidate: Contestant, baseline: Contestant, rng: random.Random
+) -> Check:
+    """The candidate's resident peak during one call at ``MEMORY_N`` beyond what it held
+    before it; and "before" is never more than what the baseline's process (naive attention,
+    the same driver, the speed check's calls behind it too) holds at that point plus
+    ``BEFORE_ALLOWANCE_MIB``, so a buffer set aside earlier (at import, or in an earlier call)
+    counts as held in the call (red team: a 1 GiB buffer filled at import held the whole N x N
+    scores and showed a 20 MiB peak)."""
     limit_mib = ctx.thresholds["max_extra_memory_mib"]
     name = MEMORY_CHECK
     scores_mib = MEMORY_N * MEMORY_N * 4 / MIB
@@ -230,7 +242,9 @@ def _memory_check(ctx: GradeContext, candidate: Contestant, rng: random.Random) 
     ctx.log(f"measuring your attention's peak memory at N={MEMORY_N} (non-causal, softcap)")
     where = f"at N={MEMORY_N}, where the fp32 scores alone are {scores_mib:.0f} MiB"
     try:
-        before = candidate.memory().rss
+        bare = baseline.memory().rss
+        held = candidate.memory().rss
+        before = min(held, bare + BEFORE_ALLOWANCE_MIB * MIB)
         candidate.reset_peak()
         out = candidate.call("attention", inputs, timeout_s=60)
         peak = candidate.memory().peak_rss
@@ -242,7 +256,8 @@ def _memory_check(ctx: GradeContext, candidate: Contestant, rng: random.Random) 
         )
     extra_mib = (peak - before) / MIB
     ctx.details["memory"] = {
-        "rss_before": before,
+        "rss_before": held,
+        "baseline_rss": bare,
         "peak_rss": peak,
         "scores_bytes": MEMORY_N**2 * 4,
     }
@@ -251,8 +266,15 @@ def _memory_check(ctx: GradeContext, candidate: Contestant, rng: random.Random) 
     except AssertionError as err:
         return Check(name, False, round(extra_mib, 1), limit_mib, "MiB", f"{where}: {err}")
     channel_mib = 4 * inputs["q"].numel() * 4 / MIB
-    message = (
-        f"peak memory grew {extra_mib:.0f} MiB during the call {where} (the inputs and output "
-        f"crossing the channel are {channel_mib:.0f} MiB of that); allowed {limit_mib:g} MiB"
-    )
+    channel = f"the inputs and output crossing the channel are {channel_mib:.0f} MiB of that"
+    if before == held:
+        message = f"peak memory grew {extra_mib:.0f} MiB during the call {where} ({channel})"
+    else:
+        message = (
+            f"{where}, your process held {(held - bare) / MIB:.0f} MiB more than naive "
+            "attention's process before the call, which counts as used by it (a buffer set "
+            f"aside at import or in an earlier call is memory the call uses): {extra_mib:.0f} "
+            f"MiB in all ({channel})"
+        )
+    message += f"; allowed {limit_mib:g} MiB"
     return Check(name, extra_mib <= limit_mib, round(extra_mib, 1), limit_mib, "MiB", message)
