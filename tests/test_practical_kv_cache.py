@@ -131,6 +131,9 @@ def test_bytes_check_holds_the_process_to_the_formula() -> None:
     expanded_while_decoding = grader.bytes_check(formula, formula, 5 * formula, 900)
     assert not expanded_while_decoding.passed
     assert "while decoding" in expanded_while_decoding.message
+    # the keys and values kept in a buffer that existed before the call: hardly any growth
+    set_aside = grader.bytes_check(formula, 140 * 2**10, 200 * 2**10, 900)
+    assert not set_aside.passed and "set aside before the call" in set_aside.message
 
 
 def test_grader_names_the_first_wrong_token() -> None:
@@ -190,6 +193,8 @@ def test_starter_and_controls_fail(name: str) -> None:
     result = grade_practical(PRACTICAL, FILES[name], source=name)
     assert not result.passed, failed_checks(result)
     assert result.error is None, "a control must fail on its checks, not crash"
+    if name == "control:buffer_from_import":
+        assert failed_names(result) == {"cache bytes = formula"}, failed_checks(result)
     if name in ("starter", "control:no_cache"):
         # Full recompute: the 880-token memory job (over a minute of it) is not run.
         cache = next(c for c in result.checks if c.name == "cache keys/values match recompute")

@@ -46,6 +46,11 @@ MEMORY_SLACK_BYTES = 256 * 2**10
 # for keys and values expanded to the 8 query heads while decoding (n_heads / n_kv_heads = 4).
 PEAK_RATIO = 3.0
 PEAK_SLACK_BYTES = 2**20
+# A cache's keys and values must add about their own bytes to what the process holds (the
+# reference: 1.03x the formula); one that adds far less keeps them in memory set aside before
+# the call (red team: a buffer filled at import held the cache expanded to every query head, 4x
+# the formula, and the process showed 160 KiB more).
+MIN_HELD_RATIO = 0.75
 
 
 def grade(ctx: GradeContext) -> list[Check]:
@@ -175,6 +180,15 @@ def bytes_check(reported: Any, held: int, peak: int, fed: int) -> Check:
             f"{allowed[fed]} B ({allowed[fed + 1]} B with one slot preallocated); {held_text}"
         )
         return Check(name, False, reported, allowed[fed], "B", message)
+    floor = int(allowed[fed] * MIN_HELD_RATIO)
+    if held < floor:
+        message = (
+            f"nbytes() says {reported} B, but {held_text} (less than {floor / 2**10:.0f} KiB, "
+            f"{MIN_HELD_RATIO:.0%} of the formula): the keys and values live in memory set aside "
+            "before the call (at import or in an earlier call), where this check cannot tell "
+            "how much of it they take; keep them in tensors the cache allocates as it grows"
+        )
+        return Check(name, False, held, floor, "B held", message)
     if held > limit:
         message = (
             f"nbytes() says {reported} B, but {held_text} (more than {limit / 2**10:.0f} KiB): "
