@@ -215,6 +215,19 @@ def test_nothing_about_names_a_topic(text: str, negated: bool) -> None:
         ("TPOT doubles; that is wrong.", False),  # nothing reported: the answer's own claim
         ("The colleague claims TPOT doubles; that is not the point.", False),
         ("The colleague claims TPOT doubles. That is wrong.", True),  # the next sentence
+        # what people say, then a bare "it isn't" / "but it does not" / "they're wrong"
+        ("People say TPOT doubles; it doesn't.", True),
+        ("Some think TPOT doubles, but it does not.", True),
+        ("Some think TPOT doubles but it doesn't.", True),
+        ("Many assume TPOT doubles, but that's not the case.", True),
+        ("People believe TPOT doubles; they're wrong.", True),
+        ("It is often said that TPOT doubles, which is a myth.", True),
+        ("Some think TPOT doubles. It doesn't.", True),
+        ("Some think TPOT doubles. It doesn't: it stays flat.", True),  # a verdict, not a label
+        ("People say TPOT doubles, and they are right.", False),
+        ("People say TPOT doubles; it does.", False),
+        ("People say TPOT doubles, but it does not matter.", False),  # "not" says more
+        ("TPOT doubles, but it does not.", False),  # nothing reported
     ],
 )
 def test_a_reported_claim_then_refuted_is_denied(text: str, negated: bool) -> None:
@@ -227,6 +240,9 @@ def test_only_a_bare_refutation_joins_the_sentence_before_it() -> None:
     assert len(sentences("TPOT doubles. That is wrong.")) == 2  # nothing reported
     assert len(sentences("The colleague claims TPOT doubles. That is right.")) == 2
     assert len(sentences("He says TPOT doubles. That is wrong for prefill only.")) == 2
+    assert len(sentences("Some think TPOT doubles. It doesn't.")) == 1
+    assert len(sentences("Some think TPOT doubles. It doesn't for prefill.")) == 2
+    assert len(sentences("Some think TPOT doubles. That's wrong: it stays flat.")) == 2
 
 
 @pytest.mark.parametrize(
@@ -260,6 +276,13 @@ def test_what_is_said_of_part_of_a_statement_is_not_said_of_it(text: str, stated
         ("No: decode is compute-bound at batch 8.", "decode is compute-bound", False),
         ("It is faster not because of fewer FLOPs.", "fewer FLOPs", True),
         ("It is faster because of fewer bytes.", "fewer bytes", False),
+        # "no more than N", "never more than N": N is a bound, not denied; the bound can be
+        ("A sequence wastes no more than one block.", "one block", False),
+        ("It never wastes more than part of its last block.", "last block", False),
+        ("It is never more than one block.", "one block", False),
+        ("It needs no fewer than eight GPUs.", "eight GPUs", False),
+        ("A sequence wastes no more than one block.", "more than one block", True),
+        ("It does not waste one block.", "one block", True),
     ],
 )
 def test_a_negation_denies_its_predicate_not_its_condition(
@@ -267,6 +290,50 @@ def test_a_negation_denies_its_predicate_not_its_condition(
 ) -> None:
     (match,) = find(sentences(text)[0], words(phrase))
     assert match.claim and match.negated is negated
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        # a line break within a sentence is a space: the negation reaches across it
+        ("It does not make a token's KV smaller or\nattention cheaper.", True),
+        ("It does not make a token's KV smaller or\r\nattention cheaper.", True),
+        ("It makes\nattention cheaper.", False),
+        # a break ends the sentence at a blank line, after a sentence's end, around a heading,
+        # and before a list item
+        ("It does not make KV smaller\n\nattention gets cheaper.", False),
+        ("It does not make KV smaller.\nAttention gets cheaper.", False),
+        ("# It is not KV\nattention gets cheaper.", False),
+        ("**Not KV**\nattention gets cheaper.", False),
+        ("It does not make KV smaller\n# attention gets cheaper", False),
+        *[
+            (f"{first}It does not make KV smaller\n{second}attention gets cheaper", False)
+            for first, second in [
+                ("- ", "- "),
+                ("* ", "* "),
+                ("• ", "• "),
+                ("1. ", "2. "),
+                ("1) ", "2) "),
+                ("a) ", "b) "),
+                ("", "  - "),
+            ]
+        ],
+        ("- It does not make KV smaller or\n  attention cheaper", True),  # an item, wrapped
+    ],
+)
+def test_a_line_break_ends_a_sentence_only_where_a_sentence_ends(text: str, negated: bool) -> None:
+    (match,) = [m for s in sentences(text) for m in find(s, words("attention cheaper"))]
+    assert match.claim and match.negated is negated
+
+
+def test_a_hard_wrapped_answer_reads_as_on_one_line() -> None:
+    for wrapped in [
+        "It decodes pre-\ndecoded inputs 2-\n4x faster",  # a hyphen at a line's end joins
+        "The speed-up carries over:\ndecode is free.",  # a colon reads as within a line
+    ]:
+        assert sentences(wrapped) == sentences(wrapped.replace("-\n", "-").replace("\n", " "))
+    assert statuses("Latency is not the time\none request takes.")[0] == "contradicted"
+    assert statuses("Latency is the inverse\nof throughput.")[1] == "contradicted"
 
 
 def test_without_in_a_phrase_gap_neither_states_nor_denies_it() -> None:

@@ -17,16 +17,28 @@ or of a preposition after "worth it" or "bother" ("not worth it in small deploym
 bother with short prompts"), is a condition and not denied; a label's colon ("Not DeepMind:
 Medusa is by Cai et al.") ends a negation's reach. "Without", "unlike",
 "instead of" and "rather than" deny only the next ``_SHORT_SCOPE`` words; "not only" and "no
-matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X; a claim
-the answer reports and refutes ("the colleague claims X; that is wrong", or "... X. That is
-wrong.") is denied. What is said of part of a statement ("half of the statement is right") is
-not said of the statement. A phrase whose words are split by "without" or "unlike" ("a finished
-model without training it" against "finished training") is not matched there.
+matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X; what
+follows "more than", "less than" or "fewer than" is a bound, not denied ("no more than one
+block", "never wastes more than its last block"; "more than one block" itself is denied there).
+A claim the answer reports and refutes ("the colleague claims X; that is wrong", "people say X;
+it isn't", "some think X, but it does not", "many assume X, which is a myth", or "... X. It
+doesn't.") is denied; "people say X, and they are right" states X. What is said of part of a
+statement ("half of the statement is right") is not said of the statement. A phrase whose words
+are split by "without" or "unlike" ("a finished model without training it" against "finished
+training") is not matched there.
+
+A sentence ends at ".", "!", "?", at a colon that does not follow a short label or lead-in, and at
+a line break only where a sentence really ends there: at a blank line, after a line that ends
+with ".", "!" or "?", before a list item ("- ", "* ", "• ", "1. ", "1) ", "a) ") and around a
+heading ("# ...", a line in bold). Any other line break was typed to wrap the answer and reads as
+a space, so a negation reaches across it ("does not make KV smaller or\nattention cheaper"); a
+hyphen at a line's end joins the words ("pre-\ndecoded"), and a colon at a line's end reads as it
+does within a line.
 
 A sentence is a *claim* when it has a verb-like word ("is", "reads", "cuts", "because",
 "=" ...) or some prose around function words. A list of terms ("memory bound, INT8,
-calibration") is not: in a sentence that looks like a list, each comma- or semicolon-separated
-item must be a claim on its own.
+calibration", also behind a label: "Fixes: GQA, FP8 KV, paging") is not: in a sentence that
+looks like a list, each comma- or semicolon-separated item must be a claim on its own.
 """
 
 from __future__ import annotations
@@ -57,8 +69,10 @@ _BREAK_WORDS_TEXT = """but and so because since while whereas although though ye
 therefore thus hence then instead during when whenever after before until unless if where for
 nor"""
 _NEGATIONS_TEXT = "not no never nor neither without nothing unlike"  # not "none": its stem is "non"
-_REPORTING_TEXT = "claims says argues thinks believes assumes suggests"  # "the colleague claims"
-_REFUTATIONS_TEXT = "wrong false incorrect mistaken untrue"  # "; that is wrong"
+_REPORTING_TEXT = "claims says said argues thinks thought believes assumes suggests"  # "some say"
+_REFUTATIONS_TEXT = "wrong false incorrect mistaken untrue myth"  # "; that is wrong"
+_NOT_SO_TEXT = "true so case correct right accurate"  # "; that is not the case"
+_POINTERS_TEXT = "that this which it they these those he she"  # "; it isn't", "they're wrong"
 _PARTS_TEXT = "half part parts rest portion bit"  # "the second half of the statement"
 _STATEMENTS_TEXT = "statement claim premise reasoning argument"
 _AUXILIARIES_TEXT = "is are was were do does did will can"
@@ -117,11 +131,15 @@ _DISMISSALS = {stem(word) for word in _DISMISSALS_TEXT.split()}
 _DISMISSIVE = {stem(word) for word in _DISMISSIVE_TEXT.split()}
 _NEGATION_PAIRS = {tuple(stem(word) for word in pair.split()) for pair in _NEGATION_PAIRS_TEXT}
 _TOPIC_PAIRS = {(stem("nothing"), "about"), (stem("anything"), "about")}
+_BOUNDS = {(stem(word), "than") for word in ("more", "less", "fewer")}  # "no more than N"
 _CLAIM_WORDS = {stem(word) for word in _CLAIM_WORDS_TEXT.split()}
 _REPORTING = {stem(word) for word in _REPORTING_TEXT.split()}
-_POINTERS = {"that", "this", "which", "it"}
-_REFUTATIONS = {stem(word) for word in _REFUTATIONS_TEXT.split()}
+_POINTERS = {stem(word) for word in _POINTERS_TEXT.split()}
+_NOT_SO = {stem(word) for word in _NOT_SO_TEXT.split()}
 _TRUE = stem("true")
+_VERDICT_STARTS = {"and", "but", "which"}  # "X but it does not": a verdict may start here
+_REFUTING_AUXILIARIES = _AUXILIARIES | {stem("has"), stem("have")}  # "it hasn't"
+_REFUTATIONS = {stem(word) for word in _REFUTATIONS_TEXT.split()}
 _PARTS = {stem(word) for word in _PARTS_TEXT.split()}
 _STATEMENTS = {stem(word) for word in _STATEMENTS_TEXT.split()}
 
@@ -132,8 +150,39 @@ _SHORT_LABEL = re.compile(
 )
 
 
+# A line break ends a sentence only at a blank line, after a line that ends with ".", "!" or
+# "?", or before a list item or a heading (or after a heading); elsewhere the answer was wrapped
+# by hand and the break is a space. (After a colon it is a space too: the colon then reads as
+# it does within a line.)
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*•][ \t]|\(?[0-9]+[.)][ \t]|\(?[a-z]\)[ \t])", re.I)
+_HEADING = re.compile(r"[ \t]*(?:#|(\*\*|__).+\1[ \t]*$)")
+_LINE_ENDS = (".", "!", "?")
+_CLOSING = " \t\"')]*_”’»"  # after a sentence's mark: 'It is wrong."', '(see above.)'
+_HYPHEN_WRAP = re.compile(r"[a-z0-9]-$", re.I)  # "pre-" + "decoded" is "pre-decoded"
+
+
+def _unwrap(text: str) -> str:
+    """``text`` with the line breaks that do not end a sentence read as spaces."""
+    lines = re.split(r"\r\n?|\n", text)
+    joined = [lines[0]]
+    for before, line in zip(lines, lines[1:], strict=False):
+        if (
+            not before.strip()
+            or not line.strip()
+            or before.rstrip(_CLOSING).endswith(_LINE_ENDS)
+            or _LIST_ITEM.match(line)
+            or any(_HEADING.match(either) for either in (before, line))
+        ):
+            joined.append("\n" + line)
+        elif _HYPHEN_WRAP.search(before.rstrip()):
+            joined.append(line.lstrip())
+        else:
+            joined.append(" " + line)
+    return "".join(joined)
+
+
 def _normalise(text: str) -> str:
-    text = text.lower().replace("’", "'").replace("‘", "'")
+    text = _unwrap(text).lower().replace("’", "'").replace("‘", "'")
     text = text.replace("γ", " gamma ").replace("α", " alpha ").replace("β", " beta ")
     text = re.sub(r"\bcannot\b", "can not", text)
     text = text.replace("!=", " is not ").replace("≠", " is not ")
@@ -141,7 +190,14 @@ def _normalise(text: str) -> str:
     text = re.sub(r"n't\b", " not", text)
     text = re.sub(r"\b(it|that|there|what|which|who|here)'s\b", r"\1 is", text)
     text = re.sub(r"'(s|re|ve|ll|d)\b", "", text)
-    return _SHORT_LABEL.sub(r"\1\2 is: ", text)
+    return _SHORT_LABEL.sub(_label, text)
+
+
+def _label(found: re.Match[str]) -> str:
+    """ "Latency:" reads as "latency is:", but "It doesn't:" or "That's wrong:" is a verdict on
+    what came before, not a label."""
+    stems = [stem(w) for w in re.findall(r"[a-z0-9]+", found[2]) if w not in _ARTICLES]
+    return found[0] if _refutes(stems) else f"{found[1]}{found[2]} is: "
 
 
 def words(text: str) -> list[str]:
@@ -164,7 +220,8 @@ class Sentence:
 
 
 def sentences(text: str) -> list[Sentence]:
-    """``text`` as sentences of stems and break marks. A bare refutation ("That is wrong.")
+    """``text`` as sentences of stems and break marks (a line break that does not end a sentence
+    is a space: see the module's docstring). A bare refutation ("That is wrong.", "It isn't.")
     after a sentence that reports a claim joins it, as if after a semicolon."""
     result: list[tuple[list[str], list[bool]]] = []
     current: list[str] = []
@@ -301,6 +358,8 @@ def _cues_before(tokens: Sequence[str], start: int) -> int:
         pair = (tokens[index - 1], tokens[index]) if index > 0 else None
         if pair in _TOPIC_PAIRS:
             break  # "says nothing about X", "doesn't tell anything about X": X is the topic
+        if pair in _BOUNDS:
+            return count  # "no more than one block", "never wastes more than X": X is a bound
         near = start - index <= _SHORT_SCOPE
         if pair in _NEGATION_PAIRS or tokens[index] in _SHORT_NEGATIONS:
             count += near  # "instead of X", "without X": only the next few words
@@ -357,32 +416,45 @@ def _part_of_a_statement(tokens: Sequence[str], start: int) -> bool:
 
 def _reported_then_refuted(tokens: Sequence[str], start: int, end: int) -> int:
     """1 for a claim the answer reports and then refutes in the same sentence: "the colleague
-    claims TPOT doubles; that is wrong" denies "TPOT doubles"."""
+    claims TPOT doubles; that is wrong", "some think it caches the outputs, but it does not",
+    "people say X, which is false" deny X ("people say X, and they are right" does not)."""
     index = start - 1
     while index >= 0 and not _breaks(tokens[index]) and tokens[index] not in _REPORTING:
         index -= 1
     if index < 0 or tokens[index] not in _REPORTING:
         return 0
-    after = end
-    while after < len(tokens) and tokens[after] not in _LIST_MARKS:
-        after += 1
-    return int(_refutes(tokens[after + 1 : after + 7], whole=False))
+    for after in range(end, len(tokens)):  # up to the next comma or semicolon
+        if tokens[after] in _LIST_MARKS:
+            return int(_refutes(tokens[after + 1 :], whole=False))
+        if tokens[after] in _VERDICT_STARTS and _refutes(tokens[after:], whole=False):
+            return 1
+    return 0
 
 
 def _refutes(tokens: Sequence[str], *, whole: bool = True) -> bool:
     """Whether ``tokens`` begin with (``whole``: are) "that is wrong", "which is false", "and it
-    is not true", "wrong" ..."""
-    verdict = [t for t in tokens if _is_word(t)]
-    for skippable in ({"and", "but"}, _POINTERS, _AUXILIARIES):
-        if verdict[:1] and verdict[0] in skippable:
-            verdict = verdict[1:]
+    is not true", "they're mistaken", "that's a myth", or a bare "it isn't" / "but it does
+    not" (a pronoun and an auxiliary, then "not" and the end of the clause)."""
+    verdict = list(tokens)
+    while verdict[:1] and not _is_word(verdict[0]):
+        verdict = verdict[1:]
+    skipped: list[bool] = []
+    for skippable in ({"and", "but"}, _POINTERS, _REFUTING_AUXILIARIES):
+        skipped.append(bool(verdict[:1]) and verdict[0] in skippable)
+        verdict = verdict[skipped[-1] :]
     if verdict[:1] and verdict[0] in _REFUTATIONS:
         rest = verdict[1:]
     elif verdict[:2] == ["not", _TRUE]:
         rest = verdict[2:]
+    elif verdict[:1] == ["not"] and all(skipped[1:]):
+        rest = verdict[1:]  # "it isn't", "it doesn't", "that's not so", "it isn't the case"
+        if rest[:1] and rest[0] in _NOT_SO:
+            rest = rest[1:]
+        elif rest[:1] and _is_word(rest[0]):
+            return False  # "it doesn't help prefill" says something else
     else:
         return False
-    return not (whole and rest)
+    return not (whole and any(_is_word(t) for t in rest))
 
 
 def _not_a_denial(tokens: Sequence[str], index: int) -> bool:

@@ -3,8 +3,9 @@
 Each key point has phrasings and misconceptions that contradict it. A point is *covered* by a
 claim that states one of its phrasings (or denies one of its misconceptions), *contradicted* by
 a claim that states a misconception (or denies a phrasing), and *missing* otherwise; matching is
-per sentence and sees negation (``quiz.grading.clauses``). A list of terms is not a claim and
-earns nothing.
+per sentence and sees negation (``quiz.grading.clauses``; a line break that does not end a
+sentence, as in an answer wrapped by hand, is a space). A list of terms is not a claim and earns
+nothing.
 
 score = (covered weight − contradicted weight) / total weight, clamped to 0..1.
 
