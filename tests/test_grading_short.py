@@ -319,6 +319,11 @@ def test_a_negation_denies_its_predicate_not_its_condition(
             ]
         ],
         ("- It does not make KV smaller or\n  attention cheaper", True),  # an item, wrapped
+        # notes typed one per line: a short line before a capitalised word ends on its own,
+        # unless it ends with a word that cannot end a sentence
+        ("It does not make KV smaller\nAttention gets cheaper", False),
+        ("It does not make KV smaller or\nAttention cheaper", True),
+        ("It does not make KV smaller\nattention gets cheaper", True),
     ],
 )
 def test_a_line_break_ends_a_sentence_only_where_a_sentence_ends(text: str, negated: bool) -> None:

@@ -159,10 +159,23 @@ _HEADING = re.compile(r"[ \t]*(?:#|(\*\*|__).+\1[ \t]*$)")
 _LINE_ENDS = (".", "!", "?")
 _CLOSING = " \t\"')]*_”’»"  # after a sentence's mark: 'It is wrong."', '(see above.)'
 _HYPHEN_WRAP = re.compile(r"[a-z0-9]-$", re.I)  # "pre-" + "decoded" is "pre-decoded"
+_WRAPPED_LINE = 50  # a line this long was most likely cut at a wrap column, not ended
+_CAPITALISED = re.compile(r"[ \t]*[A-Z][a-z]")  # "Batching helps", not "KV cache" or "I'd"
+_GOES_ON = re.compile(  # a line that ends here has more to say
+    r"(?:[,:;(-]|\b(?:and|or|but|nor|the|a|an|of|to|in|on|at|for|with|by|from|as|than|that|"
+    r"which|who|not|no|is|are|was|were|be|been|will|would|can|could|should|may|might|must|do|"
+    r"does|did|has|have|had|so|because|if|when|while|into|per|via|its|their|this|these|those|"
+    r"each|every|more|less|fewer|makes?|takes?|needs?|uses?))[ \t]*$",
+    re.I,
+)
 
 
 def _unwrap(text: str) -> str:
-    """``text`` with the line breaks that do not end a sentence read as spaces."""
+    """``text`` with the line breaks that do not end a sentence read as spaces: a break goes on
+    a sentence when the next line starts in lower case or with an acronym, after a line long
+    enough to have been cut at a wrap column, or after a comma or a word that cannot end one
+    ("... smaller or" / "Attention cheaper"); a short line before a capitalised word ends on
+    its own, as a note typed one per line does ("Not compute bound" / "Batching helps")."""
     lines = re.split(r"\r\n?|\n", text)
     joined = [lines[0]]
     for before, line in zip(lines, lines[1:], strict=False):
@@ -172,6 +185,11 @@ def _unwrap(text: str) -> str:
             or before.rstrip(_CLOSING).endswith(_LINE_ENDS)
             or _LIST_ITEM.match(line)
             or any(_HEADING.match(either) for either in (before, line))
+            or (
+                _CAPITALISED.match(line)
+                and len(before.strip()) < _WRAPPED_LINE
+                and not _GOES_ON.search(before)
+            )
         ):
             joined.append("\n" + line)
         elif _HYPHEN_WRAP.search(before.rstrip()):
