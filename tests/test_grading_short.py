@@ -292,6 +292,123 @@ def test_a_negation_denies_its_predicate_not_its_condition(
     assert match.claim and match.negated is negated
 
 
+def negations(text: str, phrase: str) -> list[bool]:
+    """Whether each claim in ``text`` that mentions ``phrase`` denies it."""
+    return [m.negated for s in sentences(text) for m in find(s, words(phrase)) if m.claim]
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase", "negated"),
+    [
+        # "once", "as soon as", "as long as" and "beyond" open a condition, as "when" does
+        (
+            "Throughput doesn't grow linearly once the step is compute-bound.",
+            "compute bound",
+            [False],
+        ),
+        (
+            "Throughput doesn't grow linearly once the step is compute-bound.",
+            "grow linearly",
+            [True],
+        ),
+        (
+            "Cost doesn't fall as soon as the step is compute-bound.",
+            "step is compute bound",
+            [False],
+        ),
+        ("Cost doesn't fall as long as the step is memory-bound.", "step is memory bound", [False]),
+        ("Cost doesn't fall beyond the ridge point.", "ridge point", [False]),
+        ("Cost doesn't fall until the step is memory-bound.", "step is memory bound", [False]),
+        # "once" the adverb is no condition: the negation still reaches past it
+        ("It does not read the weights once per sequence.", "per sequence", [True]),
+        ("The weights are not read once for each sequence.", "read once", [True]),
+    ],
+)
+def test_a_condition_starts_a_clause_of_its_own(
+    text: str, phrase: str, negated: list[bool]
+) -> None:
+    assert negations(text, phrase) == negated
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        # what the answer calls a myth or a misconception is denied, the whole clause of it
+        ("A common misconception is that TPOT doubles.", True),
+        ("A common misconception is that TPOT doubles; it doesn't.", True),
+        ("It's a misconception that TPOT doubles.", True),
+        ("The myth is that TPOT doubles.", True),
+        ("The misconception that TPOT doubles is common.", True),
+        ("It's a common misconception to think that TPOT doubles.", True),
+        ("It is a myth that under load TPOT doubles.", True),
+        ("It is false that under load TPOT doubles.", True),
+        ("Myth: TPOT doubles with the batch.", True),
+        ("Common misconception: TPOT doubles with the batch.", True),
+        ("It is not a myth that TPOT doubles.", False),
+        ("The problem is that TPOT doubles.", False),
+        ("That's a myth: TPOT doubles with the batch.", False),  # a verdict on what came before
+        ("False: TPOT doubles with the batch.", False),  # the answer to a true-or-false premise
+    ],
+)
+def test_a_claim_called_a_myth_is_denied(text: str, negated: bool) -> None:
+    assert negations(text, "TPOT doubles") == [negated]
+
+
+def test_a_myth_lead_is_no_part_of_the_claim() -> None:
+    # "is" of "the myth is that" does not start "is approximate"
+    assert negations("The myth is that it approximates attention.", "is approximate") == []
+    assert negations("The problem is that it approximates.", "is approximate") == [False]
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase", "negated"),
+    [
+        # the reason for a denied comparison may be denied ("it is faster, but not for that")
+        # or be the reason for the negative ("... because of the dequantization overhead"):
+        # neither stated nor denied
+        ("It is not faster because of fewer FLOPs.", "fewer FLOPs", []),
+        ("It's not much faster because of fewer FLOPs.", "fewer FLOPs", []),
+        ("It is not more efficient because of fewer FLOPs.", "fewer FLOPs", []),
+        ("INT8 isn't faster because of the dequantization overhead.", "dequant overhead", []),
+        ("It is not faster because of fewer FLOPs.", "faster because of fewer FLOPs", [True]),
+        # nor is the reason inside a causal claim called a myth
+        ("The myth is that it is faster because it does fewer FLOPs.", "fewer FLOPs", []),
+        ("The myth is that it is faster because it does fewer FLOPs.", "it is faster", [True]),
+        # as before: "not because X" denies X; other reasons are stated
+        ("It is faster not because of fewer FLOPs.", "fewer FLOPs", [True]),
+        ("It is faster because of fewer FLOPs.", "fewer FLOPs", [False]),
+        ("It is not fast because of the memory traffic.", "memory traffic", [False]),
+        ("It isn't faster because the KV cache is written in BF16.", "written in BF16", [False]),
+    ],
+)
+def test_the_reason_for_a_denied_comparison_is_neither_stated_nor_denied(
+    text: str, phrase: str, negated: list[bool]
+) -> None:
+    assert negations(text, phrase) == negated
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        # a trailing ", not X" after a claim under a condition denies X only there
+        ("At large batch the step is compute bound, not memory bound.", []),
+        ("At large batch, the step is compute bound, not memory bound.", []),
+        ("The step is compute bound at batch 512, not memory bound.", []),
+        ("Once the batch passes 300 the step is compute bound, not memory bound.", []),
+        ("When the batch is large, the step is compute bound, not memory bound.", []),
+        ("Beyond the ridge point it is compute bound and not memory bound.", []),
+        # without a condition, or with a scope rather than a condition, X is denied
+        ("Decode is compute bound, not memory bound.", [True]),
+        ("In decode the step is compute bound, not memory bound.", [True]),
+        ("At large batch the step is not memory bound.", [True]),  # no contrast
+        ("It counts the time at least one kernel runs, not memory bound.", [True]),
+    ],
+)
+def test_a_contrast_inherits_the_condition_of_its_claim(text: str, negated: list[bool]) -> None:
+    assert negations(text, "memory bound") == negated
+    assert True not in negations(text, "compute bound")  # the claim itself stands
+
+
 @pytest.mark.parametrize(
     ("text", "negated"),
     [

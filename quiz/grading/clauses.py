@@ -10,19 +10,31 @@ A phrase matches inside one sentence where its words appear in order with at mos
 is *negated* when an odd number of negation cues ("not", "no", "never", "n't", "isn't true
 that" ...) precede it in its clause (a clause ends at a comma, a semicolon, a bracket, a
 conjunction such as "but", "and", "so", "because", or a word such as "during", "when",
-"after", "for" that starts a phrase of its own) or sit in its gaps; "nor" starts a clause and
-denies it ("neither X nor Y" denies both), and what something "says nothing about" is its
-topic, not denied; "not because X" denies X. The object of "at" ("doesn't help at high batch"),
-or of a preposition after "worth it" or "bother" ("not worth it in small deployments", "wouldn't
-bother with short prompts"), is a condition and not denied; a label's colon ("Not DeepMind:
-Medusa is by Cai et al.") ends a negation's reach. "Without", "unlike",
+"after", "for", "beyond", "as soon as", "once" (not the adverb: "once per step") that starts a
+phrase of its own) or sit in its gaps; "nor" starts a clause and denies it ("neither X nor Y"
+denies both), and what something "says nothing about" is its topic, not denied; "not because X"
+denies X. The reason for a denied comparison ("it is not faster because of fewer FLOPs") is
+neither stated nor denied: the sentence may deny that reason, or give it for the negative ("INT8
+isn't faster because of the dequantization overhead"); a reason in a clause of its own ("isn't
+faster because the KV cache is written in BF16") is stated. The object of "at" ("doesn't help at
+high batch"), or of a preposition after "worth it" or "bother" ("not worth it in small
+deployments", "wouldn't bother with short prompts"), is a condition and not denied; a contrast
+", not X" ("and not X", "but not X") after a claim made under a condition (the object of "at",
+or a clause opened by "when", "once", "beyond", "if" ...) inherits it, so X is neither stated
+nor denied ("at large batch the step is compute bound, not memory bound" does not deny
+"memory bound"; "in decode ..." names a scope, not a condition, and does). A label's colon
+("Not DeepMind: Medusa is by Cai et al.") ends a negation's reach. "Without", "unlike",
 "instead of" and "rather than" deny only the next ``_SHORT_SCOPE`` words; "not only" and "no
 matter" deny nothing; "X isn't needed", "X doesn't matter", "X is unnecessary" deny X; what
 follows "more than", "less than" or "fewer than" is a bound, not denied ("no more than one
 block", "never wastes more than its last block"; "more than one block" itself is denied there).
 A claim the answer reports and refutes ("the colleague claims X; that is wrong", "people say X;
 it isn't", "some think X, but it does not", "many assume X, which is a myth", or "... X. It
-doesn't.") is denied; "people say X, and they are right" states X. What is said of part of a
+doesn't.") is denied; "people say X, and they are right" states X. So is a claim the answer
+calls a myth, the whole clause of it ("it's a myth that X", "a common misconception is that X",
+"it is false that X", "Myth: X", "Common misconception: X"; not "it is not a myth that X", nor
+"That's a myth: X", a verdict on what came before); a reason inside it ("the myth is that it is
+faster because it does fewer FLOPs") is neither stated nor denied. What is said of part of a
 statement ("half of the statement is right") is not said of the statement. A phrase whose words
 are split by "without" or "unlike" ("a finished model without training it" against "finished
 training") is not matched there.
@@ -67,10 +79,17 @@ _FUNCTION_WORDS_TEXT = (
 _FUNCTION_WORDS = {*_FUNCTION_WORDS_TEXT.split(), "your", "my", "i", "not", "per", "into", "over"}
 _BREAK_WORDS_TEXT = """but and so because since while whereas although though yet however which
 therefore thus hence then instead during when whenever after before until unless if where for
-nor"""
+nor beyond"""
+# "once" starts a condition ("doesn't grow once the step is compute-bound") unless it is the
+# adverb: "reads the weights once per step", "once for the whole batch", "once and for all"
+_ONCE_ADVERBIAL_TEXT = """per every each either regardless plus whether more again only or and
+for with on to by in at from over across instead rather than but so because"""
+_CONDITION_PHRASES_TEXT = ["as soon as", "as long as"]  # "as long as the batch fits"
 _NEGATIONS_TEXT = "not no never nor neither without nothing unlike"  # not "none": its stem is "non"
 _REPORTING_TEXT = "claims says said argues thinks thought believes assumes suggests"  # "some say"
-_REFUTATIONS_TEXT = "wrong false incorrect mistaken untrue myth"  # "; that is wrong"
+_REFUTATIONS_TEXT = (
+    "wrong false incorrect mistaken untrue myth misconception fallacy"  # "; that is wrong"
+)
 _NOT_SO_TEXT = "true so case correct right accurate"  # "; that is not the case"
 _POINTERS_TEXT = "that this which it they these those he she"  # "; it isn't", "they're wrong"
 _PARTS_TEXT = "half part parts rest portion bit"  # "the second half of the statement"
@@ -82,7 +101,14 @@ _LOOKS_TEXT = "look point aim stare glance good"  # "don't look at X": X is what
 _ADJUNCTS_TEXT = "at in on with under below above"  # "not worth it in small deployments"
 _SHORT_SCOPE = 2  # words after "instead of", "rather than", "without", "unlike" that they deny
 _NOT_DENIALS = {"only", "just", "merely", "matter", "doubt"}  # "not only", "no matter", "no doubt"
-_NEGATION_PAIRS_TEXT = ["rather than", "instead of", "opposed to", "false that", "myth that"]
+_NEGATION_PAIRS_TEXT = ["rather than", "instead of", "opposed to"]
+_COMPARATIVES_TEXT = """faster slower quicker cheaper costlier better worse smaller larger bigger
+lower higher shorter longer"""  # "not faster because of X": maybe X is denied, maybe not
+_CONDITIONS_TEXT = "when whenever once after before until unless if beyond"  # clause openers
+_AT_IDIOMS_TEXT = "least most once all first same time"  # "at least one kernel": no condition
+_MYTHS_TEXT = "myth misconception fallacy false untrue"  # "a common misconception is that X"
+_MYTH_LABELS_TEXT = "myth misconception fallacy"  # "Myth: X" (but "False: X" states X)
+_MYTH_FILLERS_TEXT = "is was here to think believe assume say"  # "a misconception to think that"
 # Words that make a sentence a claim rather than a list of terms: verbs that are not also
 # the field's nouns ("load", "compute", "training", "cost" are left out).
 _CLAIM_WORDS_TEXT = """is are was were be been being am has have had do does did can could
@@ -119,6 +145,9 @@ def stem(word: str) -> str:
 
 
 _BREAK_WORDS = {stem(word) for word in _BREAK_WORDS_TEXT.split()}
+_ONCE = stem("once")
+_ONCE_ADVERBIAL = {stem(word) for word in _ONCE_ADVERBIAL_TEXT.split()}
+_CONDITION_PHRASES = [[stem(word) for word in phrase.split()] for phrase in _CONDITION_PHRASES_TEXT]
 _NEGATIONS = {stem(word) for word in _NEGATIONS_TEXT.split()}
 _SHORT_NEGATIONS = {stem("without"), stem("unlike")}
 _NOR = stem("nor")
@@ -130,6 +159,16 @@ _AUXILIARIES = {stem(word) for word in _AUXILIARIES_TEXT.split()}
 _DISMISSALS = {stem(word) for word in _DISMISSALS_TEXT.split()}
 _DISMISSIVE = {stem(word) for word in _DISMISSIVE_TEXT.split()}
 _NEGATION_PAIRS = {tuple(stem(word) for word in pair.split()) for pair in _NEGATION_PAIRS_TEXT}
+_MYTHS = {stem(word) for word in _MYTHS_TEXT.split()}
+_CONDITIONS = {stem(word) for word in _CONDITIONS_TEXT.split()}
+_AT_IDIOMS = {stem(word) for word in _AT_IDIOMS_TEXT.split()}
+_CONTRAST_STARTS = {",", "—", "–", "-", "and", "but"}  # ", not X", "and not X", "but not X"
+_STATEMENT_ENDS = {";", ":", _COLON_IS}
+_COMPARATIVES = {stem(word) for word in _COMPARATIVES_TEXT.split()}
+_MORE_OR_LESS = {stem("more"), stem("less")}  # "not more efficient because of X"
+_MYTH_FILLERS = {stem(word) for word in _MYTH_FILLERS_TEXT.split()}
+_MYTH_LABELS = {stem(word) for word in _MYTH_LABELS_TEXT.split()}
+_MYTH_FILLER_WORDS = 3  # at most this many between "misconception" and "that"
 _TOPIC_PAIRS = {(stem("nothing"), "about"), (stem("anything"), "about")}
 _BOUNDS = {(stem(word), "than") for word in ("more", "less", "fewer")}  # "no more than N"
 _CLAIM_WORDS = {stem(word) for word in _CLAIM_WORDS_TEXT.split()}
@@ -213,9 +252,11 @@ def _normalise(text: str) -> str:
 
 def _label(found: re.Match[str]) -> str:
     """ "Latency:" reads as "latency is:", but "It doesn't:" or "That's wrong:" is a verdict on
-    what came before, not a label."""
+    what came before, not a label, and "Common misconception:" calls what follows wrong."""
     stems = [stem(w) for w in re.findall(r"[a-z0-9]+", found[2]) if w not in _ARTICLES]
-    return found[0] if _refutes(stems) else f"{found[1]}{found[2]} is: "
+    if _refutes(stems) or stems[-1:] and stems[-1] in _MYTH_LABELS:
+        return found[0]  # "Common misconception: X" names X a misconception: see _called_a_myth
+    return f"{found[1]}{found[2]} is: "
 
 
 def words(text: str) -> list[str]:
@@ -336,10 +377,15 @@ def find(sentence: Sentence, phrase_words: Sequence[str]) -> list[Match]:
     for start, token in enumerate(tokens):
         if _same(token, phrase_words[0]) and not _part_of_a_statement(tokens, start):
             end = _rest(tokens, start, phrase_words)
-            if end is not None and not _split_by_without(tokens, start, end, phrase_words):
+            if end is not None and not (
+                _split_by_without(tokens, start, end, phrase_words)
+                or _reason_for_a_denied_comparison(tokens, start)
+            ):
                 cues = _cues_before(tokens, start) + _cues_in(tokens, start, end, phrase_words)
                 cues += _denied_after(tokens, end) + _reported_then_refuted(tokens, start, end)
                 negated = cues % 2 == 1
+                if negated and _contrast_under_a_condition(tokens, start):
+                    continue
                 matches.append(Match(start, end, negated, sentence.claim[start]))
     return matches
 
@@ -353,7 +399,7 @@ def _rest(tokens: Sequence[str], start: int, phrase_words: Sequence[str]) -> int
     for word in phrase_words[1:]:
         for step in range(1, MAX_GAP + 2):
             nxt = position + step
-            if nxt >= len(tokens) or _breaks(tokens[nxt]) and not _same(tokens[nxt], word):
+            if nxt >= len(tokens) or _breaks(tokens, nxt) and not _same(tokens[nxt], word):
                 return None
             if _same(tokens[nxt], word):
                 position = nxt
@@ -363,8 +409,22 @@ def _rest(tokens: Sequence[str], start: int, phrase_words: Sequence[str]) -> int
     return position + 1
 
 
-def _breaks(token: str) -> bool:
-    return token in _BREAK_MARKS or token in _BREAK_WORDS
+def _breaks(tokens: Sequence[str], index: int) -> bool:
+    """Whether ``tokens[index]`` starts a clause: a comma or a bracket, a conjunction, a word
+    that starts a phrase of its own ("during", "when", "for"), "once" starting a condition (not
+    "once per step"), or the last word of "as soon as" / "as long as"."""
+    token = tokens[index]
+    if token in _BREAK_MARKS or token in _BREAK_WORDS:
+        return True
+    if token == "that" and _called_a_myth(tokens, index) is not None:
+        return True  # "the myth is that X": X is a clause of its own
+    if token == _ONCE:
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        return _is_word(following) and following not in _ONCE_ADVERBIAL
+    return any(
+        index >= len(phrase) - 1 and list(tokens[index - len(phrase) + 1 : index + 1]) == phrase
+        for phrase in _CONDITION_PHRASES
+    )
 
 
 def _cues_before(tokens: Sequence[str], start: int) -> int:
@@ -372,7 +432,7 @@ def _cues_before(tokens: Sequence[str], start: int) -> int:
         return 0
     count = 0
     index = start - 1
-    while index >= 0 and not _breaks(tokens[index]) and tokens[index] != _COLON_IS:
+    while index >= 0 and not _breaks(tokens, index) and tokens[index] != _COLON_IS:
         pair = (tokens[index - 1], tokens[index]) if index > 0 else None
         if pair in _TOPIC_PAIRS:
             break  # "says nothing about X", "doesn't tell anything about X": X is the topic
@@ -384,11 +444,102 @@ def _cues_before(tokens: Sequence[str], start: int) -> int:
         elif tokens[index] in _NEGATIONS and not _not_a_denial(tokens, index):
             count += 1
         index -= 1
-    if index >= 0 and tokens[index] == _NOR:
+    myth = _called_a_myth(tokens, index) if index >= 0 else None
+    if myth is not None:  # "it's a myth that X", "a common misconception is that X", "Myth: X"
+        count += 1 + _cues_before(tokens, myth)  # "it is not a myth that X" states X
+    elif index >= 0 and tokens[index] == _NOR:
         count += 1  # "neither X nor Y", "not X nor Y": "nor" starts a clause and denies it
     elif index >= 1 and tokens[index] == _BECAUSE and tokens[index - 1] in _NEGATIONS:
         count += 1  # "not because of X": the reason X is denied
     return count
+
+
+def _called_a_myth(tokens: Sequence[str], index: int) -> int | None:
+    """Where "myth", "misconception", "fallacy", "false" or "untrue" stands when the "that" at
+    ``index`` follows it, directly or across "is", "was", "to think" ...: what follows is called
+    wrong ("it's a myth that X", "a common misconception is that X"). A label's colon after
+    "myth", "misconception" or "fallacy" does the same ("Myth: X", "Common misconception: X";
+    not "That's a myth: X", a verdict on what came before, nor "False: X"). None otherwise."""
+    if tokens[index] == "that":
+        before = index - 1
+        while (
+            before >= 0 and index - before <= _MYTH_FILLER_WORDS and tokens[before] in _MYTH_FILLERS
+        ):
+            before -= 1
+        return before if before >= 0 and tokens[before] in _MYTHS else None
+    if tokens[index] != ":" or index == 0 or tokens[index - 1] not in _MYTH_LABELS:
+        return None
+    lead = tokens[:index]  # a label, not a verdict on what came before ("That's a myth:")
+    verdict = any(t in _POINTERS or t in _AUXILIARIES or not _is_word(t) for t in lead)
+    return None if verdict else index - 1
+
+
+def _clause_start(tokens: Sequence[str], start: int) -> int:
+    """The index of the break (or label colon) that starts the clause of ``tokens[start]``, or
+    -1 at the start of the sentence."""
+    index = start - 1
+    while index >= 0 and not _breaks(tokens, index) and tokens[index] != _COLON_IS:
+        index -= 1
+    return index
+
+
+def _reason_for_a_denied_comparison(tokens: Sequence[str], start: int) -> bool:
+    """Whether a match is in the reason given for a denied comparison ("it is not faster
+    because of fewer FLOPs") or for a claim called a myth ("the myth is that it is faster
+    because it does fewer FLOPs"). The first may deny the reason (it is faster, for another
+    reason) or give the reason for the negative ("INT8 isn't faster because of the
+    dequantization overhead"); the second calls the whole causal claim wrong, not the reason
+    on its own. Either way the reason is neither stated nor denied. (A reason in a clause of
+    its own, "isn't faster because the KV cache is written in BF16", is stated, as "it is not
+    slow because X" states X; "not because X" denies X.)"""
+    index = _clause_start(tokens, start)
+    if index < 1 or tokens[index] != _BECAUSE:
+        return False
+    predicate = index - 1
+    if not _is_word(tokens[predicate]) or tokens[predicate] in _NEGATIONS:
+        return False
+    if _cues_before(tokens, predicate) % 2 == 0:
+        return False  # "it is faster because of fewer bytes" states its reason
+    clause = _clause_start(tokens, predicate)
+    if clause >= 0 and _called_a_myth(tokens, clause) is not None:
+        return True
+    comparative = tokens[predicate] in _COMPARATIVES or (
+        predicate >= 1 and tokens[predicate - 1] in _MORE_OR_LESS
+    )
+    return comparative and list(tokens[index + 1 : index + 2]) == ["of"]
+
+
+def _contrast_under_a_condition(tokens: Sequence[str], start: int) -> bool:
+    """Whether a match is the X of a contrast ", not X" (or "and not X", "but not X") after a
+    claim made under a condition: the object of "at", or a clause opened by "when", "once",
+    "beyond", "until", "if" ... ("at large batch the step is compute bound, not memory
+    bound"). The contrast inherits the condition, so X is denied only there: not a denial of
+    X as such. ("In decode", "for long prompts" name a scope, often the point's own: "in
+    decode the step is compute bound, not memory bound" does deny it.)"""
+    clause = _clause_start(tokens, start)
+    if clause < 1 or tokens[clause] not in _CONTRAST_STARTS:
+        return False
+    if tokens[clause + 1] != "not" or clause + 2 != start:
+        return False
+    begin = clause - 1
+    while begin >= 0 and tokens[begin] not in _STATEMENT_ENDS:
+        begin -= 1
+    return _has_a_condition(tokens[begin + 1 : clause])
+
+
+def _has_a_condition(tokens: Sequence[str]) -> bool:
+    """Whether ``tokens`` hold the object of "at" ("at large batch"; not "at least", "look
+    at") or a clause opened by a condition word ("when", "once" ...)."""
+    return any(
+        (
+            token == _AT
+            and (i == 0 or tokens[i - 1] not in _LOOKS)
+            and i + 1 < len(tokens)
+            and tokens[i + 1] not in _AT_IDIOMS
+        )
+        or (token in _CONDITIONS and _breaks(tokens, i))
+        for i, token in enumerate(tokens)
+    )
 
 
 def _object_of_an_adjunct(tokens: Sequence[str], start: int) -> bool:
@@ -437,7 +588,7 @@ def _reported_then_refuted(tokens: Sequence[str], start: int, end: int) -> int:
     claims TPOT doubles; that is wrong", "some think it caches the outputs, but it does not",
     "people say X, which is false" deny X ("people say X, and they are right" does not)."""
     index = start - 1
-    while index >= 0 and not _breaks(tokens[index]) and tokens[index] not in _REPORTING:
+    while index >= 0 and not _breaks(tokens, index) and tokens[index] not in _REPORTING:
         index -= 1
     if index < 0 or tokens[index] not in _REPORTING:
         return 0
