@@ -134,6 +134,9 @@ def test_bytes_check_holds_the_process_to_the_formula() -> None:
     # the keys and values kept in a buffer that existed before the call: hardly any growth
     set_aside = grader.bytes_check(formula, 140 * 2**10, 200 * 2**10, 900)
     assert not set_aside.passed and "set aside before the call" in set_aside.message
+    # ... and one used beside a decoy of the formula's size: what was set aside counts as held
+    decoy = grader.bytes_check(formula, formula + 6 * formula, formula, 900, set_aside=6 * formula)
+    assert not decoy.passed and "memory set aside earlier" in decoy.message
 
 
 def test_grader_names_the_first_wrong_token() -> None:
