@@ -488,3 +488,8 @@ async def _setup_picks_without_colour(tmp_path: Path) -> None:
         await pilot.pause()
         lines = screen_text(app).splitlines()
         assert marked("Practice mode") == "X"
+        # the level is focused on opening: the arrows and enter pick one without a tab first
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert [marked(f"{level} · ") for level in ("L1", "L2", "L3", "L4")] == ["", "", "●", ""]

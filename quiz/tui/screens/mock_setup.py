@@ -56,6 +56,9 @@ class MockSetupScreen(QuizScreen):
                 yield Button("Start the interview", variant="primary", id="start")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.query_one("#mock-level", RadioSet).focus()  # the arrows pick a level at once
+
     def _chosen(self, selector: str) -> str:
         button = self.query_one(selector, RadioSet).pressed_button
         assert button is not None and button.name is not None  # one is pressed from the start
