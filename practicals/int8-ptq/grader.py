@@ -43,16 +43,14 @@ def grade(ctx: GradeContext) -> list[Check]:
     for contestant in (candidate, baseline):
         contestant.reset_peak()  # each one's resident high-water mark, over the timing
     throughput = _throughput_check(ctx, candidate, baseline, host)
-    peaks = candidate.memory(settle=False), baseline.memory(settle=False)
-    after = candidate.memory(), baseline.memory()
-    return [*_bytes_checks(ctx, tensor_bytes(fp32), before, peaks, after), *checks, throughput]
+    after = candidate.memory(), baseline.memory()  # peak_rss: the high-water mark since reset
+    return [*_bytes_checks(ctx, tensor_bytes(fp32), before, after), *checks, throughput]
 
 
 def _bytes_checks(
     ctx: GradeContext,
     fp32_bytes: int,
     before: tuple[ProcessMemory, ProcessMemory],
-    peaks: tuple[ProcessMemory, ProcessMemory],
     after: tuple[ProcessMemory, ProcessMemory],
 ) -> list[Check]:
     """Both processes run the same code but for the model, and both have run the same forward
@@ -65,11 +63,11 @@ def _bytes_checks(
         return fp32_bytes + reading[0].uss - reading[1].uss
 
     at_rest = max(held(before), held(after))
-    rises = [peak.peak_rss - rest.rss for peak, rest in zip(peaks, before, strict=True)]
+    rises = [late.peak_rss - early.rss for late, early in zip(after, before, strict=True)]
     while_timed = held(before) + rises[0] - rises[1]
     ctx.details["memory"] = {
-        side: {"before": b.to_dict(), "timed": p.to_dict(), "after": a.to_dict()}
-        for side, b, p, a in zip(("candidate", "baseline"), before, peaks, after, strict=True)
+        side: {"before": b.to_dict(), "after": a.to_dict()}
+        for side, b, a in zip(("candidate", "baseline"), before, after, strict=True)
     }
     limit, timed_limit = (
         ctx.thresholds["max_weight_bytes_ratio"],

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
 from quiz.lab.harness import speedup_check
-from quiz.lab.referee import Contestant
+from quiz.lab.referee import Contestant, counted_from
 from quiz.lab.tinylm import TinyLM, attend, generate_full_recompute, greedy_mismatch
 
 CHECKED_PROMPTS = 5
@@ -132,7 +132,7 @@ def _cache_checks(
     except SubmissionError as err:
         return _cache_failed(f"the cache could not be read: {err}")
     fed = n_prompt + n_new - 1
-    set_aside = max(0, before.uss - bare.uss - BEFORE_ALLOWANCE_BYTES)
+    set_aside = before.uss - counted_from(before.uss, bare.uss, BEFORE_ALLOWANCE_BYTES)
     ctx.details["cache_memory"] = {
         "before": before.to_dict(),
         "held": held.to_dict(),

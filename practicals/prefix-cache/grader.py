@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from prefix_model import (
+    BUDGET_CONFIG,
     EVICTION_BUDGET_BYTES,
     SHARED_BUDGET_BYTES,
     build_budget_model,
@@ -30,7 +31,7 @@ from torch import Tensor
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
 from quiz.lab.harness import Comparison, speedup_check
-from quiz.lab.referee import Contestant
+from quiz.lab.referee import Contestant, counted_from
 from quiz.lab.tinylm import TinyLM, random_prompt
 
 # Cached and uncached prefill round differently (~1e-5 here); logits must agree to this, so
@@ -120,7 +121,7 @@ def grade(ctx: GradeContext) -> list[Check]:
         shared_replay["held"],
         drift=max(0, *eviction["drift"], *shared_replay["drift"]),
     )
-    hits = lru_hits(trace, EVICTION_BUDGET_BYTES, build_budget_model().config.kv_bytes_per_token())
+    hits = lru_hits(trace, EVICTION_BUDGET_BYTES, BUDGET_CONFIG.kv_bytes_per_token())
     ctx.details["recent_reuse"] = [
         {"request": i + 1, "time_vs_no_caching": round(yours / theirs, 3)}
         for i, ((yours, theirs), hit) in enumerate(zip(eviction["times"], hits, strict=True))
@@ -146,8 +147,11 @@ def lru_hits(trace: list[Tensor], budget: int, bytes_per_position: int) -> list[
     ``budget`` serves mostly from cache (at least half its tokens): each prompt is cached after
     it is served, replacing the entry it extends, and the least recently used entries are
     evicted until the rest fit."""
+
+    def size(tokens: Tensor) -> int:
+        return tokens.numel() * (bytes_per_position + 8)
+
     entries: OrderedDict[int, Tensor] = OrderedDict()
-    sizes: dict[int, int] = {}
     hits = []
     for index, prompt in enumerate(trace):
         shared = {key: common_prefix(prompt, tokens) for key, tokens in entries.items()}
@@ -155,11 +159,10 @@ def lru_hits(trace: list[Tensor], budget: int, bytes_per_position: int) -> list[
         hits.append(best is not None and shared[best] >= prompt.numel() // 2)
         if best is not None and shared[best] == entries[best].numel():
             del entries[best]  # the new prompt extends it
-        size = prompt.numel() * (bytes_per_position + 8)
-        if size > budget:
+        if size(prompt) > budget:
             continue
-        entries[index], sizes[index] = prompt, size
-        while sum(sizes[key] for key in entries) > budget:
+        entries[index] = prompt
+        while sum(map(size, entries.values())) > budget:
             entries.popitem(last=False)
     return hits
 
@@ -217,7 +220,7 @@ def replay(
         contestant.call("prefill", warm_up)
         contestant.call("start", budget, which)
         befores.append(contestant.memory().uss)
-    before = min(befores[0], befores[1] + BEFORE_ALLOWANCE_BYTES)
+    before = counted_from(befores[0], befores[1], BEFORE_ALLOWANCE_BYTES)
     mismatch, held, drift, times = None, [], [], []
     for i, prompt in enumerate(trace):
         start = time.perf_counter()

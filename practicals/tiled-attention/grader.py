@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +19,7 @@ from torch import Tensor
 
 from quiz.lab.api import Check, GradeContext, SubmissionError
 from quiz.lab.harness import speedup_check
-
-if TYPE_CHECKING:
-    from quiz.lab.referee import Contestant
+from quiz.lab.referee import Contestant, counted_from
 
 DRIVER = "attention_task:serve"
 MEMORY_N = 16384
@@ -244,7 +242,7 @@ def _memory_check(
     try:
         bare = baseline.memory().rss
         held = candidate.memory().rss
-        before = min(held, bare + BEFORE_ALLOWANCE_MIB * MIB)
+        before = counted_from(held, bare, BEFORE_ALLOWANCE_MIB * MIB)
         candidate.reset_peak()
         out = candidate.call("attention", inputs, timeout_s=60)
         peak = candidate.memory().peak_rss

@@ -84,6 +84,14 @@ class ProcessMemory:
         return {"rss": self.rss, "uss": self.uss, "peak_rss": self.peak_rss}
 
 
+def counted_from(held: int, baseline: int, allowance: int) -> int:
+    """What a contestant's memory is counted from: what it ``held`` before the measured work,
+    but never more than the baseline's process (the same driver) held at that point plus
+    ``allowance``, so memory set aside earlier (at import, or in an earlier call) and used by
+    the work counts as held by it."""
+    return min(held, baseline + allowance)
+
+
 @dataclass(frozen=True)
 class ContestantOptions:
     """What the referee knows when it starts contestants for one grade."""
