@@ -533,7 +533,7 @@ def _has_a_condition(tokens: Sequence[str]) -> bool:
     return any(
         (
             token == _AT
-            and (i == 0 or tokens[i - 1] not in _LOOKS)
+            and _at_a_condition(tokens, i)
             and i + 1 < len(tokens)
             and tokens[i + 1] not in _AT_IDIOMS
         )
@@ -546,10 +546,16 @@ def _object_of_an_adjunct(tokens: Sequence[str], start: int) -> bool:
     """Whether a match is the object of "at" ("doesn't help at high batch"), or of a
     preposition after "worth it" or "bother" ("not worth it in small deployments", "wouldn't
     bother with short prompts"): a condition on the denied predicate, not denied itself."""
+    if start >= 1 and tokens[start - 1] == _AT:
+        return _at_a_condition(tokens, start - 1)
     before = ["", "", "", *tokens[max(0, start - 3) : start]][-3:]
-    if before[2] == _AT:
-        return before[1] not in _LOOKS  # "doesn't look at the p99" does deny it
     return before[2] in _ADJUNCTS and (before[1] == _BOTHER or before[:2] == [_WORTH, "it"])
+
+
+def _at_a_condition(tokens: Sequence[str], index: int) -> bool:
+    """Whether the "at" at ``index`` opens a condition ("at high batch"), not the object of a
+    verb of looking ("doesn't look at the p99" does deny the p99)."""
+    return index == 0 or tokens[index - 1] not in _LOOKS
 
 
 def _denied_after(tokens: Sequence[str], end: int) -> int:
